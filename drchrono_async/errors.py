@@ -1,0 +1,204 @@
+"""The typed error tree.
+
+Every failure the library raises is a `DrChronoError`. Messages name what happened (method,
+path, status, field names) and never carry a token, a query value or a record's content: this
+is patient data. The decoded error body, where there is one, is on the exception as `.body`
+for the caller to inspect, never in `str(exc)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "DrChronoError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "RecordDecodeError",
+    "RedirectError",
+    "ResponseDecodeError",
+    "ServerError",
+    "TransportError",
+]
+
+
+class DrChronoError(Exception):
+    """Base class of every error this library raises."""
+
+
+class InvalidRequestError(DrChronoError, ValueError):
+    """A bad argument, caught before anything was sent."""
+
+
+class TransportError(DrChronoError):
+    """The request did not complete: a connection error or a timeout.
+
+    `sent` is False when the request provably never reached the server (a connect error),
+    which is the only case in which a non-idempotent request is retried.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, sent: bool) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.sent = sent
+
+
+class ResponseDecodeError(DrChronoError):
+    """A success status whose body is not the JSON the API promises (HTML pages are seen).
+
+    Treated as transient: retried like a 5xx for idempotent requests.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, status_code: int) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+
+
+class RedirectError(DrChronoError):
+    """A redirect that cannot be followed: another origin, a missing Location, or too many hops."""
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class PaginationError(DrChronoError):
+    """A `next` link that would lose or repeat records: another origin, or one that does not advance."""
+
+
+class RecordDecodeError(DrChronoError):
+    """A value that does not fit its record field (raised only by a strict converter).
+
+    Names the record type and the field, never the value.
+    """
+
+    def __init__(self, record_type: str, field: str, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"{record_type}.{field} does not fit its declared type{detail}")
+        self.record_type = record_type
+        self.field = field
+
+
+class APIError(DrChronoError):
+    """The API answered with an error status.
+
+    `body` is the decoded JSON error body (or None); it may echo submitted values, so it is
+    kept off the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str,
+        path: str,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.body = body
+
+
+class BadRequestError(APIError):
+    """400: the API rejected the request's fields. `field_errors` maps field -> messages."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str,
+        path: str,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, method=method, path=path, body=body)
+        self.field_errors: dict[str, list[str]] = _field_errors(body)
+
+
+class AuthenticationError(APIError):
+    """401: the access token is missing, expired or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the token lacks the scope, or the user the permission."""
+
+
+class NotFoundError(APIError):
+    """404."""
+
+
+class ConflictError(APIError):
+    """409: for example an appointment overlapping another."""
+
+
+class RateLimitError(APIError):
+    """429: the hourly quota is spent. `retry_after` is the wait in seconds, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 429,
+        method: str,
+        path: str,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, method=method, path=path, body=body)
+        self.retry_after = retry_after
+
+
+class QuotaExhaustedError(RateLimitError):
+    """No permit is available within the caller's `max_wait`; nothing was sent.
+
+    `resets_at` is the epoch time at which a permit is expected.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        resets_at: float,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path, retry_after=retry_after)
+        self.resets_at = resets_at
+
+
+class ServerError(APIError):
+    """5xx."""
+
+
+def _field_errors(body: Any) -> dict[str, list[str]]:
+    """Read a DRF error map (`{"field": ["message", ...]}`) into field -> list of messages."""
+    if not isinstance(body, Mapping):
+        return {}
+    out: dict[str, list[str]] = {}
+    for key, value in body.items():
+        if isinstance(value, list):
+            out[str(key)] = [str(v) for v in value]
+        elif isinstance(value, str):
+            out[str(key)] = [value]
+        elif isinstance(value, Mapping):
+            # Nested serializer errors: flatten one level as "field.sub".
+            for sub, msgs in _field_errors(value).items():
+                out[f"{key}.{sub}"] = msgs
+    return out
