@@ -76,7 +76,7 @@ class RedirectError(DrChronoError):
 
 
 class PaginationError(DrChronoError):
-    """A `next` link that would lose or repeat records: another origin, or one that does not advance."""
+    """A `next` link that would lose or repeat records: another origin, or no progress."""
 
 
 class RecordDecodeError(DrChronoError):
