@@ -1,0 +1,162 @@
+"""`DrChronoClient`: owns the HTTP client, the transport and (later) the resources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._transport import Transport
+from .errors import InvalidRequestError
+from .ratelimit import Clock, Quota, SystemClock
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "DrChronoClient"]
+
+DEFAULT_BASE_URL = "https://drchrono.com"
+# Pages of 250 appointments are large and the API is slow to build them: generous read time.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DEFAULT_MAX_CONCURRENCY = 8
+
+
+class DrChronoClient:
+    """An asyncio client for the DrChrono v4 API.
+
+    Use it as an async context manager::
+
+        async with DrChronoClient(access_token="...") as client:
+            me = await client.request("GET", "/api/users/current")
+
+    Args:
+        access_token: the OAuth bearer token. Never shown in `repr` or logs.
+        base_url: the API's origin; the token is sent to this origin only.
+        timeout: an `httpx.Timeout` or seconds for every phase. Defaults to 60 s (10 s to
+            connect) on a client this library creates; a caller's `http_client` keeps its own
+            unless this is given.
+        max_retries: how often a transient failure (connection error, timeout, 500/502/503/504,
+            an HTML page instead of JSON) is retried. POST and PATCH are retried only when the
+            request provably never reached the server.
+        http_client: the caller's own `httpx.AsyncClient`; the library does not close it.
+        transport: an httpx transport for a client this library creates (for example the
+            emulator's in-process `emulator.transport`).
+        quota: the scheduler every request takes a permit from; `None` sends without one.
+        max_wait: the longest a request may wait for a permit or a 429 pause, in seconds;
+            `None` waits as long as needed (jobs), `0` fails at once (web backends).
+        max_concurrency: the most requests in flight; also sizes the connection pool.
+        clock: the time source for backoff (and the quota's, when it has none of its own).
+    """
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: httpx.Timeout | float | None = None,
+        max_retries: int = 4,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        quota: Quota | None = None,
+        max_wait: float | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(access_token, str) or not access_token.strip():
+            raise InvalidRequestError("access_token must be a non-empty string")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidRequestError("max_retries must be a whole number >= 0")
+        if max_wait is not None and max_wait < 0:
+            raise InvalidRequestError("max_wait must be >= 0 seconds, or None")
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise InvalidRequestError("max_concurrency must be a whole number >= 1")
+        if http_client is not None and transport is not None:
+            raise InvalidRequestError("give either http_client or transport, not both")
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise InvalidRequestError("base_url must be an absolute http(s) URL")
+
+        self.base_url = url
+        self.max_concurrency = max_concurrency
+        self._owns_http = http_client is None
+        if http_client is None:
+            # One connection per concurrent request: httpx's default pool opens a new TCP
+            # connection per request at high concurrency (measured, see DESIGN.md).
+            limits = httpx.Limits(
+                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+            )
+            http_client = httpx.AsyncClient(
+                timeout=_timeout(timeout) or DEFAULT_TIMEOUT,
+                limits=limits,
+                transport=transport,
+                follow_redirects=False,
+            )
+        self._http = http_client
+        self._closed = False
+        self.clock: Clock = clock or getattr(quota, "clock", None) or SystemClock()
+        self._transport = Transport(
+            http=http_client,
+            base_url=url,
+            access_token=access_token,
+            clock=self.clock,
+            quota=quota,
+            max_retries=max_retries,
+            max_wait=max_wait,
+            # On a caller's client, keep its timeout unless one is asked for explicitly.
+            timeout=_timeout(timeout),
+        )
+
+    @property
+    def quota(self) -> Quota | None:
+        """The quota scheduler this client takes permits from."""
+        return self._transport.quota
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send one request to `path` (relative to `base_url`) and return the decoded JSON.
+
+        Returns `None` for an empty answer (204). Raises the typed errors of
+        `drchrono_async.errors`. This is the escape hatch below the resources.
+        """
+        if self._closed:
+            raise InvalidRequestError("this client is closed")
+        return await self._transport.request(
+            method, path, params=params, json=json, data=data, files=files
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this library created it. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> DrChronoClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"DrChronoClient(base_url={str(self.base_url)!r})"
+
+
+def _timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
+    if value is None or isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidRequestError("timeout must be an httpx.Timeout or a number of seconds > 0")
+    return httpx.Timeout(float(value))

@@ -1,0 +1,413 @@
+"""One request, end to end: permit, send, redirects, classification, retries, logging.
+
+Everything that happens to every HTTP call lives here, in this order:
+
+1. take one permit from the quota (every hop and every retry is a real call and counts);
+2. send through httpx, with httpx's own redirect following off;
+3. on 301/302/303/307/308 re-send the original method, headers and body to `Location`
+   (at most `MAX_REDIRECTS` hops); the bearer token goes only to the client's own origin;
+4. on 429 pause the whole quota and re-send once the wait is over, unless the wait exceeds
+   `max_wait`;
+5. classify the answer into decoded JSON, text, `None`, or a typed error;
+6. retry transient failures with tenacity (exponential backoff, full jitter); a request that
+   is not idempotent is retried only when it provably never reached the server.
+
+Logs carry the method, the path without its query, the status, the time and the attempt:
+never a header value, a token, a query value or a body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import httpx
+import orjson
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from ._version import __version__
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    RedirectError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
+from .ratelimit import Clock, Quota
+
+__all__ = ["MAX_REDIRECTS", "Expect", "Transport"]
+
+logger = logging.getLogger("drchrono_async")
+
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# A server that keeps answering 429 after every pause is not a quota problem any more.
+MAX_CONSECUTIVE_429 = 8
+USER_AGENT = f"drchrono-async/{__version__} (+httpx/{httpx.__version__})"
+
+# httpx errors raised before a single byte of the request can have reached the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_THROTTLE_BODY = re.compile(r"available in\s+([0-9]+(?:\.[0-9]+)?)\s+second", re.IGNORECASE)
+
+Expect = Literal["json", "text"]
+
+_ERRORS: Mapping[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+}
+
+
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port made explicit, for same-origin checks."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, port)
+
+
+class Transport:
+    """Sends one logical request; owns retries, redirects, 429 pauses and classification."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        base_url: httpx.URL,
+        access_token: str,
+        clock: Clock,
+        quota: Quota | None = None,
+        max_retries: int = 4,
+        max_wait: float | None = None,
+        timeout: httpx.Timeout | None = None,
+        backoff: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self._http = http
+        self.base_url = base_url
+        self._origin = origin(base_url)
+        self._access_token = access_token
+        self.clock = clock
+        self.quota = quota
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self._timeout = timeout
+        self._backoff = backoff
+        self._backoff_max = backoff_max
+
+    # -- public -------------------------------------------------------------------------------
+
+    def url_for(self, path_or_url: str) -> httpx.URL:
+        """Resolve a path against the base URL; an absolute URL must share its origin."""
+        url = self.base_url.join(path_or_url)
+        if origin(url) != self._origin:
+            raise InvalidRequestError(
+                f"refusing to send the access token to another origin ({url.scheme}://{url.host})"
+            )
+        return url
+
+    def is_same_origin(self, url: httpx.URL) -> bool:
+        return origin(url) == self._origin
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
+        expect: Expect = "json",
+    ) -> Any:
+        """Send one request with retries; return decoded JSON (or text), `None` when empty."""
+        method = method.upper()
+        request = self._build(method, self.url_for(path_or_url), params, json, data, files)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait_random_exponential(multiplier=self._backoff, max=self._backoff_max),
+            retry=retry_if_exception(lambda exc: _is_retryable(method, exc)),
+            sleep=self.clock.sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        result: Any = None
+        async for attempt in retrying:
+            with attempt:
+                result = await self._send(request, expect, attempt.retry_state.attempt_number)
+        return result
+
+    # -- one attempt ---------------------------------------------------------------------------
+
+    def _build(
+        self,
+        method: str,
+        url: httpx.URL,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        files: Mapping[str, Any] | None,
+    ) -> httpx.Request:
+        if json is not None and (data is not None or files is not None):
+            raise InvalidRequestError("send either json or data/files, not both")
+        headers = {
+            "Authorization": f"Bearer {self._access_token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        extra: dict[str, Any] = {}
+        if self._timeout is not None:
+            extra["timeout"] = self._timeout
+        request = self._http.build_request(
+            method,
+            url,
+            params=params,
+            json=json,
+            data=data,
+            files=files,
+            headers=headers,
+            **extra,
+        )
+        # Materialise the body once so that retries and redirect hops re-send the same bytes.
+        request.read()
+        return request
+
+    async def _send(self, request: httpx.Request, expect: Expect, attempt: int) -> Any:
+        hops = 0
+        throttles = 0
+        while True:
+            await self._permit(request)
+            response = await self._send_once(request, attempt)
+            status = response.status_code
+            if status in REDIRECT_STATUSES:
+                hops += 1
+                request = self._follow(request, response, hops)
+                continue
+            if status == 429:
+                throttles += 1
+                await self._wait_out_429(request, response, throttles)
+                continue
+            return self._classify(request, response, expect)
+
+    async def _permit(self, request: httpx.Request) -> None:
+        if self.quota is None:
+            return
+        try:
+            await self.quota.acquire(max_wait=self.max_wait)
+        except QuotaExhaustedError as exc:
+            exc.method, exc.path = request.method, request.url.path
+            raise
+
+    async def _send_once(self, request: httpx.Request, attempt: int) -> httpx.Response:
+        method, path = request.method, request.url.path
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(request, follow_redirects=False)
+        except httpx.TransportError as exc:  # timeouts included
+            what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+            logger.debug(
+                "%s %s %s: %s (attempt %d)", method, path, what, type(exc).__name__, attempt
+            )
+            raise TransportError(
+                f"{method} {path} {what}: {type(exc).__name__}",
+                method=method,
+                path=path,
+                sent=not isinstance(exc, _NOT_SENT),
+            ) from exc
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        logger.debug(
+            "%s %s -> %d in %.1f ms (attempt %d)",
+            method,
+            path,
+            response.status_code,
+            elapsed_ms,
+            attempt,
+        )
+        if self.quota is not None and (server_now := _server_time(response)) is not None:
+            self.quota.observe_server_time(server_now)
+        return response
+
+    def _follow(self, request: httpx.Request, response: httpx.Response, hops: int) -> httpx.Request:
+        method, path = request.method, request.url.path
+        if hops > MAX_REDIRECTS:
+            raise RedirectError(
+                f"{method} {path}: more than {MAX_REDIRECTS} redirects", method=method, path=path
+            )
+        location = response.headers.get("Location")
+        if not location:
+            raise RedirectError(
+                f"{method} {path}: redirect without a Location", method=method, path=path
+            )
+        try:
+            target = request.url.join(location)
+        except httpx.InvalidURL as exc:
+            raise RedirectError(
+                f"{method} {path}: unusable redirect Location", method=method, path=path
+            ) from exc
+        if not self.is_same_origin(target):
+            # The bearer token must never leave the API's origin; nothing is sent.
+            raise RedirectError(
+                f"{method} {path}: redirect to another origin ({target.host}) refused",
+                method=method,
+                path=path,
+            )
+        logger.debug("%s %s redirected to %s (hop %d)", method, path, target.path, hops)
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
+        return httpx.Request(
+            method,
+            target,
+            headers=headers,
+            content=request.content,
+            extensions=request.extensions,
+        )
+
+    async def _wait_out_429(
+        self, request: httpx.Request, response: httpx.Response, throttles: int
+    ) -> None:
+        method, path = request.method, request.url.path
+        retry_after = _retry_after(response, self.clock.now())
+        body = _json_or_none(response)
+        if self.quota is None or throttles > MAX_CONSECUTIVE_429:
+            raise RateLimitError(
+                _status_message(method, path, response),
+                method=method,
+                path=path,
+                body=body,
+                retry_after=retry_after,
+            )
+        paused_until = await self.quota.throttled(retry_after)
+        wait = max(0.0, paused_until - self.clock.now())
+        if self.max_wait is not None and wait > self.max_wait:
+            raise RateLimitError(
+                _status_message(method, path, response)
+                + f"; the wait ({wait:.0f} s) exceeds max_wait",
+                method=method,
+                path=path,
+                body=body,
+                retry_after=wait,
+            )
+
+    def _classify(self, request: httpx.Request, response: httpx.Response, expect: Expect) -> Any:
+        method, path, status = request.method, request.url.path, response.status_code
+        if 200 <= status < 300:
+            content = response.content
+            if status == 204 or not content.strip():
+                return None
+            content_type = response.headers.get("Content-Type", "")
+            if "text/html" in content_type:
+                raise ResponseDecodeError(
+                    f"{method} {path} answered {status} with an HTML page instead of data",
+                    method=method,
+                    path=path,
+                    status_code=status,
+                )
+            if expect == "text":
+                return response.text
+            try:
+                return orjson.loads(content)
+            except orjson.JSONDecodeError:
+                raise ResponseDecodeError(
+                    f"{method} {path} answered {status} with a body that is not JSON",
+                    method=method,
+                    path=path,
+                    status_code=status,
+                ) from None
+        body = _json_or_none(response)
+        message = _status_message(method, path, response)
+        if status == 400 and isinstance(body, Mapping) and body:
+            message += f"; invalid fields: {', '.join(sorted(str(k) for k in body))}"
+        error_type = _ERRORS.get(status) or (ServerError if status >= 500 else APIError)
+        raise error_type(message, status_code=status, method=method, path=path, body=body)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _is_retryable(method: str, exc: BaseException) -> bool:
+    if isinstance(exc, TransportError):
+        # A request that never left is always safe to send again.
+        return (not exc.sent) or method in IDEMPOTENT_METHODS
+    if method not in IDEMPOTENT_METHODS:
+        return False
+    if isinstance(exc, ServerError):
+        return exc.status_code in RETRYABLE_STATUSES
+    return isinstance(exc, ResponseDecodeError)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    method = getattr(exc, "method", "?")
+    path = getattr(exc, "path", "?")
+    logger.warning(
+        "%s %s: %s, retrying in %.2f s (attempt %d)",
+        method,
+        path,
+        type(exc).__name__,
+        wait,
+        state.attempt_number + 1,
+    )
+
+
+def _status_message(method: str, path: str, response: httpx.Response) -> str:
+    return f"{method} {path} answered {response.status_code} {response.reason_phrase}".rstrip()
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _retry_after(response: httpx.Response, now: float) -> float | None:
+    """The wait of a 429: a `Retry-After` header (seconds or a date), else the DRF body."""
+    header = response.headers.get("Retry-After")
+    if header:
+        header = header.strip()
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(header)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                server_now = _server_time(response)
+                base = server_now if server_now is not None else now
+                return max(0.0, when.timestamp() - base)
+    body = _json_or_none(response)
+    detail = body.get("detail") if isinstance(body, Mapping) else None
+    if isinstance(detail, str) and (m := _THROTTLE_BODY.search(detail)):
+        return float(m.group(1))
+    return None
+
+
+def _server_time(response: httpx.Response) -> float | None:
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
