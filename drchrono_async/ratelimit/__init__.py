@@ -2,5 +2,6 @@
 
 from ._base import Quota, QuotaSnapshot
 from ._clock import Clock, SystemClock
+from ._memory import HourlyQuota
 
-__all__ = ["Clock", "Quota", "QuotaSnapshot", "SystemClock"]
+__all__ = ["Clock", "HourlyQuota", "Quota", "QuotaSnapshot", "SystemClock"]
