@@ -1,0 +1,199 @@
+"""`RedisQuota`: one application's quota shared by every process and machine, in Redis.
+
+The algorithm is `_algorithm.step`, run as one atomic Lua script per operation on a hash at
+`key`, with Redis `TIME` as the clock every process shares. A 429 seen by any process is
+written there and pauses all of them. Needs the `redis` extra (redis-py's asyncio client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._algorithm import Decision, Op, Params, Reason, State, eta, step
+from ._base import QuotaSnapshot
+from ._clock import Clock, SystemClock
+from ._lua import FIELDS, SCRIPT
+from ._memory import _snapshot
+from ._scheduler import Scheduler, iso, logger
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisQuota"]
+
+
+class RedisQuota(Scheduler):
+    """DrChrono's hourly quota shared through Redis by any number of processes and machines.
+
+    The same algorithm as `HourlyQuota` (aligned windows on the API server's clock, a burst
+    bucket, a pause after a 429), kept in one Redis hash per application with a TTL. Within a
+    process, waiting is first come, first served and only the head of the queue calls Redis;
+    between processes, the next free permit goes to whichever process asks first.
+
+    Args:
+        redis: a `redis.asyncio.Redis` client (either `decode_responses` setting works).
+        key: the Redis key of this application's state, e.g. `"drchrono:quota:<client id>"`;
+            every process spending the same application's quota must use the same key.
+        limit, window, burst, rate, margin: as for `HourlyQuota`.
+        clock: this process's clock; waits are slept on it (the quota's own time is Redis's).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        key: str,
+        limit: int = 500,
+        window: float = 3600.0,
+        burst: float = 10.0,
+        rate: float = 10.0,
+        clock: Clock | None = None,
+        margin: float = 1.0,
+    ) -> None:
+        super().__init__(clock or SystemClock())
+        if not key:
+            raise ValueError("key must name this application's quota")
+        self.key = key
+        self.params = Params(limit=limit, window=window, burst=burst, rate=rate, margin=margin)
+        self._redis = redis
+        self._script = redis.register_script(SCRIPT)
+        # Local time minus Redis time, a lower bound from the latest call (None: no call yet).
+        self._delta: float | None = None
+        self._pending_obs: float | None = None  # best Date observation not yet sent, local
+        self._last: tuple[State, Decision] | None = None
+        self._background: set[asyncio.Task[Decision]] = set()
+
+    # -- Redis --------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        op: Op,
+        *,
+        arg: float | None = None,
+        count_wait: int = 0,
+        zone_arg: bool = False,
+        now: float | None = None,
+    ) -> Decision:
+        p = self.params
+        obs = None
+        if self._pending_obs is not None and self._delta is not None:
+            # Date - local receive time, moved onto Redis's clock (still a lower bound).
+            obs, self._pending_obs = self._pending_obs + self._delta, None
+        args: list[str | int] = [
+            int(op), p.limit, repr(p.window), repr(p.burst), repr(p.rate), repr(p.margin),
+            repr(p.guard), repr(p.drift), repr(p.step), p.confirm,
+            "" if now is None else repr(now),
+            "" if obs is None else repr(obs),
+            "" if arg is None else repr(float(arg)),
+            count_wait, int(zone_arg), repr(2 * p.window + 60),
+        ]  # fmt: skip
+        before = self.clock.now()
+        reply = await self._script(keys=[self.key], args=args)
+        state, d = _decode(reply)
+        self._delta = before - d.now
+        self._last = (state, d)
+        return d
+
+    async def _attempt(self, *, count_wait: int) -> Decision:
+        task = asyncio.ensure_future(self._call(Op.ACQUIRE, count_wait=count_wait))
+        try:
+            # Shielded: once sent, the script runs; a permit it grants must not be lost.
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, task: asyncio.Task[Decision]) -> None:
+        """A cancelled waiter's permit, granted after it left, goes back to the store."""
+        if task.cancelled() or task.exception() is not None or not task.result().granted:
+            return
+        d = task.result()
+        back = asyncio.ensure_future(self._call(Op.RELEASE, arg=d.k, zone_arg=d.zone))
+        self._background.add(back)
+        back.add_done_callback(self._background.discard)
+
+    def _store_now(self) -> float:
+        return self.clock.now() - (self._delta or 0.0)
+
+    async def _eta(self, n: int) -> float:
+        if self._last is None:
+            await self._call(Op.PEEK)
+        assert self._last is not None
+        return eta(self._last[0], self.params, self._store_now(), n)
+
+    # -- the Quota protocol -------------------------------------------------------------------
+
+    async def throttled(self, retry_after: float | None) -> float:
+        """Record a 429 for every process and pause them all; returns the epoch paused-until."""
+        d = await self._call(Op.THROTTLE, arg=retry_after)
+        until = self.clock.now() + d.wait
+        logger.info(
+            "rate limit: 429 received, all requests paused until %s (%s)",
+            iso(until),
+            "server's wait" if retry_after is not None else "next window",
+        )
+        await self._recheck_deadlines()
+        return until
+
+    def observe_server_time(self, server_now: float) -> None:
+        """Learn the server's clock from a response's `Date`; sent with the next Redis call."""
+        obs = server_now - self.clock.now()
+        if self._pending_obs is None or obs > self._pending_obs:
+            self._pending_obs = obs
+
+    def snapshot(self) -> QuotaSnapshot:
+        """The state as of this process's latest Redis call, advanced to now locally.
+
+        Other processes' permits since that call are not in it; `await fetch_snapshot()`
+        asks Redis.
+        """
+        if self._last is None:
+            p = self.params
+            return QuotaSnapshot(p.limit, 0, p.limit, 0.0, None, 0, 0)
+        s = attrs.evolve(self._last[0])
+        now = self._store_now()
+        d = step(s, self.params, now, Op.PEEK)
+        return _snapshot(self.params, s, d, shift=self.clock.now() - now)
+
+    async def fetch_snapshot(self) -> QuotaSnapshot:
+        """The shared state, read from Redis now."""
+        d = await self._call(Op.PEEK)
+        assert self._last is not None
+        return _snapshot(self.params, self._last[0], d, shift=self.clock.now() - d.now)
+
+    async def reset(self) -> None:
+        """Forget the shared state (counts, pause, clock offset): for tests and operators."""
+        await self._redis.delete(self.key)
+        self._last = None
+
+    def __repr__(self) -> str:
+        p = self.params
+        return f"RedisQuota(key={self.key!r}, limit={p.limit}, window={p.window})"
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _decode(reply: Sequence[Any]) -> tuple[State, Decision]:
+    """The script's reply: the decision, then the state in `FIELDS` order."""
+    head = [_text(v) for v in reply[:8]]
+    values = [float(_text(v)) for v in reply[8:]]
+    fields = dict(zip(FIELDS, values, strict=True))
+    ints = {"init", "k", "cal", "bad", "waits", "throttled"}
+    state = State(**{f: int(v) if f in ints else v for f, v in fields.items()})  # type: ignore[arg-type]
+    d = Decision(
+        granted=head[0] == "1",
+        wait=float(head[1]),
+        reason=Reason(int(head[2])),
+        now=float(head[3]),
+        resets_at=float(head[4]),
+        paused_until=float(head[5]),
+        k=int(float(head[6])),
+        zone=head[7] == "1",
+    )
+    return state, d
