@@ -1,16 +1,30 @@
-"""`DrChronoClient`: owns the HTTP client, the transport and (later) the resources."""
+"""`DrChronoClient`: owns the HTTP client, the transport and one resource per endpoint."""
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from . import records
 from ._transport import Transport
 from .errors import InvalidRequestError
 from .ratelimit import Clock, Quota, SystemClock
+from .resources import (
+    ConsentFormsResource,
+    IframeIntegrationResource,
+    MedicationsResource,
+    OfficesResource,
+    PatientsResource,
+    Resource,
+    ResourceContext,
+    UsersResource,
+    build_resources,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "DrChronoClient"]
 
@@ -45,7 +59,73 @@ class DrChronoClient:
             `None` waits as long as needed (jobs), `0` fails at once (web backends).
         max_concurrency: the most requests in flight; also sizes the connection pool.
         clock: the time source for backoff (and the quota's, when it has none of its own).
+        timezone: the practice's timezone (an IANA name or a tzinfo). The API reads and writes
+            naive local times: an aware datetime passed to a filter or a write is converted
+            to this zone first. Default UTC.
+        converter: the cattrs converter that builds records (default: the lenient one).
     """
+
+    # One attribute per endpoint of the table (tests check that these match it).
+    appointments: Resource[records.Appointment]
+    custom_vitals: Resource[records.CustomVital]
+    appointment_profiles: Resource[records.AppointmentProfile]
+    appointment_templates: Resource[records.AppointmentTemplate]
+    billing_profiles: Resource[records.BillingProfile]
+    doctors: Resource[records.Doctor]
+    documents: Resource[records.Document]
+    offices: OfficesResource
+    insurances: Resource[records.Insurance]
+    consent_forms: ConsentFormsResource
+    custom_insurance_plan_names: Resource[records.CustomInsurancePlanName]
+    custom_appointment_fields: Resource[records.CustomAppointmentField]
+    custom_demographics: Resource[records.CustomDemographic]
+    patients: PatientsResource
+    patient_flag_types: Resource[records.PatientFlagType]
+    patient_messages: Resource[records.PatientMessage]
+    patients_summary: Resource[records.PatientSummary]
+    patient_payments: Resource[records.PatientPayment]
+    patient_payment_log: Resource[records.PatientPaymentLog]
+    reminder_profiles: Resource[records.ReminderProfile]
+    users: UsersResource
+    user_groups: Resource[records.UserGroup]
+    line_items: Resource[records.LineItem]
+    transactions: Resource[records.Transaction]
+    allergies: Resource[records.Allergy]
+    medications: MedicationsResource
+    problems: Resource[records.Problem]
+    procedures: Resource[records.Procedure]
+    amendments: Resource[records.Amendment]
+    clinical_note_templates: Resource[records.ClinicalNoteTemplate]
+    clinical_notes: Resource[records.ClinicalNote]
+    clinical_note_field_types: Resource[records.ClinicalNoteFieldType]
+    clinical_note_field_values: Resource[records.ClinicalNoteFieldValue]
+    messages: Resource[records.Message]
+    prescription_messages: Resource[records.PrescriptionMessage]
+    fee_schedules: Resource[records.FeeSchedule]
+    comm_logs: Resource[records.CommLog]
+    inventory_categories: Resource[records.InventoryCategory]
+    inventory_vaccines: Resource[records.InventoryVaccine]
+    patient_vaccine_records: Resource[records.PatientVaccineRecord]
+    sublabs: Resource[records.Sublab]
+    lab_orders: Resource[records.LabOrder]
+    lab_orders_summary: Resource[records.LabOrderSummary]
+    lab_documents: Resource[records.LabDocument]
+    lab_tests: Resource[records.LabTest]
+    lab_results: Resource[records.LabResult]
+    care_plans: Resource[records.CarePlan]
+    eligibility_checks: Resource[records.EligibilityCheck]
+    tasks: Resource[records.Task]
+    task_categories: Resource[records.TaskCategory]
+    task_notes: Resource[records.TaskNote]
+    task_statuses: Resource[records.TaskStatus]
+    task_templates: Resource[records.TaskTemplate]
+    patient_interventions: Resource[records.PatientIntervention]
+    patient_physical_exams: Resource[records.PatientPhysicalExam]
+    patient_risk_assessments: Resource[records.PatientRiskAssessment]
+    patient_communications: Resource[records.PatientCommunication]
+    implantable_devices: Resource[records.ImplantableDevice]
+    mu_2015_report: Resource[records.Mu2015Report]
+    iframe_integration: IframeIntegrationResource
 
     def __init__(
         self,
@@ -60,6 +140,8 @@ class DrChronoClient:
         max_wait: float | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         clock: Clock | None = None,
+        timezone: str | dt.tzinfo = "UTC",
+        converter: Any = None,
     ) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
             raise InvalidRequestError("access_token must be a non-empty string")
@@ -71,6 +153,7 @@ class DrChronoClient:
             raise InvalidRequestError("max_concurrency must be a whole number >= 1")
         if http_client is not None and transport is not None:
             raise InvalidRequestError("give either http_client or transport, not both")
+        tz = _tzinfo(timezone)
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise InvalidRequestError("base_url must be an absolute http(s) URL")
@@ -103,7 +186,18 @@ class DrChronoClient:
             max_wait=max_wait,
             # On a caller's client, keep its timeout unless one is asked for explicitly.
             timeout=_timeout(timeout),
+            max_concurrency=max_concurrency,
         )
+        if converter is None:
+            from ._converter import converter as default_converter
+
+            converter = default_converter
+        self.timezone = tz
+        self._resources = build_resources(
+            ResourceContext(transport=self._transport, converter=converter, tz=tz)
+        )
+        for name, resource in self._resources.items():
+            setattr(self, name, resource)
 
     @property
     def quota(self) -> Quota | None:
@@ -152,6 +246,19 @@ class DrChronoClient:
 
     def __repr__(self) -> str:
         return f"DrChronoClient(base_url={str(self.base_url)!r})"
+
+
+def _tzinfo(value: str | dt.tzinfo) -> dt.tzinfo:
+    if isinstance(value, dt.tzinfo):
+        return value
+    if isinstance(value, str):
+        if value.upper() == "UTC":
+            return dt.UTC
+        try:
+            return zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    raise InvalidRequestError("timezone must be an IANA zone name or a tzinfo")
 
 
 def _timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:

@@ -95,6 +95,9 @@ class Endpoint:
     id_type: type = int
     # DELETE sets this field instead of removing the record.
     soft_delete_field: str | None = None
+    # The longest `date_range` the API accepts unless it lies wholly in the past. Set only
+    # where a date_range selects records by date, so that a listing may be split into windows.
+    date_range_max_days: int | None = None
 
     def max_page_size_for(self, verbose: bool) -> int:
         """The largest page the API serves for this listing."""
@@ -127,6 +130,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "appointments",
         "/api/appointments",
         "Appointment",
+        date_range_max_days=MAX_DATE_RANGE_DAYS,
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={
             "date": DATE,
@@ -482,6 +486,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "clinical_notes",
         "/api/clinical_notes",
         "ClinicalNote",
+        date_range_max_days=MAX_DATE_RANGE_DAYS,
         methods={"GET"},
         filters={
             "date": DATE,

@@ -18,6 +18,7 @@ never a header value, a token, a query value or a body.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import re
@@ -102,6 +103,7 @@ class Transport:
         timeout: httpx.Timeout | None = None,
         backoff: float = 0.5,
         backoff_max: float = 30.0,
+        max_concurrency: int = 8,
     ) -> None:
         self._http = http
         self.base_url = base_url
@@ -114,6 +116,9 @@ class Transport:
         self._timeout = timeout
         self._backoff = backoff
         self._backoff_max = backoff_max
+        # Bounds requests in flight across every listing and shard of the client. Held only
+        # around the send: a request waiting for a permit does not block a connection.
+        self._in_flight = asyncio.Semaphore(max_concurrency)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -222,7 +227,8 @@ class Transport:
         method, path = request.method, request.url.path
         started = time.perf_counter()
         try:
-            response = await self._http.send(request, follow_redirects=False)
+            async with self._in_flight:
+                response = await self._http.send(request, follow_redirects=False)
         except httpx.TransportError as exc:  # timeouts included
             what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
             logger.debug(

@@ -1,0 +1,363 @@
+"""`Resource`: list/get/create/update/patch/delete for any endpoint of the table.
+
+Everything here is the same for every endpoint and is driven by its `Endpoint` row: which
+methods exist, which filters and page sizes are allowed, which fields are files. A method the
+API does not offer on an endpoint raises `InvalidRequestError` before anything is sent.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import io
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from urllib.parse import quote
+
+import anyio
+import attrs
+import orjson
+
+from .._endpoints import Action, Endpoint
+from ..errors import InvalidRequestError, ResponseDecodeError
+from ..pagination import Page, PageRequest, Paginator
+from . import _query
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+
+    from .._transport import Expect, Transport
+
+__all__ = ["Resource", "ResourceContext"]
+
+T = TypeVar("T")
+_list = builtins.list  # `list` is also a method name below
+
+
+@attrs.frozen
+class ResourceContext:
+    """What every resource of one client shares."""
+
+    transport: Transport
+    converter: Converter
+    tz: dt.tzinfo
+
+
+class Resource(Generic[T]):
+    """One API area, e.g. `client.appointments`."""
+
+    def __init__(self, ctx: ResourceContext, endpoint: Endpoint) -> None:
+        self._ctx = ctx
+        self.endpoint = endpoint
+        self._record_type: type[T] | None = endpoint.record_type
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.endpoint.path}>"
+
+    @property
+    def record_type(self) -> type[T]:
+        """The record class of this endpoint's objects."""
+        if self._record_type is None:
+            raise InvalidRequestError(f"{self.endpoint.name} has no records")
+        return self._record_type
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        verbose: bool = False,
+        page_size: int | None = None,
+        shards: int | None = None,
+        ordered: bool = False,
+        prefetch: int = 1,
+        **filters: Any,
+    ) -> Paginator[T]:
+        """List records: `await` it for the first page, `async for` it for every record.
+
+        Filters are checked against the endpoint's documented filters and types before
+        anything is sent. A `date_range` longer than the API accepts is split into windows
+        fetched concurrently; `shards=N` splits it further. `ordered=True` yields windows
+        in date order (records within a window are always in the API's order).
+        """
+        self._require("GET")
+        params = _query.list_params(
+            self.endpoint, filters, verbose=verbose, page_size=page_size, tz=self._ctx.tz
+        )
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise InvalidRequestError("prefetch must be a whole number >= 0")
+        chains = [PageRequest(self.endpoint.path, params)]
+        if shards is not None or (
+            "date_range" in params and self.endpoint.date_range_max_days is not None
+        ):
+            chains = self._shard(params, shards)
+        return Paginator(
+            self._fetch_page,
+            chains,
+            same_origin=self._ctx.transport.is_same_origin,
+            prefetch=prefetch,
+            ordered=ordered,
+        )
+
+    def _shard(self, params: dict[str, str], shards: int | None) -> _list[PageRequest]:
+        if shards is not None and (
+            isinstance(shards, bool) or not isinstance(shards, int) or shards < 1
+        ):
+            raise InvalidRequestError("shards must be a whole number >= 1")
+        if self.endpoint.date_range_max_days is None or "date_range" not in params:
+            raise InvalidRequestError(
+                f"shards needs a date_range, on an endpoint listed by date ({self.endpoint.name})"
+            )
+        span = _query.parse_date_range("date_range", params["date_range"])
+        today = dt.datetime.fromtimestamp(self._ctx.transport.clock.now(), self._ctx.tz).date()
+        windows = _query.split_date_range(
+            span, today=today, shards=shards, limit_days=self.endpoint.date_range_max_days
+        )
+        return [
+            PageRequest(self.endpoint.path, {**params, "date_range": f"{a}/{b}"})
+            for a, b in windows
+        ]
+
+    async def _fetch_page(self, target: str, params: Mapping[str, Any] | None) -> Page[T]:
+        data = await self._ctx.transport.request("GET", target, params=params)
+        path = self.endpoint.path
+        if not isinstance(data, Mapping) or not isinstance(data.get("results"), _list):
+            raise ResponseDecodeError(
+                f"GET {path} answered a page without a results list",
+                method="GET",
+                path=path,
+                status_code=200,
+            )
+        nxt, prev = data.get("next"), data.get("previous")
+        if (nxt is not None and not isinstance(nxt, str)) or (
+            prev is not None and not isinstance(prev, str)
+        ):
+            raise ResponseDecodeError(
+                f"GET {path} answered a page whose next/previous is not a URL",
+                method="GET",
+                path=path,
+                status_code=200,
+            )
+        return Page(results=self._structure_many(data["results"], "GET"), next=nxt, previous=prev)
+
+    async def get(self, id: int | str, *, verbose: bool = False) -> T:
+        """One record by id."""
+        self._require("GET")
+        params = {"verbose": "true"} if verbose else None
+        data = await self._ctx.transport.request("GET", self._item_path(id), params=params)
+        record: T = self._structure_one(data, "GET")
+        return record
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @overload
+    async def create(self, data: Sequence[T | Mapping[str, Any]]) -> _list[T]: ...
+
+    @overload
+    async def create(self, data: T | Mapping[str, Any]) -> T: ...
+
+    async def create(self, data: Any) -> Any:
+        """Create one record (a record or a mapping), or several at once (a list of them).
+
+        Records with file fields (bytes, a file object, a path or `(filename, content)`) are
+        uploaded as multipart; everything else, bulk and nested writes included, as JSON.
+        """
+        self._require("POST")
+        path = self.endpoint.path
+        if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+            if not data:
+                raise InvalidRequestError("bulk create needs at least one record")
+            payloads = [self._payload(item) for item in data]
+            if any(self._file_parts(p) for p in payloads):
+                raise InvalidRequestError("files cannot be uploaded in a bulk create")
+            result = await self._ctx.transport.request("POST", path, json=payloads)
+            if not isinstance(result, _list):
+                raise ResponseDecodeError(
+                    f"POST {path} did not answer a list for a bulk create",
+                    method="POST",
+                    path=path,
+                    status_code=201,
+                )
+            return self._structure_many(result, "POST")
+        result = await self._send_payload("POST", path, self._payload(data))
+        return self._structure_one(result, "POST")
+
+    async def update(self, id: int | str, data: T | Mapping[str, Any]) -> None:
+        """Replace a record (PUT): every writable field."""
+        self._require("PUT")
+        await self._send_payload("PUT", self._item_path(id), self._payload(data))
+
+    async def patch(self, id: int | str, **fields: Any) -> None:
+        """Change only the given fields (PATCH)."""
+        self._require("PATCH")
+        if not fields:
+            raise InvalidRequestError("patch needs at least one field")
+        await self._send_payload("PATCH", self._item_path(id), self._payload(fields))
+
+    async def delete(self, id: int | str) -> None:
+        """Delete a record (some endpoints only mark it deleted or archived)."""
+        self._require("DELETE")
+        await self._ctx.transport.request("DELETE", self._item_path(id))
+
+    # -- actions (used by the subclasses that have them) ----------------------------------------
+
+    async def _action(
+        self,
+        name: str,
+        id: int | str | None = None,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        action: Action = self.endpoint.action(name)
+        path = action.path.format(id=self._quoted_id(id)) if "{id}" in action.path else action.path
+        query = _query.action_params(action, params or {}, self._ctx.tz) if params else None
+        json_body = _query.jsonable(dict(body), self._ctx.tz) if body is not None else None
+        expect: Expect = "text" if action.returns == "text" else "json"
+        result = await self._ctx.transport.request(
+            action.method, path, params=query, json=json_body, expect=expect
+        )
+        if action.returns in (None, "json", "text"):
+            return result
+        from .. import records
+
+        record_type = getattr(records, action.returns)
+        if action.many:
+            items = result.get("results") if isinstance(result, Mapping) else result
+            return self._structure_many(items, action.method, record_type)
+        return self._structure_one(result, action.method, record_type)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _require(self, method: str) -> None:
+        if method not in self.endpoint.methods:
+            offered = ", ".join(sorted(self.endpoint.methods)) or "no plain methods"
+            raise InvalidRequestError(
+                f"{self.endpoint.name} does not support {method} (it offers {offered})"
+            )
+
+    def _quoted_id(self, id: int | str | None) -> str:
+        if self.endpoint.id_type is str and isinstance(id, (str, int)) and not isinstance(id, bool):
+            text = str(id).strip()
+        elif isinstance(id, int) and not isinstance(id, bool):
+            text = str(id)
+        else:
+            kind = "a string or integer" if self.endpoint.id_type is str else "an integer"
+            raise InvalidRequestError(f"{self.endpoint.name} ids are {kind}")
+        if not text:
+            raise InvalidRequestError("an id cannot be empty")
+        return quote(text, safe="")  # an id never becomes a path of its own
+
+    def _item_path(self, id: int | str) -> str:
+        return f"{self.endpoint.path}/{self._quoted_id(id)}"
+
+    def _structure_one(self, data: Any, method: str, record_type: type[Any] | None = None) -> Any:
+        if not isinstance(data, Mapping):
+            path = self.endpoint.path
+            raise ResponseDecodeError(
+                f"{method} {path} did not answer an object",
+                method=method,
+                path=path,
+                status_code=200,
+            )
+        return self._ctx.converter.structure(data, record_type or self.record_type)
+
+    def _structure_many(
+        self, items: Any, method: str, record_type: type[Any] | None = None
+    ) -> _list[Any]:
+        if not isinstance(items, _list):
+            path = self.endpoint.path
+            raise ResponseDecodeError(
+                f"{method} {path} did not answer a list", method=method, path=path, status_code=200
+            )
+        rtype = record_type or self.record_type
+        structure = self._ctx.converter.structure
+        out: _list[Any] = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                path = self.endpoint.path
+                raise ResponseDecodeError(
+                    f"{method} {path} answered a list item that is not an object",
+                    method=method,
+                    path=path,
+                    status_code=200,
+                )
+            out.append(structure(item, rtype))
+        return out
+
+    def _payload(self, data: Any) -> dict[str, Any]:
+        """A request body from a record (writable set fields) or a mapping."""
+        rtype = self._record_type
+        if rtype is not None and isinstance(data, rtype):
+            out = self._ctx.converter.unstructure(data)
+            return dict(out)
+        if attrs.has(type(data)):
+            raise InvalidRequestError(
+                f"{self.endpoint.name} takes {rtype.__name__ if rtype else 'mappings'}, "
+                f"not {type(data).__name__}"
+            )
+        if not isinstance(data, Mapping):
+            raise InvalidRequestError(f"{self.endpoint.name} takes a record or a mapping")
+        read_only = sorted(set(data) & _read_only_fields(rtype))
+        if read_only:
+            raise InvalidRequestError(
+                f"{self.endpoint.name}: read-only fields cannot be sent: {', '.join(read_only)}"
+            )
+        return {str(k): v for k, v in data.items()}
+
+    def _file_parts(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: payload[name]
+            for name in self.endpoint.file_fields
+            if payload.get(name) is not None and not isinstance(payload[name], str)
+        }
+
+    async def _send_payload(self, method: str, path: str, payload: dict[str, Any]) -> Any:
+        files = self._file_parts(payload)
+        tz = self._ctx.tz
+        if not files:
+            return await self._ctx.transport.request(
+                method, path, json=_query.jsonable(payload, tz)
+            )
+        form: dict[str, str] = {}
+        for key, value in payload.items():
+            if key in files or value is None:
+                continue
+            value = _query.jsonable(value, tz)
+            if isinstance(value, Mapping):
+                raise InvalidRequestError(
+                    f"{key}: nested objects cannot be sent with a file upload (send them apart)"
+                )
+            if isinstance(value, _list):
+                form[key] = orjson.dumps(value).decode()  # e.g. metatags: '["a", "b"]'
+            elif isinstance(value, bool):
+                form[key] = "true" if value else "false"
+            else:
+                form[key] = str(value)
+        uploads = {name: await _file_part(name, value) for name, value in files.items()}
+        return await self._ctx.transport.request(method, path, data=form, files=uploads)
+
+
+def _read_only_fields(record_type: type[Any] | None) -> set[str]:
+    if record_type is None:
+        return set()
+    from ..records._base import api_fields
+
+    return {f.name for f in api_fields(record_type) if f.metadata.get("read_only")}
+
+
+async def _file_part(name: str, value: Any) -> Any:
+    """bytes, a binary file object, a path, or an httpx-style (filename, content[, type])."""
+    if isinstance(value, (bytes, bytearray)):
+        return (name, bytes(value))
+    if isinstance(value, os.PathLike):
+        path = anyio.Path(os.fspath(value))
+        return (path.name, await path.read_bytes())
+    if isinstance(value, tuple) and 2 <= len(value) <= 3:
+        return value
+    if isinstance(value, io.IOBase) or hasattr(value, "read"):
+        return (os.path.basename(str(getattr(value, "name", name))), value)
+    raise InvalidRequestError(
+        f"{name} is a file field: pass bytes, a binary file, a path or (filename, content)"
+    )
