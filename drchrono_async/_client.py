@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 
 from . import records
+from ._converter import DrChronoConverter
+from ._converter import converter as default_converter
 from ._transport import Transport
 from .errors import InvalidRequestError
 from .ratelimit import Clock, Quota, SystemClock
@@ -62,7 +64,8 @@ class DrChronoClient:
         timezone: the practice's timezone (an IANA name or a tzinfo). The API reads and writes
             naive local times: an aware datetime passed to a filter or a write is converted
             to this zone first. Default UTC.
-        converter: the cattrs converter that builds records (default: the lenient one).
+        converter: the converter that builds records: the lenient default, or
+            `make_converter(strict=True)` to fail on any value that does not fit its field.
     """
 
     # One attribute per endpoint of the table (tests check that these match it).
@@ -141,7 +144,7 @@ class DrChronoClient:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         clock: Clock | None = None,
         timezone: str | dt.tzinfo = "UTC",
-        converter: Any = None,
+        converter: DrChronoConverter | None = None,
     ) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
             raise InvalidRequestError("access_token must be a non-empty string")
@@ -189,8 +192,6 @@ class DrChronoClient:
             max_concurrency=max_concurrency,
         )
         if converter is None:
-            from ._converter import converter as default_converter
-
             converter = default_converter
         self.timezone = tz
         self._resources = build_resources(

@@ -25,8 +25,7 @@ from ..pagination import Page, PageRequest, Paginator
 from . import _query
 
 if TYPE_CHECKING:
-    from cattrs import Converter
-
+    from .._converter import DrChronoConverter
     from .._transport import Expect, Transport
 
 __all__ = ["Resource", "ResourceContext"]
@@ -40,7 +39,7 @@ class ResourceContext:
     """What every resource of one client shares."""
 
     transport: Transport
-    converter: Converter
+    converter: DrChronoConverter
     tz: dt.tzinfo
 
 
@@ -272,26 +271,22 @@ class Resource(Generic[T]):
                 f"{method} {path} did not answer a list", method=method, path=path, status_code=200
             )
         rtype = record_type or self.record_type
-        structure = self._ctx.converter.structure
-        out: _list[Any] = []
-        for item in items:
-            if not isinstance(item, Mapping):
-                path = self.endpoint.path
-                raise ResponseDecodeError(
-                    f"{method} {path} answered a list item that is not an object",
-                    method=method,
-                    path=path,
-                    status_code=200,
-                )
-            out.append(structure(item, rtype))
-        return out
+        if not all(isinstance(item, Mapping) for item in items):
+            path = self.endpoint.path
+            raise ResponseDecodeError(
+                f"{method} {path} answered a list item that is not an object",
+                method=method,
+                path=path,
+                status_code=200,
+            )
+        return self._ctx.converter.structure_many(items, rtype)
 
     def _payload(self, data: Any) -> dict[str, Any]:
         """A request body from a record (writable set fields) or a mapping."""
         rtype = self._record_type
         if rtype is not None and isinstance(data, rtype):
-            out = self._ctx.converter.unstructure(data)
-            return dict(out)
+            # Writable fields that are set; read-only ones are never sent.
+            return self._ctx.converter.unstructure_writable(data)
         if attrs.has(type(data)):
             raise InvalidRequestError(
                 f"{self.endpoint.name} takes {rtype.__name__ if rtype else 'mappings'}, "
