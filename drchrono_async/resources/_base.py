@@ -22,6 +22,7 @@ import orjson
 from .._endpoints import Action, Endpoint
 from ..errors import InvalidRequestError, ResponseDecodeError
 from ..pagination import Page, PageRequest, Paginator
+from ..records._base import Record, api_fields
 from . import _query
 
 if TYPE_CHECKING:
@@ -284,7 +285,7 @@ class Resource(Generic[T]):
     def _payload(self, data: Any) -> dict[str, Any]:
         """A request body from a record (writable set fields) or a mapping."""
         rtype = self._record_type
-        if rtype is not None and isinstance(data, rtype):
+        if rtype is not None and isinstance(data, rtype) and isinstance(data, Record):
             # Writable fields that are set; read-only ones are never sent.
             return self._ctx.converter.unstructure_writable(data)
         if attrs.has(type(data)):
@@ -337,8 +338,6 @@ class Resource(Generic[T]):
 def _read_only_fields(record_type: type[Any] | None) -> set[str]:
     if record_type is None:
         return set()
-    from ..records._base import api_fields
-
     return {f.name for f in api_fields(record_type) if f.metadata.get("read_only")}
 
 
