@@ -176,8 +176,13 @@ def step(
         s.used = s.carry if k == s.k + 1 else 0.0
         s.carry, s.k = 0.0, k
     elif k < s.k:
-        # The estimate moved back across a boundary: what was counted may be in either window.
-        s.carry, s.k = s.used, k
+        # The estimate moved back across a boundary: what was counted was sent before now, so
+        # it may be in window k + 1 only if now is within the boundary zone of k + 1.
+        if lo + 1.0 + p.margin + 2.0 * p.drift * age >= (k + 1) * window:
+            s.carry = s.used
+        else:
+            s.carry = 0.0
+        s.k = k
     if calibrating:
         s.used, s.pre = max(s.used, s.pre), 0.0
     # 3. Bucket refill.

@@ -95,7 +95,12 @@ elseif k > s.k then
   if k == s.k + 1 then s.used = s.carry else s.used = 0.0 end
   s.carry, s.k = 0.0, k
 elseif k < s.k then
-  s.carry, s.k = s.used, k
+  if lo + 1.0 + margin + 2.0 * drift * age >= (k + 1) * window then
+    s.carry = s.used
+  else
+    s.carry = 0.0
+  end
+  s.k = k
 end
 if calibrating then
   s.used, s.pre = math.max(s.used, s.pre), 0.0
