@@ -1,5 +1,22 @@
-"""Test helpers: a virtual clock and (soon) an in-memory DrChrono emulator."""
+"""Test helpers: a virtual clock and a local DrChrono emulator.
+
+`Emulator` is an in-memory DrChrono v4 API (an extra: `pip install drchrono-async[emulator]`
+is not needed for it, the standard library serves it). `VirtualClock` runs hours of quota and
+token-expiry behaviour in milliseconds.
+"""
 
 from ._clock import VirtualClock
+from ._emulator import Emulator
+from ._faults import FAULT_KINDS, Faults, LogEntry, RequestLog
+from ._seed import DEFAULT_SIZES, EXTRA_FIELD
 
-__all__ = ["VirtualClock"]
+__all__ = [
+    "DEFAULT_SIZES",
+    "EXTRA_FIELD",
+    "FAULT_KINDS",
+    "Emulator",
+    "Faults",
+    "LogEntry",
+    "RequestLog",
+    "VirtualClock",
+]

@@ -1,0 +1,188 @@
+"""OAuth tokens and the hourly quota, as the emulator keeps them.
+
+Tokens follow django-oauth-toolkit, which the live service runs: access tokens live 48 hours,
+refreshing rotates the refresh token (the old one dies at once, and with it the access token
+it was issued with), authorization codes live one minute and work once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+
+import attrs
+
+from drchrono_async.ratelimit import Clock
+
+from ._wire import EmuResponse, json_response
+
+__all__ = ["ACCESS_TOKEN_LIFETIME", "HOUR", "OAuthServer", "QuotaBook", "Token"]
+
+ACCESS_TOKEN_LIFETIME = 172_800.0
+CODE_LIFETIME = 60.0
+HOUR = 3600.0
+
+
+@attrs.define
+class Token:
+    """An access token and the refresh token issued with it."""
+
+    access: str
+    refresh: str
+    user_id: int
+    expires_at: float
+    scope: str = "user patients calendar clinical billing settings labs messages tasks"
+    revoked: bool = False  # the access token
+    refresh_used: bool = False
+
+
+@attrs.define
+class _Code:
+    user_id: int
+    redirect_uri: str
+    expires_at: float
+
+
+class OAuthServer:
+    """`/o/token/` and `/o/revoke_token/`, and bearer-token checks for the API."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        rng: random.Random,
+        *,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+    ) -> None:
+        self.clock = clock
+        self._rng = rng
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_uri = redirect_uri
+        self.by_access: dict[str, Token] = {}
+        self.by_refresh: dict[str, Token] = {}
+        self._codes: dict[str, _Code] = {}
+
+    def _secret(self, prefix: str) -> str:
+        return f"{prefix}{self._rng.getrandbits(160):040x}"
+
+    def issue_token(self, user_id: int) -> Token:
+        token = Token(
+            access=self._secret("at_"),
+            refresh=self._secret("rt_"),
+            user_id=user_id,
+            expires_at=self.clock.now() + ACCESS_TOKEN_LIFETIME,
+        )
+        self.by_access[token.access] = token
+        self.by_refresh[token.refresh] = token
+        return token
+
+    def issue_code(self, user_id: int, redirect_uri: str | None = None) -> str:
+        code = self._secret("code_")
+        self._codes[code] = _Code(
+            user_id, redirect_uri or self.redirect_uri, self.clock.now() + CODE_LIFETIME
+        )
+        return code
+
+    def authenticate(self, authorization: str | None) -> Token | None:
+        """The live token named by an `Authorization: Bearer ...` header, or None."""
+        if not authorization:
+            return None
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        token = self.by_access.get(value.strip())
+        if token is None or token.revoked or self.clock.now() >= token.expires_at:
+            return None
+        return token
+
+    def token_endpoint(self, form: Mapping[str, object]) -> EmuResponse:
+        """POST /o/token/: the authorization_code and refresh_token grants."""
+        if not self._client_ok(form):
+            return json_response(401, {"error": "invalid_client"})
+        grant = form.get("grant_type")
+        now = self.clock.now()
+        if grant == "authorization_code":
+            code = self._codes.pop(str(form.get("code", "")), None)
+            if code is None or now >= code.expires_at:
+                return json_response(400, {"error": "invalid_grant"})
+            if form.get("redirect_uri") != code.redirect_uri:
+                return json_response(400, {"error": "invalid_request"})
+            return self._token_answer(self.issue_token(code.user_id))
+        if grant == "refresh_token":
+            old = self.by_refresh.get(str(form.get("refresh_token", "")))
+            if old is None or old.refresh_used:
+                return json_response(400, {"error": "invalid_grant"})
+            # Rotation: the old refresh token and its access token stop working now.
+            old.refresh_used = True
+            old.revoked = True
+            del self.by_refresh[old.refresh]
+            return self._token_answer(self.issue_token(old.user_id))
+        return json_response(400, {"error": "unsupported_grant_type"})
+
+    def revoke_endpoint(self, form: Mapping[str, object]) -> EmuResponse:
+        """POST /o/revoke_token/: revoke an access (or refresh) token; unknown ones are fine."""
+        if not self._client_ok(form):
+            return json_response(401, {"error": "invalid_client"})
+        value = str(form.get("token", ""))
+        token = self.by_access.get(value)
+        if token is not None:
+            token.revoked = True
+        token = self.by_refresh.pop(value, None)
+        if token is not None:
+            token.refresh_used = True
+            token.revoked = True
+        # RFC 7009: 200 even for an unknown token.
+        return EmuResponse(200, b"", None)
+
+    def _client_ok(self, form: Mapping[str, object]) -> bool:
+        return form.get("client_id") == self.client_id and (
+            form.get("client_secret") == self.client_secret
+        )
+
+    def _token_answer(self, token: Token) -> EmuResponse:
+        return json_response(
+            200,
+            {
+                "access_token": token.access,
+                "token_type": "Bearer",
+                "expires_in": int(ACCESS_TOKEN_LIFETIME),
+                "refresh_token": token.refresh,
+                "scope": token.scope,
+            },
+            [("Cache-Control", "no-store"), ("Pragma", "no-cache")],
+        )
+
+
+class QuotaBook:
+    """Calls per access token per clock hour (epoch-aligned); the live service's hourly limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    @staticmethod
+    def window_start(now: float) -> float:
+        """The start of the clock hour holding `now`."""
+        return math.floor(now / HOUR) * HOUR
+
+    def used(self, token: str, now: float) -> int:
+        """Calls already counted in the current window."""
+        start, used = self._windows.get(token, (math.nan, 0))
+        return used if start == self.window_start(now) else 0
+
+    def take(self, token: str, now: float) -> float | None:
+        """Count one call; or, over the limit, return the seconds until the next window."""
+        start = self.window_start(now)
+        used = self.used(token, now)
+        if used >= self.limit:
+            return start + HOUR - now
+        self._windows[token] = (start, used + 1)
+        return None
+
+    def spend(self, token: str, now: float, calls: int) -> None:
+        """Count calls made by someone else with the same token (capped at the limit)."""
+        start = self.window_start(now)
+        self._windows[token] = (start, min(self.limit, self.used(token, now) + calls))
