@@ -1,7 +1,8 @@
 """drchrono-async: an asyncio client for the DrChrono v4 EHR API."""
 
-from . import errors
+from . import errors, records
 from ._client import DrChronoClient
+from ._converter import DrChronoConverter, RecordDecodeWarning, converter, make_converter
 from ._version import __version__
 from .errors import (
     APIError,
@@ -21,7 +22,9 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .ratelimit import Clock, Quota, QuotaSnapshot, SystemClock
+from .pagination import Page, Paginator
+from .ratelimit import Clock, HourlyQuota, Quota, QuotaSnapshot, RedisQuota, SystemClock
+from .records import DateRange
 
 __all__ = [
     "APIError",
@@ -29,22 +32,32 @@ __all__ = [
     "BadRequestError",
     "Clock",
     "ConflictError",
+    "DateRange",
     "DrChronoClient",
+    "DrChronoConverter",
     "DrChronoError",
+    "HourlyQuota",
     "InvalidRequestError",
     "NotFoundError",
+    "Page",
     "PaginationError",
+    "Paginator",
     "PermissionDeniedError",
     "Quota",
     "QuotaExhaustedError",
     "QuotaSnapshot",
     "RateLimitError",
     "RecordDecodeError",
+    "RecordDecodeWarning",
     "RedirectError",
+    "RedisQuota",
     "ResponseDecodeError",
     "ServerError",
     "SystemClock",
     "TransportError",
     "__version__",
+    "converter",
     "errors",
+    "make_converter",
+    "records",
 ]

@@ -15,7 +15,7 @@ from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
 from ._transport import Transport
 from .errors import InvalidRequestError
-from .ratelimit import Clock, Quota, SystemClock
+from .ratelimit import Clock, HourlyQuota, Quota, SystemClock
 from .resources import (
     ConsentFormsResource,
     IframeIntegrationResource,
@@ -34,6 +34,14 @@ DEFAULT_BASE_URL = "https://drchrono.com"
 # Pages of 250 appointments are large and the API is slow to build them: generous read time.
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DEFAULT_MAX_CONCURRENCY = 8
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "HourlyQuota()"
+
+
+_DEFAULT_QUOTA: Any = _Default()
 
 
 class DrChronoClient:
@@ -56,7 +64,10 @@ class DrChronoClient:
         http_client: the caller's own `httpx.AsyncClient`; the library does not close it.
         transport: an httpx transport for a client this library creates (for example the
             emulator's in-process `emulator.transport`).
-        quota: the scheduler every request takes a permit from; `None` sends without one.
+        quota: the scheduler every request takes a permit from. Default: a fresh
+            `HourlyQuota()` (500 calls per clock hour) for this client alone; share one
+            `HourlyQuota` between clients of one process, or a `RedisQuota` between processes.
+            `None` sends without permits and raises `RateLimitError` on a 429.
         max_wait: the longest a request may wait for a permit or a 429 pause, in seconds;
             `None` waits as long as needed (jobs), `0` fails at once (web backends).
         max_concurrency: the most requests in flight; also sizes the connection pool.
@@ -139,7 +150,7 @@ class DrChronoClient:
         max_retries: int = 4,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        quota: Quota | None = None,
+        quota: Quota | None = _DEFAULT_QUOTA,
         max_wait: float | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         clock: Clock | None = None,
@@ -179,6 +190,8 @@ class DrChronoClient:
         self._http = http_client
         self._closed = False
         self.clock: Clock = clock or getattr(quota, "clock", None) or SystemClock()
+        if quota is _DEFAULT_QUOTA:
+            quota = HourlyQuota(clock=self.clock)
         self._transport = Transport(
             http=http_client,
             base_url=url,

@@ -103,3 +103,26 @@ async def test_absolute_url_on_the_same_origin_is_sent() -> None:
     async with DrChronoClient(TOKEN, base_url=BASE) as client:
         assert await client.request("GET", f"{BASE}/api/x?page=2") == 1
     assert route.calls.last.request.url.params["page"] == "2"
+
+
+async def test_default_quota_is_an_hourly_quota_on_the_clients_clock() -> None:
+    from drchrono_async import HourlyQuota
+    from drchrono_async.testing import VirtualClock
+
+    clock = VirtualClock()
+    async with DrChronoClient(TOKEN, base_url=BASE, clock=clock) as client:
+        assert isinstance(client.quota, HourlyQuota)
+        assert client.quota.clock is clock
+        assert client.quota.snapshot().limit == 500
+    async with DrChronoClient(TOKEN, base_url=BASE, quota=None) as client:
+        assert client.quota is None
+
+
+@respx.mock
+async def test_requests_take_permits_from_the_default_quota() -> None:
+    respx.get(f"{BASE}/api/x").respond(200, json=1)
+    async with DrChronoClient(TOKEN, base_url=BASE) as client:
+        await client.request("GET", "/api/x")
+        await client.request("GET", "/api/x")
+        assert client.quota is not None
+        assert client.quota.snapshot().used == 2
