@@ -83,17 +83,11 @@ class RedisQuota(Scheduler):
         if self._pending_obs is not None and self._delta is not None:
             # Date - local receive time, moved onto Redis's clock (still a lower bound).
             obs, self._pending_obs = self._pending_obs + self._delta, None
-        args: list[str | int] = [
-            int(op), p.limit, repr(p.window), repr(p.burst), repr(p.rate), repr(p.margin),
-            repr(p.guard), repr(p.drift), repr(p.step), p.confirm,
-            "" if now is None else repr(now),
-            "" if obs is None else repr(obs),
-            "" if arg is None else repr(float(arg)),
-            count_wait, int(zone_arg), repr(2 * p.window + 60),
-        ]  # fmt: skip
+        args = script_args(p, op, now=now, obs=obs, arg=arg, count_wait=count_wait,
+                           zone_arg=zone_arg)  # fmt: skip
         before = self.clock.now()
         reply = await self._script(keys=[self.key], args=args)
-        state, d = _decode(reply)
+        state, d = decode(reply)
         self._delta = before - d.now
         self._last = (state, d)
         return d
@@ -175,11 +169,32 @@ class RedisQuota(Scheduler):
         return f"RedisQuota(key={self.key!r}, limit={p.limit}, window={p.window})"
 
 
+def script_args(
+    p: Params,
+    op: Op,
+    *,
+    now: float | None = None,
+    obs: float | None = None,
+    arg: float | None = None,
+    count_wait: int = 0,
+    zone_arg: bool = False,
+) -> list[str | int]:
+    """The script's ARGV; `repr` keeps every float exact."""
+    return [
+        int(op), p.limit, repr(p.window), repr(p.burst), repr(p.rate), repr(p.margin),
+        repr(p.guard), repr(p.drift), repr(p.step), p.confirm,
+        "" if now is None else repr(now),
+        "" if obs is None else repr(obs),
+        "" if arg is None else repr(float(arg)),
+        count_wait, int(zone_arg), repr(2 * p.window + 60),
+    ]  # fmt: skip
+
+
 def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _decode(reply: Sequence[Any]) -> tuple[State, Decision]:
+def decode(reply: Sequence[Any]) -> tuple[State, Decision]:
     """The script's reply: the decision, then the state in `FIELDS` order."""
     head = [_text(v) for v in reply[:8]]
     values = [float(_text(v)) for v in reply[8:]]
