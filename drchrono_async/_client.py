@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
 from ._transport import Transport
 from .errors import InvalidRequestError
+from .pagination import Paginator
 from .ratelimit import Clock, HourlyQuota, Quota, SystemClock
 from .resources import (
     ConsentFormsResource,
@@ -238,6 +240,33 @@ class DrChronoClient:
         return await self._transport.request(
             method, path, params=params, json=json, data=data, files=files
         )
+
+    async def fetch_all(self, listings: Mapping[str, Paginator[Any]]) -> dict[str, list[Any]]:
+        """Run several listings concurrently and collect every record of each.
+
+        `listings` maps a name of your choosing to a `resource.list(...)` paginator::
+
+            got = await client.fetch_all({
+                "patients": client.patients.list(since=since),
+                "appointments": client.appointments.list(since=since),
+            })
+
+        Requests stay under the client's `max_concurrency` and the quota. The first failure
+        cancels the other listings and is raised.
+        """
+        if not all(isinstance(p, Paginator) for p in listings.values()):
+            raise InvalidRequestError("fetch_all takes a mapping of name -> resource.list(...)")
+
+        async def collect(paginator: Paginator[Any]) -> list[Any]:
+            return [record async for record in paginator]
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = {name: group.create_task(collect(p)) for name, p in listings.items()}
+        except ExceptionGroup as group_error:
+            # Callers catch our typed errors, not groups: raise the first failure itself.
+            raise group_error.exceptions[0] from None
+        return {name: task.result() for name, task in tasks.items()}
 
     async def aclose(self) -> None:
         """Close the HTTP client if this library created it. Safe to call twice."""

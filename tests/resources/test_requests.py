@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import json
@@ -424,3 +425,39 @@ async def test_get_of_a_non_object_is_a_typed_error(client: DrChronoClient) -> N
 
 def test_httpx_is_the_transport() -> None:
     assert httpx.__version__.startswith("0.28")
+
+
+@respx.mock
+async def test_fetch_all_runs_listings_concurrently(client: DrChronoClient) -> None:
+    in_flight = 0
+    most = 0
+
+    async def slow_page(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        in_flight -= 1
+        return httpx.Response(200, json={"next": None, "previous": None, "results": [{"id": 1}]})
+
+    respx.get(f"{BASE}/api/doctors").mock(side_effect=slow_page)
+    respx.get(f"{BASE}/api/offices").mock(side_effect=slow_page)
+    respx.get(f"{BASE}/api/users").mock(side_effect=slow_page)
+    got = await client.fetch_all(
+        {"d": client.doctors.list(), "o": client.offices.list(), "u": client.users.list()}
+    )
+    assert [type(v[0]) for v in got.values()] == [records.Doctor, records.Office, records.User]
+    assert most == 3
+
+
+@respx.mock
+async def test_fetch_all_raises_the_first_failure_itself(client: DrChronoClient) -> None:
+    from drchrono_async import NotFoundError
+
+    respx.get(f"{BASE}/api/doctors").respond(200, json=PAGE)
+    respx.get(f"{BASE}/api/offices").respond(404)
+    with pytest.raises(NotFoundError):
+        await client.fetch_all({"d": client.doctors.list(), "o": client.offices.list()})
+    with pytest.raises(InvalidRequestError):
+        await client.fetch_all({"d": [1, 2]})  # type: ignore[dict-item]
