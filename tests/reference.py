@@ -19,12 +19,39 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "drch
 
 # Longest first, so "array of objects" wins over "array". Misspellings are the reference's own.
 _TYPES = [
-    "integer or null", "string or number", "array of objects", "list of objects",
-    "List of objects", "array of strings", "array of string", "array of integers",
-    "array of integer", "array of icd10_code", "list of integers", "date range",
-    "JSON Web Token", "timestampe", "timstamp", "timestamp", "datetime", "objects", "object",
-    "array", "list", "integer", "string", "boolean", "bollean", "date", "time", "decimal",
-    "file", "URL", "float", "long", "any",
+    "integer or null",
+    "string or number",
+    "array of objects",
+    "list of objects",
+    "List of objects",
+    "array of strings",
+    "array of string",
+    "array of integers",
+    "array of integer",
+    "array of icd10_code",
+    "list of integers",
+    "date range",
+    "JSON Web Token",
+    "timestampe",
+    "timstamp",
+    "timestamp",
+    "datetime",
+    "objects",
+    "object",
+    "array",
+    "list",
+    "integer",
+    "string",
+    "boolean",
+    "bollean",
+    "date",
+    "time",
+    "decimal",
+    "file",
+    "URL",
+    "float",
+    "long",
+    "any",
 ]
 _TYPE_RE = re.compile(r"(" + "|".join(re.escape(t) for t in _TYPES) + r")(?=\s|$)")
 _PATH_RE = re.compile(r"^(/api/[a-z0-9_/:]+|/o/[a-z_]+/?)$")
@@ -84,7 +111,7 @@ def _row(line: str) -> Key | None:
         return None
     m = _TYPE_RE.match(rest)
     type_ = m.group(1) if m else None
-    tail = rest[m.end():].strip() if m else rest
+    tail = rest[m.end() :].strip() if m else rest
     flag = tail.split(" ", 1)[0] if tail else ""
     if re.match(r"^read[ _]only\b", tail, re.I):
         flag = "read-only"
