@@ -28,7 +28,7 @@ from drchrono_async._endpoints import (
     FilterKind,
 )
 
-from ._fake import REFS, Faker, kind_of, record_fields
+from ._fake import REFS, WRITE_ONLY, Faker, kind_of, record_fields
 from ._seed import EXTRA_FIELD
 from ._store import Row, Table
 from ._wire import (
@@ -344,7 +344,8 @@ class Api:
     def _compile(
         self, endpoint: Endpoint, name: str, kind: FilterKind, raw: str
     ) -> Predicate | None:
-        field = FILTER_FIELDS.get((endpoint.name, name), name)
+        # `since` means "updated at or after", on every endpoint.
+        field = FILTER_FIELDS.get((endpoint.name, name), "updated_at" if name == "since" else name)
         if kind is FilterKind.INT:
             try:
                 want = int(raw)
@@ -599,6 +600,8 @@ class Api:
         for name, field in self.schema(endpoint).items():
             record[name] = _default(field.kind)
         record.update(data)
+        for name in WRITE_ONLY.get(endpoint.name, ()):
+            record.pop(name, None)
         if "id" in record or not record:
             record["id"] = str(key) if endpoint.id_type is str else key
         for name in ("created_at", "updated_at"):
@@ -633,6 +636,8 @@ class Api:
         except _Invalid as exc:
             return _bad(exc.errors)
         merged = {**row.data, **data}
+        for name in WRITE_ONLY.get(endpoint.name, ()):
+            merged.pop(name, None)
         if endpoint.name == "appointments":
             if {"scheduled_time", "duration", "doctor", "office", "exam_room"} & data.keys():
                 conflict = self._overlap(table, merged, exclude=row.key)

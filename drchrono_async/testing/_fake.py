@@ -135,6 +135,10 @@ REFS: Mapping[str, str] = {
 }
 
 
+# Fields a write may send but the API never returns.
+WRITE_ONLY: Mapping[str, frozenset[str]] = {"appointments": frozenset({"reminder_profile"})}
+
+
 @attrs.frozen
 class FieldSpec:
     """An API field of a record: its wire name, Python type and whether the API owns it."""
