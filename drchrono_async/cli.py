@@ -1,0 +1,89 @@
+"""The `drchrono-async` command.
+
+Subcommands:
+  emulator   serve a local DrChrono emulator over HTTP until interrupted
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, one subparser per subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="drchrono-async", description="Tools around the DrChrono v4 API client."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    emu = commands.add_parser(
+        "emulator",
+        help="serve a local DrChrono emulator over HTTP",
+        description="Serve an in-memory DrChrono v4 API on loopback until Ctrl-C.",
+    )
+    emu.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    emu.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    emu.add_argument("--seed", type=int, default=0, help="seed of the practice's data")
+    emu.add_argument("--quota", type=int, default=500, help="calls per token per clock hour")
+    emu.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    emu.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="ENDPOINT=N",
+        help="records to seed for an endpoint, e.g. --size appointments=100000 (repeatable)",
+    )
+    emu.set_defaults(run=_run_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)
+
+
+def _parse_sizes(items: Sequence[str]) -> dict[str, int]:
+    sizes = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise SystemExit(f"drchrono-async emulator: --size wants ENDPOINT=N, not {item!r}")
+        sizes[name.strip()] = int(value)
+    return sizes
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from drchrono_async.testing import Emulator
+
+    emulator = Emulator(
+        seed=args.seed, quota=args.quota, latency=args.latency, sizes=_parse_sizes(args.size)
+    )
+
+    async def serve() -> None:
+        async with emulator.serve(host=args.host, port=args.port) as url:
+            print(f"DrChrono emulator at {url}", flush=True)
+            print(f"  access token:  {emulator.access_token}")
+            print(f"  refresh token: {emulator.refresh_token}")
+            print(f"  client id:     {emulator.client_id}")
+            print(f"  client secret: {emulator.client_secret}")
+            print(f"  redirect uri:  {emulator.redirect_uri}")
+            print("Ctrl-C to stop.", flush=True)
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
