@@ -98,6 +98,8 @@ class RedisQuota(Scheduler):
             # Shielded: once sent, the script runs; a permit it grants must not be lost.
             return await asyncio.shield(task)
         except asyncio.CancelledError:
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             task.add_done_callback(self._give_back)
             raise
 
@@ -109,6 +111,11 @@ class RedisQuota(Scheduler):
         back = asyncio.ensure_future(self._call(Op.RELEASE, arg=d.k, zone_arg=d.zone))
         self._background.add(back)
         back.add_done_callback(self._background.discard)
+
+    async def _settle(self) -> None:
+        """Wait for the script calls and give-backs that cancelled waiters left running."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     def _store_now(self) -> float:
         return self.clock.now() - (self._delta or 0.0)

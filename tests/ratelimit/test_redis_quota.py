@@ -1,0 +1,157 @@
+"""`RedisQuota` on the real Redis at 127.0.0.1:6379: several processes, one quota.
+
+These use real short windows on purpose: the point is Redis `TIME` as the clock every process
+shares, which a virtual clock cannot stand in for. They take a few seconds in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from drchrono_async.errors import QuotaExhaustedError
+from drchrono_async.ratelimit import Quota, RedisQuota
+from drchrono_async.testing import VirtualClock
+
+from .conftest import REDIS_URL
+
+WORKER = Path(__file__).with_name("_redis_worker.py")
+
+
+async def redis_now(client: aioredis.Redis) -> float:
+    sec, usec = await client.time()
+    return float(sec) + usec / 1e6
+
+
+async def run_workers(
+    key: str, *, processes: int, coroutines: int, limit: int, window: float,
+    start_at: float, stop_at: float,
+) -> list[list[float]]:  # fmt: skip
+    """Start the worker processes together; each returns the Redis TIME of its permits."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, str(WORKER), REDIS_URL, key, str(limit), str(window),
+            str(coroutines), repr(start_at), repr(stop_at),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
+    results = []
+    for proc in procs:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        results.append(json.loads(out))
+    return results
+
+
+async def test_four_processes_share_one_quota(redis_client: aioredis.Redis, redis_key: str) -> None:
+    window, limit = 2.0, 20
+    now = await redis_now(redis_client)
+    # Start on a window boundary far enough ahead for the processes to be up.
+    start_at = math.ceil((now + 1.5) / window) * window
+    stop_at = start_at + 3 * window
+    grants = await run_workers(
+        f"{redis_key}:quota", processes=4, coroutines=25, limit=limit, window=window,
+        start_at=start_at, stop_at=stop_at,
+    )  # fmt: skip
+    per_window = Counter(math.floor(t / window) for g in grants for t in g)
+    assert per_window and max(per_window.values()) <= limit
+    full = range(int(start_at / window), int(stop_at / window))
+    counts = [per_window[w] for w in full]
+    assert all(c >= 0.95 * limit for c in counts), counts
+    assert sum(1 for g in grants if g) >= 2  # spent by several processes, not one
+
+
+async def test_a_429_seen_by_one_process_pauses_all(
+    redis_client: aioredis.Redis, redis_key: str
+) -> None:
+    key = f"{redis_key}:quota"
+    now = await redis_now(redis_client)
+    start_at, stop_at = now + 1.2, now + 3.2
+    workers = asyncio.create_task(
+        run_workers(
+            key, processes=2, coroutines=5, limit=1000, window=60.0,
+            start_at=start_at, stop_at=stop_at,
+        )
+    )
+    await asyncio.sleep(max(0.0, start_at + 0.5 - await redis_now(redis_client)))
+    mine = RedisQuota(redis_client, key=key, limit=1000, window=60.0)
+    await mine.throttled(0.8)
+    assert mine._last is not None
+    paused_from = mine._last[1].now
+    grants = sorted(t for g in await workers for t in g)
+    assert any(t < paused_from for t in grants)
+    assert any(t >= paused_from + 0.8 for t in grants)
+    assert not [t for t in grants if paused_from <= t < paused_from + 0.8]
+    snap = await mine.fetch_snapshot()
+    assert snap.throttled == 1
+
+
+async def test_instances_share_counts_and_the_key_expires(
+    redis_client: aioredis.Redis, redis_key: str
+) -> None:
+    key = f"{redis_key}:quota"
+    a = RedisQuota(redis_client, key=key, limit=5, window=3600.0)
+    b = RedisQuota(redis_client, key=key, limit=5, window=3600.0)
+    assert isinstance(a, Quota)
+    for _ in range(3):
+        await a.acquire()
+    for _ in range(2):
+        await b.acquire()
+    with pytest.raises(QuotaExhaustedError) as info:
+        await a.acquire(max_wait=0)
+    assert info.value.resets_at > a.clock.now()
+    snap = await b.fetch_snapshot()
+    assert (snap.used, snap.remaining, snap.waits) == (5, 0, 1)
+    ttl = await redis_client.ttl(key)
+    assert 0 < ttl <= 2 * 3600 + 60
+
+
+async def test_a_cancelled_redis_waiter_gives_its_permit_back(
+    redis_client: aioredis.Redis, redis_key: str
+) -> None:
+    key = f"{redis_key}:quota"
+    quota = RedisQuota(redis_client, key=key, limit=100, window=3600.0)
+    await quota.fetch_snapshot()  # connect and load the script outside the measured part
+    given_back = 0
+    real_give_back = quota._give_back
+
+    def spy(task: asyncio.Task[Any]) -> None:
+        nonlocal given_back
+        given_back += int(not task.cancelled() and task.result().granted)
+        real_give_back(task)
+
+    quota._give_back = spy  # type: ignore[method-assign]
+    for _ in range(20):
+        task = asyncio.create_task(quota.acquire())
+        await asyncio.sleep(0)  # cancel while the script call is in flight
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await quota._settle()
+    # The script calls outlived their waiters and were granted permits ...
+    assert given_back == 20
+    snap = await quota.fetch_snapshot()
+    assert snap.used == 0  # ... and every one of them went back
+
+
+async def test_waits_are_slept_on_the_injected_clock(
+    redis_client: aioredis.Redis, redis_key: str
+) -> None:
+    # The permit's time is Redis's; the sleeping is done on the quota's own clock.
+    clock = VirtualClock(start=1_767_225_600.0)
+    quota = RedisQuota(redis_client, key=f"{redis_key}:quota", limit=50, burst=2, rate=0.001,
+                       window=3600.0, clock=clock)  # fmt: skip
+    await quota.acquire()
+    await quota.acquire()
+    waiter = asyncio.create_task(quota.acquire(max_wait=10))
+    with pytest.raises(QuotaExhaustedError):
+        await waiter  # the next token is 1000 s away
+    assert clock.now() == 1_767_225_600.0
