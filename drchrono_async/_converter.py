@@ -52,6 +52,7 @@ import linecache
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import attrs
@@ -459,7 +460,6 @@ class DrChronoConverter(cattrs.Converter):
     def _record_structure_hook(self, cls: type[R]) -> Callable[[Any, Any], R]:
         fields = api_fields(cls)
         hooks = {a.name: self._field_hook(a.type) for a in fields}
-        fast = _generate_fast_path(cls, fields, {n: h for n, (h, _) in hooks.items()})
         slow_spec = tuple(
             (a.name, a.type, hooks[a.name][0], hooks[a.name][1], a.default is attrs.NOTHING)
             for a in fields
@@ -492,21 +492,17 @@ class DrChronoConverter(cattrs.Converter):
                 kwargs[field] = None
             return cls(**kwargs)
 
-        def structure(o: Any, _: Any = None) -> R:
+        def fallback(o: Any) -> R:
             if o.__class__ is not dict and not isinstance(o, Mapping):
                 raise RecordDecodeError(name, "(record)", "not a JSON object")
-            try:
-                inst = fast(o)
-            except Exception:
-                inst = slow(o)
+            inst = slow(o)
             set_raw(inst, o)
-            if o.keys() <= known:
-                set_extra(inst, {})
-            else:
-                set_extra(inst, {k: v for k, v in o.items() if k not in known})
+            set_extra(inst, _extra(o, known))
             return inst
 
-        return structure
+        return _generate_structure_fn(
+            cls, fields, {n: h for n, (h, _) in hooks.items()}, known, fallback
+        )
 
     def structure_many(self, objs: Sequence[Any], cls: type[R]) -> list[R]:
         """Structure a page of results (a list of JSON objects) into records."""
@@ -577,56 +573,81 @@ _ISO_PARSERS: dict[Any, Callable[[str], Any]] = {
 }
 
 
-def _generate_fast_path(
-    cls: type[R], fields: Sequence[attrs.Attribute[Any]], hooks: Mapping[str, _Hook]
-) -> Callable[[Mapping[str, Any]], R]:
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _extra(o: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+    """The undeclared keys of `o`; a shared read-only empty mapping when there are none."""
+    if o.keys() <= known:
+        return _EMPTY
+    return {k: v for k, v in o.items() if k not in known}
+
+
+def _generate_structure_fn(
+    cls: type[R],
+    fields: Sequence[attrs.Attribute[Any]],
+    hooks: Mapping[str, _Hook],
+    known: frozenset[str],
+    fallback: Callable[[Any], R],
+) -> Callable[[Any, Any], R]:
     """Generate the structure function of one record class: the hot path of every sync.
 
     Like cattrs' `make_dict_structure_fn`, but the common case of each scalar field is checked
     inline (no call per field) and the instance's slots are filled directly, which is about
     twice as fast on a page of appointments (see benchmarks/decode.py). Anything unusual
     (blanks, coercions, a wrong type) goes through the field's hook; any exception sends the
-    whole record to the slow path, which decides per field.
+    whole record to `fallback` (the slow path), which decides per field.
     """
-    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    lines = [f"def structure_{cls.__name__}(o):", "    g = o.get"]
+    ns: dict[str, Any] = {
+        "_new": object.__new__,
+        "_cls": cls,
+        "_fallback": fallback,
+        "_extra": _extra,
+        "_known": known,
+        "_set_raw": _slot_setter(cls, "raw"),
+        "_set_extra": _slot_setter(cls, "extra"),
+    }
+    body = ["g = o.get"]
     for i, a in enumerate(fields):
         v, h = f"v{i}", f"h{i}"
         ns[h] = hooks[a.name]
         ns[f"s{i}"] = _slot_setter(cls, a.name)
         base = _strip_none(a.type)
         optional = base is not a.type
-        lines.append(f"    {v} = g({a.name!r})")
+        body.append(f"{v} = g({a.name!r})")
         if base in _CLASS_CHECKED:
             check = f"{v}.__class__ is not {_CLASS_CHECKED[base]}"
             if optional:
                 check += f" and {v} is not None"
-            lines.append(f"    if {check}: {v} = {h}({v}, None)")
+            body.append(f"if {check}: {v} = {h}({v}, None)")
         elif base in _ISO_PARSERS:
             ns[f"p{i}"] = _ISO_PARSERS[base]
-            lines.append(f"    if {v}.__class__ is str and {v}:")
-            lines.append(f"        {v} = p{i}({v})")
+            body.append(f"if {v}.__class__ is str and {v}:")
+            body.append(f"    {v} = p{i}({v})")
             if base is not dt.date:
                 # An offset is dropped, keeping the wall time (see the module doc).
-                lines.append(f"        if {v}.tzinfo is not None: {v} = {v}.replace(tzinfo=None)")
-            lines.append(
-                f"    elif {v} is not None: {v} = {h}({v}, None)"
+                body.append(f"    if {v}.tzinfo is not None: {v} = {v}.replace(tzinfo=None)")
+            body.append(
+                f"elif {v} is not None: {v} = {h}({v}, None)"
                 if optional
-                else f"    else: {v} = {h}({v}, None)"
+                else f"else: {v} = {h}({v}, None)"
             )
         elif optional:
-            lines.append(f"    if {v} is not None: {v} = {h}({v}, None)")
+            body.append(f"if {v} is not None: {v} = {h}({v}, None)")
         else:
-            lines.append(f"    {v} = {h}({v}, None)")
-    lines.append("    i = _new(_cls)")
-    lines += [f"    s{i}(i, v{i})" for i in range(len(fields))]
-    lines.append("    return i")
+            body.append(f"{v} = {h}({v}, None)")
+    body.append("i = _new(_cls)")
+    body += [f"s{i}(i, v{i})" for i in range(len(fields))]
+    body += ["_set_raw(i, o)", "_set_extra(i, _extra(o, _known))", "return i"]
+    lines = [f"def structure_{cls.__name__}(o, _=None):", "    try:"]
+    lines += [f"        {line}" for line in body]
+    lines += ["    except Exception:", "        return _fallback(o)"]
     source = "\n".join(lines)
     filename = f"<drchrono_async generated structure {cls.__module__}.{cls.__qualname__}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), ns)
-    fast: Callable[[Mapping[str, Any]], R] = ns[f"structure_{cls.__name__}"]
-    return fast
+    structure: Callable[[Any, Any], R] = ns[f"structure_{cls.__name__}"]
+    return structure
 
 
 def _same_type(t: Any) -> Callable[[Any], bool]:

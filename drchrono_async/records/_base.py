@@ -21,8 +21,9 @@ Each record also has two non-API attributes, set by the converter:
 
 - `raw`: the mapping the record was built from (the same object, not a copy; `{}` for a
   record built in code). Excluded from `==`, `hash` and `repr`: it duplicates the fields.
-- `extra`: the keys of `raw` the class does not declare (the API adds fields without notice).
-  Part of `==` (records that carry different data are not equal) but not of `hash` or `repr`.
+- `extra`: the keys of `raw` the class does not declare (the API adds fields without notice);
+  a shared read-only empty mapping when there are none. Part of `==` (records that carry
+  different data are not equal) but not of `hash` or `repr`.
   `attrs.evolve` keeps both; `raw` then still describes the record it was read as.
 """
 
