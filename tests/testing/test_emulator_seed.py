@@ -1,0 +1,122 @@
+"""The seeded practice: deterministic, sized as asked, consistent, typed as the records are."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from typing import Any
+
+from drchrono_async._endpoints import ENDPOINTS
+from drchrono_async.testing import EXTRA_FIELD, Emulator, VirtualClock
+from drchrono_async.testing._fake import WRITE_ONLY, kind_of, record_fields
+
+from .conftest import START
+
+
+def test_the_same_seed_gives_the_same_practice() -> None:
+    a = Emulator(seed=5, clock=VirtualClock(start=START), sizes={"appointments": 300})
+    b = Emulator(seed=5, clock=VirtualClock(start=START), sizes={"appointments": 300})
+    c = Emulator(seed=6, clock=VirtualClock(start=START), sizes={"appointments": 300})
+    assert a.records("appointments") == b.records("appointments")
+    assert a.records("patients") == b.records("patients")
+    assert a.access_token == b.access_token
+    assert a.records("appointments") != c.records("appointments")
+
+
+def test_sizes_are_honoured() -> None:
+    emu = Emulator(
+        clock=VirtualClock(start=START),
+        sizes={"appointments": 5_000, "patients": 17, "tasks": 4, "other": 1},
+    )
+    assert len(emu.records("appointments")) == 5_000
+    assert len(emu.records("patients")) == 17
+    assert len(emu.records("tasks")) == 4
+    assert len(emu.records("sublabs")) == 1
+
+
+def test_appointments_span_past_and_future_without_overlap(emu: Emulator) -> None:
+    appts = emu.records("appointments")
+    now = "2026-01-01T00:00:00"
+    assert any(a["scheduled_time"] < now for a in appts)
+    assert any(a["scheduled_time"] > now for a in appts)
+    assert all(a["updated_at"] <= now and a["created_at"] <= a["updated_at"] for a in appts)
+    slots: dict[tuple[Any, ...], list[tuple[dt.datetime, dt.datetime]]] = {}
+    for a in appts:
+        start = dt.datetime.fromisoformat(a["scheduled_time"])
+        end = start + dt.timedelta(minutes=a["duration"])
+        slots.setdefault((a["doctor"], a["office"], a["exam_room"]), []).append((start, end))
+    for spans in slots.values():
+        spans.sort()
+        assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
+
+
+def test_references_point_at_existing_records(emu: Emulator) -> None:
+    doctors = {d["id"] for d in emu.records("doctors")}
+    offices = {o["id"]: o for o in emu.records("offices")}
+    patients = {p["id"] for p in emu.records("patients")}
+    for a in emu.records("appointments"):
+        assert a["doctor"] in doctors and a["office"] in offices
+        rooms = {r["index"] for r in offices[a["office"]]["exam_rooms"]}
+        assert a["exam_room"] in rooms
+        assert a["patient"] in patients or (a["patient"] is None and a["appt_is_break"])
+    for name in ("problems", "allergies", "medications", "documents"):
+        assert all(r["patient"] in patients for r in emu.records(name))
+    users = emu.records("users")
+    assert {u["doctor"] for u in users} <= doctors
+    assert emu.record("users", emu.current_user_id) is not None
+    notes = emu.records("clinical_notes")
+    assert notes and all(emu.record("appointments", n["appointment"]) for n in notes)
+
+
+def _wire_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", value):
+        return "timestamp"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return "date"
+    if re.fullmatch(r"\d{2}:\d{2}:\d{2}", value):
+        return "time"
+    if re.fullmatch(r"-?\d+\.\d\d", value):
+        return "decimal"
+    return "str"
+
+
+def test_records_carry_every_field_of_their_class_in_wire_form(emu: Emulator) -> None:
+    """Every documented field, in the type the record class reads it as, plus the extra."""
+    compatible = {
+        "str": {"str", "date", "timestamp", "time", "decimal"},
+        "decimal": {"decimal"},
+    }
+    for endpoint in ENDPOINTS:
+        specs = record_fields(endpoint.record_type) if endpoint.record else None
+        if specs is None:
+            continue
+        skip = WRITE_ONLY.get(endpoint.name, frozenset())
+        for record in emu.records(endpoint.name)[:20]:
+            assert record[EXTRA_FIELD] is not None
+            for spec in specs:
+                if spec.name in skip:
+                    assert spec.name not in record
+                    continue
+                assert spec.name in record, (endpoint.name, spec.name)
+                value = record[spec.name]
+                want = kind_of(spec.type)
+                if value is None or want == "any":
+                    continue
+                got = _wire_kind(value)
+                assert got == want or got in compatible.get(want, set()), (
+                    endpoint.name,
+                    spec.name,
+                    want,
+                    value,
+                )
+            if endpoint.id_type is str:
+                assert isinstance(record["id"], str)
