@@ -264,6 +264,7 @@ class Api:
                         errors[name] = [message]
         preds: list[Predicate] = []
         signature: list[tuple[str, str]] = []
+        within: tuple[str, str, str] | None = None
         for name, kind in endpoint.filters.items():
             if name not in q or (endpoint.name, name) in IGNORED_FILTERS:
                 continue
@@ -277,13 +278,17 @@ class Api:
             if pred is not None:
                 preds.append(pred)
                 signature.append((name, q[name]))
+            if within is None and kind in (FilterKind.DATE, FilterKind.DATE_RANGE):
+                field = FILTER_FIELDS.get((endpoint.name, name), name)
+                lo, _, hi = q[name].partition("/")
+                within = (field, lo, hi or lo)
         if errors:
             return _bad(errors)
         hide = self._hidden_rows(endpoint, q)
         if hide is not None:
             preds.append(hide)
             signature.append(("~hide", ""))
-        keys = table.select(tuple(signature), _all(preds))
+        keys = table.select(tuple(signature), _all(preds), within)
 
         size = endpoint.default_page_size_for(verbose)
         raw_size = q.get("page_size")

@@ -50,14 +50,14 @@ class _BadRequest(Exception):
 @contextlib.asynccontextmanager
 async def serve(emulator: Emulator, host: str, port: int) -> AsyncIterator[str]:
     """Serve `emulator` until the context exits; yields `http://host:port`."""
-    connections: set[asyncio.StreamWriter] = set()
+    connections: dict[asyncio.StreamWriter, asyncio.Task[None] | None] = {}
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.add(writer)
+        connections[writer] = asyncio.current_task()
         try:
             await _connection(emulator, reader, writer)
         finally:
-            connections.discard(writer)
+            connections.pop(writer, None)
 
     server = await asyncio.start_server(on_connect, host, port, limit=_MAX_HEAD)
     bound = server.sockets[0].getsockname()
@@ -66,8 +66,13 @@ async def serve(emulator: Emulator, host: str, port: int) -> AsyncIterator[str]:
         yield url
     finally:
         server.close()
+        # Idle keep-alive connections would outlive the server: cut them, then let their
+        # handlers see the end of the stream and finish before the loop tears them down.
+        handlers = [task for task in connections.values() if task is not None]
         for writer in list(connections):
             writer.transport.abort()
+        if handlers:
+            await asyncio.wait(handlers, timeout=5)
         await server.wait_closed()
 
 

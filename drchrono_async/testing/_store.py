@@ -69,6 +69,8 @@ class Table:
         self.version = 0
         self.next_key = 1
         self._cache: OrderedDict[Hashable, list[int]] = OrderedDict()
+        # field -> (dates, keys), sorted by (date, key); rebuilt after a change.
+        self._date_index: dict[str, tuple[list[str], list[int]]] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -118,17 +120,39 @@ class Table:
     def changed(self) -> None:
         self.version += 1
         self._cache.clear()
+        self._date_index.clear()
 
-    def select(self, signature: Hashable, predicate: Callable[[Row], bool] | None) -> list[int]:
-        """The sorted keys of the rows matching `predicate`, cached under `signature`."""
-        if predicate is None:
+    def _date_range_keys(self, field: str, lo: str, hi: str) -> list[int]:
+        index = self._date_index.get(field)
+        if index is None:
+            pairs = sorted((str(row.get(field) or "")[:10], row.key) for row in self.rows.values())
+            index = ([d for d, _ in pairs], [k for _, k in pairs])
+            self._date_index[field] = index
+        dates, keys = index
+        found = keys[bisect.bisect_left(dates, lo) : bisect.bisect_right(dates, hi)]
+        found.sort()
+        return found
+
+    def select(
+        self,
+        signature: Hashable,
+        predicate: Callable[[Row], bool] | None,
+        within: tuple[str, str, str] | None = None,
+    ) -> list[int]:
+        """The sorted keys of the rows matching `predicate`, cached under `signature`.
+
+        `within=(field, lo, hi)` narrows the scan to rows whose `field[:10]` lies in
+        `lo..hi` through a sorted index, so a date-range shard of a 100k table is cheap.
+        """
+        if predicate is None and within is None:
             return self.keys
         hit = self._cache.get(signature)
         if hit is not None:
             self._cache.move_to_end(signature)
             return hit
         rows = self.rows
-        keys = [k for k in self.keys if predicate(rows[k])]
+        candidates = self.keys if within is None else self._date_range_keys(*within)
+        keys = candidates if predicate is None else [k for k in candidates if predicate(rows[k])]
         self._cache[signature] = keys
         if len(self._cache) > _QUERY_CACHE_SIZE:
             self._cache.popitem(last=False)
