@@ -381,7 +381,16 @@ async def test_actions(client: DrChronoClient) -> None:
     assert send.call_count == 1 and revoke.call_count == 1
 
     respx.get(f"{BASE}/api/users/current").respond(302, headers={"Location": "/api/users/12"})
-    respx.get(f"{BASE}/api/users/12").respond(200, json={"id": 12, "username": "drx"})
+    user = {
+        "id": 12,
+        "username": "drx",
+        "doctor": 12,
+        "plan_type": "",
+        "is_doctor": True,
+        "is_staff": False,
+        "permissions": {},
+    }
+    respx.get(f"{BASE}/api/users/12").respond(200, json=user)
     me = await client.users.current()
     assert isinstance(me, records.User) and me.id == 12
 
@@ -427,6 +436,7 @@ def test_httpx_is_the_transport() -> None:
     assert httpx.__version__.startswith("0.28")
 
 
+@pytest.mark.filterwarnings("ignore::drchrono_async.RecordDecodeWarning")  # minimal records
 @respx.mock
 async def test_fetch_all_runs_listings_concurrently(client: DrChronoClient) -> None:
     in_flight = 0
