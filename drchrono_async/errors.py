@@ -118,17 +118,10 @@ class APIError(DrChronoError):
 class BadRequestError(APIError):
     """400: the API rejected the request's fields. `field_errors` maps field -> messages."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int,
-        method: str,
-        path: str,
-        body: Any = None,
-    ) -> None:
-        super().__init__(message, status_code=status_code, method=method, path=path, body=body)
-        self.field_errors: dict[str, list[str]] = _field_errors(body)
+    @property
+    def field_errors(self) -> dict[str, list[str]]:
+        """The DRF error map of the body: `{"patient": ["This field may not be null."]}`."""
+        return _field_errors(self.body)
 
 
 class AuthenticationError(APIError):

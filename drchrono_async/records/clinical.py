@@ -236,68 +236,37 @@ class ImplantableDevice(Record):
 
 
 @attrs.frozen(kw_only=True)
-class PatientIntervention(Record):
+class _CodedPatientObservation(Record):
+    """The shape shared by the four CQM objects below: a coded observation of a patient."""
+
+    code: str | None = attrs.field(default=None, metadata=WRITABLE)
+    code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
+    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
+    effective_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
+    id: int | None = attrs.field(default=None, metadata=ID)
+    name: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
+    value_code: str | None = attrs.field(default=None, metadata=WRITABLE)
+    value_code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
+    value_code_name: str | None = attrs.field(default=None, metadata=READ_ONLY)
+
+
+@attrs.frozen(kw_only=True)
+class PatientIntervention(_CodedPatientObservation):
     """A CQM intervention recorded for a patient. `/api/patient_interventions`."""
 
-    code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    effective_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-
 
 @attrs.frozen(kw_only=True)
-class PatientPhysicalExam(Record):
+class PatientPhysicalExam(_CodedPatientObservation):
     """A CQM physical exam recorded for a patient. `/api/patient_physical_exams`."""
 
-    code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    effective_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-
 
 @attrs.frozen(kw_only=True)
-class PatientRiskAssessment(Record):
+class PatientRiskAssessment(_CodedPatientObservation):
     """A CQM risk assessment recorded for a patient. `/api/patient_risk_assessments`."""
 
-    code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    effective_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-
 
 @attrs.frozen(kw_only=True)
-class PatientCommunication(Record):
+class PatientCommunication(_CodedPatientObservation):
     """A CQM communication recorded for a patient. `/api/patient_communications`."""
-
-    code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    effective_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_name: str | None = attrs.field(default=None, metadata=READ_ONLY)

@@ -123,22 +123,12 @@ class Resource(Generic[T]):
         data = await self._ctx.transport.request("GET", target, params=params)
         path = self.endpoint.path
         if not isinstance(data, Mapping) or not isinstance(data.get("results"), _list):
-            raise ResponseDecodeError(
-                f"GET {path} answered a page without a results list",
-                method="GET",
-                path=path,
-                status_code=200,
-            )
+            raise _malformed("GET", path, "answered a page without a results list")
         nxt, prev = data.get("next"), data.get("previous")
         if (nxt is not None and not isinstance(nxt, str)) or (
             prev is not None and not isinstance(prev, str)
         ):
-            raise ResponseDecodeError(
-                f"GET {path} answered a page whose next/previous is not a URL",
-                method="GET",
-                path=path,
-                status_code=200,
-            )
+            raise _malformed("GET", path, "answered a page whose next/previous is not a URL")
         return Page(results=self._structure_many(data["results"], "GET"), next=nxt, previous=prev)
 
     async def get(self, id: int | str, *, verbose: bool = False) -> T:
@@ -173,12 +163,7 @@ class Resource(Generic[T]):
                 raise InvalidRequestError("files cannot be uploaded in a bulk create")
             result = await self._ctx.transport.request("POST", path, json=payloads)
             if not isinstance(result, _list):
-                raise ResponseDecodeError(
-                    f"POST {path} did not answer a list for a bulk create",
-                    method="POST",
-                    path=path,
-                    status_code=201,
-                )
+                raise _malformed("POST", path, "did not answer a list for a bulk create")
             return self._structure_many(result, "POST")
         result = await self._send_payload("POST", path, self._payload(data))
         return self._structure_one(result, "POST")
@@ -255,12 +240,7 @@ class Resource(Generic[T]):
     def _structure_one(self, data: Any, method: str, record_type: type[Any] | None = None) -> Any:
         if not isinstance(data, Mapping):
             path = self.endpoint.path
-            raise ResponseDecodeError(
-                f"{method} {path} did not answer an object",
-                method=method,
-                path=path,
-                status_code=200,
-            )
+            raise _malformed(method, path, "did not answer an object")
         return self._ctx.converter.structure(data, record_type or self.record_type)
 
     def _structure_many(
@@ -268,18 +248,11 @@ class Resource(Generic[T]):
     ) -> _list[Any]:
         if not isinstance(items, _list):
             path = self.endpoint.path
-            raise ResponseDecodeError(
-                f"{method} {path} did not answer a list", method=method, path=path, status_code=200
-            )
+            raise _malformed(method, path, "did not answer a list")
         rtype = record_type or self.record_type
         if not all(isinstance(item, Mapping) for item in items):
             path = self.endpoint.path
-            raise ResponseDecodeError(
-                f"{method} {path} answered a list item that is not an object",
-                method=method,
-                path=path,
-                status_code=200,
-            )
+            raise _malformed(method, path, "answered a list item that is not an object")
         return self._ctx.converter.structure_many(items, rtype)
 
     def _payload(self, data: Any) -> dict[str, Any]:
@@ -333,6 +306,11 @@ class Resource(Generic[T]):
                 form[key] = str(value)
         uploads = {name: await _file_part(name, value) for name, value in files.items()}
         return await self._ctx.transport.request(method, path, data=form, files=uploads)
+
+
+def _malformed(method: str, path: str, what: str) -> ResponseDecodeError:
+    """A success answer of the wrong shape: typed, naming the call, never the content."""
+    return ResponseDecodeError(f"{method} {path} {what}", method=method, path=path, status_code=200)
 
 
 def _read_only_fields(record_type: type[Any] | None) -> set[str]:

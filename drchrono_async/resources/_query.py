@@ -155,13 +155,7 @@ def list_params(
         raise InvalidRequestError(
             f"{endpoint.name} has no filter {', '.join(unknown)} (filters: {allowed})"
         )
-    params: dict[str, str] = {}
-    for name, value in filters.items():
-        if value is None:
-            continue
-        text = format_filter(name, endpoint.filters[name], value, tz)
-        if text is not None:
-            params[name] = text
+    params = _format_all(endpoint.filters, filters, tz)
     check_required(endpoint, params)
     if not isinstance(verbose, bool):
         raise InvalidRequestError("verbose takes a bool")
@@ -182,11 +176,19 @@ def list_params(
 
 
 def action_params(action: Action, values: Mapping[str, Any], tz: dt.tzinfo) -> dict[str, str]:
+    """The checked query of an action such as `patients.ccda`."""
+    return _format_all(action.params, values, tz)
+
+
+def _format_all(
+    kinds: Mapping[str, FilterKind], values: Mapping[str, Any], tz: dt.tzinfo
+) -> dict[str, str]:
+    """Format every given value by its kind; `None` values and false flags are left out."""
     params: dict[str, str] = {}
     for name, value in values.items():
         if value is None:
             continue
-        text = format_filter(name, action.params[name], value, tz)
+        text = format_filter(name, kinds[name], value, tz)
         if text is not None:
             params[name] = text
     return params
