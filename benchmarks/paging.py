@@ -1,0 +1,450 @@
+"""Fetch 200 pages of appointments over loopback with 100 ms latency: the library vs a plain loop.
+
+Run: `python benchmarks/paging.py` (from the repository root). The emulator runs in a separate
+process (`python -m drchrono_async.cli emulator`), so that building pages on the server does
+not take CPU from the client (this is meant for a 2-core machine); the server adds the latency
+to every request. The client lists one date range, wholly in the past, that holds
+`pages x page_size` appointments:
+
+- through `DrChronoClient` at concurrency 1, 4 and 16 (`max_concurrency` = `shards`; at 1 a
+  single chain with `prefetch=1`), over httpx's default transport and over `httpx-aiohttp`;
+- with a plain sequential `httpx.AsyncClient` loop that follows `next`.
+
+It reports the median wall time over the repetitions, the pages fetched, the ratio to the
+ideal time (pages x latency / concurrency), for concurrency 1 the ratio to the plain loop, and
+the client's CPU time per page (`time.process_time()`: this process only). Then it rewrites
+its own section of `benchmarks/RESULTS.md` (between the `paging` markers).
+
+The client's quota is `HourlyQuota(limit=1_000_000, burst=1_000, rate=10_000)`: the permit
+path runs, but never waits (the real 500 per hour would make this an hours-long benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import collections
+import contextlib
+import datetime as dt
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # runnable as `python benchmarks/paging.py` without installing
+    sys.path.insert(0, str(ROOT))
+
+from drchrono_async import DrChronoClient  # noqa: E402
+from drchrono_async.ratelimit import HourlyQuota  # noqa: E402
+from drchrono_async.resources._query import split_date_range  # noqa: E402
+from drchrono_async.testing import Emulator  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+START, END = "<!-- paging:start -->", "<!-- paging:end -->"
+PATH = "/api/appointments"
+STARTUP_TIMEOUT = 60.0  # seconds for the emulator process to seed and listen
+
+
+# -- the date range -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The date range to list and what each way of listing it should fetch."""
+
+    start: dt.date
+    end: dt.date
+    records: int
+    pages: dict[int, int]  # shards -> pages fetched (the sum over the windows)
+    longest: dict[int, int]  # shards -> pages of the longest window (the critical path)
+
+
+def plan_range(
+    *, seed: int, size: int, page_size: int, pages: int, shards: tuple[int, ...]
+) -> Plan:
+    """A date range wholly in the past that holds `pages` full pages at every shard count.
+
+    The emulator's seed is deterministic, so an in-process emulator with the same seed and
+    size tells which days hold how many appointments. Ranges are tried nearest to
+    `pages x page_size` records first; the first whose windows (split as the library splits
+    them) fetch exactly `pages` pages at the widest shard count wins, else the closest.
+    """
+    emulator = Emulator(seed=seed, sizes={"appointments": size})
+    today = emulator.local_now().date()
+    per_day = collections.Counter(
+        dt.date.fromisoformat(r["scheduled_time"][:10]) for r in emulator.records("appointments")
+    )
+    days = sorted(d for d in per_day if d < today)
+    prefix = [0]
+    for d in days:
+        prefix.append(prefix[-1] + per_day[d])
+
+    def count(a: dt.date, b: dt.date) -> int:
+        return prefix[bisect.bisect_right(days, b)] - prefix[bisect.bisect_left(days, a)]
+
+    def split(a: dt.date, b: dt.date, n: int) -> list[int]:
+        windows = split_date_range((a, b), today=today, shards=n, limit_days=None)
+        return [math.ceil(count(x, y) / page_size) for x, y in windows]
+
+    want = pages * page_size
+    widest = max(shards)
+    best: tuple[tuple[int, int], Plan] | None = None
+    last = today - dt.timedelta(days=1)
+    # Bounded search: every end date in the past 60 days, every length the seed can fill.
+    for back in range(60):
+        end = last - dt.timedelta(days=back)
+        for length in range(widest, len(days) - back):
+            start = end - dt.timedelta(days=length - 1)
+            if start < days[0]:
+                break
+            n = count(start, end)
+            if n < want - page_size:
+                continue
+            if n > want:
+                break
+            by_shards = {s: split(start, end, s) for s in shards}
+            total = {s: sum(p) for s, p in by_shards.items()}
+            spread = max(by_shards[widest]) - min(by_shards[widest])
+            score = (sum(abs(t - pages) for t in total.values()), spread)
+            plan = Plan(start, end, n, total, {s: max(p) for s, p in by_shards.items()})
+            if best is None or score < best[0]:
+                best = (score, plan)
+            if score == (0, 1) or (score == (0, 0)):
+                return plan
+    if best is None:
+        raise SystemExit(f"no past date range of the seed holds {pages} pages; raise --size")
+    return best[1]
+
+
+# -- the emulator process -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def emulator_process(*, seed: int, size: int, latency: float) -> Iterator[tuple[str, str]]:
+    """Run the emulator CLI on a free loopback port; yields (base URL, access token).
+
+    The process is terminated on the way out whatever happens (and killed if it lingers).
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "drchrono_async.cli",
+        "emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--seed",
+        str(seed),
+        "--latency",
+        str(latency),
+        "--quota",
+        "100000000",  # the server's hourly quota must not be what is measured
+        "--size",
+        f"appointments={size}",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
+    # readline() blocks: a timer kills a process that never gets to print its address.
+    watchdog = threading.Timer(STARTUP_TIMEOUT, proc.kill)
+    watchdog.start()
+    try:
+        url = token = None
+        assert proc.stdout is not None
+        for _ in range(100):  # the banner is a handful of lines
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("DrChrono emulator at "):
+                url = line.split(" at ", 1)[1].strip()
+            elif line.strip().startswith("access token:"):
+                token = line.split(":", 1)[1].strip()
+            if url and token:
+                break
+        watchdog.cancel()
+        if not (url and token):
+            err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+            raise RuntimeError(f"the emulator did not start: {err.strip()[-2000:]}")
+        # Keep draining its output so that a full pipe can never block the server.
+        for stream in (proc.stdout, proc.stderr):
+            threading.Thread(target=_drain, args=(stream,), daemon=True).start()
+        yield url, token
+    finally:
+        watchdog.cancel()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _drain(stream: object) -> None:
+    read = getattr(stream, "read", None)
+    if read is not None:
+        with contextlib.suppress(ValueError, OSError):
+            while read(65536):
+                pass
+
+
+# -- the ways of listing --------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    pages: int
+    records: int
+
+
+@dataclass
+class Variant:
+    label: str
+    concurrency: int
+    transport: str  # "httpx" or "aiohttp"
+    plain: bool = False
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def pages(self) -> int:
+        return self.runs[0].pages
+
+    @property
+    def cpu_ms_per_page(self) -> float:
+        return statistics.median(r.cpu / r.pages * 1000 for r in self.runs)
+
+
+def make_transport(kind: str, concurrency: int) -> httpx.AsyncBaseTransport | None:
+    if kind == "httpx":
+        return None  # the client builds its own, with limits sized to max_concurrency
+    from drchrono_async.transports import aiohttp_transport
+
+    return aiohttp_transport(max_concurrency=concurrency)
+
+
+async def library(
+    url: str, token: str, plan: Plan, page_size: int, concurrency: int, transport: str
+) -> tuple[int, int]:
+    """Every page of the range through DrChronoClient; returns (pages, records)."""
+    quota = HourlyQuota(limit=1_000_000, burst=1_000, rate=10_000)
+    async with DrChronoClient(
+        token,
+        base_url=url,
+        quota=quota,
+        max_concurrency=concurrency,
+        transport=make_transport(transport, concurrency),
+    ) as client:
+        listing = client.appointments.list(
+            date_range=(plan.start, plan.end),
+            shards=concurrency,
+            page_size=page_size,
+            prefetch=1,
+        )
+        pages = records = 0
+        async for page in listing.pages():
+            pages += 1
+            records += len(page.results)
+    return pages, records
+
+
+async def plain_loop(url: str, token: str, plan: Plan, page_size: int) -> tuple[int, int]:
+    """What one would write without the library: one httpx client, follow `next`."""
+    headers = {"Authorization": f"Bearer {token}"}
+    params: dict[str, str] | None = {
+        "date_range": f"{plan.start}/{plan.end}",
+        "page_size": str(page_size),
+    }
+    target: str | None = f"{url}{PATH}"
+    pages = records = 0
+    async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+        for _ in range(100_000):  # bounded: a next that never ends is a bug here
+            if target is None:
+                break
+            response = await http.get(target, params=params)
+            response.raise_for_status()
+            data = response.json()
+            pages += 1
+            records += len(data["results"])
+            target, params = data["next"], None
+    return pages, records
+
+
+async def measure(job: Callable[[], Awaitable[tuple[int, int]]]) -> Run:
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    pages, records = await job()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return Run(wall=wall, cpu=cpu, pages=pages, records=records)
+
+
+async def run_all(
+    url: str, token: str, plan: Plan, variants: list[Variant], page_size: int, repeat: int
+) -> None:
+    def job(v: Variant) -> Callable[[], Awaitable[tuple[int, int]]]:
+        if v.plain:
+            return lambda: plain_loop(url, token, plan, page_size)
+        return lambda: library(url, token, plan, page_size, v.concurrency, v.transport)
+
+    # Warm up: imports, the converter's generated code, the server's query caches.
+    for v in variants:
+        if v.concurrency > 1:
+            await measure(job(v))
+    # Interleaved repetitions, so that a slow spell of the machine hits every variant alike.
+    for rep in range(repeat):
+        for v in variants:
+            run = await measure(job(v))
+            if run.records != plan.records:
+                raise SystemExit(f"{v.label}: {run.records} records instead of {plan.records}")
+            v.runs.append(run)
+            print(
+                f"  rep {rep + 1}/{repeat} {v.label:<40} {run.wall:7.3f} s "
+                f"{run.pages} pages, {run.cpu / run.pages * 1000:.2f} ms CPU/page",
+                file=sys.stderr,
+            )
+
+
+# -- the report -----------------------------------------------------------------------------
+
+
+def table(variants: list[Variant], latency: float) -> str:
+    plain = next((v for v in variants if v.plain), None)
+    lines = [
+        "| variant | concurrency | pages | wall s (median) | min-max s | ideal s | x ideal "
+        "| x plain loop | client CPU ms/page |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in variants:
+        ideal = v.pages * latency / v.concurrency
+        walls = [r.wall for r in v.runs]
+        vs_plain = (
+            f"{v.wall / plain.wall:.3f}" if plain and v.concurrency == 1 and not v.plain else ""
+        )
+        lines.append(
+            f"| {v.label} | {v.concurrency} | {v.pages} | {v.wall:.3f} | "
+            f"{min(walls):.3f}-{max(walls):.3f} | {ideal:.3f} | {v.wall / ideal:.3f} | "
+            f"{vs_plain} | {v.cpu_ms_per_page:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def goals(variants: list[Variant], latency: float) -> list[str]:
+    out = []
+    plain = next((v for v in variants if v.plain), None)
+    for v in variants:
+        if v.plain:
+            continue
+        ideal = v.pages * latency / v.concurrency
+        if v.concurrency == 16:
+            ratio = v.wall / ideal
+            ok = "met" if ratio <= 1.25 else "NOT met"
+            out.append(f"- {v.label}: {ratio:.3f}x of ideal (goal <= 1.25x): {ok}")
+        if v.concurrency == 1 and plain is not None:
+            ratio = v.wall / plain.wall
+            ok = "met" if ratio <= 1.05 else "NOT met"
+            out.append(f"- {v.label}: {ratio:.3f}x of the plain loop (goal <= 1.05x): {ok}")
+    return out
+
+
+def write_results(text: str) -> None:
+    section = f"{START}\n{text}\n{END}"
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    if START in old and END in old:
+        head, rest = old.split(START, 1)
+        _, tail = rest.split(END, 1)
+        new = head + section + tail
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(new, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--page-size", type=int, default=250)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--size", type=int, default=100_000, help="appointments seeded in the emulator"
+    )
+    parser.add_argument(
+        "--concurrency", default="1,4,16", help="comma-separated concurrency levels"
+    )
+    parser.add_argument(
+        "--transports", default="httpx,aiohttp", help="httpx, aiohttp or both (comma-separated)"
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args(argv)
+    levels = tuple(sorted({int(c) for c in args.concurrency.split(",")}))
+    kinds = [k.strip() for k in args.transports.split(",") if k.strip()]
+
+    plan = plan_range(
+        seed=args.seed, size=args.size, page_size=args.page_size, pages=args.pages, shards=levels
+    )
+    print(
+        f"date range {plan.start}/{plan.end}: {plan.records} appointments, "
+        f"pages by shards {plan.pages}, longest window {plan.longest}",
+        file=sys.stderr,
+    )
+    variants = [Variant("plain httpx loop", 1, "httpx", plain=True)]
+    for kind in kinds:
+        for c in levels:
+            # aiohttp's interest is throughput at high concurrency; one chain adds little.
+            if kind == "aiohttp" and c == 1 and len(levels) > 1:
+                continue
+            variants.append(Variant(f"DrChronoClient, {kind} transport", c, kind))
+
+    with emulator_process(seed=args.seed, size=args.size, latency=args.latency) as (url, token):
+        asyncio.run(run_all(url, token, plan, variants, args.page_size, args.repeat))
+
+    result = table(variants, args.latency)
+    checks = goals(variants, args.latency)
+    print(result)
+    print("\n".join(checks))
+    command = "python benchmarks/paging.py" + "".join(
+        f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+    )
+    longest = ", ".join(f"{s}: {plan.longest[s]}" for s in levels)
+    section = (
+        "## Paging: 200 pages over loopback, 100 ms latency per request\n\n"
+        f"The emulator runs in its own process (`python -m drchrono_async.cli emulator "
+        f"--latency {args.latency} --size appointments={args.size} --seed {args.seed}`) on "
+        f"127.0.0.1. Every variant lists `date_range={plan.start}/{plan.end}` (wholly in the "
+        f"past, {plan.records} appointments) with page size {args.page_size}; concurrency C is "
+        f"`max_concurrency=C` and `shards=C` (at 1 a single chain with `prefetch=1`). The "
+        "plain loop is one `httpx.AsyncClient` following `next` with `response.json()`. "
+        f"Ideal = pages x {args.latency} s / C; the longest window holds {longest} pages "
+        "(a floor above the ideal). Quota: `HourlyQuota(limit=1_000_000, burst=1_000, "
+        "rate=10_000)`, which never waits here. CPU is `time.process_time()` of the client "
+        f"process only. Median of {args.repeat} interleaved repetitions after one warm-up. "
+        f"Python {platform.python_version()}, httpx {httpx.__version__}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}, {dt.date.today().isoformat()}.\n\n"
+        f"Command: `{command}`\n\n{result}\n\n" + "\n".join(checks)
+    )
+    if not args.no_write:
+        write_results(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
