@@ -80,6 +80,7 @@ class Paginator(Generic[T]):
         same_origin: Callable[[httpx.URL], bool],
         prefetch: int = 1,
         ordered: bool = False,
+        structure: Callable[[list[Any]], list[T]] | None = None,
     ) -> None:
         if not chains:
             raise ValueError("a listing needs at least one chain")
@@ -90,6 +91,13 @@ class Paginator(Generic[T]):
         self._same_origin = same_origin
         self._prefetch = prefetch
         self._ordered = ordered
+        self._structure = structure
+
+    def _finish(self, page: Page[Any]) -> Page[T]:
+        """Build the records of a fetched page (the `structure` step, when there is one)."""
+        if self._structure is None:
+            return page
+        return Page(self._structure(page.results), page.next, page.previous)
 
     @property
     def shards(self) -> int:
@@ -98,7 +106,11 @@ class Paginator(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, Page[T]]:
         first = self._chains[0]
-        return self._fetch(first.path, first.params).__await__()
+
+        async def get() -> Page[T]:
+            return self._finish(await self._fetch(first.path, first.params))
+
+        return get().__await__()
 
     async def __aiter__(self) -> AsyncIterator[T]:
         async for page in self.pages():
@@ -109,7 +121,7 @@ class Paginator(Generic[T]):
         """Every page of the listing, each chain's pages in order."""
         if len(self._chains) == 1 and self._prefetch == 0:
             async for page in self._walk(self._chains[0]):
-                yield page
+                yield self._finish(page)
             return
         buffers = [_Buffer[T](self._prefetch) for _ in self._chains]
         tasks = [
@@ -120,10 +132,10 @@ class Paginator(Generic[T]):
             if self._ordered or len(buffers) == 1:
                 for buf in buffers:
                     while (taken := await buf.take()) is not None:
-                        yield taken
+                        yield await self._finish_soon(taken)
             else:
                 async for page in _merge(buffers):
-                    yield page
+                    yield await self._finish_soon(page)
         finally:
             # The caller may stop early: stop every fetcher and wait for it to go.
             for task in tasks:
@@ -131,6 +143,14 @@ class Paginator(Generic[T]):
             for task in tasks:
                 with suppress(asyncio.CancelledError):
                     await task
+
+    async def _finish_soon(self, page: Page[Any]) -> Page[T]:
+        # Taking the page gave its chain a slot: let that chain send its next request before
+        # this page's records are built (milliseconds of CPU for a full page), so that the
+        # build overlaps the wait for the network instead of delaying it.
+        if self._structure is not None:
+            await asyncio.sleep(0)
+        return self._finish(page)
 
     async def _walk(self, chain: PageRequest) -> AsyncGenerator[Page[T], None]:
         """One chain, page after page, with the `next` checks."""

@@ -170,3 +170,20 @@ async def test_error_in_a_shard_surfaces_after_its_earlier_pages() -> None:
         async for r in Paginator(fetch, [PageRequest("/api/x", {})], same_origin=same_origin):
             got.append(r)
     assert got == [1, 2]
+
+
+async def test_records_are_built_after_the_next_request_is_on_its_way() -> None:
+    src = Source({"a": 4})
+    started_when_built: list[int] = []
+
+    def structure(items: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        # How many fetches had started (finished or in flight) when this page was built.
+        started_when_built.append(len(src.fetched) + src.in_flight)
+        return items
+
+    chains = [PageRequest("/api/x", {"chain": "a"})]
+    paginator = Paginator(src.fetch, chains, same_origin=same_origin, structure=structure)
+    records = [r async for r in paginator]
+    assert records == [("a", i) for i in range(12)]
+    # Page k (1-based) is built once page k+1 was requested: the build overlaps the network.
+    assert started_when_built == [2, 3, 4, 4]

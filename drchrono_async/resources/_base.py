@@ -93,11 +93,12 @@ class Resource(Generic[T]):
         ):
             chains = self._shard(params, shards)
         return Paginator(
-            self._fetch_page,
+            self._fetch_raw_page,
             chains,
             same_origin=self._ctx.transport.is_same_origin,
             prefetch=prefetch,
             ordered=ordered,
+            structure=lambda items: self._structure_many(items, "GET"),
         )
 
     def _shard(self, params: dict[str, str], shards: int | None) -> _list[PageRequest]:
@@ -119,7 +120,9 @@ class Resource(Generic[T]):
             for a, b in windows
         ]
 
-    async def _fetch_page(self, target: str, params: Mapping[str, Any] | None) -> Page[T]:
+    async def _fetch_raw_page(self, target: str, params: Mapping[str, Any] | None) -> Page[Any]:
+        # The page's dicts as decoded: the paginator builds records once the next request of
+        # the chain is on its way (see Paginator's `structure`).
         data = await self._ctx.transport.request("GET", target, params=params)
         path = self.endpoint.path
         if not isinstance(data, Mapping) or not isinstance(data.get("results"), _list):
@@ -129,7 +132,7 @@ class Resource(Generic[T]):
             prev is not None and not isinstance(prev, str)
         ):
             raise _malformed("GET", path, "answered a page whose next/previous is not a URL")
-        return Page(results=self._structure_many(data["results"], "GET"), next=nxt, previous=prev)
+        return Page(results=data["results"], next=nxt, previous=prev)
 
     async def get(self, id: int | str, *, verbose: bool = False) -> T:
         """One record by id."""
