@@ -102,14 +102,7 @@ async def run(sc: Scenario, hours: int) -> Result:
         while clock.now() < end_local:
             await client.request("GET", PATH, params={"page_size": 1})
 
-    async with DrChronoClient(
-        emulator.access_token,
-        base_url=emulator.base_url,
-        transport=emulator.transport,
-        quota=quota,
-        clock=clock,
-        max_concurrency=50,
-    ) as client:
+    async with emulator.client(quota=quota, clock=clock, max_concurrency=50) as client:
         jobs = [worker(client) for _ in range(50)]
         if sc.outsider:
             jobs.append(outsider())

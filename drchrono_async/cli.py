@@ -106,16 +106,13 @@ async def demo(*, seed: int = 1, shards: int = 4, out: Callable[[str], None] = p
     import calendar
     import collections
 
-    from drchrono_async import DrChronoClient
     from drchrono_async.testing import Emulator
 
     emulator = Emulator(seed=seed)
     today = emulator.local_now().date()
     first = today.replace(day=1)
     last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    async with DrChronoClient(
-        emulator.access_token, base_url=emulator.base_url, transport=emulator.transport
-    ) as client:
+    async with emulator.client() as client:
         me = await client.users.current()
         by_status: collections.Counter[str] = collections.Counter()
         doctors: set[int] = set()

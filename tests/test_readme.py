@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from drchrono_async import DrChronoClient
 from drchrono_async.testing import Emulator, VirtualClock
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -47,12 +46,7 @@ async def test_every_tour_example_runs(capsys: Any) -> None:
     _, tour = _blocks()
     assert len(tour) >= 8
     emulator = Emulator(seed=5, clock=VirtualClock(), sizes={"appointments": 1_500})
-    async with DrChronoClient(
-        emulator.access_token,
-        base_url=emulator.base_url,
-        transport=emulator.transport,
-        clock=emulator.clock,
-    ) as client:
+    async with emulator.client() as client:
         namespace: dict[str, Any] = {"client": client, "emulator": emulator}
         for index, block in enumerate(tour):
             code = compile(

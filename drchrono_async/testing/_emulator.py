@@ -7,7 +7,7 @@ import datetime as dt
 import math
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,9 @@ from ._oauth import HOUR, OAuthServer, QuotaBook, Token
 from ._seed import Seeder
 from ._store import Table
 from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body
+
+if TYPE_CHECKING:
+    from drchrono_async import DrChronoClient
 
 __all__ = ["DEFAULT_BASE_URL", "Emulator"]
 
@@ -174,6 +177,19 @@ class Emulator:
 
             self._transport = EmulatorTransport(self)
         return self._transport
+
+    def client(self, **options: Any) -> DrChronoClient:
+        """A `DrChronoClient` on this emulator: its token, base URL, in-process transport and clock.
+
+        `options` go to `DrChronoClient` (e.g. `quota=`, `max_wait=`, `max_concurrency=`).
+        """
+        from drchrono_async import DrChronoClient
+
+        options.setdefault("base_url", self.base_url)
+        options.setdefault("clock", self.clock)
+        if "http_client" not in options:
+            options.setdefault("transport", self.transport)
+        return DrChronoClient(options.pop("access_token", self.access_token), **options)
 
     def serve(
         self, host: str = "127.0.0.1", port: int = 0

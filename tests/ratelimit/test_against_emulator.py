@@ -43,14 +43,7 @@ def setup(
     server_clock = OffsetClock(clock, offset) if offset else clock
     emulator = Emulator(clock=server_clock, latency=latency, sizes={})
     quota = HourlyQuota(clock=clock)
-    client = DrChronoClient(
-        emulator.access_token,
-        base_url=emulator.base_url,
-        transport=emulator.transport,
-        quota=quota,
-        clock=clock,
-        max_concurrency=50,
-    )
+    client = emulator.client(quota=quota, clock=clock, max_concurrency=50)
     return clock, emulator, quota, client
 
 
@@ -147,14 +140,7 @@ async def test_a_web_backend_gets_quota_exhausted_at_once() -> None:
     clock, emulator, quota, _ = setup(T0 + 600, latency=0.0)
     emulator.quota = 10
     quota = HourlyQuota(limit=10, clock=clock)
-    async with DrChronoClient(
-        emulator.access_token,
-        base_url=emulator.base_url,
-        transport=emulator.transport,
-        quota=quota,
-        clock=clock,
-        max_wait=0,
-    ) as web:
+    async with emulator.client(quota=quota, clock=clock, max_wait=0) as web:
         for _ in range(5):  # 10 permits: each is a redirect and its target
             await web.request("GET", PATH)
         with pytest.raises(QuotaExhaustedError) as info:
@@ -168,14 +154,7 @@ async def test_a_web_backend_gets_quota_exhausted_at_once() -> None:
 async def test_a_429_longer_than_max_wait_reaches_the_caller() -> None:
     clock, emulator, quota, _ = setup(T0 + 600, latency=0.0)
     emulator.spend(500)  # an outsider spent the hour
-    async with DrChronoClient(
-        emulator.access_token,
-        base_url=emulator.base_url,
-        transport=emulator.transport,
-        quota=quota,
-        clock=clock,
-        max_wait=60,
-    ) as client:
+    async with emulator.client(quota=quota, clock=clock, max_wait=60) as client:
         with pytest.raises(RateLimitError) as info:
             await client.request("GET", PATH)
     assert not isinstance(info.value, QuotaExhaustedError)

@@ -27,12 +27,7 @@ def emulator() -> Emulator:
 
 @pytest.fixture
 async def client(emulator: Emulator) -> AsyncIterator[DrChronoClient]:
-    async with DrChronoClient(
-        emulator.access_token,
-        base_url=emulator.base_url,
-        transport=emulator.transport,
-        clock=emulator.clock,
-    ) as c:
+    async with emulator.client() as c:
         yield c
 
 
@@ -279,3 +274,13 @@ async def test_actions(client: DrChronoClient, emulator: Emulator) -> None:
     await client.iframe_integration.disable()
     statuses = Counter(e.status for e in emulator.requests)
     assert not [s for s in statuses if s >= 400]
+
+
+async def test_emulator_client_is_wired_to_the_emulator_and_takes_options(
+    emulator: Emulator,
+) -> None:
+    async with emulator.client(max_wait=0, quota=None, max_concurrency=3) as c:
+        assert str(c.base_url) == emulator.base_url
+        assert c.clock is emulator.clock and c.quota is None and c.max_concurrency == 3
+        await c.doctors.list()
+    assert emulator.count(path="/api/doctors") == 1
