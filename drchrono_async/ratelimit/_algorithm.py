@@ -29,7 +29,7 @@ from enum import IntEnum
 
 import attrs
 
-__all__ = ["Decision", "Op", "Params", "Reason", "State", "eta", "step"]
+__all__ = ["Decision", "Op", "Params", "Reason", "State", "eta", "server_wait", "step"]
 
 # Grants when the bucket holds 1 token up to float rounding, so that a waiter woken at the
 # computed time never sleeps again for a rounding error.
@@ -89,8 +89,18 @@ class Params:
     confirm: int = 3
 
     def __attrs_post_init__(self) -> None:
-        if self.limit < 1 or self.window <= 0 or self.burst < 1 or self.rate <= 0:
-            raise ValueError("limit and burst must be >= 1; window and rate must be > 0")
+        from ..errors import InvalidRequestError
+
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
+            raise InvalidRequestError("limit must be a whole number >= 1")
+        for name in ("window", "burst", "rate", "margin", "guard", "drift", "step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value >= 0
+            ):
+                raise InvalidRequestError(f"{name} must be a finite number >= 0")
+        if self.window <= 0 or self.burst < 1 or self.rate <= 0 or self.drift >= 0.5:
+            raise InvalidRequestError("window and rate must be > 0, burst >= 1, drift < 0.5")
 
 
 @attrs.define
@@ -108,7 +118,7 @@ class State:
     cal: int = 0  # 1 once an offset observation arrived
     off: float = 0.0
     off_t: float = 0.0
-    bad: int = 0
+    bad: int = 0  # suspicious observations in a row: > 0 far below, < 0 far ahead
     alt: float = 0.0
     waits: int = 0
     throttled: int = 0
@@ -149,18 +159,25 @@ def step(
     """
     window = p.window
     calibrating = False
-    # 1. Offset estimate.
-    if obs is not None:
+    # 1. Offset estimate. An observation far from the estimate, above or below, counts only
+    # once `confirm` in a row agree on its side: one stray Date cannot move the window.
+    if obs is not None and math.isfinite(obs):
         if s.cal == 0:
             s.cal, s.off, s.off_t, s.bad = 1, obs, now, 0
             calibrating = True
         else:
             cur = s.off - p.drift * max(0.0, now - s.off_t)
-            if obs >= cur:
+            if obs > cur + p.step:
+                # Far ahead: keep the lowest of the streak (the most cautious).
+                s.alt = obs if s.bad >= 0 else min(s.alt, obs)
+                s.bad = min(s.bad, 0) - 1
+                if -s.bad >= p.confirm:
+                    s.off, s.off_t, s.bad = s.alt, now, 0
+            elif obs >= cur:
                 s.off, s.off_t, s.bad = obs, now, 0
             elif obs < cur - p.step:
-                s.alt = obs if s.bad == 0 else max(s.alt, obs)
-                s.bad += 1
+                s.alt = obs if s.bad <= 0 else max(s.alt, obs)
+                s.bad = max(s.bad, 0) + 1
                 if s.bad >= p.confirm:
                     s.off, s.off_t, s.bad = s.alt, now, 0
             else:
@@ -222,6 +239,12 @@ def step(
 
     if op == Op.THROTTLE:
         s.throttled += 1
+        # A wait that is not a finite number >= 0, or that reaches past the end of the next
+        # window (plus the guard), is not believed: the pause lasts until the next window.
+        if arg is not None and (
+            not math.isfinite(arg) or arg < 0 or now + arg > resets_at + window + p.guard
+        ):
+            arg = None
         if arg is None:
             until = resets_at + p.guard
             s.used = max(s.used, float(p.limit))
@@ -241,6 +264,17 @@ def step(
         s.tokens = min(p.burst, s.tokens + 1.0)
 
     return Decision(False, 0.0, Reason.NONE, now, resets_at, paused, s.k, False)
+
+
+def server_wait(value: object) -> float | None:
+    """A 429's wait as the algorithm takes it: a finite number of seconds >= 0, else None.
+
+    `step` applies the same rule (and the bound of the next window's end) itself; this keeps
+    values that are not numbers at all from reaching it, or the Lua script.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def eta(s: State, p: Params, now: float, n: int) -> float:

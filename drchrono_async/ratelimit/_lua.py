@@ -6,7 +6,7 @@ the same event sequences). The clock is Redis `TIME` unless a test passes `now`.
 
 KEYS[1]: the hash holding the state.
 ARGV: op, limit, window, burst, rate, margin, guard, drift, step, confirm, now ("" = TIME),
-obs ("" = none), arg ("" = none), count_wait, zone_arg, ttl (seconds, at least).
+obs ("" = none), arg ("" = none), count_wait, zone_arg, ttl (seconds: two windows).
 Returns strings: granted, wait, reason, now, resets_at, paused_until, k, zone, then the state
 fields in `FIELDS` order.
 """
@@ -54,8 +54,8 @@ local function finish(granted, wait, reason, resets_at, paused_until, zone)
     for i, f in ipairs(FIELDS) do kv[#kv + 1] = f; kv[#kv + 1] = out[i] end
     return kv
   end)()))
-  local keep = math.max(ttl, s.paused - now + window)
-  redis.call('PEXPIRE', KEYS[1], math.ceil(keep * 1000))
+  -- The state matters for the current window and a pause that ends by the next one's end.
+  redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
   local head = {granted, fmt(wait), tostring(reason), fmt(now), fmt(resets_at),
                 fmt(paused_until), fmt(s.k), zone}
   for i = 1, #out do head[#head + 1] = out[i] end
@@ -64,17 +64,23 @@ end
 
 -- 1. Offset estimate.
 local calibrating = false
-if obs ~= nil then
+if obs ~= nil and obs == obs and obs ~= math.huge and obs ~= -math.huge then
   if s.cal == 0 then
     s.cal, s.off, s.off_t, s.bad = 1, obs, now, 0
     calibrating = true
   else
     local cur = s.off - drift * math.max(0, now - s.off_t)
-    if obs >= cur then
+    if obs > cur + step_ then
+      if s.bad >= 0 then s.alt = obs else s.alt = math.min(s.alt, obs) end
+      s.bad = math.min(s.bad, 0) - 1
+      if -s.bad >= confirm then
+        s.off, s.off_t, s.bad = s.alt, now, 0
+      end
+    elseif obs >= cur then
       s.off, s.off_t, s.bad = obs, now, 0
     elseif obs < cur - step_ then
-      if s.bad == 0 then s.alt = obs else s.alt = math.max(s.alt, obs) end
-      s.bad = s.bad + 1
+      if s.bad <= 0 then s.alt = obs else s.alt = math.max(s.alt, obs) end
+      s.bad = math.max(s.bad, 0) + 1
       if s.bad >= confirm then
         s.off, s.off_t, s.bad = s.alt, now, 0
       end
@@ -148,6 +154,10 @@ end
 
 if op == 2 then
   s.throttled = s.throttled + 1
+  if arg ~= nil and (arg ~= arg or arg == math.huge or arg == -math.huge or arg < 0
+      or now + arg > resets_at + window + guard) then
+    arg = nil
+  end
   local until_
   if arg == nil then
     until_ = resets_at + guard

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._algorithm import Decision, Op, Params, State, eta, step
+from ._algorithm import Decision, Op, Params, State, eta, server_wait, step
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._scheduler import Scheduler, iso, logger
@@ -51,6 +51,7 @@ class HourlyQuota(Scheduler):
 
     async def throttled(self, retry_after: float | None) -> float:
         """Record a 429 and pause every waiter; returns the epoch time paused until."""
+        retry_after = server_wait(retry_after)
         d = step(self._state, self.params, self.clock.now(), Op.THROTTLE, arg=retry_after)
         logger.info(
             "rate limit: 429 received, all requests paused until %s (%s)",

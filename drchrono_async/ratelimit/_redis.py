@@ -8,12 +8,14 @@ written there and pauses all of them. Needs the `redis` extra (redis-py's asynci
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._algorithm import Decision, Op, Params, Reason, State, eta, step
+from ..errors import InvalidRequestError
+from ._algorithm import Decision, Op, Params, Reason, State, eta, server_wait, step
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._lua import FIELDS, SCRIPT
@@ -55,8 +57,8 @@ class RedisQuota(Scheduler):
         margin: float = 1.0,
     ) -> None:
         super().__init__(clock or SystemClock())
-        if not key:
-            raise ValueError("key must name this application's quota")
+        if not isinstance(key, str) or not key:
+            raise InvalidRequestError("key must name this application's quota")
         self.key = key
         self.params = Params(limit=limit, window=window, burst=burst, rate=rate, margin=margin)
         self._redis = redis
@@ -130,6 +132,7 @@ class RedisQuota(Scheduler):
 
     async def throttled(self, retry_after: float | None) -> float:
         """Record a 429 for every process and pause them all; returns the epoch paused-until."""
+        retry_after = server_wait(retry_after)
         d = await self._call(Op.THROTTLE, arg=retry_after)
         until = self.clock.now() + d.wait
         logger.info(
@@ -186,14 +189,21 @@ def script_args(
     count_wait: int = 0,
     zone_arg: bool = False,
 ) -> list[str | int]:
-    """The script's ARGV; `repr` keeps every float exact."""
+    """The script's ARGV; `repr` keeps every float exact.
+
+    A value that is not finite never reaches the script (Lua would read `inf` and `nan` as
+    numbers): it goes as "none", which the algorithm reads as "no wait given" or "no
+    observation".
+    """
+    obs = obs if obs is not None and math.isfinite(obs) else None
+    arg = float(arg) if arg is not None and math.isfinite(arg) else None
     return [
         int(op), p.limit, repr(p.window), repr(p.burst), repr(p.rate), repr(p.margin),
         repr(p.guard), repr(p.drift), repr(p.step), p.confirm,
         "" if now is None else repr(now),
         "" if obs is None else repr(obs),
         "" if arg is None else repr(float(arg)),
-        count_wait, int(zone_arg), repr(2 * p.window + 60),
+        int(count_wait), int(zone_arg), repr(2 * p.window),
     ]  # fmt: skip
 
 

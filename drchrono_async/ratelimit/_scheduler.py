@@ -13,15 +13,16 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 from datetime import UTC, datetime
 
 import attrs
 
-from ..errors import QuotaExhaustedError
+from ..errors import InvalidRequestError, QuotaExhaustedError
 from ._algorithm import Decision, Reason
 from ._clock import Clock
 
-__all__ = ["Scheduler", "logger"]
+__all__ = ["Scheduler", "check_max_wait", "iso", "logger"]
 
 logger = logging.getLogger("drchrono_async.ratelimit")
 
@@ -34,7 +35,21 @@ class _Waiter:
 
 def iso(ts: float) -> str:
     """An epoch time as ISO 8601 UTC with milliseconds, for log lines and messages."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds: say so, never fail
+        return f"epoch+{ts!r}s"
+
+
+def check_max_wait(max_wait: object) -> float | None:
+    """A caller's `max_wait`: seconds >= 0, or None (or infinity) for no limit."""
+    if max_wait is None:
+        return None
+    if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
+        raise InvalidRequestError("max_wait must be a number of seconds >= 0, or None")
+    if math.isnan(max_wait) or max_wait < 0:
+        raise InvalidRequestError("max_wait must be a number of seconds >= 0, or None")
+    return None if math.isinf(max_wait) else float(max_wait)
 
 
 class Scheduler:
@@ -69,7 +84,7 @@ class Scheduler:
 
     async def acquire(self, *, max_wait: float | None = None) -> None:
         """Wait for, and take, one permit (see `Quota.acquire`)."""
-        await self._acquire(max_wait)
+        await self._acquire(check_max_wait(max_wait))
 
     async def _acquire(self, max_wait: float | None) -> Decision:
         loop = asyncio.get_running_loop()

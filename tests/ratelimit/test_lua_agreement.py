@@ -24,6 +24,10 @@ PARAMS = [
 ]
 
 
+# Server waits, hostile ones included: none may break the state or make the two disagree.
+WAITS = [None, 0.5, 30.0, 3000.0, 1e12, float("inf"), float("nan"), -5.0, 3 * 3600.0]
+
+
 def events(rng: random.Random, n: int) -> list[tuple[float, Op, dict[str, object]]]:
     """A random walk through every operation: bursts, idle gaps, offsets, 429s, releases."""
     out: list[tuple[float, Op, dict[str, object]]] = []
@@ -38,9 +42,11 @@ def events(rng: random.Random, n: int) -> list[tuple[float, Op, dict[str, object
             out.append((t, Op.ACQUIRE, {"count_wait": rng.choice([0, 1, 2])}))
         elif roll < 0.8:
             obs = float(int(t + offset)) - t - rng.uniform(0, 0.4)
+            if rng.random() < 0.1:  # a stray Date far off, as a hostile server sends
+                obs += rng.choice([86_400.0, -86_400.0, float("inf"), float("nan"), 7.0])
             out.append((t, Op.PEEK, {"obs": obs}))
         elif roll < 0.9:
-            wait = rng.choice([None, 0.5, 30.0, 3000.0])
+            wait = rng.choice(WAITS)
             out.append((t, Op.THROTTLE, {"arg": wait}))
         elif roll < 0.95:
             out.append((t, Op.RELEASE, {"arg": None, "zone_arg": rng.random() < 0.5}))
