@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import zoneinfo
 from collections.abc import Mapping
 from types import TracebackType
@@ -12,8 +13,10 @@ from typing import Any
 import httpx
 
 from . import records
+from ._checks import check_seconds, check_secret
 from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
+from ._redact import protect_origin
 from ._transport import Transport
 from .errors import InvalidRequestError
 from .pagination import Paginator
@@ -159,27 +162,34 @@ class DrChronoClient:
         timezone: str | dt.tzinfo = "UTC",
         converter: DrChronoConverter | None = None,
     ) -> None:
-        if not isinstance(access_token, str) or not access_token.strip():
-            raise InvalidRequestError("access_token must be a non-empty string")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidRequestError("max_retries must be a whole number >= 0")
-        if max_wait is not None and max_wait < 0:
-            raise InvalidRequestError("max_wait must be >= 0 seconds, or None")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise InvalidRequestError("max_concurrency must be a whole number >= 1")
+        check_secret(access_token, "access_token")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not (
+            0 <= max_retries <= 100
+        ):
+            raise InvalidRequestError("max_retries must be a whole number from 0 to 100")
+        max_wait = check_seconds(max_wait, "max_wait")
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not (
+            1 <= max_concurrency <= 1024
+        ):
+            raise InvalidRequestError("max_concurrency must be a whole number from 1 to 1024")
         if http_client is not None and transport is not None:
             raise InvalidRequestError("give either http_client or transport, not both")
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise InvalidRequestError("http_client must be an httpx.AsyncClient")
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            raise InvalidRequestError("transport must be an httpx.AsyncBaseTransport")
+        if converter is not None and not isinstance(converter, DrChronoConverter):
+            raise InvalidRequestError("converter must be a DrChronoConverter")
         tz = _tzinfo(timezone)
-        url = httpx.URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise InvalidRequestError("base_url must be an absolute http(s) URL")
+        url = _base_url(base_url)
+        protect_origin(url)
 
         self.base_url = url
         self.max_concurrency = max_concurrency
         self._owns_http = http_client is None
         if http_client is None:
-            # One connection per concurrent request: httpx's default pool opens a new TCP
-            # connection per request at high concurrency (measured, see DESIGN.md).
+            # One connection per concurrent request: with httpx's default pool, measured here,
+            # high concurrency opened a new TCP connection per request.
             limits = httpx.Limits(
                 max_connections=max_concurrency, max_keepalive_connections=max_concurrency
             )
@@ -273,6 +283,7 @@ class DrChronoClient:
         if self._closed:
             return
         self._closed = True
+        self._transport.closed = True  # every resource and listing sees it
         if self._owns_http:
             await self._http.aclose()
 
@@ -307,6 +318,25 @@ def _tzinfo(value: str | dt.tzinfo) -> dt.tzinfo:
 def _timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
     if value is None or isinstance(value, httpx.Timeout):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        0 < value < math.inf
+    ):
         raise InvalidRequestError("timeout must be an httpx.Timeout or a number of seconds > 0")
     return httpx.Timeout(float(value))
+
+
+def _base_url(value: object) -> httpx.URL:
+    """The API's origin: absolute http(s), no credentials, no query or fragment."""
+    if not isinstance(value, str):
+        raise InvalidRequestError("base_url must be a string")
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        raise InvalidRequestError("base_url is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidRequestError("base_url must be an absolute http(s) URL")
+    if url.userinfo:
+        raise InvalidRequestError("base_url must not carry a user name or password")
+    if url.query or url.fragment:
+        raise InvalidRequestError("base_url must not carry a query or fragment")
+    return url

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from ._redact import safe_path
 from ._version import __version__
 from .errors import (
     APIError,
@@ -119,11 +121,14 @@ class Transport:
         # Bounds requests in flight across every listing and shard of the client. Held only
         # around the send: a request waiting for a permit does not block a connection.
         self._in_flight = asyncio.Semaphore(max_concurrency)
+        self.closed = False  # set by the client's aclose(): no request is sent after it
 
     # -- public -------------------------------------------------------------------------------
 
     def url_for(self, path_or_url: str) -> httpx.URL:
         """Resolve a path against the base URL; an absolute URL must share its origin."""
+        if not isinstance(path_or_url, str):
+            raise InvalidRequestError("a request path must be a string")
         url = self.base_url.join(path_or_url)
         if origin(url) != self._origin:
             raise InvalidRequestError(
@@ -146,8 +151,13 @@ class Transport:
         expect: Expect = "json",
     ) -> Any:
         """Send one request with retries; return decoded JSON (or text), `None` when empty."""
+        if self.closed:
+            raise InvalidRequestError("this client is closed")
         method = method.upper()
-        request = self._build(method, self.url_for(path_or_url), params, json, data, files)
+        try:
+            request = self._build(method, self.url_for(path_or_url), params, json, data, files)
+        except httpx.InvalidURL:
+            raise InvalidRequestError("the request's path or query is not a valid URL") from None
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_random_exponential(multiplier=self._backoff, max=self._backoff_max),
@@ -220,26 +230,37 @@ class Transport:
         try:
             await self.quota.acquire(max_wait=self.max_wait)
         except QuotaExhaustedError as exc:
-            exc.method, exc.path = request.method, request.url.path
+            exc.method, exc.path = request.method, safe_path(request.url)
             raise
 
     async def _send_once(self, request: httpx.Request, attempt: int) -> httpx.Response:
-        method, path = request.method, request.url.path
+        method, path = request.method, safe_path(request.url)
         started = time.perf_counter()
         try:
             async with self._in_flight:
                 response = await self._http.send(request, follow_redirects=False)
-        except httpx.TransportError as exc:  # timeouts included
-            what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-            logger.debug(
-                "%s %s %s: %s (attempt %d)", method, path, what, type(exc).__name__, attempt
-            )
-            raise TransportError(
-                f"{method} {path} {what}: {type(exc).__name__}",
+        except httpx.DecodingError:
+            # A body its Content-Encoding cannot decode: a bad answer, sent or not, transient.
+            logger.debug("%s %s: undecodable body (attempt %d)", method, path, attempt)
+            raise ResponseDecodeError(
+                f"{method} {path} answered a body its Content-Encoding does not decode",
                 method=method,
                 path=path,
-                sent=not isinstance(exc, _NOT_SENT),
-            ) from exc
+                status_code=0,
+            ) from None
+        except httpx.RemoteProtocolError as exc:
+            # httpx prepares the next request of any redirect, even when not following it,
+            # and fails on a Location that is no URL: that is the redirect's fault.
+            if "location header" not in str(exc).lower():
+                raise self._transport_error(request, exc, attempt) from exc
+            raise RedirectError(
+                f"{method} {path}: a redirect without a usable Location", method=method, path=path
+            ) from None
+        except httpx.HTTPError as exc:  # transport errors, timeouts, protocol errors, streams
+            raise self._transport_error(request, exc, attempt) from exc
+        except RuntimeError:
+            # httpx refuses to send on a client that was closed (a caller's own client).
+            raise InvalidRequestError("the HTTP client of this DrChronoClient is closed") from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
@@ -253,32 +274,46 @@ class Transport:
             self.quota.observe_server_time(server_now)
         return response
 
+    @staticmethod
+    def _transport_error(
+        request: httpx.Request, exc: httpx.HTTPError, attempt: int
+    ) -> TransportError:
+        method, path = request.method, safe_path(request.url)
+        what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+        logger.debug("%s %s %s: %s (attempt %d)", method, path, what, type(exc).__name__, attempt)
+        return TransportError(
+            f"{method} {path} {what}: {type(exc).__name__}",
+            method=method,
+            path=path,
+            sent=not isinstance(exc, _NOT_SENT),
+        )
+
     def _follow(self, request: httpx.Request, response: httpx.Response, hops: int) -> httpx.Request:
-        method, path = request.method, request.url.path
+        method, path = request.method, safe_path(request.url)
         if hops > MAX_REDIRECTS:
             raise RedirectError(
                 f"{method} {path}: more than {MAX_REDIRECTS} redirects", method=method, path=path
             )
-        location = response.headers.get("Location")
-        if not location:
+        target = _location(request.url, response.headers.get("Location"))
+        if target is None:
             raise RedirectError(
-                f"{method} {path}: redirect without a Location", method=method, path=path
+                f"{method} {path}: a redirect without a usable Location", method=method, path=path
             )
-        try:
-            target = request.url.join(location)
-        except httpx.InvalidURL as exc:
-            raise RedirectError(
-                f"{method} {path}: unusable redirect Location", method=method, path=path
-            ) from exc
         if not self.is_same_origin(target):
             # The bearer token must never leave the API's origin; nothing is sent.
             raise RedirectError(
-                f"{method} {path}: redirect to another origin ({target.host}) refused",
+                f"{method} {path}: a redirect to another origin was refused",
                 method=method,
                 path=path,
             )
-        logger.debug("%s %s redirected to %s (hop %d)", method, path, target.path, hops)
+        logger.debug("%s %s redirected (hop %d)", method, path, hops)
         headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
+        if response.status_code == 303:
+            # RFC 9110: See Other is fetched with GET, without the original body.
+            dropped = {b"content-type", b"content-length", b"transfer-encoding"}
+            headers = [(k, v) for k, v in headers if k.lower() not in dropped]
+            return httpx.Request("GET", target, headers=headers, extensions=request.extensions)
+        # The reference's rule for the rest: the same method, headers and body.
         return httpx.Request(
             method,
             target,
@@ -290,7 +325,7 @@ class Transport:
     async def _wait_out_429(
         self, request: httpx.Request, response: httpx.Response, throttles: int
     ) -> None:
-        method, path = request.method, request.url.path
+        method, path = request.method, safe_path(request.url)
         retry_after = _retry_after(response, self.clock.now())
         body = _json_or_none(response)
         if self.quota is None or throttles > MAX_CONSECUTIVE_429:
@@ -314,7 +349,7 @@ class Transport:
             )
 
     def _classify(self, request: httpx.Request, response: httpx.Response, expect: Expect) -> Any:
-        method, path, status = request.method, request.url.path, response.status_code
+        method, path, status = request.method, safe_path(request.url), response.status_code
         if 200 <= status < 300:
             content = response.content
             if status == 204 or not content.strip():
@@ -328,7 +363,10 @@ class Transport:
                     status_code=status,
                 )
             if expect == "text":
-                return response.text
+                try:
+                    return response.text
+                except (LookupError, ValueError):  # a charset Python does not know
+                    return content.decode("utf-8", "replace")
             try:
                 return orjson.loads(content)
             except orjson.JSONDecodeError:
@@ -376,7 +414,8 @@ def _log_retry(state: RetryCallState) -> None:
 
 
 def _status_message(method: str, path: str, response: httpx.Response) -> str:
-    return f"{method} {path} answered {response.status_code} {response.reason_phrase}".rstrip()
+    # Never the reason phrase: it is text the server chose.
+    return f"{method} {path} answered {response.status_code}"
 
 
 def _json_or_none(response: httpx.Response) -> Any:
@@ -387,33 +426,57 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 def _retry_after(response: httpx.Response, now: float) -> float | None:
-    """The wait of a 429: a `Retry-After` header (seconds or a date), else the DRF body."""
-    header = response.headers.get("Retry-After")
+    """The wait of a 429: a `Retry-After` header (seconds or a date), else the DRF body.
+
+    None for anything that is not a finite wait >= 0; the quota bounds the rest.
+    """
+    header = response.headers.get("Retry-After", "").strip()
     if header:
-        header = header.strip()
         try:
-            return max(0.0, float(header))
+            wait = float(header)
         except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(header)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                server_now = _server_time(response)
-                base = server_now if server_now is not None else now
-                return max(0.0, when.timestamp() - base)
+            when = _http_date(header)
+            if when is None:
+                return None
+            server_now = _server_time(response)
+            wait = when - (server_now if server_now is not None else now)
+        return wait if math.isfinite(wait) and wait >= 0 else None
     body = _json_or_none(response)
     detail = body.get("detail") if isinstance(body, Mapping) else None
-    if isinstance(detail, str) and (m := _THROTTLE_BODY.search(detail)):
-        return float(m.group(1))
+    if isinstance(detail, str) and (m := _THROTTLE_BODY.search(detail[:1000])):
+        wait = float(m.group(1))
+        return wait if math.isfinite(wait) else None
     return None
+
+
+def _http_date(value: str) -> float | None:
+    """An HTTP date as epoch seconds, or None for anything unusable."""
+    if len(value) > 100:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
+        return None
 
 
 def _server_time(response: httpx.Response) -> float | None:
     value = response.headers.get("Date")
-    if not value:
+    return _http_date(value) if value else None
+
+
+def _location(base: httpx.URL, value: str | None) -> httpx.URL | None:
+    """A redirect's target, or None when `Location` is not a usable http(s) URL."""
+    if not value or not value.strip() or len(value) > 8192:
+        return None
+    if any(c < " " or c == "\x7f" for c in value):
         return None
     try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+        given = httpx.URL(value.strip())
+        target = base.join(given)
+    except (httpx.InvalidURL, ValueError, TypeError):
         return None
+    if given.scheme and not given.host:  # "https:///x": absolute, but names no host
+        return None
+    if target.scheme not in ("http", "https") or not target.host or target.userinfo:
+        return None
+    return target

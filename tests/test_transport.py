@@ -186,7 +186,7 @@ async def test_302_on_post_resends_post_with_same_body_and_token(client: DrChron
     assert resent.headers["Content-Type"] == "application/json"
 
 
-@pytest.mark.parametrize("status", [301, 303, 307, 308])
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
 @respx.mock
 async def test_every_redirect_status_keeps_the_method(client: DrChronoClient, status: int) -> None:
     respx.put(f"{BASE}/api/a/1").respond(status, headers={"Location": f"{BASE}/api/b/1"})
@@ -194,6 +194,32 @@ async def test_every_redirect_status_keeps_the_method(client: DrChronoClient, st
     await client.request("PUT", "/api/a/1", json={"x": 1})
     assert target.calls.last.request.method == "PUT"
     assert json.loads(target.calls.last.request.content) == {"x": 1}
+
+
+@respx.mock
+async def test_303_is_followed_with_get_and_no_body(client: DrChronoClient) -> None:
+    respx.post(f"{BASE}/api/a").respond(303, headers={"Location": f"{BASE}/api/b/1"})
+    target = respx.get(f"{BASE}/api/b/1").respond(200, json={"id": 1})
+    assert await client.request("POST", "/api/a", json={"x": 1}) == {"id": 1}
+    sent = target.calls.last.request
+    assert sent.method == "GET" and sent.content == b""
+    assert "content-type" not in sent.headers and sent.headers["authorization"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://[::1", "//evil.example/x", "/api/\x00x", "ftp://drchrono.test/x",
+     "https://user:pw@drchrono.test/x", "https:///nohost", "/" + "a" * 9000, " "],
+)  # fmt: skip
+@respx.mock
+async def test_an_unusable_location_is_a_redirect_error(
+    client: DrChronoClient, location: str
+) -> None:
+    respx.get(f"{BASE}/api/a").respond(302, headers={"Location": location})
+    with pytest.raises(errors.RedirectError) as info:
+        await client.request("GET", "/api/a")
+    assert location.strip() == "" or location not in str(info.value)
+    assert len(respx.calls) == 1  # nothing was sent anywhere else
 
 
 @respx.mock
@@ -235,7 +261,7 @@ async def test_users_current_redirect_is_followed(client: DrChronoClient) -> Non
 @respx.mock
 async def test_redirect_without_location(client: DrChronoClient) -> None:
     respx.get(f"{BASE}/api/x").respond(302)
-    with pytest.raises(errors.RedirectError, match="without a Location"):
+    with pytest.raises(errors.RedirectError, match="without a usable Location"):
         await client.request("GET", "/api/x")
 
 
