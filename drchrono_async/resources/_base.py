@@ -85,8 +85,6 @@ class Resource(Generic[T]):
         params = _query.list_params(
             self.endpoint, filters, verbose=verbose, page_size=page_size, tz=self._ctx.tz
         )
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise InvalidRequestError("prefetch must be a whole number >= 0")
         chains = [PageRequest(self.endpoint.path, params)]
         if shards is not None or (
             "date_range" in params and self.endpoint.date_range_max_days is not None
@@ -96,6 +94,7 @@ class Resource(Generic[T]):
             self._fetch_raw_page,
             chains,
             same_origin=self._ctx.transport.is_same_origin,
+            base_url=self._ctx.transport.base_url,
             prefetch=prefetch,
             ordered=ordered,
             structure=lambda items: self._structure_many(items, "GET"),
