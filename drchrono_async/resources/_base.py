@@ -11,9 +11,9 @@ import builtins
 import datetime as dt
 import io
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
-from urllib.parse import quote
 
 import anyio
 import attrs
@@ -33,6 +33,8 @@ __all__ = ["Resource", "ResourceContext"]
 
 T = TypeVar("T")
 _list = builtins.list  # `list` is also a method name below
+MAX_INT_ID = 2**63 - 1
+_STRING_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 @attrs.frozen
@@ -102,9 +104,9 @@ class Resource(Generic[T]):
 
     def _shard(self, params: dict[str, str], shards: int | None) -> _list[PageRequest]:
         if shards is not None and (
-            isinstance(shards, bool) or not isinstance(shards, int) or shards < 1
+            isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 64
         ):
-            raise InvalidRequestError("shards must be a whole number >= 1")
+            raise InvalidRequestError("shards must be a whole number from 1 to 64")
         if self.endpoint.date_range_max_days is None or "date_range" not in params:
             raise InvalidRequestError(
                 f"shards needs a date_range, on an endpoint listed by date ({self.endpoint.name})"
@@ -225,16 +227,25 @@ class Resource(Generic[T]):
             )
 
     def _quoted_id(self, id: int | str | None) -> str:
-        if self.endpoint.id_type is str and isinstance(id, (str, int)) and not isinstance(id, bool):
-            text = str(id).strip()
-        elif isinstance(id, int) and not isinstance(id, bool):
-            text = str(id)
-        else:
-            kind = "a string or integer" if self.endpoint.id_type is str else "an integer"
-            raise InvalidRequestError(f"{self.endpoint.name} ids are {kind}")
-        if not text:
+        """The id as a path segment, or `InvalidRequestError` (which never shows the id)."""
+        name = self.endpoint.name
+        strings = self.endpoint.id_type is str
+        if isinstance(id, bool) or not isinstance(id, (int, str) if strings else int):
+            kind = "a string or integer" if strings else "an integer"
+            raise InvalidRequestError(f"{name} ids are {kind}")
+        if isinstance(id, int):
+            if not 0 < id <= MAX_INT_ID:
+                raise InvalidRequestError(f"{name} ids are positive integers")
+            return str(id)
+        if not id:
             raise InvalidRequestError("an id cannot be empty")
-        return quote(text, safe="")  # an id never becomes a path of its own
+        # An id is one path segment: nothing that could leave it ("/", "..", "?", "#"),
+        # nothing a proxy could read differently (whitespace, controls, escapes).
+        if not _STRING_ID.fullmatch(id) or id in (".", ".."):
+            raise InvalidRequestError(
+                f"{name} ids are 1 to 64 letters, digits, '-', '_', '.' or ':'"
+            )
+        return id
 
     def _item_path(self, id: int | str) -> str:
         return f"{self.endpoint.path}/{self._quoted_id(id)}"

