@@ -62,6 +62,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 
 from drchrono_async.errors import RecordDecodeError
 from drchrono_async.records._base import (
+    Codes,
     DateRange,
     JSONObject,
     JSONObjects,
@@ -97,6 +98,11 @@ class _Mismatch(ValueError):
 # Field hooks. Each takes (value, type) as cattrs calls them and checks the common case first.
 
 
+# Bounds on what a value may expand to: ids fit 64 bits; decimals are money and measures.
+MAX_INT_DIGITS = 19
+MAX_DECIMAL_CHARS = 64
+MAX_DECIMAL_DIGITS = 40
+
 def _coerce_str(v: Any) -> str:
     if v.__class__ is int:
         return str(v)
@@ -106,9 +112,9 @@ def _coerce_str(v: Any) -> str:
 def _coerce_int(v: Any) -> int:
     if v.__class__ is str and v.isascii():
         digits = v[1:] if v[:1] == "-" else v
-        if (
-            digits.isdigit()
-        ):  # ASCII digits only: int() would also take "1_0", " 1", non-ASCII digits
+        # ASCII digits only (int() would also take "1_0", " 1", non-ASCII digits), and no
+        # more than a 64-bit integer holds: a megabyte of digits is not an id.
+        if digits.isdigit() and len(digits) <= MAX_INT_DIGITS:
             return int(v)
     if v.__class__ is float and v.is_integer():
         return int(v)
@@ -172,7 +178,11 @@ def _opt_float(v: Any, _: Any) -> float | None:
 
 
 def _decimal(v: Any, _: Any) -> Decimal:
-    if v.__class__ is str or v.__class__ is int:
+    if v.__class__ is str:
+        if len(v) > MAX_DECIMAL_CHARS:
+            raise _Mismatch
+        d = Decimal(v)
+    elif v.__class__ is int:
         d = Decimal(v)
     elif v.__class__ is float:
         d = Decimal(repr(v))
@@ -181,6 +191,11 @@ def _decimal(v: Any, _: Any) -> Decimal:
     else:
         raise _Mismatch
     if not d.is_finite():
+        raise _Mismatch
+    # Money and measures: "1e50000000" would write out as fifty million digits.
+    if len(d.as_tuple().digits) > MAX_DECIMAL_DIGITS or not (
+        -MAX_DECIMAL_DIGITS <= d.adjusted() <= MAX_DECIMAL_DIGITS
+    ):
         raise _Mismatch
     return d
 
@@ -299,6 +314,12 @@ def _strs(v: Any, _: Any) -> Sequence[str]:
     raise _Mismatch
 
 
+def _codes(v: Any, _: Any) -> Sequence[str]:
+    if v.__class__ is str:
+        return (v,)  # the reference's shape: one code
+    return _strs(v, _)  # the live API's: an array of codes
+
+
 def _anys(v: Any, _: Any) -> Sequence[Any]:
     if v.__class__ is list or v.__class__ is tuple:
         return v
@@ -354,6 +375,8 @@ _HOOKS: dict[Any, tuple[_Hook, str]] = {
     Sequence[int] | None: (_optional(_ints), "expected an array of integers"),
     Sequence[str]: (_strs, "expected an array of strings"),
     Sequence[str] | None: (_optional(_strs), "expected an array of strings"),
+    Codes: (_codes, "expected an array of strings or a string"),
+    Codes | None: (_optional(_codes), "expected an array of strings or a string"),
     Sequence[Any]: (_anys, "expected an array"),
     Sequence[Any] | None: (_optional(_anys), "expected an array"),
     str | int | float: (_str_or_number, "expected a string or a number"),
@@ -500,9 +523,26 @@ class DrChronoConverter(cattrs.Converter):
             set_extra(inst, _extra(o, known))
             return inst
 
-        return _generate_structure_fn(
+        structure = _generate_structure_fn(
             cls, fields, {n: h for n, (h, _) in hooks.items()}, known, fallback
         )
+        if "id" not in known:
+            return structure
+
+        def keyed(o: Any, t: Any) -> R:
+            # The id is documented as always present, and a sync keys on it: say so when it
+            # is missing, null or blank (the record still reaches a lenient caller).
+            inst = structure(o, t)
+            rid = inst.id  # type: ignore[attr-defined]
+            if rid is None or (rid.__class__ is str and not rid.strip()):
+                if strict:
+                    raise RecordDecodeError(name, "id", "missing, null or blank")
+                warnings.warn(
+                    f"{name}.id is missing, null or blank", RecordDecodeWarning, stacklevel=1
+                )
+            return inst
+
+        return keyed
 
     def structure_many(self, objs: Sequence[Any], cls: type[R]) -> list[R]:
         """Structure a page of results (a list of JSON objects) into records."""

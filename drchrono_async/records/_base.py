@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import attrs
 
@@ -40,6 +40,7 @@ __all__ = [
     "ID",
     "READ_ONLY",
     "WRITABLE",
+    "Codes",
     "DateRange",
     "JSONObject",
     "JSONObjects",
@@ -54,6 +55,9 @@ JSONObject = Mapping[str, Any]
 
 JSONObjects = Sequence[Mapping[str, Any]]
 """An "array of objects": the decoded JSON list of mappings."""
+
+Codes = Annotated[Sequence[str], "an array of code strings; one string is read as one code"]
+"""Diagnosis codes: printed as a string in the reference, sent as an array of strings live."""
 
 # Field metadata. Shared, never mutated (attrs exposes them read-only).
 WRITABLE: Final[Mapping[str, bool]] = {"read_only": False, "always_present": False}

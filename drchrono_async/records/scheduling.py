@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, JSONObject, JSONObjects, Record
+from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, Codes, JSONObject, JSONObjects, Record
 
 __all__ = [
     "Appointment",
@@ -41,8 +41,10 @@ class Appointment(Record):
     billing_provider: int | None = attrs.field(default=None, metadata=WRITABLE)
     billing_notes: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
     clinical_note: JSONObject | None = attrs.field(default=None, metadata=READ_ONLY)
-    icd10_codes: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    icd9_codes: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    # The reference prints these as strings; the live API sends arrays of strings (every
+    # captured appointment payload). Both are read; a lone string becomes one code.
+    icd10_codes: Codes | None = attrs.field(default=None, metadata=READ_ONLY)
+    icd9_codes: Codes | None = attrs.field(default=None, metadata=READ_ONLY)
     id: str | None = attrs.field(default=None, metadata=ID)
     reminders: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
     created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)

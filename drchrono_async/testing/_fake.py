@@ -191,6 +191,8 @@ def kind_of(tp: Any) -> str:
             if name in low:
                 return {"datetime": "timestamp", "str": "str"}.get(name, name)
         return "any"
+    if typing.get_origin(tp) is typing.Annotated:
+        return kind_of(typing.get_args(tp)[0])
     origin = typing.get_origin(tp) or tp
     if origin is bool:
         return "bool"

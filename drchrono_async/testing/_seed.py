@@ -419,8 +419,9 @@ class Seeder:
             "billing_provider": None,
             "billing_notes": [],
             "clinical_note": {},
-            "icd10_codes": "",
-            "icd9_codes": "",
+            # Arrays of strings, as the live API sends them (the reference prints strings).
+            "icd10_codes": [],
+            "icd9_codes": [],
             "reminders": [],
             "created_at": "",
             "updated_at": "",
@@ -487,7 +488,7 @@ class Seeder:
                 data["status"] = status
                 if past:
                     data["billing_status"] = "Bill Insurance"
-                    data["icd10_codes"] = "Z00.00"
+                    data["icd10_codes"] = ["Z00.00"]
                     # An object, as the reference types it (not a list).
                     data["status_transitions"] = {
                         "from_status": "",

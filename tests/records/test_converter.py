@@ -70,9 +70,10 @@ def test_full_documented_payload(cls: type[Record], no_warnings: None) -> None:
 
 @pytest.mark.parametrize("cls", RECORD_TYPES, ids=lambda c: c.__name__)
 def test_minimal_payload_leaves_optional_fields_none(cls: type[Record], no_warnings: None) -> None:
-    record = converter.structure(minimal_payload(cls), cls)
+    payload = minimal_payload(cls)
+    record = converter.structure(payload, cls)
     for a in api_fields(cls):
-        if a.default is None:
+        if a.default is None and a.name not in payload:
             assert getattr(record, a.name) is None, a.name
 
 
@@ -162,11 +163,11 @@ def test_blank_optional_non_string_fields_are_none(blank: Any, no_warnings: None
     for cls in RECORD_TYPES:
         payload = full_payload(cls)
         for a in api_fields(cls):
-            if _optional_non_string(a):
+            if _optional_non_string(a) and a.name != "id":  # a blank id is its own test
                 payload[a.name] = blank
         record = strict.structure(payload, cls)
         for a in api_fields(cls):
-            if _optional_non_string(a):
+            if _optional_non_string(a) and a.name != "id":
                 assert getattr(record, a.name) is None, f"{cls.__name__}.{a.name}"
 
 
@@ -276,7 +277,7 @@ def test_lossless_coercions(no_warnings: None) -> None:
     assert record.doctor == 17
     assert record.duration == 30
     assert record.deleted_flag is True and record.is_walk_in is False
-    lab = strict.structure({"value": 5}, LabResult)
+    lab = strict.structure({"id": 1, "value": 5}, LabResult)
     assert lab.value == 5
 
 
@@ -400,3 +401,44 @@ def test_field_metadata_helpers() -> None:
     assert writable_fields(CustomVital) == ()
     with pytest.raises(TypeError):
         api_fields(Record)
+
+
+KEYED = [c for c in RECORD_TYPES if "id" in {a.name for a in api_fields(c)}]
+
+
+@pytest.mark.parametrize("cls", KEYED, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("blank", ["", "  ", None, "missing"])
+def test_a_missing_null_or_blank_id_is_reported(cls: type[Record], blank: Any) -> None:
+    payload = full_payload(cls)
+    if blank == "missing":
+        del payload["id"]
+    else:
+        payload["id"] = blank
+    with pytest.warns(RecordDecodeWarning, match=rf"{cls.__name__}\.id"):
+        converter.structure(payload, cls)
+    with pytest.raises(RecordDecodeError, match=rf"{cls.__name__}\.id"):
+        strict.structure(payload, cls)
+
+
+@pytest.mark.parametrize(
+    "value", ["1e50000000", "1E-999999999", "9" * 100, "0." + "1" * 80, float("1e300")]
+)
+def test_decimals_that_would_expand_do_not_fit(value: Any) -> None:
+    with pytest.raises(RecordDecodeError, match="billed"):
+        strict.structure({"id": 1, "billed": value}, LineItem)
+
+
+def test_an_integer_string_longer_than_64_bits_does_not_fit() -> None:
+    with pytest.raises(RecordDecodeError, match="id"):
+        strict.structure({"id": "9" * 5000}, Patient)
+
+
+@pytest.mark.parametrize(
+    ("wire", "codes"), [(["J45.909", "E11.9"], ["J45.909", "E11.9"]), ("Z00.00", ("Z00.00",)),
+                        ([], []), ("", None), (None, None)],
+)  # fmt: skip
+def test_icd_codes_are_read_as_the_live_api_and_the_reference_send_them(
+    wire: Any, codes: Any, no_warnings: None
+) -> None:
+    record = strict.structure(appointment(icd10_codes=wire, icd9_codes=wire), Appointment)
+    assert record.icd10_codes == codes and record.icd9_codes == codes

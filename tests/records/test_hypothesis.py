@@ -19,6 +19,7 @@ from drchrono_async._converter import RecordDecodeWarning, converter, make_conve
 from drchrono_async.errors import RecordDecodeError
 from drchrono_async.records import (
     Appointment,
+    Codes,
     DateRange,
     JSONObject,
     JSONObjects,
@@ -75,7 +76,7 @@ def conforms(value: Any, t: Any) -> bool:
         return isinstance(value, Sequence) and all(isinstance(x, Mapping) for x in value)
     if base == Sequence[int]:
         return isinstance(value, Sequence) and all(type(x) is int for x in value)
-    if base == Sequence[str]:
+    if base == Sequence[str] or base == Codes:
         return isinstance(value, Sequence) and all(type(x) is str for x in value)
     if base == Sequence[Any]:
         return isinstance(value, list | tuple)

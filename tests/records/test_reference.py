@@ -16,7 +16,7 @@ import attrs
 
 import drchrono_async.records as records
 from drchrono_async.records import JSONObject, JSONObjects, api_fields
-from drchrono_async.records._base import Record
+from drchrono_async.records._base import Codes, Record
 from tests.reference import Endpoint, api_endpoints, endpoints
 
 # The reference's type words (typos included) -> the declared Python type (without None).
@@ -62,6 +62,9 @@ TYPE_DEPARTURES: dict[tuple[str, str], Any] = {
     ("/api/task_categories", "name"): str,
     ("/api/custom_insurance_plan_names", "archived"): bool,
     ("/api/prescription_messages", "created_at"): dt.datetime,
+    # Live payloads carry arrays of strings; both shapes are read.
+    ("/api/appointments", "icd10_codes"): Codes,
+    ("/api/appointments", "icd9_codes"): Codes,
 }
 # Printed as always present, but null until the event they record happens.
 NOT_ALWAYS_PRESENT = {
