@@ -10,6 +10,21 @@ Deliberate departures from the reference's printed types (each a typo there, use
 other endpoints use the same name):
 - `comm_logs` `since` is printed as integer; it is a timestamp like every other `since`.
 - `procedures` `service_date` is printed as timestamp; it filters by a date.
+
+Where live payloads disagree with the reference, the record types follow the live API and
+accept both shapes (reviewed against captured payloads and public clients' models):
+- appointments `icd9_codes`, `icd10_codes`: printed "string", sent as arrays of strings
+  (`Codes`; a lone string is read as one code).
+- appointments `id`: printed integer in places, sent as a string ("usually numeric, but not
+  always"): typed `str`, and an integer sent instead is kept as its decimal text.
+- messages `received_at` / `updated_at`, prescription_messages `created_at`: printed as
+  boolean or string, sent as timestamps.
+- task_categories `name`: printed boolean, sent as a string.
+- custom_insurance_plan_names `archived`: printed integer, sent as a boolean (0/1 are read).
+- decimals ("123.45") arrive as strings; timestamps may carry a space for the `T` or be a
+  bare date; both are read.
+- tasks `due_at_unknown` is printed as a string filter; the API reads it as a boolean
+  (left as printed until a live capture settles it).
 """
 
 from __future__ import annotations
