@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from ._emulator import Emulator
 
 __all__ = ["serve"]
+
+logger = logging.getLogger("drchrono_async.testing")
 
 _REASONS = {
     200: "OK",
@@ -34,17 +37,25 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
-    413: "Payload Too Large",
+    413: "Content Too Large",
+    414: "URI Too Long",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    505: "HTTP Version Not Supported",
 }
-_MAX_HEAD = 64 * 1024
+_MAX_LINE = 16 * 1024  # a request line or one header line
+_MAX_HEADERS = 100
 _MAX_BODY = 64 * 1024 * 1024
 _SLOW_PIECES = 8
 
 
 class _BadRequest(Exception):
-    pass
+    """A request that cannot be read: answered with `status`, then the connection closes."""
+
+    def __init__(self, status: int = 400) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 @contextlib.asynccontextmanager
@@ -52,14 +63,16 @@ async def serve(emulator: Emulator, host: str, port: int) -> AsyncIterator[str]:
     """Serve `emulator` until the context exits; yields `http://host:port`."""
     connections: dict[asyncio.StreamWriter, asyncio.Task[None] | None] = {}
 
+    url = ""
+
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections[writer] = asyncio.current_task()
         try:
-            await _connection(emulator, reader, writer)
+            await _connection(emulator, reader, writer, url)
         finally:
             connections.pop(writer, None)
 
-    server = await asyncio.start_server(on_connect, host, port, limit=_MAX_HEAD)
+    server = await asyncio.start_server(on_connect, host, port, limit=_MAX_LINE)
     bound = server.sockets[0].getsockname()
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}"
     try:
@@ -77,21 +90,32 @@ async def serve(emulator: Emulator, host: str, port: int) -> AsyncIterator[str]:
 
 
 async def _connection(
-    emulator: Emulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    emulator: Emulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, origin: str
 ) -> None:
     try:
         while True:
             try:
-                req, keep_alive = await _read_request(reader)
-            except _BadRequest:
+                req, keep_alive = await _read_request(reader, origin)
+            except _BadRequest as bad:
+                reason = _REASONS.get(bad.status, "Bad Request")
                 writer.write(
-                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    f"HTTP/1.1 {bad.status} {reason}\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n".encode("latin-1")
                 )
                 await writer.drain()
                 return
             if req is None:
                 return
-            resp = await emulator.handle(req)
+            try:
+                resp = await emulator.handle(req)
+            except Exception:  # the emulator's own bug: a 500, never a dead connection
+                logger.exception("emulator: %s %s failed", req.method, req.path[:100])
+                writer.write(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+                await writer.drain()
+                return
             if resp.fault == "reset":
                 writer.transport.abort()
                 return
@@ -106,7 +130,7 @@ async def _connection(
             if not keep_alive:
                 head.append("Connection: close")
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-            body = resp.body
+            body = b"" if req.method == "HEAD" else resp.body  # HEAD: the length, no body
             if resp.fault == "truncate":
                 writer.write(body[: len(body) // 2])
                 await writer.drain()
@@ -128,53 +152,84 @@ async def _connection(
         writer.close()
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[EmuRequest | None, bool]:
-    line = await reader.readline()
+async def _line(reader: asyncio.StreamReader, too_long: int) -> bytes:
+    try:
+        return await reader.readline()
+    except (ValueError, asyncio.LimitOverrunError):  # longer than the stream's limit
+        raise _BadRequest(too_long) from None
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, origin: str
+) -> tuple[EmuRequest | None, bool]:
+    line = await _line(reader, 414)
     if not line:
         return None, False
     try:
         method, target, version = line.decode("latin-1").split()
     except ValueError:
         raise _BadRequest from None
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        raise _BadRequest(505 if version.startswith("HTTP/") else 400)
+    if not method.isalpha() or not target.startswith("/"):
+        raise _BadRequest
     headers: dict[str, str] = {}
-    while True:
-        raw = await reader.readline()
+    for _ in range(_MAX_HEADERS + 1):
+        raw = await _line(reader, 431)
         if raw in (b"\r\n", b"\n", b""):
             break
         name, sep, value = raw.decode("latin-1").partition(":")
-        if not sep:
+        name = name.strip().lower()
+        if not sep or not name or any(c in name for c in " \t"):
             raise _BadRequest
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = await _read_chunked(reader)
+        if name in headers and name in ("content-length", "transfer-encoding", "host"):
+            raise _BadRequest  # two framings: a smuggling attempt, not a request
+        headers[name] = value.strip()
     else:
-        length = int(headers.get("content-length") or 0)
-        if length > _MAX_BODY:
-            raise _BadRequest
+        raise _BadRequest(431)
+    encoding = headers.get("transfer-encoding", "").lower()
+    if encoding and "content-length" in headers:
+        raise _BadRequest
+    if encoding == "chunked":
+        body = await _read_chunked(reader)
+    elif encoding:
+        raise _BadRequest
+    else:
+        length = _content_length(headers.get("content-length", "0"))
         body = await reader.readexactly(length) if length else b""
     connection = headers.get("connection", "").lower()
     keep_alive = connection != "close" and (version != "HTTP/1.0" or connection == "keep-alive")
     path, _, query = target.partition("?")
-    host = headers.get("host", "127.0.0.1")
-    req = EmuRequest(method.upper(), unquote(path), query, headers, body, f"http://{host}")
+    # The origin of links the emulator builds is its own URL, never the client's Host header.
+    req = EmuRequest(method.upper(), unquote(path), query, headers, body, origin)
     return req, keep_alive
+
+
+def _content_length(value: str) -> int:
+    """A Content-Length of ASCII digits only (not "-1", "2, 2", "1e3"), within the limit."""
+    if not value.isascii() or not value.isdigit() or len(value) > 12:
+        raise _BadRequest
+    length = int(value)
+    if length > _MAX_BODY:
+        raise _BadRequest(413)
+    return length
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     parts: list[bytes] = []
     total = 0
     while True:
-        size_line = await reader.readline()
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadRequest from None
+        size_line = await _line(reader, 400)
+        digits = size_line.split(b";", 1)[0].strip()
+        if not digits or len(digits) > 8 or not all(c in b"0123456789abcdefABCDEF" for c in digits):
+            raise _BadRequest
+        size = int(digits, 16)
         if size == 0:
             while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                 pass
             return b"".join(parts)
         total += size
         if total > _MAX_BODY:
-            raise _BadRequest
+            raise _BadRequest(413)
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)
