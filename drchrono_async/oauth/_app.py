@@ -204,8 +204,9 @@ class OAuthApp:
         scope = body.get("scope")
         try:
             return Token(
-                access_token=body.get("access_token"),
-                refresh_token=body.get("refresh_token"),
+                # Whatever the server sent: Token's validators check it.
+                access_token=body.get("access_token", ""),
+                refresh_token=body.get("refresh_token", ""),
                 expires_at=server_sent + float(expires_in),
                 scope=scope if isinstance(scope, str) else None,
             )

@@ -64,7 +64,7 @@ class RedisTokenStore:
                         raise TokenConflictError(
                             "the stored token changed since it was read; not overwritten"
                         )
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.set(self.key, token.to_json())
                 await pipe.execute()
         except WatchError:

@@ -69,7 +69,8 @@ async def test_file_store_round_trip_mode_and_no_temp_files(tmp_path: Path) -> N
     await store.save(token(2), replaces=token(1).refresh_token)
     assert await store.load() == token(2)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["token.json", "token.json.lock"]
+    names = sorted(p.name for p in await asyncio.to_thread(lambda: list(tmp_path.iterdir())))
+    assert names == ["token.json", "token.json.lock"]
 
 
 async def test_file_store_stale_save_is_refused_and_file_unchanged(tmp_path: Path) -> None:
