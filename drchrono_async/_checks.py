@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import httpx
+
 from .errors import InvalidRequestError
 
 __all__ = ["check_seconds", "check_secret"]
@@ -33,3 +35,20 @@ def check_seconds(value: object, what: str, *, none_ok: bool = True) -> float | 
     if value < 0:
         raise InvalidRequestError(f"{what} must be a number of seconds >= 0")
     return None if math.isinf(value) and none_ok else float(value)
+
+
+def check_base_url(value: object) -> httpx.URL:
+    """The API's origin: absolute http(s), no credentials, no query or fragment."""
+    if not isinstance(value, str):
+        raise InvalidRequestError("base_url must be a string")
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        raise InvalidRequestError("base_url is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidRequestError("base_url must be an absolute http(s) URL")
+    if url.userinfo:
+        raise InvalidRequestError("base_url must not carry a user name or password")
+    if url.query or url.fragment:
+        raise InvalidRequestError("base_url must not carry a query or fragment")
+    return url

@@ -13,12 +13,14 @@ from typing import Any
 import httpx
 
 from . import records
-from ._checks import check_seconds, check_secret
+from ._auth import Auth, StaticAuth
+from ._checks import check_base_url, check_seconds, check_secret
 from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
 from ._redact import protect_origin
 from ._transport import Transport
 from .errors import InvalidRequestError
+from .oauth import DEFAULT_REFRESH_MARGIN, OAuthApp, RefreshingAuth, TokenStore
 from .pagination import Paginator
 from .ratelimit import Clock, HourlyQuota, Quota, SystemClock
 from .resources import (
@@ -58,7 +60,12 @@ class DrChronoClient:
             me = await client.request("GET", "/api/users/current")
 
     Args:
-        access_token: the OAuth bearer token. Never shown in `repr` or logs.
+        access_token: a fixed OAuth bearer token (visible ASCII). Never shown in `repr` or
+            logs. Or, instead:
+        oauth, token_store: an `OAuthApp` and the `TokenStore` holding its token: the client
+            loads the token, refreshes it `refresh_margin` seconds (server time) before it
+            expires and on a 401, once across every coroutine and every process sharing the
+            store, and saves each new token before using it.
         base_url: the API's origin; the token is sent to this origin only.
         timeout: an `httpx.Timeout` or seconds for every phase. Defaults to 60 s (10 s to
             connect) on a client this library creates; a caller's `http_client` keeps its own
@@ -148,8 +155,11 @@ class DrChronoClient:
 
     def __init__(
         self,
-        access_token: str,
+        access_token: str | None = None,
         *,
+        oauth: OAuthApp | None = None,
+        token_store: TokenStore | None = None,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         base_url: str = DEFAULT_BASE_URL,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = 4,
@@ -162,7 +172,16 @@ class DrChronoClient:
         timezone: str | dt.tzinfo = "UTC",
         converter: DrChronoConverter | None = None,
     ) -> None:
-        check_secret(access_token, "access_token")
+        if (access_token is None) == (oauth is None):
+            raise InvalidRequestError("give either access_token, or oauth with token_store")
+        if (oauth is None) != (token_store is None):
+            raise InvalidRequestError("oauth and token_store go together")
+        if access_token is not None:
+            check_secret(access_token, "access_token")
+        if isinstance(refresh_margin, bool) or not isinstance(refresh_margin, (int, float)) or not (
+            0 <= refresh_margin < 86_400
+        ):
+            raise InvalidRequestError("refresh_margin must be seconds in [0, 86400)")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not (
             0 <= max_retries <= 100
         ):
@@ -181,7 +200,7 @@ class DrChronoClient:
         if converter is not None and not isinstance(converter, DrChronoConverter):
             raise InvalidRequestError("converter must be a DrChronoConverter")
         tz = _tzinfo(timezone)
-        url = _base_url(base_url)
+        url = check_base_url(base_url)
         protect_origin(url)
 
         self.base_url = url
@@ -204,10 +223,19 @@ class DrChronoClient:
         self.clock: Clock = clock or getattr(quota, "clock", None) or SystemClock()
         if quota is _DEFAULT_QUOTA:
             quota = HourlyQuota(clock=self.clock)
+        auth: Auth
+        if oauth is not None and token_store is not None:
+            auth = RefreshingAuth(
+                oauth, token_store, server_now=self._server_now, margin=float(refresh_margin)
+            )
+        else:
+            assert access_token is not None
+            auth = StaticAuth(access_token)
+        self.auth = auth
         self._transport = Transport(
             http=http_client,
             base_url=url,
-            access_token=access_token,
+            auth=auth,
             clock=self.clock,
             quota=quota,
             max_retries=max_retries,
@@ -224,6 +252,10 @@ class DrChronoClient:
         )
         for name, resource in self._resources.items():
             setattr(self, name, resource)
+
+    def _server_now(self) -> float:
+        # The API server's time, as this client's responses' `Date` headers say.
+        return self.clock.now() + self._transport.server_offset()
 
     @property
     def quota(self) -> Quota | None:
@@ -323,20 +355,3 @@ def _timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
     ):
         raise InvalidRequestError("timeout must be an httpx.Timeout or a number of seconds > 0")
     return httpx.Timeout(float(value))
-
-
-def _base_url(value: object) -> httpx.URL:
-    """The API's origin: absolute http(s), no credentials, no query or fragment."""
-    if not isinstance(value, str):
-        raise InvalidRequestError("base_url must be a string")
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        raise InvalidRequestError("base_url is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidRequestError("base_url must be an absolute http(s) URL")
-    if url.userinfo:
-        raise InvalidRequestError("base_url must not carry a user name or password")
-    if url.query or url.fragment:
-        raise InvalidRequestError("base_url must not carry a query or fragment")
-    return url
