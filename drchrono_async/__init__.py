@@ -22,6 +22,14 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .oauth import (
+    FileTokenStore,
+    MemoryTokenStore,
+    OAuthApp,
+    RedisTokenStore,
+    Token,
+    TokenStore,
+)
 from .pagination import Page, Paginator
 from .ratelimit import Clock, HourlyQuota, Quota, QuotaSnapshot, RedisQuota, SystemClock
 from .records import DateRange
@@ -36,9 +44,12 @@ __all__ = [
     "DrChronoClient",
     "DrChronoConverter",
     "DrChronoError",
+    "FileTokenStore",
     "HourlyQuota",
     "InvalidRequestError",
+    "MemoryTokenStore",
     "NotFoundError",
+    "OAuthApp",
     "Page",
     "PaginationError",
     "Paginator",
@@ -51,9 +62,12 @@ __all__ = [
     "RecordDecodeWarning",
     "RedirectError",
     "RedisQuota",
+    "RedisTokenStore",
     "ResponseDecodeError",
     "ServerError",
     "SystemClock",
+    "Token",
+    "TokenStore",
     "TransportError",
     "__version__",
     "converter",
