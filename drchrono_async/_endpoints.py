@@ -137,7 +137,9 @@ class Endpoint:
         for action in self.actions:
             if action.name == name:
                 return action
-        raise KeyError(name)
+        from .errors import InvalidRequestError
+
+        raise InvalidRequestError(f"{self.name} has no such action")
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (

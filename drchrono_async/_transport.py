@@ -55,6 +55,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .errors import TimeoutError as RequestTimeoutError
 from .ratelimit import Clock, Quota
 
 __all__ = ["MAX_REDIRECTS", "Expect", "Transport"]
@@ -255,8 +256,14 @@ class Transport:
         try:
             await self.quota.acquire(max_wait=self.max_wait)
         except QuotaExhaustedError as exc:
-            exc.method, exc.path = request.method, safe_path(request.url)
-            raise
+            # The quota knows no request: say which one went unsent.
+            raise QuotaExhaustedError(
+                str(exc),
+                method=request.method,
+                path=safe_path(request.url),
+                resets_at=exc.resets_at,
+                retry_after=exc.retry_after,
+            ) from None
 
     async def _send_once(self, request: httpx.Request, attempt: int) -> httpx.Response:
         method, path = request.method, safe_path(request.url)
@@ -309,9 +316,10 @@ class Transport:
         request: httpx.Request, exc: httpx.HTTPError, attempt: int
     ) -> TransportError:
         method, path = request.method, safe_path(request.url)
-        what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+        timeout = isinstance(exc, httpx.TimeoutException)
+        what = "timed out" if timeout else "failed"
         logger.debug("%s %s %s: %s (attempt %d)", method, path, what, type(exc).__name__, attempt)
-        return TransportError(
+        return (RequestTimeoutError if timeout else TransportError)(
             f"{method} {path} {what}: {type(exc).__name__}",
             method=method,
             path=path,

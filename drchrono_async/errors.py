@@ -1,5 +1,17 @@
 """The typed error tree.
 
+    DrChronoError
+    +-- InvalidRequestError (also a ValueError): a bad argument; nothing was sent
+    +-- RequestError (method, path): one request went wrong
+    |   +-- TransportError (sent) -- TimeoutError
+    |   +-- ResponseDecodeError, RedirectError, PaginationError
+    |   +-- QuotaExhaustedError (resets_at): no permit within max_wait; nothing was sent
+    |   +-- APIError (status_code, body): BadRequestError, AuthenticationError
+    |       (InvalidGrantError), PermissionDeniedError, NotFoundError, ConflictError,
+    |       RateLimitError (a real 429), ServerError
+    +-- RecordDecodeError (record_type, field)
+    +-- TokenStoreError -- TokenConflictError
+
 Every failure the library raises is a `DrChronoError`. Messages name what happened (method,
 path, status, field names) and never carry a token, a query value or a record's content: this
 is patient data. The decoded error body, where there is one, is on the exception as `.body`
@@ -26,8 +38,10 @@ __all__ = [
     "RateLimitError",
     "RecordDecodeError",
     "RedirectError",
+    "RequestError",
     "ResponseDecodeError",
     "ServerError",
+    "TimeoutError",
     "TokenConflictError",
     "TokenStoreError",
     "TransportError",
@@ -42,35 +56,11 @@ class InvalidRequestError(DrChronoError, ValueError):
     """A bad argument, caught before anything was sent."""
 
 
-class TransportError(DrChronoError):
-    """The request did not complete: a connection error or a timeout.
+class RequestError(DrChronoError):
+    """Something went wrong with one request: `method` and `path` (no query) say which.
 
-    `sent` is False when the request provably never reached the server (a connect error),
-    which is the only case in which a non-idempotent request is retried.
+    `path` is empty for a quota used directly, outside any request.
     """
-
-    def __init__(self, message: str, *, method: str, path: str, sent: bool) -> None:
-        super().__init__(message)
-        self.method = method
-        self.path = path
-        self.sent = sent
-
-
-class ResponseDecodeError(DrChronoError):
-    """A success status whose body is not the JSON the API promises (HTML pages are seen).
-
-    Treated as transient: retried like a 5xx for idempotent requests.
-    """
-
-    def __init__(self, message: str, *, method: str, path: str, status_code: int) -> None:
-        super().__init__(message)
-        self.method = method
-        self.path = path
-        self.status_code = status_code
-
-
-class RedirectError(DrChronoError):
-    """A redirect that cannot be followed: another origin, a missing Location, or too many hops."""
 
     def __init__(self, message: str, *, method: str, path: str) -> None:
         super().__init__(message)
@@ -78,8 +68,63 @@ class RedirectError(DrChronoError):
         self.path = path
 
 
-class PaginationError(DrChronoError):
-    """A `next` link that would lose or repeat records: another origin, or no progress."""
+class TransportError(RequestError):
+    """The request did not complete: a connection error or a timeout.
+
+    `sent` is False when the request provably never reached the server (a connect error),
+    which is the only case in which a non-idempotent request is retried.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, sent: bool) -> None:
+        super().__init__(message, method=method, path=path)
+        self.sent = sent
+
+
+class TimeoutError(TransportError):
+    """The request timed out (connecting, writing, reading or waiting for a connection)."""
+
+
+class ResponseDecodeError(RequestError):
+    """A success status whose body is not the JSON the API promises (HTML pages are seen).
+
+    Treated as transient: retried like a 5xx for idempotent requests.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, status_code: int) -> None:
+        super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+
+
+class RedirectError(RequestError):
+    """A redirect that cannot be followed: another origin, a missing Location, or too many hops."""
+
+
+class PaginationError(RequestError):
+    """A listing that would lose or repeat records: a bad `next` link, or a stopped fetcher."""
+
+    def __init__(self, message: str, *, method: str = "GET", path: str = "") -> None:
+        super().__init__(message, method=method, path=path)
+
+
+class QuotaExhaustedError(RequestError):
+    """No request permit is available within the caller's `max_wait`; nothing was sent.
+
+    Not an `APIError`: no request reached the server and no 429 happened. `resets_at` is the
+    epoch time at which a permit is expected; `retry_after` the seconds until then.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        resets_at: float,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.resets_at = resets_at
+        self.retry_after = retry_after
 
 
 class RecordDecodeError(DrChronoError):
@@ -95,7 +140,7 @@ class RecordDecodeError(DrChronoError):
         self.field = field
 
 
-class APIError(DrChronoError):
+class APIError(RequestError):
     """The API answered with an error status.
 
     `body` is the decoded JSON error body (or None); it may echo submitted values, so it is
@@ -111,10 +156,8 @@ class APIError(DrChronoError):
         path: str,
         body: Any = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, method=method, path=path)
         self.status_code = status_code
-        self.method = method
-        self.path = path
         self.body = body
 
 
@@ -158,25 +201,6 @@ class RateLimitError(APIError):
     ) -> None:
         super().__init__(message, status_code=status_code, method=method, path=path, body=body)
         self.retry_after = retry_after
-
-
-class QuotaExhaustedError(RateLimitError):
-    """No permit is available within the caller's `max_wait`; nothing was sent.
-
-    `resets_at` is the epoch time at which a permit is expected.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str,
-        path: str,
-        resets_at: float,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, method=method, path=path, retry_after=retry_after)
-        self.resets_at = resets_at
 
 
 class ServerError(APIError):

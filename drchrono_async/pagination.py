@@ -244,31 +244,43 @@ class Paginator(Generic[T]):
         url = httpx.URL(link)
         if not url.is_absolute_url:
             if self._base_url is None:
-                raise PaginationError("a relative next link, and no base URL to resolve it")
+                raise PaginationError(
+                    "a relative next link, and no base URL to resolve it", path=""
+                )
             url = self._base_url.join(url)
         return url
 
     def _check_link(self, chain: PageRequest, link: object, seen: set[str]) -> str:
         """`link` as an absolute URL to fetch, or `PaginationError` naming only the endpoint."""
         where = _endpoint_path(chain.path)
-        if not isinstance(link, str) or not link or len(link) > MAX_LINK_LENGTH or any(
-            c <= " " or c == "\x7f" for c in link
+        if (
+            not isinstance(link, str)
+            or not link
+            or len(link) > MAX_LINK_LENGTH
+            or any(c <= " " or c == "\x7f" for c in link)
         ):
-            raise PaginationError(f"an unusable next link while listing {where}")
+            raise PaginationError(f"an unusable next link while listing {where}", path=where)
         try:
             url = self._resolve(link)
         except (httpx.InvalidURL, ValueError, TypeError):
-            raise PaginationError(f"an unparseable next link while listing {where}") from None
+            raise PaginationError(
+                f"an unparseable next link while listing {where}", path=where
+            ) from None
         if url.scheme not in ("http", "https") or not url.host or url.userinfo:
-            raise PaginationError(f"an unusable next link while listing {where}")
+            raise PaginationError(f"an unusable next link while listing {where}", path=where)
         if not self._same_origin(url):
-            raise PaginationError(f"refusing a next link on another origin while listing {where}")
+            raise PaginationError(
+                f"refusing a next link on another origin while listing {where}", path=where
+            )
         if _endpoint_path(url.path) != where:
-            raise PaginationError(f"refusing a next link to another endpoint while listing {where}")
+            raise PaginationError(
+                f"refusing a next link to another endpoint while listing {where}", path=where
+            )
         key = _normal(url)
         if key in seen or key == _normal(self._resolve_start(chain)):
             raise PaginationError(
-                f"the next link of {where} does not advance; stopping instead of repeating records"
+                f"the next link of {where} does not advance; stopping instead of repeating records",
+                path=where,
             )
         seen.add(key)
         return str(url)
@@ -328,7 +340,8 @@ async def _not_cancelled_inside(fetch: Awaitable[Page[Any]], path: str) -> Page[
         if task is not None and task.cancelling():
             raise  # this task is being cancelled: let it go
         raise PaginationError(
-            f"the listing of {_endpoint_path(path)} was interrupted before its end"
+            f"the listing of {_endpoint_path(path)} was interrupted before its end",
+            path=_endpoint_path(path),
         ) from exc
 
 
@@ -362,7 +375,8 @@ class _Buffer(Generic[T]):
                 # The consumer is still taking, so it did not stop this fetcher: someone
                 # else did. Ending here would pass for a complete listing.
                 raise PaginationError(
-                    f"the listing of {_endpoint_path(path)} was cancelled before its end"
+                    f"the listing of {_endpoint_path(path)} was cancelled before its end",
+                    path=_endpoint_path(path),
                 ) from self._error
             if self._error is not None:
                 raise self._error

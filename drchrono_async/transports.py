@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from .errors import InvalidRequestError
+
 __all__ = ["aiohttp_transport"]
 
 _EXTRA_HINT = (
@@ -40,9 +42,9 @@ def aiohttp_transport(
         ImportError: when the `aiohttp` extra is not installed.
     """
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
-        raise TypeError("max_concurrency must be a whole number >= 1")
+        raise InvalidRequestError("max_concurrency must be a whole number >= 1")
     if max_concurrency < 1:
-        raise ValueError("max_concurrency must be a whole number >= 1")
+        raise InvalidRequestError("max_concurrency must be a whole number >= 1")
     try:
         import aiohttp
         from httpx_aiohttp import AiohttpTransport

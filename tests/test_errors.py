@@ -12,7 +12,20 @@ def test_tree() -> None:
         errors.ServerError,
     ):
         assert issubclass(cls, errors.APIError)
-    assert issubclass(errors.QuotaExhaustedError, errors.RateLimitError)
+    # Nothing was sent and no 429 happened: a request error, not an API answer.
+    assert issubclass(errors.QuotaExhaustedError, errors.RequestError)
+    assert not issubclass(errors.QuotaExhaustedError, errors.APIError)
+    assert issubclass(errors.TimeoutError, errors.TransportError)
+    for cls in (
+        errors.APIError,
+        errors.TransportError,
+        errors.ResponseDecodeError,
+        errors.RedirectError,
+        errors.PaginationError,
+        errors.QuotaExhaustedError,
+    ):
+        assert issubclass(cls, errors.RequestError)
+        assert "method" in cls.__init__.__code__.co_varnames or cls is errors.RedirectError
     for cls in (
         errors.APIError,
         errors.TransportError,
@@ -42,3 +55,38 @@ def test_record_decode_error_names_type_and_field() -> None:
     err = errors.RecordDecodeError("Appointment", "duration", "expected an integer")
     assert str(err) == "Appointment.duration does not fit its declared type: expected an integer"
     assert (err.record_type, err.field) == ("Appointment", "duration")
+
+
+async def test_errors_carry_method_and_path_set_once_at_construction() -> None:
+    from drchrono_async import HourlyQuota
+    from drchrono_async.testing import Emulator, VirtualClock
+
+    emu = Emulator(seed=1, clock=VirtualClock())
+    async with emu.client(max_wait=0, quota=HourlyQuota(limit=1, clock=emu.clock)) as client:
+        await client.users.list()
+        try:
+            await client.patients.list()
+        except errors.RequestError as exc:
+            assert isinstance(exc, errors.QuotaExhaustedError)
+            assert (exc.method, exc.path) == ("GET", "/api/patients")
+            assert exc.resets_at > emu.clock.now() and exc.retry_after is not None
+        else:
+            raise AssertionError("the quota should be spent")
+
+
+async def test_a_timeout_is_a_catchable_timeout_error() -> None:
+    import httpx
+
+    from drchrono_async import DrChronoClient
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    async with DrChronoClient("tok", base_url="https://x.test", quota=None, max_retries=0,
+                              transport=httpx.MockTransport(slow)) as client:  # fmt: skip
+        try:
+            await client.request("GET", "/api/x")
+        except errors.TimeoutError as exc:
+            assert exc.sent and exc.path == "/api/x"
+        else:
+            raise AssertionError("no timeout error")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from drchrono_async import DrChronoClient, errors
+from drchrono_async.errors import InvalidRequestError
 from drchrono_async.ratelimit import HourlyQuota
 from drchrono_async.testing import Emulator, VirtualClock
 from drchrono_async.transports import aiohttp_transport
@@ -149,7 +150,7 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 def test_max_concurrency_is_checked() -> None:
     with pytest.raises(ValueError, match="max_concurrency"):
         aiohttp_transport(max_concurrency=0)
-    with pytest.raises(TypeError, match="max_concurrency"):
+    with pytest.raises(InvalidRequestError, match="max_concurrency"):
         aiohttp_transport(max_concurrency=True)
 
 

@@ -172,11 +172,13 @@ class Scheduler:
                 w.turn.set_exception(self._exhausted(now + wait, "paused after 429"))
 
     def _exhausted(self, resets_at: float, why: str) -> QuotaExhaustedError:
+        # No method or path: the quota knows no request (the transport adds them).
         return QuotaExhaustedError(
             f"no request permit before max_wait: next expected at {iso(resets_at)} ({why})",
             method="",
             path="",
             resets_at=resets_at,
+            retry_after=max(0.0, resets_at - self.clock.now()),
         )
 
     def _log_wait(self, d: Decision, until: float) -> None:

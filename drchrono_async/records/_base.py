@@ -83,11 +83,16 @@ class DateRange:
 
     @classmethod
     def parse(cls, text: str) -> DateRange:
-        """Read `YYYY-MM-DD/YYYY-MM-DD`; raises ValueError (without the text) otherwise."""
+        """Read `YYYY-MM-DD/YYYY-MM-DD`; `InvalidRequestError` (without the text) otherwise."""
+        from ..errors import InvalidRequestError
+
         start, sep, end = text.partition("/")
-        if not sep:
-            raise ValueError("a date range needs two dates separated by '/'")
-        return cls(dt.date.fromisoformat(start.strip()), dt.date.fromisoformat(end.strip()))
+        try:
+            if not sep:
+                raise ValueError
+            return cls(dt.date.fromisoformat(start.strip()), dt.date.fromisoformat(end.strip()))
+        except ValueError:
+            raise InvalidRequestError("a date range is two dates: YYYY-MM-DD/YYYY-MM-DD") from None
 
     def __str__(self) -> str:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
@@ -118,7 +123,9 @@ def _api_fields(cls: type[Record]) -> tuple[attrs.Attribute[Any], ...]:
     except KeyError:
         pass
     if not is_record_class(cls):
-        raise TypeError(f"{cls!r} is not a record class")
+        from ..errors import InvalidRequestError
+
+        raise InvalidRequestError("api_fields takes a record class")
     fields = attrs.fields(attrs.resolve_types(cls))
     result = tuple(a for a in fields if "read_only" in a.metadata)
     _API_CACHE[cls] = result

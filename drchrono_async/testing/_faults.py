@@ -22,6 +22,8 @@ from typing import Literal, overload
 
 import attrs
 
+from ..errors import InvalidRequestError
+
 __all__ = ["FAULT_KINDS", "Faults", "LogEntry", "RequestLog"]
 
 FAULT_KINDS = frozenset({"reset", "500", "html", "429", "drop", "truncate", "slow"})
@@ -66,7 +68,7 @@ class Faults:
         """
         for kind in kinds:
             if kind is not None and kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+                raise InvalidRequestError(f"unknown fault; expected one of {sorted(FAULT_KINDS)}")
             self._script.append((kind, path_prefix))
 
     @property
@@ -91,7 +93,9 @@ class Faults:
             kind = self.hook(ctx)
             if kind is not None:
                 if kind not in FAULT_KINDS:
-                    raise ValueError(f"fault hook returned unknown fault {kind!r}")
+                    raise InvalidRequestError(
+                        f"a fault hook gave an unknown fault; expected {sorted(FAULT_KINDS)}"
+                    )
                 return kind
         if not ctx.path.startswith("/api/"):
             return None

@@ -17,7 +17,7 @@ from drchrono_async._converter import (
     converter,
     make_converter,
 )
-from drchrono_async.errors import RecordDecodeError
+from drchrono_async.errors import InvalidRequestError, RecordDecodeError
 from drchrono_async.records import (
     RECORD_TYPES,
     Appointment,
@@ -399,7 +399,7 @@ def test_field_metadata_helpers() -> None:
     assert all(not a.metadata["read_only"] for a in writable_fields(Appointment))
     assert "raw" not in [a.name for a in api_fields(Appointment)]
     assert writable_fields(CustomVital) == ()
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidRequestError):
         api_fields(Record)
 
 
