@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import math
 import zoneinfo
@@ -41,6 +42,22 @@ DEFAULT_BASE_URL = "https://drchrono.com"
 # Pages of 250 appointments are large and the API is slow to build them: generous read time.
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DEFAULT_MAX_CONCURRENCY = 8
+
+
+class _Unset:
+    """An option `with_options` leaves as the parent has it."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
+def _max_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise InvalidRequestError("max_retries must be a whole number from 0 to 100")
+    return value
 
 
 class _Default:
@@ -182,10 +199,7 @@ class DrChronoClient:
             0 <= refresh_margin < 86_400
         ):
             raise InvalidRequestError("refresh_margin must be seconds in [0, 86400)")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not (
-            0 <= max_retries <= 100
-        ):
-            raise InvalidRequestError("max_retries must be a whole number from 0 to 100")
+        max_retries = _max_retries(max_retries)
         max_wait = check_seconds(max_wait, "max_wait")
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not (
             1 <= max_concurrency <= 1024
@@ -220,6 +234,7 @@ class DrChronoClient:
             )
         self._http = http_client
         self._closed = False
+        self._view = False
         self.clock: Clock = clock or getattr(quota, "clock", None) or SystemClock()
         if quota is _DEFAULT_QUOTA:
             quota = HourlyQuota(clock=self.clock)
@@ -246,6 +261,7 @@ class DrChronoClient:
         )
         if converter is None:
             converter = default_converter
+        self._converter = converter
         self.timezone = tz
         self._resources = build_resources(
             ResourceContext(transport=self._transport, converter=converter, tz=tz)
@@ -277,8 +293,6 @@ class DrChronoClient:
         Returns `None` for an empty answer (204). Raises the typed errors of
         `drchrono_async.errors`. This is the escape hatch below the resources.
         """
-        if self._closed:
-            raise InvalidRequestError("this client is closed")
         return await self._transport.request(
             method, path, params=params, json=json, data=data, files=files
         )
@@ -310,8 +324,45 @@ class DrChronoClient:
             raise group_error.exceptions[0] from None
         return {name: task.result() for name, task in tasks.items()}
 
+    def with_options(
+        self,
+        *,
+        max_wait: float | _Unset | None = _UNSET,
+        timeout: httpx.Timeout | float | _Unset = _UNSET,
+        max_retries: int | _Unset = _UNSET,
+    ) -> DrChronoClient:
+        """A light view of this client with other per-call options.
+
+        The view shares the connection pool, the quota, the token (and its refreshes) and
+        the closed state: one client serves a web handler that must fail fast
+        (`client.with_options(max_wait=0, timeout=5)`) and a background job that waits.
+        Closing the parent closes its views; a view's own `aclose()` closes nothing shared.
+        """
+        checked: dict[str, Any] = {}
+        if not isinstance(max_wait, _Unset):
+            checked["max_wait"] = check_seconds(max_wait, "max_wait")
+        if not isinstance(timeout, _Unset):
+            checked["timeout"] = _timeout(timeout)
+        if not isinstance(max_retries, _Unset):
+            checked["max_retries"] = _max_retries(max_retries)
+        view = copy.copy(self)
+        view._owns_http = False  # the pool is the parent's to close
+        view._view = True
+        view._transport = self._transport.with_options(**checked)
+        view._resources = build_resources(
+            ResourceContext(transport=view._transport, converter=self._converter, tz=self.timezone)
+        )
+        for name, resource in view._resources.items():
+            setattr(view, name, resource)
+        return view
+
     async def aclose(self) -> None:
-        """Close the HTTP client if this library created it. Safe to call twice."""
+        """Close the HTTP client if this library created it. Safe to call twice.
+
+        On a view (`with_options`), nothing shared is closed.
+        """
+        if self._view:
+            return
         if self._closed:
             return
         self._closed = True

@@ -19,6 +19,7 @@ never a header value, a token, a query value or a body.
 from __future__ import annotations
 
 import asyncio
+import copy
 import email.utils
 import logging
 import math
@@ -86,6 +87,12 @@ _ERRORS: Mapping[int, type[APIError]] = {
 }
 
 
+class _Life:
+    """Whether the client (and so every view of it) is closed."""
+
+    closed = False
+
+
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the default port made explicit, for same-origin checks."""
     port = url.port or {"http": 80, "https": 443}.get(url.scheme)
@@ -127,9 +134,26 @@ class Transport:
         # Bounds requests in flight across every listing and shard of the client. Held only
         # around the send: a request waiting for a permit does not block a connection.
         self._in_flight = asyncio.Semaphore(max_concurrency)
-        self.closed = False  # set by the client's aclose(): no request is sent after it
+        # Shared with every view (`with_options`): closing the client closes them all.
+        self._life = _Life()
 
     # -- public -------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the client closed: no request is sent after it, by any view."""
+        return self._life.closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._life.closed = value
+
+    def with_options(self, **options: Any) -> Transport:
+        """A copy with other per-call options, sharing the pool, quota, auth and life."""
+        view = copy.copy(self)
+        for name, value in options.items():
+            setattr(view, name if name in ("max_retries", "max_wait") else f"_{name}", value)
+        return view
 
     def url_for(self, path_or_url: str) -> httpx.URL:
         """Resolve a path against the base URL; an absolute URL must share its origin."""

@@ -1,0 +1,80 @@
+"""`client.with_options(...)`: a light view sharing the pool, the quota and the closed state."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+
+from drchrono_async import DrChronoClient, HourlyQuota
+from drchrono_async.errors import InvalidRequestError, QuotaExhaustedError, ServerError
+from drchrono_async.testing import Emulator, VirtualClock
+
+
+async def test_a_fail_fast_view_and_a_waiting_parent_share_one_quota() -> None:
+    emu = Emulator(seed=1, clock=VirtualClock(), sizes={"patients": 3})
+    quota = HourlyQuota(limit=2, clock=emu.clock)
+    async with emu.client(quota=quota) as client:
+        web = client.with_options(max_wait=0)
+        await web.users.list()
+        await client.users.list()  # both spend the same two permits
+        with pytest.raises(QuotaExhaustedError) as info:
+            await web.patients.list()  # the handler fails at once ...
+        assert info.value.path == "/api/patients"
+        started = emu.clock.now()
+        await client.patients.list()  # ... while the job waits for the next hour
+        assert emu.clock.now() - started > 60
+    assert quota.snapshot().used >= 1 and web._http is client._http
+
+
+async def test_a_view_has_its_own_timeout_and_retries() -> None:
+    seen: list[float | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"]["read"])
+        return httpx.Response(503, json={})
+
+    mock = httpx.MockTransport(answer)
+    client = DrChronoClient(
+        "tok", base_url="https://x.test", quota=None, max_retries=2, clock=VirtualClock(),
+        transport=mock,
+    )  # fmt: skip
+    async with client:
+        quick = client.with_options(timeout=0.05, max_retries=0)
+        with pytest.raises(ServerError):
+            await quick.request("GET", "/api/x")
+        assert seen == [0.05]  # its own timeout, and no retry
+        with pytest.raises(ServerError):
+            await client.request("GET", "/api/x")
+        assert seen[1:] == [60.0, 60.0, 60.0]  # the parent keeps its default and 2 retries
+
+
+async def test_closing_the_parent_closes_its_views_but_not_the_reverse() -> None:
+    emu = Emulator(seed=1, clock=VirtualClock())
+    client = emu.client()
+    view = client.with_options(max_wait=5)
+    await view.aclose()  # closes nothing shared
+    await client.users.list()
+    await client.aclose()
+    with pytest.raises(InvalidRequestError, match="closed"):
+        await view.users.list()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_wait": -1}, {"max_wait": math.nan}, {"max_wait": "5"}, {"timeout": 0},
+     {"timeout": math.inf}, {"max_retries": -1}, {"max_retries": True}],
+)  # fmt: skip
+def test_options_are_checked_like_the_constructor(options: dict[str, object]) -> None:
+    client = Emulator(seed=1).client()
+    with pytest.raises(InvalidRequestError):
+        client.with_options(**options)  # type: ignore[arg-type]
+
+
+def test_a_view_keeps_everything_else() -> None:
+    client = Emulator(seed=1).client(timezone="America/New_York")
+    view = client.with_options(max_wait=0)
+    assert view.timezone == client.timezone and view.quota is client.quota
+    assert view.base_url == client.base_url and view.appointments is not client.appointments
+    assert client._transport.max_wait is None and view._transport.max_wait == 0
