@@ -8,7 +8,7 @@ import pytest
 
 from drchrono_async import DrChronoClient, records
 from drchrono_async._endpoints import BY_NAME, ENDPOINTS, FilterKind
-from drchrono_async.resources import Resource
+from drchrono_async.resources import resource_class
 
 from . import reference
 
@@ -84,6 +84,16 @@ def test_action_methods_match_the_reference() -> None:
     assert onpatient == set(ref["/api/patients/:id/onpatient_access"].methods)
 
 
+def test_each_resource_class_has_exactly_its_endpoints_methods() -> None:
+    plain = {"GET": {"list", "get"}, "POST": {"create"}, "PUT": {"update"},
+             "PATCH": {"patch"}, "DELETE": {"delete"}}  # fmt: skip
+    every = set().union(*plain.values())
+    for endpoint in ENDPOINTS:
+        cls = resource_class(endpoint)
+        expected = set().union(*(plain[m] for m in endpoint.methods)) if endpoint.methods else set()
+        assert {m for m in every if hasattr(cls, m)} == expected, endpoint.name
+
+
 def test_every_record_type_exists() -> None:
     for endpoint in ENDPOINTS:
         if endpoint.record is not None:
@@ -91,11 +101,12 @@ def test_every_record_type_exists() -> None:
 
 
 def test_client_attributes_match_the_table() -> None:
+    """Each attribute is annotated with exactly the class build_resources gives it."""
     hints = typing.get_type_hints(DrChronoClient)
     for endpoint in ENDPOINTS:
         hint = hints[endpoint.name]
         origin = typing.get_origin(hint) or hint
-        assert issubclass(origin, Resource), endpoint.name
+        assert origin is resource_class(endpoint), endpoint.name
         if endpoint.record is not None and typing.get_args(hint):
             assert typing.get_args(hint)[0] is getattr(records, endpoint.record)
     resource_hints = {n for n, h in hints.items() if isinstance(h, type) or typing.get_origin(h)}
@@ -107,5 +118,5 @@ async def test_client_builds_every_resource() -> None:
     async with DrChronoClient("t", base_url="https://drchrono.test") as client:
         for endpoint in ENDPOINTS:
             resource = getattr(client, endpoint.name)
-            assert isinstance(resource, Resource)
+            assert type(resource) is resource_class(endpoint)
             assert resource.endpoint is endpoint

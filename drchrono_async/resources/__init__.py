@@ -1,10 +1,16 @@
-"""One resource per endpoint of the table; the few with actions have their own class."""
+"""One resource per endpoint of the table, typed by the methods the endpoint allows.
+
+`build_resources` picks each endpoint's class from its table row: one of the six endpoints
+with actions has its own class; every other gets the class of its method set
+(`RESOURCE_TYPES`). The client's attribute annotations name the same classes, and a test
+checks that the two agree.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._endpoints import ENDPOINTS
+from .._endpoints import ENDPOINTS, Endpoint
 from ._actions import (
     ConsentFormsResource,
     IframeIntegrationResource,
@@ -13,21 +19,38 @@ from ._actions import (
     PatientsResource,
     UsersResource,
 )
-from ._base import Resource, ResourceContext
+from ._base import BaseResource, ResourceContext
+from ._methods import (
+    RESOURCE_TYPES,
+    ActionsResource,
+    ReadCreateResource,
+    ReadOnlyResource,
+    ReadPatchResource,
+    ReadWriteResource,
+    Resource,
+)
 
 __all__ = [
+    "RESOURCE_TYPES",
+    "ActionsResource",
+    "BaseResource",
     "ConsentFormsResource",
     "IframeIntegrationResource",
     "MedicationsResource",
     "OfficesResource",
     "PatientsResource",
+    "ReadCreateResource",
+    "ReadOnlyResource",
+    "ReadPatchResource",
+    "ReadWriteResource",
     "Resource",
     "ResourceContext",
     "UsersResource",
     "build_resources",
+    "resource_class",
 ]
 
-SPECIAL: dict[str, type[Resource[Any]]] = {
+SPECIAL: dict[str, type[BaseResource[Any]]] = {
     "offices": OfficesResource,
     "consent_forms": ConsentFormsResource,
     "medications": MedicationsResource,
@@ -37,6 +60,11 @@ SPECIAL: dict[str, type[Resource[Any]]] = {
 }
 
 
-def build_resources(ctx: ResourceContext) -> dict[str, Resource[Any]]:
+def resource_class(endpoint: Endpoint) -> type[BaseResource[Any]]:
+    """The class of `endpoint`'s resource: its action class, else its method set's."""
+    return SPECIAL.get(endpoint.name) or RESOURCE_TYPES[endpoint.methods]
+
+
+def build_resources(ctx: ResourceContext) -> dict[str, BaseResource[Any]]:
     """`name -> resource` for every endpoint of the table."""
-    return {e.name: SPECIAL.get(e.name, Resource)(ctx, e) for e in ENDPOINTS}
+    return {e.name: resource_class(e)(ctx, e) for e in ENDPOINTS}

@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from ._base import Resource
+from ._methods import (
+    ActionsResource,
+    ReadOnlyResource,
+    ReadPatchResource,
+    ReadWriteResource,
+    Resource,
+)
 
 if TYPE_CHECKING:
     from ..records import (  # noqa: F401  (names used in Resource[...] subscriptions)
@@ -27,7 +33,7 @@ __all__ = [
 ]
 
 
-class OfficesResource(Resource["Office"]):
+class OfficesResource(ReadPatchResource["Office"]):
     async def add_exam_room(
         self, office_id: int, *, name: str, online_scheduling: bool = False
     ) -> Office:
@@ -37,7 +43,7 @@ class OfficesResource(Resource["Office"]):
         return result
 
 
-class ConsentFormsResource(Resource["ConsentForm"]):
+class ConsentFormsResource(ReadWriteResource["ConsentForm"]):
     async def apply_to_appointment(self, consent_form_id: int, *, appointment: int | str) -> Any:
         """Assign a consent form to an appointment."""
         return await self._action(
@@ -53,7 +59,7 @@ class ConsentFormsResource(Resource["ConsentForm"]):
         )
 
 
-class MedicationsResource(Resource["Medication"]):
+class MedicationsResource(ReadWriteResource["Medication"]):
     async def append_to_pharmacy_note(self, medication_id: int, text: str) -> Any:
         """Append a paragraph to a prescription's pharmacy note; returns the new note."""
         return await self._action("append_to_pharmacy_note", medication_id, body={"text": text})
@@ -100,14 +106,14 @@ class PatientsResource(Resource["Patient"]):
         await self._action("revoke_onpatient_access", patient_id)
 
 
-class UsersResource(Resource["User"]):
+class UsersResource(ReadOnlyResource["User"]):
     async def current(self) -> User:
         """The authorizing user (the API answers with a redirect, which is followed)."""
         result: User = await self._action("current")
         return result
 
 
-class IframeIntegrationResource(Resource[Any]):
+class IframeIntegrationResource(ActionsResource[Any]):
     async def enable(self) -> None:
         """Show this application on the authorizing doctor's patient page."""
         await self._action("enable")

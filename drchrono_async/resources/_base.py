@@ -12,8 +12,8 @@ import datetime as dt
 import io
 import os
 import re
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import attrs
@@ -21,7 +21,6 @@ import orjson
 
 from .._endpoints import Action, Endpoint
 from ..errors import InvalidRequestError, ResponseDecodeError
-from ..pagination import Page, PageRequest, Paginator
 from ..records._base import Record, api_fields
 from . import _query
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from .._converter import DrChronoConverter
     from .._transport import Expect, Transport
 
-__all__ = ["Resource", "ResourceContext"]
+__all__ = ["BaseResource", "ResourceContext"]
 
 T = TypeVar("T")
 _list = builtins.list  # `list` is also a method name below
@@ -45,9 +44,12 @@ class ResourceContext:
     converter: DrChronoConverter
     tz: dt.tzinfo
 
+class BaseResource(Generic[T]):
+    """What every resource shares: its endpoint row, record type, checks and actions.
 
-class Resource(Generic[T]):
-    """One API area, e.g. `client.appointments`."""
+    The methods a resource has come from mixins, one per HTTP method the endpoint allows
+    (`resources/_methods.py`), so that a type checker refuses what the API refuses.
+    """
 
     def __init__(self, ctx: ResourceContext, endpoint: Endpoint) -> None:
         self._ctx = ctx
@@ -63,131 +65,6 @@ class Resource(Generic[T]):
         if self._record_type is None:
             raise InvalidRequestError(f"{self.endpoint.name} has no records")
         return self._record_type
-
-    # -- reading -------------------------------------------------------------------------------
-
-    def list(
-        self,
-        *,
-        verbose: bool = False,
-        page_size: int | None = None,
-        shards: int | None = None,
-        ordered: bool = False,
-        prefetch: int = 1,
-        **filters: Any,
-    ) -> Paginator[T]:
-        """List records: `await` it for the first page, `async for` it for every record.
-
-        Filters are checked against the endpoint's documented filters and types before
-        anything is sent. A `date_range` longer than the API accepts is split into windows
-        fetched concurrently; `shards=N` splits it further. `ordered=True` yields windows
-        in date order (records within a window are always in the API's order).
-        """
-        self._require("GET")
-        params = _query.list_params(
-            self.endpoint, filters, verbose=verbose, page_size=page_size, tz=self._ctx.tz
-        )
-        chains = [PageRequest(self.endpoint.path, params)]
-        if shards is not None or (
-            "date_range" in params and self.endpoint.date_range_max_days is not None
-        ):
-            chains = self._shard(params, shards)
-        return Paginator(
-            self._fetch_raw_page,
-            chains,
-            same_origin=self._ctx.transport.is_same_origin,
-            base_url=self._ctx.transport.base_url,
-            prefetch=prefetch,
-            ordered=ordered,
-            structure=lambda items: self._structure_many(items, "GET"),
-        )
-
-    def _shard(self, params: dict[str, str], shards: int | None) -> _list[PageRequest]:
-        if shards is not None and (
-            isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 64
-        ):
-            raise InvalidRequestError("shards must be a whole number from 1 to 64")
-        if self.endpoint.date_range_max_days is None or "date_range" not in params:
-            raise InvalidRequestError(
-                f"shards needs a date_range, on an endpoint listed by date ({self.endpoint.name})"
-            )
-        span = _query.parse_date_range("date_range", params["date_range"])
-        today = dt.datetime.fromtimestamp(self._ctx.transport.clock.now(), self._ctx.tz).date()
-        windows = _query.split_date_range(
-            span, today=today, shards=shards, limit_days=self.endpoint.date_range_max_days
-        )
-        return [
-            PageRequest(self.endpoint.path, {**params, "date_range": f"{a}/{b}"})
-            for a, b in windows
-        ]
-
-    async def _fetch_raw_page(self, target: str, params: Mapping[str, Any] | None) -> Page[Any]:
-        # The page's dicts as decoded: the paginator builds records once the next request of
-        # the chain is on its way (see Paginator's `structure`).
-        data = await self._ctx.transport.request("GET", target, params=params)
-        path = self.endpoint.path
-        if not isinstance(data, Mapping) or not isinstance(data.get("results"), _list):
-            raise _malformed("GET", path, "answered a page without a results list")
-        nxt, prev = data.get("next"), data.get("previous")
-        if (nxt is not None and not isinstance(nxt, str)) or (
-            prev is not None and not isinstance(prev, str)
-        ):
-            raise _malformed("GET", path, "answered a page whose next/previous is not a URL")
-        return Page(results=data["results"], next=nxt, previous=prev)
-
-    async def get(self, id: int | str, *, verbose: bool = False) -> T:
-        """One record by id."""
-        self._require("GET")
-        params = {"verbose": "true"} if verbose else None
-        data = await self._ctx.transport.request("GET", self._item_path(id), params=params)
-        record: T = self._structure_one(data, "GET")
-        return record
-
-    # -- writing -------------------------------------------------------------------------------
-
-    @overload
-    async def create(self, data: Sequence[T | Mapping[str, Any]]) -> _list[T]: ...
-
-    @overload
-    async def create(self, data: T | Mapping[str, Any]) -> T: ...
-
-    async def create(self, data: Any) -> Any:
-        """Create one record (a record or a mapping), or several at once (a list of them).
-
-        Records with file fields (bytes, a file object, a path or `(filename, content)`) are
-        uploaded as multipart; everything else, bulk and nested writes included, as JSON.
-        """
-        self._require("POST")
-        path = self.endpoint.path
-        if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
-            if not data:
-                raise InvalidRequestError("bulk create needs at least one record")
-            payloads = [self._payload(item) for item in data]
-            if any(self._file_parts(p) for p in payloads):
-                raise InvalidRequestError("files cannot be uploaded in a bulk create")
-            result = await self._ctx.transport.request("POST", path, json=payloads)
-            if not isinstance(result, _list):
-                raise _malformed("POST", path, "did not answer a list for a bulk create")
-            return self._structure_many(result, "POST")
-        result = await self._send_payload("POST", path, self._payload(data))
-        return self._structure_one(result, "POST")
-
-    async def update(self, id: int | str, data: T | Mapping[str, Any]) -> None:
-        """Replace a record (PUT): every writable field."""
-        self._require("PUT")
-        await self._send_payload("PUT", self._item_path(id), self._payload(data))
-
-    async def patch(self, id: int | str, **fields: Any) -> None:
-        """Change only the given fields (PATCH)."""
-        self._require("PATCH")
-        if not fields:
-            raise InvalidRequestError("patch needs at least one field")
-        await self._send_payload("PATCH", self._item_path(id), self._payload(fields))
-
-    async def delete(self, id: int | str) -> None:
-        """Delete a record (some endpoints only mark it deleted or archived)."""
-        self._require("DELETE")
-        await self._ctx.transport.request("DELETE", self._item_path(id))
 
     # -- actions (used by the subclasses that have them) ----------------------------------------
 
