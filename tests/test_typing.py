@@ -42,3 +42,4 @@ def test_mypy_refuses_methods_the_endpoint_does_not_allow(tmp_path: Path) -> Non
     lines = sorted({int(line.split(":")[1]) for line in errors})
     assert lines == [5, 6, 7, 8, 9], out + err
     assert all("has no attribute" in line for line in errors), out
+    assert status == 1  # mypy's "type errors found", not a crash (2)
