@@ -47,6 +47,9 @@ __all__ = [
     "Record",
     "api_fields",
     "is_record_class",
+    "read_only",
+    "record_id",
+    "writable",
     "writable_fields",
 ]
 
@@ -64,6 +67,24 @@ WRITABLE: Final[Mapping[str, bool]] = {"read_only": False, "always_present": Fal
 READ_ONLY: Final[Mapping[str, bool]] = {"read_only": True, "always_present": False}
 ALWAYS: Final[Mapping[str, bool]] = {"read_only": True, "always_present": True}
 ID: Final[Mapping[str, bool]] = ALWAYS  # the id of a writable endpoint: see the module doc
+
+
+# Field helpers: what a record module declares, once each. They are plain defaults to mypy's
+# attrs plugin (it sees `= writable()` as "has a default", which is true); fields that are
+# required stay `attrs.field(metadata=ALWAYS)`, so that the plugin still knows they are.
+def writable() -> Any:
+    """An optional field a create or update may send."""
+    return attrs.field(default=None, metadata=WRITABLE)
+
+
+def read_only() -> Any:
+    """An optional field the API sets; never sent."""
+    return attrs.field(default=None, metadata=READ_ONLY)
+
+
+def record_id() -> Any:
+    """The id of a writable endpoint's record: read-only, always present once created."""
+    return attrs.field(default=None, metadata=ID)
 
 
 @attrs.frozen(kw_only=True)
