@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 
 from . import records
+from ._auth import Auth, StaticAuth
 from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
 from ._transport import Transport
 from .errors import InvalidRequestError
+from .oauth import DEFAULT_REFRESH_MARGIN, OAuthApp, RefreshingAuth, TokenStore
+from .oauth._token import check_secret
 from .pagination import Paginator
 from .ratelimit import Clock, HourlyQuota, Quota, SystemClock
 from .resources import (
@@ -55,7 +58,12 @@ class DrChronoClient:
             me = await client.request("GET", "/api/users/current")
 
     Args:
-        access_token: the OAuth bearer token. Never shown in `repr` or logs.
+        access_token: a fixed OAuth bearer token (visible ASCII). Never shown in `repr` or
+            logs. Or, instead:
+        oauth, token_store: an `OAuthApp` and the `TokenStore` holding its token: the client
+            loads the token, refreshes it `refresh_margin` seconds (server time) before it
+            expires and on a 401, once across every coroutine and every process sharing the
+            store, and saves each new token before using it.
         base_url: the API's origin; the token is sent to this origin only.
         timeout: an `httpx.Timeout` or seconds for every phase. Defaults to 60 s (10 s to
             connect) on a client this library creates; a caller's `http_client` keeps its own
@@ -145,8 +153,11 @@ class DrChronoClient:
 
     def __init__(
         self,
-        access_token: str,
+        access_token: str | None = None,
         *,
+        oauth: OAuthApp | None = None,
+        token_store: TokenStore | None = None,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
         base_url: str = DEFAULT_BASE_URL,
         timeout: httpx.Timeout | float | None = None,
         max_retries: int = 4,
@@ -159,8 +170,16 @@ class DrChronoClient:
         timezone: str | dt.tzinfo = "UTC",
         converter: DrChronoConverter | None = None,
     ) -> None:
-        if not isinstance(access_token, str) or not access_token.strip():
-            raise InvalidRequestError("access_token must be a non-empty string")
+        if (access_token is None) == (oauth is None):
+            raise InvalidRequestError("give either access_token, or oauth with token_store")
+        if (oauth is None) != (token_store is None):
+            raise InvalidRequestError("oauth and token_store go together")
+        if access_token is not None:
+            check_secret(access_token, "access_token")
+        if isinstance(refresh_margin, bool) or not isinstance(refresh_margin, (int, float)) or not (
+            0 <= refresh_margin < 86_400
+        ):
+            raise InvalidRequestError("refresh_margin must be seconds in [0, 86400)")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidRequestError("max_retries must be a whole number >= 0")
         if max_wait is not None and max_wait < 0:
@@ -194,10 +213,19 @@ class DrChronoClient:
         self.clock: Clock = clock or getattr(quota, "clock", None) or SystemClock()
         if quota is _DEFAULT_QUOTA:
             quota = HourlyQuota(clock=self.clock)
+        auth: Auth
+        if oauth is not None and token_store is not None:
+            auth = RefreshingAuth(
+                oauth, token_store, server_now=self._server_now, margin=float(refresh_margin)
+            )
+        else:
+            assert access_token is not None
+            auth = StaticAuth(access_token)
+        self.auth = auth
         self._transport = Transport(
             http=http_client,
             base_url=url,
-            access_token=access_token,
+            auth=auth,
             clock=self.clock,
             quota=quota,
             max_retries=max_retries,
@@ -214,6 +242,10 @@ class DrChronoClient:
         )
         for name, resource in self._resources.items():
             setattr(self, name, resource)
+
+    def _server_now(self) -> float:
+        # The API server's time, as this client's responses' `Date` headers say.
+        return self.clock.now() + self._transport.server_offset()
 
     @property
     def quota(self) -> Quota | None:

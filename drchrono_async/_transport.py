@@ -36,6 +36,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from ._auth import Auth
 from ._version import __version__
 from .errors import (
     APIError,
@@ -64,6 +65,7 @@ RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # A server that keeps answering 429 after every pause is not a quota problem any more.
 MAX_CONSECUTIVE_429 = 8
+MAX_SERVER_OFFSET = 86_400.0
 USER_AGENT = f"drchrono-async/{__version__} (+httpx/{httpx.__version__})"
 
 # httpx errors raised before a single byte of the request can have reached the server.
@@ -94,8 +96,8 @@ class Transport:
         self,
         *,
         http: httpx.AsyncClient,
-        base_url: httpx.URL,
-        access_token: str,
+        base_url: httpx.URL | str,
+        auth: Auth | None,
         clock: Clock,
         quota: Quota | None = None,
         max_retries: int = 4,
@@ -106,9 +108,12 @@ class Transport:
         max_concurrency: int = 8,
     ) -> None:
         self._http = http
-        self.base_url = base_url
-        self._origin = origin(base_url)
-        self._access_token = access_token
+        self.base_url = httpx.URL(base_url)
+        self._origin = origin(self.base_url)
+        # None: requests carry no bearer token (the OAuth token endpoint).
+        self._auth = auth
+        # API server time minus local time, from the latest usable `Date` header.
+        self._server_offset: float | None = None
         self.clock = clock
         self.quota = quota
         self.max_retries = max_retries
@@ -175,8 +180,8 @@ class Transport:
     ) -> httpx.Request:
         if json is not None and (data is not None or files is not None):
             raise InvalidRequestError("send either json or data/files, not both")
+        # The Authorization header is set per hop in `_send`: a refresh may change it.
         headers = {
-            "Authorization": f"Bearer {self._access_token}",
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
@@ -200,10 +205,19 @@ class Transport:
     async def _send(self, request: httpx.Request, expect: Expect, attempt: int) -> Any:
         hops = 0
         throttles = 0
+        resent_after_401 = False
         while True:
             await self._permit(request)
+            token = await self._authorize(request)
             response = await self._send_once(request, attempt)
             status = response.status_code
+            if status == 401 and token is not None and not resent_after_401:
+                # Refreshed elsewhere (the old access token dies with its refresh token), or
+                # refreshable now: re-send once with the new token.
+                assert self._auth is not None
+                if await self._auth.unauthorized(token) is not None:
+                    resent_after_401 = True
+                    continue
             if status in REDIRECT_STATUSES:
                 hops += 1
                 request = self._follow(request, response, hops)
@@ -213,6 +227,17 @@ class Transport:
                 await self._wait_out_429(request, response, throttles)
                 continue
             return self._classify(request, response, expect)
+
+    async def _authorize(self, request: httpx.Request) -> str | None:
+        if self._auth is None:
+            return None
+        token = await self._auth.token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        return token
+
+    def server_offset(self) -> float:
+        """API server time minus local time, from `Date` headers (0 until one arrives)."""
+        return self._server_offset or 0.0
 
     async def _permit(self, request: httpx.Request) -> None:
         if self.quota is None:
@@ -249,8 +274,13 @@ class Transport:
             elapsed_ms,
             attempt,
         )
-        if self.quota is not None and (server_now := _server_time(response)) is not None:
-            self.quota.observe_server_time(server_now)
+        if (server_now := _server_time(response)) is not None:
+            local = self.clock.now()
+            # A Date a day away from this clock is garbage, not a clock offset.
+            if abs(server_now - local) <= MAX_SERVER_OFFSET:
+                self._server_offset = server_now - local
+            if self.quota is not None:
+                self.quota.observe_server_time(server_now)
         return response
 
     def _follow(self, request: httpx.Request, response: httpx.Response, hops: int) -> httpx.Request:

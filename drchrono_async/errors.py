@@ -17,6 +17,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "DrChronoError",
+    "InvalidGrantError",
     "InvalidRequestError",
     "NotFoundError",
     "PaginationError",
@@ -27,6 +28,8 @@ __all__ = [
     "RedirectError",
     "ResponseDecodeError",
     "ServerError",
+    "TokenConflictError",
+    "TokenStoreError",
     "TransportError",
 ]
 
@@ -195,3 +198,18 @@ def _field_errors(body: Any) -> dict[str, list[str]]:
             for sub, msgs in _field_errors(value).items():
                 out[f"{key}.{sub}"] = msgs
     return out
+
+
+class InvalidGrantError(AuthenticationError):
+    """The token endpoint refused a code or refresh token: used, expired or rotated away.
+
+    For a refresh token this means the user must authorize the app again.
+    """
+
+
+class TokenStoreError(DrChronoError):
+    """A token store could not load or save a token (or holds none)."""
+
+
+class TokenConflictError(TokenStoreError):
+    """A compare-and-set save found a different token stored than the one it replaces."""

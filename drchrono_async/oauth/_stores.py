@@ -1,0 +1,176 @@
+"""Where a token lives between runs: the `TokenStore` protocol and its stores.
+
+Every store saves with compare-and-set: `save(token, replaces=old_refresh_token)` writes only
+if the stored token is still the one being replaced, so a slow process can never overwrite a
+newer token with an older one (`TokenConflictError` otherwise). `lock()` is held around a
+refresh so that, across every process sharing the store, exactly one refreshes while the
+others wait and then read the new token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import errno
+import os
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import anyio
+
+from ..errors import TokenConflictError, TokenStoreError
+from ._token import Token
+
+__all__ = ["FileTokenStore", "MemoryTokenStore", "TokenStore"]
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """What a client with `oauth=` needs of a place that keeps its token."""
+
+    async def load(self) -> Token | None:
+        """The stored token, or None when nothing is stored yet."""
+        ...
+
+    async def save(self, token: Token, *, replaces: str | None = None) -> None:
+        """Store `token`.
+
+        `replaces`: the refresh token of the token this one replaces; the save happens only if
+        that is still the stored one (else `TokenConflictError`). `None` stores
+        unconditionally (a new authorization).
+        """
+        ...
+
+    def lock(self) -> AbstractAsyncContextManager[None]:
+        """Held around a refresh: one refresher at a time across every user of the store."""
+        ...
+
+
+def _check_replaces(current: Token | None, replaces: str | None) -> None:
+    if replaces is None:
+        return
+    if current is None or current.refresh_token != replaces:
+        raise TokenConflictError("the stored token changed since it was read; not overwritten")
+
+
+class MemoryTokenStore:
+    """A token in this process's memory: for tests and short-lived scripts."""
+
+    def __init__(self, token: Token | None = None) -> None:
+        self._token = token
+        self._lock = asyncio.Lock()
+        self.saves = 0  # how many saves succeeded (tests read it)
+
+    async def load(self) -> Token | None:
+        return self._token
+
+    async def save(self, token: Token, *, replaces: str | None = None) -> None:
+        # No await between the check and the write: atomic on the event loop.
+        _check_replaces(self._token, replaces)
+        self._token = token
+        self.saves += 1
+
+    def lock(self) -> AbstractAsyncContextManager[None]:
+        return self._lock
+
+    def __repr__(self) -> str:
+        return f"MemoryTokenStore(holds_token={self._token is not None})"
+
+
+# Marks the task that holds a FileTokenStore's lock, so its own save does not lock again
+# (flock locks are per open file: a second flock in the same process would wait forever).
+_holding: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "drchrono_file_token_locks", default=frozenset()
+)
+
+
+class FileTokenStore:
+    """A token in a JSON file, readable by its owner only.
+
+    Writes go to a temporary file in the same folder (mode 0600), are flushed to disk, and
+    replace the old file atomically, so a crash leaves either the old token or the new one.
+    The lock is an advisory `flock` on `<path>.lock`, shared by every process of the machine.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_poll: float = 0.05) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._poll = lock_poll
+        self._local = asyncio.Lock()
+
+    async def load(self) -> Token | None:
+        try:
+            data = await anyio.to_thread.run_sync(self.path.read_bytes)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TokenStoreError(f"cannot read the token file ({_errname(exc)})") from None
+        return Token.from_json(data)
+
+    async def save(self, token: Token, *, replaces: str | None = None) -> None:
+        if id(self) in _holding.get():
+            await self._save_locked(token, replaces)
+            return
+        async with self.lock():
+            await self._save_locked(token, replaces)
+
+    async def _save_locked(self, token: Token, replaces: str | None) -> None:
+        _check_replaces(await self.load(), replaces)
+        try:
+            await anyio.to_thread.run_sync(_write_atomically, self.path, token.to_json())
+        except OSError as exc:
+            raise TokenStoreError(f"cannot write the token file ({_errname(exc)})") from None
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[None]:
+        import fcntl
+
+        async with self._local:  # one holder per process; others wait here, not on flock
+            try:
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise TokenStoreError(f"cannot open the lock file ({_errname(exc)})") from None
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        await asyncio.sleep(self._poll)  # another process refreshes
+                reset = _holding.set(_holding.get() | {id(self)})
+                try:
+                    yield
+                finally:
+                    _holding.reset(reset)
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore({str(self.path)!r})"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # in case the file existed with a looser mode
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a power cut
+    finally:
+        os.close(dir_fd)
+
+
+def _errname(exc: OSError) -> str:
+    # errno's name only: the OS message may include the path, which is the user's business.
+    return errno.errorcode.get(exc.errno or 0, "OSError")

@@ -1,0 +1,98 @@
+"""`Token`: an access token, the refresh token issued with it, and when it expires."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import attrs
+import orjson
+
+from ..errors import InvalidRequestError, TokenStoreError
+
+__all__ = ["Token", "check_secret"]
+
+
+def check_secret(value: object, what: str) -> str:
+    """A token, secret or id as the wire carries it: visible ASCII, no whitespace.
+
+    Checked before use so that no HTTP library error can ever carry the value into a
+    traceback; the message names `what`, never the value.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidRequestError(f"{what} must be a non-empty string")
+    if len(value) > 4096 or not all("!" <= c <= "~" for c in value):
+        raise InvalidRequestError(
+            f"{what} must be visible ASCII without whitespace or control characters"
+        )
+    return value
+
+
+def _iso(ts: float) -> str:
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return "?"
+
+
+@attrs.frozen(repr=False)
+class Token:
+    """An OAuth token pair. `repr`, `str` and errors never show either token.
+
+    `expires_at` is an epoch time on the API server's clock (the token answer's `Date`
+    plus `expires_in`); `scope` is the space-separated scopes granted, when the server said.
+    """
+
+    access_token: str = attrs.field(validator=lambda _, __, v: check_secret(v, "access_token"))
+    refresh_token: str = attrs.field(validator=lambda _, __, v: check_secret(v, "refresh_token"))
+    expires_at: float = attrs.field(converter=float)
+    scope: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not math.isfinite(self.expires_at):
+            raise InvalidRequestError("expires_at must be a finite epoch time")
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The granted scopes as a set (empty when the server did not say)."""
+        return frozenset((self.scope or "").split())
+
+    def expires_within(self, seconds: float, *, server_now: float) -> bool:
+        """True when the token expires less than `seconds` after `server_now`."""
+        return server_now + seconds >= self.expires_at
+
+    def to_json(self) -> bytes:
+        """The token as stored: JSON with both tokens (keep the store private)."""
+        return orjson.dumps(
+            {
+                "access_token": self.access_token,
+                "refresh_token": self.refresh_token,
+                "expires_at": self.expires_at,
+                "scope": self.scope,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Token:
+        """A stored token; `TokenStoreError` (naming no value) if it is not one."""
+        try:
+            raw: Any = orjson.loads(data)
+            if not isinstance(raw, dict):
+                raise TypeError
+            scope = raw.get("scope")
+            return cls(
+                access_token=raw["access_token"],
+                refresh_token=raw["refresh_token"],
+                expires_at=raw["expires_at"],
+                scope=scope if isinstance(scope, str) else None,
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            # `from None`: a decode error may quote the stored secret.
+            raise TokenStoreError("the stored token is unreadable") from None
+
+    def __repr__(self) -> str:
+        return f"Token(expires_at={_iso(self.expires_at)}, scope={self.scope!r})"
+
+    __str__ = __repr__
+
