@@ -175,6 +175,15 @@ class Syncer:
         self.concurrency = concurrency
         self.confirm_limit = confirm_limit
         self._progress = progress
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish each running resource's current page (its transaction), then stop the run.
+
+        `run()` then returns a report marking those resources incomplete, to resume from
+        their checkpoints. For SIGINT/SIGTERM handlers.
+        """
+        self._stopping = True
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -191,11 +200,17 @@ class Syncer:
                 report.reason = f"scope not granted: {', '.join(sorted(missing[endpoint.name]))}"
                 return
             async with gate:
+                if self._stopping:
+                    report.status, report.reason = "incomplete", "stopped before it started"
+                    return
                 await self._sync_resource(endpoint, report)
 
-        async with asyncio.TaskGroup() as group:
-            for endpoint, report in zip(self.endpoints, reports, strict=True):
-                group.create_task(one(endpoint, report))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for endpoint, report in zip(self.endpoints, reports, strict=True):
+                    group.create_task(one(endpoint, report))
+        except ExceptionGroup as failed:
+            raise _first(failed) from None
         return SyncReport(tuple(reports), self.client.clock.now() - started)
 
     async def _missing_scopes(self) -> dict[str, set[str]]:
@@ -231,6 +246,9 @@ class Syncer:
             report.mode = listing["kind"]
             await _Listing(self, endpoint, checkpoint, listing, report).run()
             report.status = "complete"
+        except _Stopped:
+            report.status = "incomplete"
+            report.reason = "stopped; resumes from its checkpoint"
         except PermissionDeniedError:
             report.status = "skipped"
             report.reason = "403: the token's scopes or the user's permissions do not allow it"
@@ -295,6 +313,10 @@ class Syncer:
             self._progress(report)
 
 
+class _Stopped(Exception):
+    """`Syncer.stop()` was called: leave after the page just written."""
+
+
 class _Listing:
     """One listing of one resource: its chains run concurrently, each page checkpointed."""
 
@@ -332,9 +354,12 @@ class _Listing:
                 await self._run_chain(state)
 
         pending = [c for c in self.listing["chains"] if not c["done"]]
-        async with asyncio.TaskGroup() as group:
-            for state in pending:
-                group.create_task(chain(state))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for state in pending:
+                    group.create_task(chain(state))
+        except ExceptionGroup as failed:
+            raise _first(failed) from None
         # Every chain is done and checkpointed: finish the listing.
         vanished = sorted(before - self._seen) if marks else []
         rows, gone, left = await self._confirm_vanished(vanished)
@@ -370,6 +395,8 @@ class _Listing:
     async def _pages(self, paginator: Paginator[Any], state: dict[str, Any]) -> None:
         async for page in paginator.pages():
             await self._write_page(page, state)
+            if self.syncer._stopping:
+                raise _Stopped
 
     async def _write_page(self, page: Page[Any], state: dict[str, Any]) -> None:
         rows: list[Row] = []
@@ -428,6 +455,18 @@ class _Listing:
             cp["full_at"] = start
             cp["reconciled_at"] = start
         cp["listing"] = None
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to raise for a group of concurrent failures: an API error before a stop."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for exc in g.exceptions:
+            walk(exc) if isinstance(exc, BaseExceptionGroup) else leaves.append(exc)
+
+    walk(group)
+    return next((e for e in leaves if not isinstance(e, _Stopped)), leaves[0])
 
 
 async def _granted_scopes(client: DrChronoClient) -> set[str] | None:

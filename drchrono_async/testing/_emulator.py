@@ -21,6 +21,7 @@ from ._faults import FaultContext, Faults, LogEntry, RequestLog
 from ._oauth import HOUR, OAuthServer, QuotaBook, Token
 from ._seed import Seeder
 from ._store import Table
+from ._activity import Activity
 from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class Emulator:
         )
         self.token: Token = self.oauth.issue_token(self.current_user_id)
         self.api = Api(self.tables, seeder.fake, self.local_now)
+        self.activity = Activity(self, seed=seed)  # simulated staff work
         self._received = 0
         self._transport: Any = None
 
