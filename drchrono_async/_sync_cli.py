@@ -231,9 +231,10 @@ class _LiveView:
         from rich.table import Table
 
         table = Table(title="drchrono-async sync", caption=self._quota_line())
-        for column in ("resource", "status", "mode", "records", "pages", "calls"):
-            table.add_column(column, justify="right" if column in ("records", "pages",
-                                                                   "calls") else "left")  # fmt: skip
+        for column in ("resource", "status", "mode"):
+            table.add_column(column)
+        for column in ("records", "pages", "calls"):
+            table.add_column(column, justify="right")
         for r in self._reports.values():
             table.add_row(r.resource, r.status, r.mode, str(r.records), str(r.pages), str(r.calls))
         return table

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from ._engine import DEFAULT_RESOURCES, Syncer
+from ._report import ResourceReport, SyncReport
 from ._store import Column, Row, SyncStore, WriteResult
 
-__all__ = ["Column", "Row", "SyncStore", "WriteResult"]
+__all__ = [
+    "DEFAULT_RESOURCES",
+    "Column",
+    "ResourceReport",
+    "Row",
+    "SyncReport",
+    "SyncStore",
+    "Syncer",
+    "WriteResult",
+]

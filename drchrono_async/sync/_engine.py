@@ -264,7 +264,7 @@ class Syncer:
 
     def _new_listing(self, endpoint: Endpoint, cp: Mapping[str, Any]) -> dict[str, Any] | None:
         now = self.server_now()
-        base = {k: True for k in _SHOW_ALL if k in endpoint.filters}
+        base: dict[str, Any] = {k: True for k in _SHOW_ALL if k in endpoint.filters}
         base["page_size"] = endpoint.max_page_size
         kind: Mode
         windows: list[dict[str, Any]]
@@ -429,8 +429,9 @@ class _Listing:
         rows: list[Row] = []
         gone: list[str] = []
         for rid in ids[: self.syncer.confirm_limit]:
+            key: int | str = int(rid) if self.endpoint.id_type is int else rid
             try:
-                record = await self.resource.get(rid)
+                record = await self.resource.get(key)
             except NotFoundError:
                 gone.append(rid)
                 continue

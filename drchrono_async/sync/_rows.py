@@ -8,7 +8,6 @@ from the library's record classes, never from the server.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import types
 import typing
 from decimal import Decimal
@@ -48,15 +47,20 @@ def _column_type(annotation: Any) -> ColumnType | None:
     return None
 
 
-@functools.cache
+_COLUMNS: dict[type[Record], tuple[Column, ...]] = {}
+
+
 def columns_for(record_type: type[Record]) -> tuple[Column, ...]:
     """The scalar fields of `record_type` as columns, in the record's order."""
+    if record_type in _COLUMNS:
+        return _COLUMNS[record_type]
     columns = []
     for field in api_fields(record_type):
         kind = _column_type(field.type)
         if kind is not None and field.name not in RESERVED:
             columns.append(Column(field.name, kind))
-    return tuple(columns)
+    _COLUMNS[record_type] = tuple(columns)
+    return _COLUMNS[record_type]
 
 
 def normalise_timestamp(value: dt.datetime | None) -> str | None:

@@ -121,8 +121,10 @@ class Activity:
             method=method,
             path=path,
             query_string="",
-            headers={"authorization": f"Bearer {self._token}",
-                     "content-type": "application/json"},  # fmt: skip
+            headers={
+                "authorization": f"Bearer {self._token}",
+                "content-type": "application/json",
+            },
             body=b"" if body is None else orjson.dumps(body),
             origin=self._emu.base_url,
         )

@@ -16,12 +16,12 @@ import orjson
 from drchrono_async._endpoints import BY_NAME, ENDPOINTS
 from drchrono_async.ratelimit import Clock, SystemClock
 
+from ._activity import Activity
 from ._api import Api
 from ._faults import FaultContext, Faults, LogEntry, RequestLog
 from ._oauth import HOUR, OAuthServer, QuotaBook, Token
 from ._seed import Seeder
 from ._store import Table
-from ._activity import Activity
 from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body
 
 if TYPE_CHECKING:
