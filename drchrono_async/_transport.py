@@ -26,6 +26,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import httpx
@@ -77,6 +78,10 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 _THROTTLE_BODY = re.compile(r"available in\s+([0-9]+(?:\.[0-9]+)?)\s+second", re.IGNORECASE)
 
 Expect = Literal["json", "text"]
+
+# Requests sent in the current context, when a caller sets a counter (the sync engine counts
+# the calls of each resource this way, retries and 429 re-sends included).
+call_counter: ContextVar[list[int] | None] = ContextVar("drchrono_call_counter", default=None)
 
 _ERRORS: Mapping[int, type[APIError]] = {
     400: BadRequestError,
@@ -292,6 +297,8 @@ class Transport:
     async def _send_once(self, request: httpx.Request, attempt: int) -> httpx.Response:
         method, path = request.method, safe_path(request.url)
         started = time.perf_counter()
+        if (counter := call_counter.get()) is not None:
+            counter[0] += 1
         try:
             async with self._in_flight:
                 response = await self._http.send(request, follow_redirects=False)

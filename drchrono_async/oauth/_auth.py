@@ -71,6 +71,11 @@ class RefreshingAuth:
             current = await self._single_flight(current)
         return None if current.access_token == used else current.access_token
 
+    async def scopes(self) -> frozenset[str] | None:
+        """The scopes the stored token was granted, or None when the server did not say."""
+        current = await self._current()
+        return None if current.scope is None else current.scopes
+
     async def _current(self) -> Token:
         if self._unsaved is not None:
             await self._retry_save()

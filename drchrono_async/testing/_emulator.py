@@ -16,6 +16,7 @@ import orjson
 from drchrono_async._endpoints import BY_NAME, ENDPOINTS
 from drchrono_async.ratelimit import Clock, SystemClock
 
+from ._activity import Activity
 from ._api import Api
 from ._faults import FaultContext, Faults
 from ._log import LogEntry, RequestLog
@@ -85,6 +86,7 @@ class Emulator:
         )
         self.token: Token = self.oauth.issue_token(self.current_user_id)
         self.api = Api(self.tables, seeder.fake, self.local_now)
+        self.activity = Activity(self, seed=seed)  # simulated staff work
         self._received = 0
         self._transport: Any = None
 

@@ -1,0 +1,478 @@
+"""`Syncer`: copies a practice into a `SyncStore`, incrementally and exactly.
+
+Each resource's state is its checkpoint, kept in the store beside its rows and written in the
+same transaction as every page. A checkpoint holds:
+
+- `watermark`: the practice-local wall time to list from with `since` next time: the server's
+  time at the start of the last completed listing, minus `overlap`, lowered across an autumn
+  fall-back (see `_watermark`);
+- `listing`: while a listing runs, its chains (one per `date_range` window, else one), each
+  with its query, the saved `next` link and whether it is done, and the listing's server
+  start time. A crash resumes each chain from its link (from its start if the server no
+  longer accepts the link), so at most one page per chain is fetched again;
+- `backfilled`, `full_at`, `reconciled_at`: when the backfill, the last full listing and the
+  last reconciliation completed (server epoch seconds).
+
+Which listing a run makes, per resource:
+
+- a listing in progress is resumed first;
+- an endpoint listed by date (`date_range`) is backfilled in windows: the past in `shards`
+  long windows (the API takes any length wholly in the past), the future in windows of the
+  longest span it accepts; afterwards it is listed incrementally with `since`;
+- an endpoint whose `since` filters on updates: first a full listing, then `since` listings;
+- every `reconcile_every` seconds a full listing instead, after which ids held but no longer
+  listed are checked one by one (a 404 marks them deleted; they are never dropped);
+- an endpoint without such a `since` is listed in full every `full_every` seconds.
+
+Soft-deleted and archived records are listed too (`show_archived`), and kept with the
+deleted marker. A page that fails stops its resource where its checkpoint is; the report
+then says "incomplete" and what is left, and the run is not complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._endpoints import BY_NAME, Endpoint
+from .._transport import call_counter
+from ..errors import (
+    BadRequestError,
+    DrChronoError,
+    InvalidRequestError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+)
+from ..pagination import Page, Paginator
+from ..records._base import api_fields
+from ..resources._query import split_date_range
+from ._report import Mode, ResourceReport, SyncReport
+from ._rows import columns_for, row_from
+from ._store import Row, SyncStore
+from ._watermark import format_since, watermark
+
+if TYPE_CHECKING:
+    from .._client import DrChronoClient
+
+__all__ = ["DEFAULT_RESOURCES", "Syncer", "syncable"]
+
+logger = logging.getLogger("drchrono_async.sync")
+
+# Reports and derived views, not data of their own.
+_NOT_SYNCED = frozenset({"mu_2015_report", "patients_summary", "lab_orders_summary"})
+_ANYTIME_FILTERS = frozenset({"since", "date", "date_range"})
+_SHOW_ALL = ("show_archived", "show_inactive")
+
+Progress = Callable[[ResourceReport], None]
+
+
+def syncable(endpoint: Endpoint) -> bool:
+    """Listable with no per-patient (or other) fan-out, and keyed by an id.
+
+    No filter may be required but a date; records without an `id` (eligibility checks, task
+    templates) cannot be kept in step, since nothing tells two of them apart.
+    """
+    record_type = endpoint.record_type
+    if "GET" not in endpoint.methods or record_type is None:
+        return False
+    if endpoint.name in _NOT_SYNCED or "id" not in {f.name for f in api_fields(record_type)}:
+        return False
+    return all(set(group) & _ANYTIME_FILTERS for group in endpoint.required_filters)
+
+
+DEFAULT_RESOURCES: tuple[str, ...] = tuple(e.name for e in BY_NAME.values() if syncable(e))
+
+
+def _since_on_updates(endpoint: Endpoint) -> bool:
+    # Some endpoints' `since` selects by creation: listing by it would miss changes.
+    return "since" in endpoint.filters and getattr(endpoint, "since_field", "updated_at") == (
+        "updated_at"
+    )
+
+
+def _windowed(endpoint: Endpoint) -> bool:
+    return endpoint.date_range_max_days is not None and "date_range" in endpoint.filters
+
+
+class Syncer:
+    """Copies a practice's records into `store`, and keeps them current run after run.
+
+    Args:
+        client: an open `DrChronoClient` (its quota, retries and timezone are used).
+        store: an open `SyncStore` (`SQLiteStore`, `PostgresStore`).
+        resources: endpoint names to sync; default every endpoint listable without a
+            per-patient fan-out (`DEFAULT_RESOURCES`).
+        overlap: seconds subtracted from the listing's start for the next `since` (the
+            API's lists may be seconds behind its writes).
+        full_every: seconds between full listings of endpoints without a usable `since`.
+        reconcile_every: seconds between reconciliations (full listings that find records
+            that vanished) of endpoints listed by `since`.
+        backfill_from: the earliest date a backfill by `date_range` asks for.
+        backfill_ahead: days after today a backfill by `date_range` reaches.
+        shards: how many windows the past of a backfill is cut into (fetched concurrently).
+        concurrency: how many resources sync at once.
+        confirm_limit: the most vanished ids one reconciliation checks (one GET each).
+        progress: called with a resource's report after each page it writes.
+    """
+
+    def __init__(
+        self,
+        client: DrChronoClient,
+        store: SyncStore,
+        *,
+        resources: Iterable[str] | None = None,
+        overlap: float = 300.0,
+        full_every: float = 86_400.0,
+        reconcile_every: float = 86_400.0,
+        backfill_from: dt.date = dt.date(2010, 1, 1),
+        backfill_ahead: int = 730,
+        shards: int = 4,
+        concurrency: int = 4,
+        confirm_limit: int = 50,
+        progress: Progress | None = None,
+    ) -> None:
+        names = DEFAULT_RESOURCES if resources is None else tuple(resources)
+        if isinstance(resources, str):
+            raise InvalidRequestError("resources must be a list of endpoint names")
+        unknown = [n for n in names if n not in BY_NAME or not syncable(BY_NAME[n])]
+        if unknown or not names:
+            raise InvalidRequestError(
+                "resources must name endpoints that can be synced"
+                + (f"; not these: {', '.join(sorted(map(str, unknown))[:10])}" if unknown else "")
+            )
+        for label, value, low in (
+            ("overlap", overlap, 0.0),
+            ("full_every", full_every, 0.0),
+            ("reconcile_every", reconcile_every, 0.0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                low <= value < math.inf
+            ):
+                raise InvalidRequestError(f"{label} must be a finite number of seconds >= 0")
+        for label, count in (("shards", shards), ("concurrency", concurrency),
+                             ("backfill_ahead", backfill_ahead),
+                             ("confirm_limit", confirm_limit)):  # fmt: skip
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise InvalidRequestError(f"{label} must be a whole number >= 0")
+        if shards < 1 or concurrency < 1:
+            raise InvalidRequestError("shards and concurrency must be at least 1")
+        if not isinstance(backfill_from, dt.date) or isinstance(backfill_from, dt.datetime):
+            raise InvalidRequestError("backfill_from must be a date")
+        self.client = client
+        self.store = store
+        self.endpoints = tuple(BY_NAME[n] for n in dict.fromkeys(names))
+        self.overlap = float(overlap)
+        self.full_every = float(full_every)
+        self.reconcile_every = float(reconcile_every)
+        self.backfill_from = backfill_from
+        self.backfill_ahead = backfill_ahead
+        self.shards = shards
+        self.concurrency = concurrency
+        self.confirm_limit = confirm_limit
+        self._progress = progress
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish each running resource's current page (its transaction), then stop the run.
+
+        `run()` then returns a report marking those resources incomplete, to resume from
+        their checkpoints. For SIGINT/SIGTERM handlers.
+        """
+        self._stopping = True
+
+    # -- the run --------------------------------------------------------------------------------
+
+    async def run(self) -> SyncReport:
+        """Sync every resource once; returns what was done and what is left."""
+        started = self.client.clock.now()
+        reports = [ResourceReport(e.name) for e in self.endpoints]
+        missing = await self._missing_scopes()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(endpoint: Endpoint, report: ResourceReport) -> None:
+            if missing.get(endpoint.name):
+                report.status = "skipped"
+                report.reason = f"scope not granted: {', '.join(sorted(missing[endpoint.name]))}"
+                return
+            async with gate:
+                if self._stopping:
+                    report.status, report.reason = "incomplete", "stopped before it started"
+                    return
+                await self._sync_resource(endpoint, report)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for endpoint, report in zip(self.endpoints, reports, strict=True):
+                    group.create_task(one(endpoint, report))
+        except ExceptionGroup as failed:
+            raise _first(failed) from None
+        return SyncReport(tuple(reports), self.client.clock.now() - started)
+
+    async def _missing_scopes(self) -> dict[str, set[str]]:
+        """Per resource, the scopes it needs that the token was not granted ({} if unknown).
+
+        A missing scope can answer an empty list instead of 403: an empty answer must never
+        be taken for "no data", so such resources are reported as skipped up front.
+        """
+        granted = await _granted_scopes(self.client)
+        if granted is None:
+            return {}
+        out: dict[str, set[str]] = {}
+        for endpoint in self.endpoints:
+            need = set(getattr(endpoint, "scopes", ()))
+            if need - granted:
+                out[endpoint.name] = need - granted
+        return out
+
+    async def _sync_resource(self, endpoint: Endpoint, report: ResourceReport) -> None:
+        counter = [0]
+        reset = call_counter.set(counter)  # tasks started below inherit it
+        clock = self.client.clock
+        started = clock.now()
+        report.status = "running"
+        try:
+            assert endpoint.record_type is not None
+            await self.store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
+            checkpoint = await self.store.checkpoint(endpoint.name) or {}
+            listing = checkpoint.get("listing") or self._new_listing(endpoint, checkpoint)
+            if listing is None:
+                report.status = "up to date"
+                return
+            report.mode = listing["kind"]
+            await _Listing(self, endpoint, checkpoint, listing, report).run()
+            report.status = "complete"
+        except _Stopped:
+            report.status = "incomplete"
+            report.reason = "stopped; resumes from its checkpoint"
+        except PermissionDeniedError:
+            report.status = "skipped"
+            report.reason = "403: the token's scopes or the user's permissions do not allow it"
+        except DrChronoError as exc:
+            report.status = "incomplete"
+            report.reason = f"{type(exc).__name__}; resumes from its checkpoint"
+            logger.warning("sync: %s stopped: %s", endpoint.name, type(exc).__name__)
+        finally:
+            call_counter.reset(reset)
+            report.calls += counter[0]
+            report.seconds = clock.now() - started
+            self._report_progress(report)
+
+    def _new_listing(self, endpoint: Endpoint, cp: Mapping[str, Any]) -> dict[str, Any] | None:
+        now = self.server_now()
+        base: dict[str, Any] = {k: True for k in _SHOW_ALL if k in endpoint.filters}
+        base["page_size"] = endpoint.max_page_size
+        kind: Mode
+        windows: list[dict[str, Any]]
+        if _windowed(endpoint) and not cp.get("backfilled"):
+            kind = "backfill"
+        elif _since_on_updates(endpoint) and cp.get("watermark") is not None:
+            due = now - float(cp.get("reconciled_at", -math.inf)) >= self.reconcile_every
+            kind = "reconcile" if due else "incremental"
+        elif _since_on_updates(endpoint) or now - float(cp.get("full_at", -math.inf)) >= (
+            self.full_every
+        ):
+            kind = "full"
+        else:
+            return None
+        if kind == "incremental":
+            windows = [{**base, "since": cp["watermark"]}]
+        elif _windowed(endpoint):
+            windows = [{**base, "date_range": w} for w in self._windows(endpoint, now)]
+        else:
+            windows = [base]
+        return {
+            "kind": kind,
+            "start": None,
+            "fresh": True,  # False once resumed after a stop: vanished ids are not marked then
+            "chains": [{"params": p, "next": None, "done": False} for p in windows],
+        }
+
+    def _windows(self, endpoint: Endpoint, now: float) -> list[str]:
+        today = dt.datetime.fromtimestamp(now, self.client.timezone).date()
+        spans: list[tuple[dt.date, dt.date]] = []
+        if self.backfill_from < today:
+            past = (self.backfill_from, today - dt.timedelta(days=1))
+            spans += split_date_range(past, today=today, shards=self.shards, limit_days=None)
+        future = (max(today, self.backfill_from), today + dt.timedelta(days=self.backfill_ahead))
+        spans += split_date_range(
+            future, today=today, shards=None, limit_days=endpoint.date_range_max_days
+        )
+        return [f"{a.isoformat()}/{b.isoformat()}" for a, b in spans]
+
+    def server_now(self) -> float:
+        """The API server's time, as the client's responses' `Date` headers say."""
+        return self.client.clock.now() + self.client._transport.server_offset()
+
+    def _report_progress(self, report: ResourceReport) -> None:
+        if self._progress is not None:
+            self._progress(report)
+
+
+class _Stopped(Exception):
+    """`Syncer.stop()` was called: leave after the page just written."""
+
+
+class _Listing:
+    """One listing of one resource: its chains run concurrently, each page checkpointed."""
+
+    def __init__(
+        self,
+        syncer: Syncer,
+        endpoint: Endpoint,
+        checkpoint: dict[str, Any],
+        listing: dict[str, Any],
+        report: ResourceReport,
+    ) -> None:
+        self.syncer = syncer
+        self.endpoint = endpoint
+        self.resource = getattr(syncer.client, endpoint.name)
+        self.cp = checkpoint
+        self.listing = listing
+        self.report = report
+        self.resumed = listing["start"] is not None or any(
+            c["next"] or c["done"] for c in listing["chains"]
+        )
+        if self.resumed:
+            listing["fresh"] = False
+        self._write_lock = asyncio.Lock()
+        self._seen: set[str] = set()
+        self._t0 = syncer.client.clock.now()
+
+    async def run(self) -> None:
+        store = self.syncer.store
+        marks = self.listing["kind"] in ("full", "reconcile") and self.listing["fresh"]
+        before = await store.ids(self.endpoint.name, deleted=False) if marks else set()
+        gate = asyncio.Semaphore(self.syncer.shards)
+
+        async def chain(state: dict[str, Any]) -> None:
+            async with gate:
+                await self._run_chain(state)
+
+        pending = [c for c in self.listing["chains"] if not c["done"]]
+        try:
+            async with asyncio.TaskGroup() as group:
+                for state in pending:
+                    group.create_task(chain(state))
+        except ExceptionGroup as failed:
+            raise _first(failed) from None
+        # Every chain is done and checkpointed: finish the listing.
+        vanished = sorted(before - self._seen) if marks else []
+        rows, gone, left = await self._confirm_vanished(vanished)
+        self._complete()
+        result = await store.write(
+            self.endpoint.name, rows, checkpoint=self.cp, delete_ids=gone
+        )
+        self.report.written += result.written
+        self.report.skipped += result.skipped
+        self.report.deleted += result.marked_deleted
+        if left:
+            self.report.left = f"{left} vanished ids to check at the next reconciliation"
+
+    async def _run_chain(self, state: dict[str, Any]) -> None:
+        paginator = self._paginator(state)
+        try:
+            await self._pages(paginator, state)
+        except (BadRequestError, NotFoundError, PaginationError):
+            if not state["next"] or state.get("restarted"):
+                raise
+            # The server no longer takes the saved link: list this chain from its start.
+            logger.info("sync: %s: a saved page link was refused; relisting it", self.endpoint.name)
+            state["next"], state["restarted"] = None, True
+            self.listing["fresh"] = False
+            await self._pages(self._paginator(state), state)
+
+    def _paginator(self, state: dict[str, Any]) -> Paginator[Any]:
+        paginator: Paginator[Any] = self.resource.list(**state["params"], prefetch=1)
+        if state["next"]:
+            return paginator.resume(state["next"])
+        return paginator
+
+    async def _pages(self, paginator: Paginator[Any], state: dict[str, Any]) -> None:
+        async for page in paginator.pages():
+            await self._write_page(page, state)
+            if self.syncer._stopping:
+                raise _Stopped
+
+    async def _write_page(self, page: Page[Any], state: dict[str, Any]) -> None:
+        rows: list[Row] = []
+        for record in page.results:
+            row = row_from(record, self.endpoint)
+            if row is not None:
+                rows.append(row)
+                self._seen.add(row.id)
+            else:
+                self.report.unkeyed += 1
+        async with self._write_lock:
+            if self.listing["start"] is None:
+                # The listing started at t0 on this clock; the first answer's Date tells the
+                # server's time for it.
+                self.listing["start"] = self._t0 + self.syncer.client._transport.server_offset()
+            state["next"] = page.next
+            state["done"] = page.next is None
+            self.cp["listing"] = self.listing
+            result = await self.syncer.store.write(self.endpoint.name, rows, checkpoint=self.cp)
+        report = self.report
+        report.pages += 1
+        report.records += len(page.results)
+        report.written += result.written
+        report.skipped += result.skipped
+        report.deleted += result.marked_deleted
+        self.syncer._report_progress(report)
+
+    async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[list[Row], list[str], int]:
+        """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it."""
+        rows: list[Row] = []
+        gone: list[str] = []
+        for rid in ids[: self.syncer.confirm_limit]:
+            key: int | str = int(rid) if self.endpoint.id_type is int else rid
+            try:
+                record = await self.resource.get(key)
+            except NotFoundError:
+                gone.append(rid)
+                continue
+            row = row_from(record, self.endpoint)
+            if row is not None:
+                rows.append(row)
+        return rows, gone, max(0, len(ids) - self.syncer.confirm_limit)
+
+    def _complete(self) -> None:
+        cp, listing = self.cp, self.listing
+        start = listing["start"]
+        if start is None:  # no page at all (nothing to list): the listing began at t0
+            start = self._t0 + self.syncer.client._transport.server_offset()
+        kind = listing["kind"]
+        if _since_on_updates(self.endpoint):
+            mark = watermark(start - self.syncer.overlap, self.syncer.client.timezone)
+            cp["watermark"] = format_since(mark)
+        if kind == "backfill":
+            cp["backfilled"] = True
+            cp["reconciled_at"] = start
+        if kind in ("full", "reconcile"):
+            cp["full_at"] = start
+            cp["reconciled_at"] = start
+        cp["listing"] = None
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to raise for a group of concurrent failures: an API error before a stop."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for exc in g.exceptions:
+            walk(exc) if isinstance(exc, BaseExceptionGroup) else leaves.append(exc)
+
+    walk(group)
+    return next((e for e in leaves if not isinstance(e, _Stopped)), leaves[0])
+
+
+async def _granted_scopes(client: DrChronoClient) -> set[str] | None:
+    scopes = getattr(client.auth, "scopes", None)
+    if scopes is None:
+        return None
+    granted: frozenset[str] | None = await scopes()
+    return None if granted is None else set(granted)

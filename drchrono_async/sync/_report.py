@@ -1,0 +1,78 @@
+"""What a sync run did, per resource and in all: `SyncReport` and `ResourceReport`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+__all__ = ["Mode", "ResourceReport", "Status", "SyncReport"]
+
+Status = Literal["pending", "running", "complete", "incomplete", "skipped", "up to date"]
+Mode = Literal["", "backfill", "incremental", "full", "reconcile"]
+
+
+@attrs.define
+class ResourceReport:
+    """One resource's part of a run. Counts only; never record content."""
+
+    resource: str
+    status: Status = "pending"
+    mode: Mode = ""
+    records: int = 0  # records fetched
+    written: int = 0  # rows inserted or updated
+    skipped: int = 0  # rows not written: the store held a newer version
+    deleted: int = 0  # rows newly marked deleted
+    unkeyed: int = 0  # records without an id: not stored (the converter warned about each)
+    pages: int = 0
+    calls: int = 0  # HTTP requests made for this resource, retries and 429s included
+    seconds: float = 0.0
+    left: str = ""  # what remains for a later run, in words
+    reason: str = ""  # why skipped or incomplete (an error type and what failed)
+
+    @property
+    def complete(self) -> bool:
+        return self.status in ("complete", "up to date")
+
+
+@attrs.frozen
+class SyncReport:
+    """The run: a report per resource. `complete` only when every resource is."""
+
+    resources: tuple[ResourceReport, ...]
+    seconds: float
+
+    @property
+    def complete(self) -> bool:
+        """True when every requested resource finished; a hole anywhere makes it False."""
+        return all(r.complete for r in self.resources)
+
+    @property
+    def calls(self) -> int:
+        return sum(r.calls for r in self.resources)
+
+    @property
+    def records(self) -> int:
+        return sum(r.records for r in self.resources)
+
+    def __getitem__(self, resource: str) -> ResourceReport:
+        for report in self.resources:
+            if report.resource == resource:
+                return report
+        raise KeyError(resource)
+
+    def table(self) -> str:
+        """A plain-text table of the run, one line per resource."""
+        head = f"{'resource':<28} {'status':<11} {'mode':<11} {'records':>8} {'written':>8} "
+        head += f"{'deleted':>7} {'pages':>6} {'calls':>6} {'seconds':>8}"
+        lines = [head]
+        for r in self.resources:
+            lines.append(
+                f"{r.resource:<28} {r.status:<11} {r.mode:<11} {r.records:>8} {r.written:>8} "
+                f"{r.deleted:>7} {r.pages:>6} {r.calls:>6} {r.seconds:>8.1f}"
+                + (f"  {r.reason}" if r.reason else "")
+            )
+        lines.append(f"{'all':<28} {'complete' if self.complete else 'INCOMPLETE':<11} "
+                     f"{'':<11} {self.records:>8} {'':>8} {'':>7} {'':>6} {self.calls:>6} "
+                     f"{self.seconds:>8.1f}")  # fmt: skip
+        return "\n".join(lines)

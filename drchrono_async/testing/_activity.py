@@ -1,0 +1,134 @@
+"""A practice at work: staff change, create and delete records while a sync runs elsewhere.
+
+`emulator.activity.run(changes=..., creates=..., deletes=...)` goes through the emulator's own
+API (PATCH, POST, DELETE, with a staff token of its own), so every change is stamped and
+validated exactly as a client's would be; `vanish` removes records outright, as the live
+service sometimes does, so that only a reconciliation can notice. Each call returns what it
+did, by resource and id, for tests to check a copy against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import orjson
+
+from ..errors import DrChronoError, InvalidRequestError
+from ._wire import EmuRequest
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+__all__ = ["Activity", "ActivityLog"]
+
+# What staff edit, per resource: a text field a PATCH may change freely.
+_EDITABLE = {"appointments": "notes", "patients": "nick_name"}
+
+
+@attrs.define
+class ActivityLog:
+    """Ids touched by one `Activity.run`, per resource."""
+
+    changed: dict[str, list[str]] = attrs.field(factory=dict)
+    created: dict[str, list[str]] = attrs.field(factory=dict)
+    deleted: dict[str, list[str]] = attrs.field(factory=dict)
+    vanished: dict[str, list[str]] = attrs.field(factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(len(v) for d in (self.changed, self.created, self.deleted, self.vanished)
+                   for v in d.values())  # fmt: skip
+
+
+class Activity:
+    """Simulated staff work on an emulator's records (appointments and patients by default)."""
+
+    def __init__(self, emulator: Emulator, *, seed: int = 0) -> None:
+        self._emu = emulator
+        self._rng = random.Random(f"activity:{seed}")
+        self._token: str | None = None  # issued on first use: seeding stays as it was
+        self._slot = 0
+
+    async def run(
+        self,
+        *,
+        changes: int = 10,
+        creates: int = 5,
+        deletes: int = 3,
+        vanish: int = 0,
+        resources: Sequence[str] = ("appointments", "patients"),
+    ) -> ActivityLog:
+        """Make that many changes, creations, API deletes and silent removals per resource."""
+        log = ActivityLog()
+        for name in resources:
+            if name not in _EDITABLE:
+                raise InvalidRequestError(f"activity does not know how to edit {name}")
+            log.changed[name] = [await self._change(name) for _ in range(changes)]
+            log.created[name] = [await self._create(name) for _ in range(creates)]
+            log.deleted[name] = [await self._delete(name) for _ in range(deletes)]
+            log.vanished[name] = [self._vanish(name) for _ in range(vanish)]
+        return log
+
+    # -- one act each -----------------------------------------------------------------------------
+
+    def _pick(self, name: str) -> dict[str, Any]:
+        live = [r for r in self._emu.records(name) if not r.get("deleted_flag")]
+        if not live:
+            raise InvalidRequestError(f"no {name} left to work on")
+        return self._rng.choice(live)
+
+    async def _change(self, name: str) -> str:
+        record = self._pick(name)
+        body = {_EDITABLE[name]: f"edited {self._rng.getrandbits(32):08x}"}
+        await self._call("PATCH", f"/api/{name}/{record['id']}", body, 204)
+        return str(record["id"])
+
+    async def _create(self, name: str) -> str:
+        template = self._pick(name)
+        body: dict[str, Any] = {}
+        if name == "appointments":
+            self._slot += 1
+            start = dt.datetime(2030, 1, 1, 8) + dt.timedelta(hours=self._slot)
+            body = {k: template.get(k) for k in ("doctor", "office", "exam_room", "patient")}
+            body.update(scheduled_time=start.isoformat(), duration=30, reason="follow-up")
+        else:
+            body = {k: template.get(k) for k in ("doctor", "first_name", "last_name", "gender")}
+            body["date_of_birth"] = "1980-01-01"
+        created = await self._call("POST", f"/api/{name}", body, 201)
+        return str(created["id"])
+
+    async def _delete(self, name: str) -> str:
+        record = self._pick(name)
+        await self._call("DELETE", f"/api/{name}/{record['id']}", None, 204)
+        return str(record["id"])
+
+    def _vanish(self, name: str) -> str:
+        record = self._pick(name)
+        table = self._emu.tables[name]
+        row = table.lookup(str(record["id"]))
+        assert row is not None
+        table.remove(row.key)
+        return str(record["id"])
+
+    async def _call(self, method: str, path: str, body: Any, expect: int) -> Any:
+        if self._token is None:
+            self._token = self._emu.oauth.issue_token(self._emu.current_user_id).access
+        request = EmuRequest(
+            method=method,
+            path=path,
+            query_string="",
+            headers={
+                "authorization": f"Bearer {self._token}",
+                "content-type": "application/json",
+            },
+            body=b"" if body is None else orjson.dumps(body),
+            origin=self._emu.base_url,
+        )
+        answer = await self._emu.handle(request)
+        if answer.status != expect:
+            raise DrChronoError(f"activity {method} {path.split('/')[2]} answered {answer.status}")
+        return orjson.loads(answer.body) if answer.body else None
