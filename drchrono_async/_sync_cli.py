@@ -69,13 +69,13 @@ def parse_every(text: str) -> float:
 
 def open_store(url: str) -> Any:
     """A `SyncStore` for `sqlite:///path` or `postgresql://...` (not yet opened)."""
-    from .sync import PostgresStore, SQLiteStore
+    from .sync import SQLiteStore
 
     if url.startswith("sqlite:///"):
         return SQLiteStore(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url)
-    raise InvalidRequestError("--store must be sqlite:///PATH or postgresql://...")
+        raise InvalidRequestError("the PostgreSQL store is not in this version yet; use sqlite")
+    raise InvalidRequestError("--store must be sqlite:///PATH")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +93,7 @@ async def _main(args: argparse.Namespace) -> int:
     await store.open()
     try:
         async with _client(args, store) as client:
-            live = not args.plain and sys.stdout.isatty()
+            live = not args.plain and sys.stdout.isatty() and _has_rich()
             view = _LiveView(client) if live else _PlainView()
             syncer = Syncer(client, store, resources=args.resource, progress=view.update)
             stop = _Signals(syncer)
@@ -136,6 +136,12 @@ async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
                                   "--emulator")  # fmt: skip
     async with DrChronoClient(token, timezone=args.timezone) as client:
         yield client
+
+
+def _has_rich() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("rich") is not None  # the `cli` extra
 
 
 def _env(name: str) -> str:

@@ -2,6 +2,7 @@
 
 Subcommands:
   demo       list a month of appointments from an in-process emulator (no credentials)
+  sync       copy a practice into SQLite and keep it current (`--emulator` needs nothing)
   emulator   serve a local DrChrono emulator over HTTP until interrupted
 """
 
@@ -50,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="seed of the practice's data")
     demo.add_argument("--shards", type=int, default=4, help="date windows fetched concurrently")
     demo.set_defaults(run=_run_demo)
+
+    from ._sync_cli import add_parser as add_sync
+
+    add_sync(commands)
     return parser
 
 

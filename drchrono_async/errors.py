@@ -10,7 +10,7 @@
     |       (InvalidGrantError), PermissionDeniedError, NotFoundError, ConflictError,
     |       RateLimitError (a real 429), ServerError
     +-- RecordDecodeError (record_type, field)
-    +-- TokenStoreError -- TokenConflictError
+    +-- StoreError -- TokenStoreError -- TokenConflictError
 
 Every failure the library raises is a `DrChronoError`. Messages name what happened (method,
 path, status, field names) and never carry a token, a query value or a record's content: this
@@ -41,6 +41,7 @@ __all__ = [
     "RequestError",
     "ResponseDecodeError",
     "ServerError",
+    "StoreError",
     "TimeoutError",
     "TokenConflictError",
     "TokenStoreError",
@@ -231,7 +232,11 @@ class InvalidGrantError(AuthenticationError):
     """
 
 
-class TokenStoreError(DrChronoError):
+class StoreError(DrChronoError):
+    """A sync store (a database) could not read or write; a failed write left nothing."""
+
+
+class TokenStoreError(StoreError):
     """A token store could not load or save a token (or holds none)."""
 
 

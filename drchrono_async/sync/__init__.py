@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._engine import DEFAULT_RESOURCES, Syncer
 from ._report import ResourceReport, SyncReport
+from ._sqlite import SQLiteStore
 from ._store import Column, Row, SyncStore, WriteResult
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "Column",
     "ResourceReport",
     "Row",
+    "SQLiteStore",
     "SyncReport",
     "SyncStore",
     "Syncer",

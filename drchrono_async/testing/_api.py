@@ -11,6 +11,7 @@ import base64
 import bisect
 import datetime as dt
 import decimal
+import math
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -517,6 +518,16 @@ class Api:
             if str(value).lower() in _FALSE:
                 return False
             raise ValueError("Must be a valid boolean.")
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError("A valid number is required.")
+            try:
+                result = float(value)
+            except ValueError:
+                raise ValueError("A valid number is required.") from None
+            if not math.isfinite(result):
+                raise ValueError("A valid number is required.")
+            return result
         if kind == "decimal":
             try:
                 number = decimal.Decimal(str(value))

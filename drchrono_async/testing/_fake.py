@@ -182,8 +182,8 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def kind_of(tp: Any) -> str:
-    """A coarse wire kind for a type: int, str, bool, decimal, timestamp, date, time, list,
-    object or any."""
+    """A coarse wire kind for a type: int, str, bool, float, decimal, timestamp, date, time,
+    list, object or any."""
     tp, _ = unwrap_optional(tp)
     if isinstance(tp, str):  # an unresolved forward reference
         low = tp.lower()
@@ -198,7 +198,9 @@ def kind_of(tp: Any) -> str:
         return "bool"
     if origin is int:
         return "int"
-    if origin is float or origin is decimal.Decimal:
+    if origin is float:
+        return "float"  # a JSON number (decimals, unlike floats, travel as strings)
+    if origin is decimal.Decimal:
         return "decimal"
     if origin is str:
         return "str"
@@ -298,6 +300,8 @@ class Faker:
             return r.random() < 0.3
         if kind == "decimal":
             return f"{r.randrange(0, 50_000) / 100:.2f}"
+        if kind == "float":
+            return r.randrange(0, 50_000) / 100
         if kind == "timestamp":
             return self.past_ts()
         if kind == "date":

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from drchrono_async.errors import InvalidRequestError
-from drchrono_async.sync import Syncer
+from drchrono_async.sync import SQLiteStore, Syncer
 from drchrono_async.sync._engine import DEFAULT_RESOURCES
 from drchrono_async.testing import Emulator, VirtualClock
 
@@ -15,6 +15,16 @@ from ._memory_store import MemoryStore
 
 HOUR = 3600.0
 DAY = 86_400.0
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """The in-memory double and the real SQLite store: the engine must not care which."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    async with SQLiteStore(tmp_path / "sync.db") as sqlite:
+        yield sqlite
 
 
 def emulator(**sizes: int) -> Emulator:
@@ -36,9 +46,8 @@ async def assert_equal(emu: Emulator, store: Any, resource: str) -> None:
         assert await store.is_deleted(resource, rid) == (rid in flagged)
 
 
-async def test_a_first_run_copies_every_record_exactly() -> None:
+async def test_a_first_run_copies_every_record_exactly(store: Any) -> None:
     emu = emulator(appointments=1200, patients=400)
-    store = MemoryStore()
     async with emu.client() as client:
         report = await Syncer(client, store, resources=["appointments", "patients"]).run()
     assert report.complete and report["appointments"].mode == "backfill"
@@ -47,9 +56,8 @@ async def test_a_first_run_copies_every_record_exactly() -> None:
     assert report.calls == len(emu.requests)  # every call is accounted to a resource
 
 
-async def test_a_run_with_nothing_changed_costs_one_call_per_since_resource() -> None:
+async def test_a_run_with_nothing_changed_costs_one_call_per_since_resource(store: Any) -> None:
     emu = emulator(appointments=300, patients=100)
-    store = MemoryStore()
     async with emu.client() as client:
         syncer = Syncer(client, store)
         first = await syncer.run()
@@ -63,9 +71,8 @@ async def test_a_run_with_nothing_changed_costs_one_call_per_since_resource() ->
     assert all(r.status == "up to date" for r in second.resources if r.mode == "")
 
 
-async def test_changes_creates_and_soft_deletes_are_picked_up_with_a_handful_of_calls() -> None:
+async def test_changes_creates_and_soft_deletes_cost_a_handful_of_calls(store: Any) -> None:
     emu = emulator(appointments=900, patients=300)
-    store = MemoryStore()
     async with emu.client() as client:
         syncer = Syncer(client, store, resources=["appointments", "patients"])
         await syncer.run()
@@ -82,9 +89,8 @@ async def test_changes_creates_and_soft_deletes_are_picked_up_with_a_handful_of_
         assert await store.get("patients", rid) is not None
 
 
-async def test_reconciliation_marks_vanished_records_deleted_and_never_drops_them() -> None:
+async def test_reconciliation_marks_vanished_records_and_never_drops_them(store: Any) -> None:
     emu = emulator(appointments=200, patients=300)
-    store = MemoryStore()
     async with emu.client() as client:
         syncer = Syncer(client, store, resources=["patients", "appointments"])
         await syncer.run()
@@ -128,9 +134,8 @@ async def test_a_crash_between_pages_resumes_and_ends_exact_with_little_refetchi
     assert len(emu.requests) - clean_calls < 2 * clean_calls
 
 
-async def test_a_failing_page_leaves_the_resource_incomplete_not_complete() -> None:
+async def test_a_failing_page_leaves_the_resource_incomplete_not_complete(store: Any) -> None:
     emu = emulator(appointments=0, patients=600)
-    store = MemoryStore()
     emu.faults.error_rate = 1.0  # every API answer is a 500
     async with emu.client(max_retries=1) as client:
         report = await Syncer(client, store, resources=["patients"]).run()
@@ -142,9 +147,8 @@ async def test_a_failing_page_leaves_the_resource_incomplete_not_complete() -> N
     await assert_equal(emu, store, "patients")
 
 
-async def test_an_older_redelivery_never_rolls_a_newer_row_back() -> None:
+async def test_an_older_redelivery_never_rolls_a_newer_row_back(store: Any) -> None:
     emu = emulator(appointments=0, patients=50)
-    store = MemoryStore()
     async with emu.client() as client:
         syncer = Syncer(client, store, resources=["patients"])
         await syncer.run()
