@@ -1,7 +1,7 @@
 """The `drchrono-async` command.
 
 Subcommands:
-  demo       list a month of appointments from an in-process emulator (no credentials)
+  demo       sync an in-process emulator's practice into SQLite, then prove it equal
   sync       copy a practice into SQLite and keep it current (`--emulator` needs nothing)
   emulator   serve a local DrChrono emulator over HTTP until interrupted
 """
@@ -44,12 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="list a month of appointments from an in-process emulator",
-        description="Seed an emulator in process and list this month's appointments through "
-        "DrChronoClient, printing counts and the calls used. No credentials needed.",
+        help="sync an in-process emulator's practice into SQLite and prove it equal",
+        description="Backfill an in-process emulator's practice into demo.db, let the "
+        "practice change, sync again with a handful of calls, and compare every resource "
+        "(rows and checksums) with the emulator. No credentials needed.",
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the practice's data")
-    demo.add_argument("--shards", type=int, default=4, help="date windows fetched concurrently")
+    demo.add_argument("--db", default="demo.db", help="the SQLite file (default demo.db)")
     demo.set_defaults(run=_run_demo)
 
     from ._sync_cli import add_parser as add_sync
@@ -102,49 +103,9 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    asyncio.run(demo(seed=args.seed, shards=args.shards))
-    return 0
+    from ._demo import demo
 
-
-async def demo(*, seed: int = 1, shards: int = 4, out: Callable[[str], None] = print) -> None:
-    """List this month's appointments from an in-process emulator and report counts."""
-    import calendar
-    import collections
-
-    from drchrono_async.testing import Emulator
-
-    emulator = Emulator(seed=seed)
-    today = emulator.local_now().date()
-    first = today.replace(day=1)
-    last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    async with emulator.client() as client:
-        me = await client.users.current()
-        by_status: collections.Counter[str] = collections.Counter()
-        doctors: set[int] = set()
-        listing = client.appointments.list(date_range=(first, last), shards=shards)
-        total = 0
-        async for appointment in listing:
-            total += 1
-            by_status[appointment.status or "(none)"] += 1
-            if appointment.doctor is not None:
-                doctors.add(appointment.doctor)
-        assert client.quota is not None  # the default HourlyQuota
-        snapshot = client.quota.snapshot()
-    out(f"DrChrono emulator (seed {seed}), signed in as user {me.id}")
-    out(
-        f"{total} appointments from {first} to {last} for {len(doctors)} doctors, "
-        f"fetched in {listing.shards} concurrent date windows"
-    )
-    for status, count in by_status.most_common():
-        out(f"  {count:5d}  {status}")
-    pages = emulator.count(path="/api/appointments")
-    hops = emulator.count(status=302)
-    throttled = emulator.count(status=429)
-    out(
-        f"calls used: {snapshot.used} of {snapshot.limit} this hour, as the emulator counted "
-        f"{len(emulator.requests)}: {pages} appointment pages, {hops} redirect hop(s), "
-        f"{throttled} answered 429"
-    )
+    return 0 if asyncio.run(demo(seed=args.seed, path=args.db)) else 1
 
 
 if __name__ == "__main__":

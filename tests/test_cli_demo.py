@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from drchrono_async.cli import demo, main
+import pytest
+
+from drchrono_async._demo import demo
+from drchrono_async.cli import main
 
 
-async def test_demo_reports_the_calls_it_made() -> None:
+async def test_the_demo_syncs_changes_and_proves_the_copy_equal(tmp_path: Path) -> None:
     lines: list[str] = []
-    await demo(seed=3, shards=3, out=lines.append)
+    assert await demo(seed=3, path=tmp_path / "d.db", out=lines.append)
     text = "\n".join(lines)
-    total = int(re.search(r"^(\d+) appointments from", text, re.M).group(1))  # type: ignore[union-attr]
-    by_status = sum(int(m) for m in re.findall(r"^\s+(\d+)\s{2}", text, re.M))
-    assert total > 0 and by_status == total
-    assert "fetched in 3 concurrent date windows" in text
-    used = re.search(r"calls used: (\d+) of 500 this hour, as the emulator counted (\d+)", text)
-    assert used is not None
-    assert used.group(1) == used.group(2)  # the quota and the server agree on every call
-    assert "0 answered 429" in text
+    assert "the database equals the emulator" in text and "DIFFERENT" not in text
+    first, second = re.findall(r"complete: (\d+) records, (\d+) calls", text)
+    assert int(first[0]) > 1000 and int(second[0]) > 0  # the changes, and only them
+    assert int(second[1]) < int(first[1]) // 3  # a handful of calls
+    rows = re.findall(r"^\s+(\w+)\s+(\d+)\s+(\d+)\s+[0-9a-f]{12} equal$", text, re.M)
+    assert len(rows) > 20 and all(a == b for _, a, b in rows)
 
 
-def test_main_runs_the_demo(capsys: object) -> None:
-    assert main(["demo", "--seed", "2", "--shards", "2"]) == 0
+def test_main_runs_the_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--seed", "2", "--db", str(tmp_path / "x.db")]) == 0
+    assert "the database equals the emulator" in capsys.readouterr().out
