@@ -29,6 +29,7 @@ accept both shapes (reviewed against captured payloads and public clients' model
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -110,9 +111,29 @@ class Endpoint:
     id_type: type = int
     # DELETE sets this field instead of removing the record.
     soft_delete_field: str | None = None
+    # Filter -> the record field it selects on, where they differ (`since`: `updated_at`).
+    filter_fields: Mapping[str, str] = attrs.field(factory=dict)
+    # Filters that match case-insensitively on part of the value, not the whole of it.
+    contains_filters: frozenset[str] = attrs.field(factory=frozenset, converter=_frozen)
+    # Fields a create or a replace (PUT) must carry.
+    required_fields: tuple[str, ...] = ()
     # The longest `date_range` the API accepts unless it lies wholly in the past. Set only
     # where a date_range selects records by date, so that a listing may be split into windows.
     date_range_max_days: int | None = None
+
+    def filter_field(self, name: str) -> str:
+        """The record field the filter `name` selects on."""
+        return self.filter_fields.get(name, "updated_at" if name == "since" else name)
+
+    def date_range_accepted(self, start: dt.date, end: dt.date, today: dt.date) -> bool:
+        """Whether the API takes `date_range=start/end` (both inclusive) on this endpoint.
+
+        The one rule the client (which splits ranges into windows) and the emulator (which
+        refuses the rest with a 400) both read: at most `date_range_max_days` days, counted
+        inclusively, unless the range lies wholly in the past.
+        """
+        limit = self.date_range_max_days
+        return limit is None or end < today or (end - start).days + 1 <= limit
 
     def max_page_size_for(self, verbose: bool) -> int:
         """The largest page the API serves for this listing."""
@@ -170,6 +191,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         id_type=str,
         soft_delete_field="deleted_flag",
+        filter_fields={"date": "scheduled_time", "date_range": "scheduled_time"},
+        required_fields=("doctor", "exam_room", "office", "patient", "scheduled_time"),
     ),
     Endpoint(
         "custom_vitals",
@@ -184,6 +207,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "AppointmentProfile",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={"doctor": INT, "show_archived": BOOL},
+        required_fields=("color", "duration", "name", "online_scheduling", "reason"),
     ),
     Endpoint(
         "appointment_templates",
@@ -200,6 +224,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "week_day": STR,
         },
         verbose_keys={"open_slots"},
+        filter_fields={"week_day": "week_days"},
     ),
     Endpoint(
         "billing_profiles",
@@ -222,6 +247,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
         file_fields={"document"},
         soft_delete_field="archived",
+        required_fields=("date", "description", "doctor", "document", "patient"),
     ),
     Endpoint(
         "offices",
@@ -271,6 +297,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 returns=None,
             ),
         ),
+        required_fields=("doctor", "title", "uri"),
     ),
     Endpoint(
         "custom_insurance_plan_names",
@@ -284,6 +311,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "since": TIMESTAMP,
             "show_archived": BOOL,
         },
+        filter_fields={"name": "insurance_plan_name"},
+        contains_filters=["name"],
     ),
     Endpoint(
         "custom_appointment_fields",
@@ -362,6 +391,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 returns=None,
             ),
         ),
+        contains_filters=["first_name", "last_name"],
+        required_fields=("doctor", "gender"),
     ),
     Endpoint(
         "patient_flag_types",
@@ -390,6 +421,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "last_name": STR,
             "since": TIMESTAMP,
         },
+        contains_filters=["first_name", "last_name"],
     ),
     Endpoint(
         "patient_payments",
@@ -410,6 +442,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/api/reminder_profiles",
         "ReminderProfile",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
+        required_fields=("doctor", "name", "reminders"),
     ),
     Endpoint(
         "users",
@@ -438,6 +471,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "posted_date": DATE,
             "since": TIMESTAMP,
         },
+        required_fields=("appointment", "code", "doctor", "price", "procedure_type"),
     ),
     Endpoint(
         "transactions",
@@ -453,6 +487,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"patient": INT},
         verbose_keys={"description"},
+        required_fields=("doctor", "patient"),
     ),
     Endpoint(
         "medications",
@@ -469,6 +504,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 returns="json",
             ),
         ),
+        required_fields=("doctor", "patient"),
     ),
     Endpoint(
         "problems",
@@ -476,6 +512,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Problem",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"patient": INT},
+        required_fields=("doctor", "patient"),
     ),
     Endpoint(
         "procedures",
@@ -483,6 +520,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Procedure",
         methods={"GET"},
         filters={"appointment": INT, "doctor": INT, "patient": INT, "service_date": DATE},
+        filter_fields={"service_date": "date"},
     ),
     Endpoint(
         "amendments",
@@ -490,6 +528,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Amendment",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={"appointment": INT, "patient": INT},
+        required_fields=("amendment_name", "doctor", "patient"),
     ),
     Endpoint(
         "clinical_note_templates",
@@ -517,6 +556,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         page_size=5,
         max_page_size=20,
         verbose_max_page_size=20,
+        filter_fields={"date": "scheduled_time", "date_range": "scheduled_time"},
     ),
     Endpoint(
         "clinical_note_field_types",
@@ -554,6 +594,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "show_archived": BOOL,
         },
         file_fields={"attachment"},
+        filter_fields={"received_since": "received_at", "updated_since": "updated_at"},
     ),
     Endpoint(
         "prescription_messages",
@@ -662,6 +703,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "eligibilities": STR_LIST,
         },
         verbose_keys={"coverage_details"},
+        filter_fields={
+            "appointment_date_range": "appointment_date",
+            "query_date_range": "query_date",
+        },
     ),
     Endpoint(
         "tasks",
@@ -680,6 +725,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "since": TIMESTAMP,
             "show_archived": BOOL,
         },
+        filter_fields={"due_at_date": "due_at", "due_at_range": "due_at", "due_at_since": "due_at"},
+        required_fields=("status", "title"),
     ),
     Endpoint(
         "task_categories",

@@ -29,7 +29,7 @@ from drchrono_async._endpoints import (
     FilterKind,
 )
 
-from ._fake import REFS, WRITE_ONLY, Faker, kind_of, record_fields
+from ._fake import WRITE_ONLY, Faker, kind_of, record_fields
 from ._seed import EXTRA_FIELD
 from ._store import Row, Table
 from ._wire import (
@@ -50,33 +50,6 @@ Predicate = Callable[[Row], bool]
 
 NOT_FOUND = {"detail": "Not found."}
 
-# Where a filter reads a field of another name (default: the filter's own name).
-FILTER_FIELDS: Mapping[tuple[str, str], str] = {
-    ("appointments", "date"): "scheduled_time",
-    ("appointments", "date_range"): "scheduled_time",
-    ("clinical_notes", "date"): "scheduled_time",
-    ("clinical_notes", "date_range"): "scheduled_time",
-    ("procedures", "service_date"): "date",
-    ("tasks", "due_at_date"): "due_at",
-    ("tasks", "due_at_range"): "due_at",
-    ("tasks", "due_at_since"): "due_at",
-    ("messages", "received_since"): "received_at",
-    ("messages", "updated_since"): "updated_at",
-    ("appointment_templates", "week_day"): "week_days",
-    ("custom_insurance_plan_names", "name"): "insurance_plan_name",
-    ("eligibility_checks", "appointment_date_range"): "appointment_date",
-    ("eligibility_checks", "query_date_range"): "query_date",
-}
-# Case-insensitive partial matches rather than equality.
-CONTAINS_FILTERS = frozenset(
-    {
-        ("patients", "first_name"),
-        ("patients", "last_name"),
-        ("patients_summary", "first_name"),
-        ("patients_summary", "last_name"),
-        ("custom_insurance_plan_names", "name"),
-    }
-)
 # Accepted but not applied (they need state the emulator does not model).
 IGNORED_FILTERS = frozenset(
     {
@@ -86,56 +59,6 @@ IGNORED_FILTERS = frozenset(
         ("mu_2015_report", "date_range"),
         ("mu_2015_report", "stage"),
         ("clinical_note_field_values", "show_persistent"),
-    }
-)
-# Fields a write must carry (POST, PUT), from the reference's object tables.
-REQUIRED: Mapping[str, tuple[str, ...]] = {
-    "appointments": ("doctor", "exam_room", "office", "patient", "scheduled_time"),
-    "patients": ("doctor", "gender"),
-    "documents": ("date", "description", "doctor", "document", "patient"),
-    "appointment_profiles": ("color", "duration", "name", "online_scheduling", "reason"),
-    "allergies": ("doctor", "patient"),
-    "medications": ("doctor", "patient"),
-    "problems": ("doctor", "patient"),
-    "line_items": ("appointment", "code", "doctor", "price", "procedure_type"),
-    "tasks": ("status", "title"),
-    "amendments": ("amendment_name", "doctor", "patient"),
-    "consent_forms": ("doctor", "title", "uri"),
-    "reminder_profiles": ("doctor", "name", "reminders"),
-}
-# Read-only fields when an endpoint's record class is not available to say so.
-READ_ONLY_FALLBACK = frozenset(
-    {
-        "id",
-        "created_at",
-        "updated_at",
-        "archived",
-        "deleted_flag",
-        "offices",
-        "patient_flags",
-        "status_transitions",
-        "billing_notes",
-        "clinical_note",
-        "icd10_codes",
-        "icd9_codes",
-        "reminders",
-        "first_billed_date",
-        "last_billed_date",
-        "primary_insurer_payer_id",
-        "primary_insurer_name",
-        "primary_insurance_id_number",
-        "secondary_insurer_payer_id",
-        "secondary_insurer_name",
-        "secondary_insurance_id_number",
-        "appt_is_break",
-        "cloned_from",
-        "extended_updated_at",
-        "recurring_appointment",
-        "base_recurring_appointment",
-        "is_virtual_base",
-        "exam_rooms",
-        "info_url",
-        EXTRA_FIELD,
     }
 )
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -280,7 +203,7 @@ class Api:
                 preds.append(pred)
                 signature.append((name, q[name]))
             if within is None and kind in (FilterKind.DATE, FilterKind.DATE_RANGE):
-                field = FILTER_FIELDS.get((endpoint.name, name), name)
+                field = endpoint.filter_field(name)
                 lo, _, hi = q[name].partition("/")
                 within = (field, lo, hi or lo)
         if errors:
@@ -350,8 +273,7 @@ class Api:
     def _compile(
         self, endpoint: Endpoint, name: str, kind: FilterKind, raw: str
     ) -> Predicate | None:
-        # `since` means "updated at or after", on every endpoint.
-        field = FILTER_FIELDS.get((endpoint.name, name), "updated_at" if name == "since" else name)
+        field = endpoint.filter_field(name)
         if kind is FilterKind.INT:
             try:
                 want = int(raw)
@@ -370,7 +292,7 @@ class Api:
             text = day.isoformat()
             return lambda row: str(row.get(field) or "")[:10] == text
         if kind is FilterKind.DATE_RANGE:
-            lo, hi = self._date_range(name, raw)
+            lo, hi = self._date_range(endpoint, name, raw)
             return lambda row: lo <= str(row.get(field) or "")[:10] <= hi
         if kind is FilterKind.TIMESTAMP:
             since = parse_ts(raw)
@@ -383,7 +305,7 @@ class Api:
             return lambda row: _any_of(row.get(field), wanted)
         if kind is FilterKind.FLAG:
             return None
-        if (endpoint.name, name) in CONTAINS_FILTERS:
+        if name in endpoint.contains_filters:
             needle = raw.lower()
             return lambda row: needle in str(row.get(field) or "").lower()
         if endpoint.name == "insurances" and name == "term":
@@ -399,16 +321,15 @@ class Api:
             return lambda row: _any_of(row.get(field), wanted)
         return lambda row: _matches(row.get(field), raw)
 
-    def _date_range(self, name: str, raw: str) -> tuple[str, str]:
+    def _date_range(self, endpoint: Endpoint, name: str, raw: str) -> tuple[str, str]:
         first, sep, last = raw.partition("/")
         lo, hi = parse_date(first), parse_date(last)
         if not sep or lo is None or hi is None:
             raise _Invalid(["Enter a valid date range: YYYY-MM-DD/YYYY-MM-DD."])
         if hi < lo:
             raise _Invalid(["The start of the range must not be after its end."])
-        # The limit holds unless the whole range is in the past.
-        too_long = (hi - lo).days > MAX_DATE_RANGE_DAYS
-        if name == "date_range" and too_long and hi >= self.now().date():
+        # The table's rule, the same the client splits ranges by.
+        if name == "date_range" and not endpoint.date_range_accepted(lo, hi, self.now().date()):
             raise _Invalid(
                 [
                     f"Date range cannot be longer than {MAX_DATE_RANGE_DAYS} days "
@@ -420,7 +341,7 @@ class Api:
     # --- writes -----------------------------------------------------------------------------
 
     def schema(self, endpoint: Endpoint) -> dict[str, _Field]:
-        """Field kinds and read-only flags: from the record class, else from a seeded row."""
+        """Field kinds and read-only flags, from the endpoint's record class."""
         cached = self._schemas.get(endpoint.name)
         if cached is not None:
             return cached
@@ -429,18 +350,6 @@ class Api:
         if specs is not None:
             for spec in specs:
                 schema[spec.name] = _Field(kind_of(spec.type), spec.read_only)
-        else:
-            # Infer each field's kind from the first rows that hold a value for it.
-            table = self.tables[endpoint.name]
-            kinds: dict[str, str] = {}
-            for key in table.keys[:50]:
-                for name, value in table.rows[key].data.items():
-                    if kinds.get(name, "any") == "any":
-                        kinds[name] = _kind_of_value(value)
-            for name, kind in kinds.items():
-                if kind == "any" and name in REFS:
-                    kind = "int"
-                schema[name] = _Field(kind, name in READ_ONLY_FALLBACK)
         for name in endpoint.file_fields:
             schema[name] = _Field("file", False)
         for name in ("id", EXTRA_FIELD):
@@ -474,7 +383,7 @@ class Api:
             except ValueError as exc:
                 errors[key] = [str(exc)]
         if not partial:
-            required = REQUIRED.get(endpoint.name, ())
+            required = endpoint.required_fields
             for key in required:
                 if key not in item:
                     errors.setdefault(key, ["This field is required."])
@@ -800,26 +709,6 @@ def _any_of(value: Any, wanted: set[str]) -> bool:
     if isinstance(value, list):
         return any(str(v) in wanted for v in value)
     return value is not None and str(value) in wanted
-
-
-def _kind_of_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, str):
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", value):
-            return "timestamp"
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return "date"
-        if re.fullmatch(r"-?\d+\.\d{2}", value):
-            return "decimal"
-        return "str"
-    return "any"
 
 
 def _default(kind: str) -> Any:

@@ -152,10 +152,7 @@ def record_fields(record_type: type[Any] | None) -> list[FieldSpec] | None:
     """The API fields of a record class from `drchrono_async.records`, or None without one."""
     if record_type is None:
         return None
-    try:
-        from drchrono_async.records._base import api_fields
-    except ImportError:  # the record classes have not landed (or were renamed)
-        return None
+    from drchrono_async.records._base import api_fields
     try:
         hints = typing.get_type_hints(record_type)
     except Exception:  # an unresolvable annotation: fall back to the attrs field types

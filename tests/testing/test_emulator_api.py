@@ -208,14 +208,14 @@ async def test_insurances_need_payer_type(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_long_date_range_is_refused_unless_wholly_past(client: httpx.AsyncClient) -> None:
-    # 191 days ending in the future: refused.
+    # 191 days (both ends counted) ending in the future: refused.
     start = TODAY - dt.timedelta(days=100)
-    end = start + dt.timedelta(days=191)
+    end = start + dt.timedelta(days=190)
     r = await client.get("/api/appointments", params={"date_range": f"{start}/{end}"})
     assert r.status_code == 400
     assert "date_range" in r.json()
     # 190 days: fine.
-    end = start + dt.timedelta(days=190)
+    end = start + dt.timedelta(days=189)
     r = await client.get("/api/appointments", params={"date_range": f"{start}/{end}"})
     assert r.status_code == 200
     # Longer, but wholly in the past: fine.
