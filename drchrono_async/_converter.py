@@ -192,10 +192,9 @@ def _decimal(v: Any, _: Any) -> Decimal:
         raise _Mismatch
     if not d.is_finite():
         raise _Mismatch
-    # Money and measures: "1e50000000" would write out as fifty million digits.
-    if len(d.as_tuple().digits) > MAX_DECIMAL_DIGITS or not (
-        -MAX_DECIMAL_DIGITS <= d.adjusted() <= MAX_DECIMAL_DIGITS
-    ):
+    # Money and measures: "1e50000000" would write out as fifty million digits. (The digit
+    # count is bounded by MAX_DECIMAL_CHARS for text, and by 64 bits or a float's repr.)
+    if not -MAX_DECIMAL_DIGITS <= d.adjusted() <= MAX_DECIMAL_DIGITS:
         raise _Mismatch
     return d
 
@@ -316,7 +315,8 @@ def _strs(v: Any, _: Any) -> Sequence[str]:
 
 def _codes(v: Any, _: Any) -> Sequence[str]:
     if v.__class__ is str:
-        return (v,)  # the reference's shape: one code
+        # The reference's shape: a string; codes never contain a comma, so it separates them.
+        return tuple(code.strip() for code in v.split(",") if code.strip())
     return _strs(v, _)  # the live API's: an array of codes
 
 
@@ -513,6 +513,14 @@ class DrChronoConverter(cattrs.Converter):
                     f"{name}.{field} read as None: {problem}", RecordDecodeWarning, stacklevel=1
                 )
                 kwargs[field] = None
+            rid = kwargs.get("id", "") if "id" in known else ""
+            if rid is None or (rid.__class__ is str and not rid.strip()):
+                # Documented as always present, and a sync keys on it: say so.
+                if strict:
+                    raise RecordDecodeError(name, "id", "missing, null or blank")
+                warnings.warn(
+                    f"{name}.id is missing, null or blank", RecordDecodeWarning, stacklevel=1
+                )
             return cls(**kwargs)
 
         def fallback(o: Any) -> R:
@@ -523,26 +531,9 @@ class DrChronoConverter(cattrs.Converter):
             set_extra(inst, _extra(o, known))
             return inst
 
-        structure = _generate_structure_fn(
+        return _generate_structure_fn(
             cls, fields, {n: h for n, (h, _) in hooks.items()}, known, fallback
         )
-        if "id" not in known:
-            return structure
-
-        def keyed(o: Any, t: Any) -> R:
-            # The id is documented as always present, and a sync keys on it: say so when it
-            # is missing, null or blank (the record still reaches a lenient caller).
-            inst = structure(o, t)
-            rid = inst.id  # type: ignore[attr-defined]
-            if rid is None or (rid.__class__ is str and not rid.strip()):
-                if strict:
-                    raise RecordDecodeError(name, "id", "missing, null or blank")
-                warnings.warn(
-                    f"{name}.id is missing, null or blank", RecordDecodeWarning, stacklevel=1
-                )
-            return inst
-
-        return keyed
 
     def structure_many(self, objs: Sequence[Any], cls: type[R]) -> list[R]:
         """Structure a page of results (a list of JSON objects) into records."""
@@ -676,6 +667,10 @@ def _generate_structure_fn(
             body.append(f"if {v} is not None: {v} = {h}({v}, None)")
         else:
             body.append(f"{v} = {h}({v}, None)")
+    for i, a in enumerate(fields):
+        if a.name == "id":  # rare, and the slow path reports it
+            body.append(f"if v{i} is None or (v{i}.__class__ is str and not v{i}.strip()):")
+            body.append("    return _fallback(o)")
     body.append("i = _new(_cls)")
     body += [f"s{i}(i, v{i})" for i in range(len(fields))]
     body += ["_set_raw(i, o)", "_set_extra(i, _extra(o, _known))", "return i"]

@@ -14,7 +14,7 @@ other endpoints use the same name):
 Where live payloads disagree with the reference, the record types follow the live API and
 accept both shapes (reviewed against captured payloads and public clients' models):
 - appointments `icd9_codes`, `icd10_codes`: printed "string", sent as arrays of strings
-  (`Codes`; a lone string is read as one code).
+  (`Codes`; a string is split at its commas).
 - appointments `id`: printed integer in places, sent as a string ("usually numeric, but not
   always"): typed `str`, and an integer sent instead is kept as its decimal text.
 - messages `received_at` / `updated_at`, prescription_messages `created_at`: printed as

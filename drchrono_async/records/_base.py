@@ -59,7 +59,7 @@ JSONObject = Mapping[str, Any]
 JSONObjects = Sequence[Mapping[str, Any]]
 """An "array of objects": the decoded JSON list of mappings."""
 
-Codes = Annotated[Sequence[str], "an array of code strings; one string is read as one code"]
+Codes = Annotated[Sequence[str], "an array of code strings, or one string of comma-separated codes"]
 """Diagnosis codes: printed as a string in the reference, sent as an array of strings live."""
 
 # Field metadata. Shared, never mutated (attrs exposes them read-only).

@@ -42,7 +42,7 @@ class Appointment(Record):
     billing_notes: JSONObjects | None = read_only()
     clinical_note: JSONObject | None = read_only()
     # The reference prints these as strings; the live API sends arrays of strings (every
-    # captured appointment payload). Both are read; a lone string becomes one code.
+    # captured appointment payload). Both are read; a string is split at its commas.
     icd10_codes: Codes | None = read_only()
     icd9_codes: Codes | None = read_only()
     id: str | None = record_id()

@@ -435,6 +435,7 @@ def test_an_integer_string_longer_than_64_bits_does_not_fit() -> None:
 
 @pytest.mark.parametrize(
     ("wire", "codes"), [(["J45.909", "E11.9"], ["J45.909", "E11.9"]), ("Z00.00", ("Z00.00",)),
+        ("E11.9, I10", ("E11.9", "I10")),
                         ([], []), ("", None), (None, None)],
 )  # fmt: skip
 def test_icd_codes_are_read_as_the_live_api_and_the_reference_send_them(
