@@ -95,7 +95,6 @@ class Endpoint:
     """One API area: `client.<name>` is built from this."""
 
     name: str
-    path: str
     record: str | None
     methods: frozenset[str] = attrs.field(converter=_frozen)
     filters: Mapping[str, FilterKind] = attrs.field(factory=dict)
@@ -120,6 +119,11 @@ class Endpoint:
     # The longest `date_range` the API accepts unless it lies wholly in the past. Set only
     # where a date_range selects records by date, so that a listing may be split into windows.
     date_range_max_days: int | None = None
+
+    @property
+    def path(self) -> str:
+        """The endpoint's path: `/api/<name>` for every endpoint of the reference."""
+        return f"/api/{self.name}"
 
     def filter_field(self, name: str) -> str:
         """The record field the filter `name` selects on."""
@@ -166,7 +170,6 @@ class Endpoint:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "appointments",
-        "/api/appointments",
         "Appointment",
         date_range_max_days=MAX_DATE_RANGE_DAYS,
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
@@ -196,14 +199,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "custom_vitals",
-        "/api/custom_vitals",
         "CustomVital",
         methods={"GET"},
         filters={"doctor": INT, "show_archived": BOOL},
     ),
     Endpoint(
         "appointment_profiles",
-        "/api/appointment_profiles",
         "AppointmentProfile",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={"doctor": INT, "show_archived": BOOL},
@@ -211,7 +212,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "appointment_templates",
-        "/api/appointment_templates",
         "AppointmentTemplate",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={
@@ -228,20 +228,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "billing_profiles",
-        "/api/billing_profiles",
         "BillingProfile",
         methods={"GET"},
         filters={"doctor": INT},
     ),
     Endpoint(
         "doctors",
-        "/api/doctors",
         "Doctor",
         methods={"GET"},
     ),
     Endpoint(
         "documents",
-        "/api/documents",
         "Document",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
@@ -251,7 +248,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "offices",
-        "/api/offices",
         "Office",
         methods={"GET", "PATCH"},
         filters={"show_archived": BOOL},
@@ -268,7 +264,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "insurances",
-        "/api/insurances",
         "Insurance",
         methods={"GET"},
         filters={"payer_type": STR, "term": STR},
@@ -276,7 +271,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "consent_forms",
-        "/api/consent_forms",
         "ConsentForm",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT},
@@ -301,7 +295,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "custom_insurance_plan_names",
-        "/api/custom_insurance_plan_names",
         "CustomInsurancePlanName",
         methods={"GET"},
         filters={
@@ -316,21 +309,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "custom_appointment_fields",
-        "/api/custom_appointment_fields",
         "CustomAppointmentField",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "show_archived": BOOL},
     ),
     Endpoint(
         "custom_demographics",
-        "/api/custom_demographics",
         "CustomDemographic",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "show_archived": BOOL},
     ),
     Endpoint(
         "patients",
-        "/api/patients",
         "Patient",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={
@@ -396,21 +386,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "patient_flag_types",
-        "/api/patient_flag_types",
         "PatientFlagType",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT},
     ),
     Endpoint(
         "patient_messages",
-        "/api/patient_messages",
         "PatientMessage",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "patients_summary",
-        "/api/patients_summary",
         "PatientSummary",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={
@@ -425,41 +412,35 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "patient_payments",
-        "/api/patient_payments",
         "PatientPayment",
         methods={"GET", "POST"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "patient_payment_log",
-        "/api/patient_payment_log",
         "PatientPaymentLog",
         methods={"GET"},
         filters={"doctor": INT, "office": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "reminder_profiles",
-        "/api/reminder_profiles",
         "ReminderProfile",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         required_fields=("doctor", "name", "reminders"),
     ),
     Endpoint(
         "users",
-        "/api/users",
         "User",
         methods={"GET"},
         actions=(Action("current", "GET", "/api/users/current", returns="User"),),
     ),
     Endpoint(
         "user_groups",
-        "/api/user_groups",
         "UserGroup",
         methods={"GET"},
     ),
     Endpoint(
         "line_items",
-        "/api/line_items",
         "LineItem",
         methods={"GET", "POST"},
         filters={
@@ -475,14 +456,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "transactions",
-        "/api/transactions",
         "Transaction",
         methods={"GET"},
         filters={"appointment": INT, "line_item": INT, "posted_date": DATE, "since": TIMESTAMP},
     ),
     Endpoint(
         "allergies",
-        "/api/allergies",
         "Allergy",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"patient": INT},
@@ -491,7 +470,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "medications",
-        "/api/medications",
         "Medication",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"patient": INT},
@@ -508,7 +486,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "problems",
-        "/api/problems",
         "Problem",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"patient": INT},
@@ -516,7 +493,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "procedures",
-        "/api/procedures",
         "Procedure",
         methods={"GET"},
         filters={"appointment": INT, "doctor": INT, "patient": INT, "service_date": DATE},
@@ -524,7 +500,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "amendments",
-        "/api/amendments",
         "Amendment",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={"appointment": INT, "patient": INT},
@@ -532,7 +507,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "clinical_note_templates",
-        "/api/clinical_note_templates",
         "ClinicalNoteTemplate",
         methods={"GET"},
         filters={"show_archived": BOOL},
@@ -540,7 +514,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "clinical_notes",
-        "/api/clinical_notes",
         "ClinicalNote",
         date_range_max_days=MAX_DATE_RANGE_DAYS,
         methods={"GET"},
@@ -560,14 +533,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "clinical_note_field_types",
-        "/api/clinical_note_field_types",
         "ClinicalNoteFieldType",
         methods={"GET"},
         filters={"clinical_note_template": INT, "show_archived": BOOL},
     ),
     Endpoint(
         "clinical_note_field_values",
-        "/api/clinical_note_field_values",
         "ClinicalNoteFieldValue",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={
@@ -581,7 +552,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "messages",
-        "/api/messages",
         "Message",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={
@@ -598,69 +568,59 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "prescription_messages",
-        "/api/prescription_messages",
         "PrescriptionMessage",
         methods={"GET"},
         filters={"since": TIMESTAMP, "doctor": INT, "patient": INT, "parent_message": INT},
     ),
     Endpoint(
         "fee_schedules",
-        "/api/fee_schedules",
         "FeeSchedule",
         methods={"GET"},
         filters={"since": TIMESTAMP, "doctor": INT, "payer_id": INT, "code_type": STR, "code": STR},
     ),
     Endpoint(
         "comm_logs",
-        "/api/comm_logs",
         "CommLog",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "inventory_categories",
-        "/api/inventory_categories",
         "InventoryCategory",
         methods={"GET"},
         filters={"doctor": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "inventory_vaccines",
-        "/api/inventory_vaccines",
         "InventoryVaccine",
         methods={"GET", "POST"},
         filters={"doctor": INT, "cvx_code": STR, "status": STR, "since": TIMESTAMP},
     ),
     Endpoint(
         "patient_vaccine_records",
-        "/api/patient_vaccine_records",
         "PatientVaccineRecord",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT, "cvx_code": STR, "since": TIMESTAMP},
     ),
     Endpoint(
         "sublabs",
-        "/api/sublabs",
         "Sublab",
         methods={"GET", "POST", "PATCH", "PUT"},
     ),
     Endpoint(
         "lab_orders",
-        "/api/lab_orders",
         "LabOrder",
         methods={"GET", "POST", "PATCH", "PUT"},
         filters={"doctor": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "lab_orders_summary",
-        "/api/lab_orders_summary",
         "LabOrderSummary",
         methods={"GET"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "lab_documents",
-        "/api/lab_documents",
         "LabDocument",
         methods={"GET", "POST", "PATCH", "PUT", "DELETE"},
         filters={"doctor": INT, "since": TIMESTAMP},
@@ -668,28 +628,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "lab_tests",
-        "/api/lab_tests",
         "LabTest",
         methods={"GET", "POST", "PATCH", "PUT", "DELETE"},
         filters={"order": INT},
     ),
     Endpoint(
         "lab_results",
-        "/api/lab_results",
         "LabResult",
         methods={"GET", "POST", "PATCH", "PUT", "DELETE"},
         filters={"doctor": INT, "order": INT},
     ),
     Endpoint(
         "care_plans",
-        "/api/care_plans",
         "CarePlan",
         methods={"GET"},
         filters={"doctor": INT, "patient": INT, "plan_type": INT},
     ),
     Endpoint(
         "eligibility_checks",
-        "/api/eligibility_checks",
         "EligibilityCheck",
         methods={"GET"},
         filters={
@@ -710,7 +666,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "tasks",
-        "/api/tasks",
         "Task",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={
@@ -730,28 +685,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "task_categories",
-        "/api/task_categories",
         "TaskCategory",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"since": TIMESTAMP, "show_archived": BOOL},
     ),
     Endpoint(
         "task_notes",
-        "/api/task_notes",
         "TaskNote",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"task": INT, "since": TIMESTAMP},
     ),
     Endpoint(
         "task_statuses",
-        "/api/task_statuses",
         "TaskStatus",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"since": TIMESTAMP, "show_archived": BOOL},
     ),
     Endpoint(
         "task_templates",
-        "/api/task_templates",
         "TaskTemplate",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={
@@ -765,49 +716,42 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "patient_interventions",
-        "/api/patient_interventions",
         "PatientIntervention",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
     ),
     Endpoint(
         "patient_physical_exams",
-        "/api/patient_physical_exams",
         "PatientPhysicalExam",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
     ),
     Endpoint(
         "patient_risk_assessments",
-        "/api/patient_risk_assessments",
         "PatientRiskAssessment",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
     ),
     Endpoint(
         "patient_communications",
-        "/api/patient_communications",
         "PatientCommunication",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
     ),
     Endpoint(
         "implantable_devices",
-        "/api/implantable_devices",
         "ImplantableDevice",
         methods={"GET"},
         filters={"doctor": INT, "patient": INT},
     ),
     Endpoint(
         "mu_2015_report",
-        "/api/mu_2015_report",
         "Mu2015Report",
         methods={"GET"},
         filters={"date_range": DATE_RANGE, "stage": INT},
     ),
     Endpoint(
         "iframe_integration",
-        "/api/iframe_integration",
         None,
         methods=set(),
         actions=(

@@ -30,6 +30,7 @@ from drchrono_async._endpoints import (
 )
 
 from ._fake import WRITE_ONLY, Faker, kind_of, record_fields
+from ._rules import rules_for
 from ._seed import EXTRA_FIELD
 from ._store import Row, Table
 from ._wire import (
@@ -308,11 +309,9 @@ class Api:
         if name in endpoint.contains_filters:
             needle = raw.lower()
             return lambda row: needle in str(row.get(field) or "").lower()
-        if endpoint.name == "insurances" and name == "term":
-            needle = raw.lower()
-            return lambda row: any(
-                needle in str(row.get(k) or "").lower() for k in ("payer_name", "payer_id", "state")
-            )
+        own = rules_for(endpoint.name).filter(name, raw)
+        if own is not None:
+            return own
         if "," in raw:  # e.g. patients' `offices`: a comma-separated list of ids
             wanted = {v.strip() for v in raw.split(",")}
             return lambda row: _any_of(row.get(field), wanted)
@@ -389,12 +388,7 @@ class Api:
                     errors.setdefault(key, ["This field is required."])
                 elif item[key] is None and key != "patient":
                     errors.setdefault(key, ["This field may not be null."])
-            if (
-                endpoint.name == "appointments"
-                and "duration" not in item
-                and not item.get("profile")
-            ):
-                errors.setdefault("duration", ["This field is required."])
+            rules_for(endpoint.name).check(item, errors)
         if errors:
             raise _Invalid(errors)
         return out
@@ -507,10 +501,9 @@ class Api:
         rows = []
         for data in cleaned:
             row = self._new_row(endpoint, table, data)
-            if endpoint.name == "appointments":
-                conflict = self._overlap(table, row.data, exclude=None)
-                if conflict is not None:
-                    return json_response(409, conflict)
+            conflict = rules_for(endpoint.name).conflict(table, row.data, None, set(data))
+            if conflict is not None:
+                return json_response(409, conflict)
             table.add(row)
             rows.append(row)
         verbose = req.query_dict().get("verbose", "").lower() == "true"
@@ -537,19 +530,7 @@ class Api:
         if "archived" in record:
             record["archived"] = False if not isinstance(record["archived"], int) else 0
         record[EXTRA_FIELD] = key % 7
-        if endpoint.name == "appointments":
-            record["appt_is_break"] = record.get("patient") is None
-            record["extended_updated_at"] = stamp
-            record.setdefault("status", "")
-            if record.get("duration") is None and record.get("profile"):
-                profile = self.tables["appointment_profiles"].rows.get(int(record["profile"]))
-                record["duration"] = profile.data.get("duration", 30) if profile else 30
-        if endpoint.name == "patients":
-            if not record.get("chart_id"):
-                last = str(record.get("last_name") or "X")[:4].upper()
-                first = str(record.get("first_name") or "X")[:2].upper()
-                record["chart_id"] = f"{last}{first}{key:06d}"
-            record["patient_status"] = record.get("patient_status") or "A"
+        rules_for(endpoint.name).new_row(record, key, stamp, self.tables)
         return Row(key, record)
 
     def _update(self, endpoint: Endpoint, table: Table, row: Row, req: EmuRequest) -> EmuResponse:
@@ -563,13 +544,11 @@ class Api:
         merged = {**row.data, **data}
         for name in WRITE_ONLY.get(endpoint.name, ()):
             merged.pop(name, None)
-        if endpoint.name == "appointments":
-            if {"scheduled_time", "duration", "doctor", "office", "exam_room"} & data.keys():
-                conflict = self._overlap(table, merged, exclude=row.key)
-                if conflict is not None:
-                    return json_response(409, conflict)
-            merged["appt_is_break"] = merged.get("patient") is None
-            merged["extended_updated_at"] = self.now().isoformat(timespec="seconds")
+        rules = rules_for(endpoint.name)
+        conflict = rules.conflict(table, merged, row.key, set(data))
+        if conflict is not None:
+            return json_response(409, conflict)
+        rules.changed(merged, self.now().isoformat(timespec="seconds"))
         self._stamp(row, merged)
         table.changed()
         return EmuResponse(204, b"", None)
@@ -590,36 +569,6 @@ class Api:
         else:
             table.remove(row.key)
         return EmuResponse(204, b"", None)
-
-    @staticmethod
-    def _overlap(table: Table, appt: Mapping[str, Any], exclude: int | None) -> Any:
-        """The conflict body when `appt` overlaps a live appointment in the same exam room."""
-        if appt.get("allow_overlapping"):
-            return None
-        start = parse_ts(str(appt.get("scheduled_time")))
-        if start is None:
-            return None
-        end = start + dt.timedelta(minutes=int(appt.get("duration") or 0))
-        lo = (start - dt.timedelta(days=1)).isoformat(timespec="seconds")
-        hi = end.isoformat(timespec="seconds")
-        doctor, office, room = appt.get("doctor"), appt.get("office"), appt.get("exam_room")
-        for other in table.rows.values():
-            d = other.data
-            when = d["scheduled_time"]
-            if not (lo <= when < hi) or other.key == exclude or d.get("deleted_flag"):
-                continue
-            if d["doctor"] != doctor or d["office"] != office or d["exam_room"] != room:
-                continue
-            other_start = dt.datetime.fromisoformat(when)
-            other_end = other_start + dt.timedelta(minutes=int(d.get("duration") or 0))
-            if other_start < end and start < other_end:
-                return {
-                    "non_field_errors": [
-                        f"This appointment overlaps with appointment {d['id']} in exam room "
-                        f"{room}. Set allow_overlapping to book it anyway."
-                    ]
-                }
-        return None
 
     # --- actions ----------------------------------------------------------------------------
 
