@@ -49,7 +49,7 @@ _DONE = object()
 MAX_LINK_LENGTH = 8192
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Page(Generic[T]):
     """One page of a listing: its records and the opaque links around it."""
 
@@ -60,6 +60,11 @@ class Page(Generic[T]):
     _more: Callable[[Page[T]], Awaitable[Page[T] | None]] | None = attrs.field(
         default=None, eq=False, repr=False, alias="more"
     )
+
+    def __repr__(self) -> str:
+        # Never the records: they are patients' data.
+        more = ", a next page" if self.next is not None else ""
+        return f"<Page of {len(self.results)} records{more}>"
 
     async def fetch_next(self) -> Page[T] | None:
         """The next page (records built, links checked), or None after the last page."""
@@ -118,6 +123,7 @@ class Paginator(Generic[T]):
         self._structure = structure
         self._base_url = base_url
         self._first: tuple[Page[Any], Page[T]] | None = None  # (as fetched, records built)
+        self._first_lock = asyncio.Lock()
         for chain in self._chains:
             if chain.link is not None:
                 self._check_link(chain, chain.link, set())
@@ -155,10 +161,11 @@ class Paginator(Generic[T]):
         return self._first_page().__await__()
 
     async def _first_page(self) -> Page[T]:
-        if self._first is None:
-            chain = self._chains[0]
-            raw = await self._fetch_start(chain)
-            self._first = (raw, self._build_records(raw, chain, set()))
+        async with self._first_lock:  # two awaits at once: one request
+            if self._first is None:
+                chain = self._chains[0]
+                raw = await self._fetch_start(chain)
+                self._first = (raw, self._build_records(raw, chain, set()))
         return self._first[1]
 
     async def _fetch_start(self, chain: PageRequest) -> Page[Any]:
@@ -185,6 +192,10 @@ class Paginator(Generic[T]):
             asyncio.create_task(self._feed(i, chain, buf))
             for i, (chain, buf) in enumerate(zip(self._chains, buffers, strict=True))
         ]
+        for task, buf in zip(tasks, buffers, strict=True):
+            # A fetcher cancelled before it ever ran never reaches `_feed`'s handler: its
+            # buffer must still end, or the consumer would wait for it forever.
+            task.add_done_callback(buf.ended)
         try:
             if self._ordered or len(buffers) == 1:
                 for buf, chain in zip(buffers, self._chains, strict=True):
@@ -354,6 +365,7 @@ class _Buffer(Generic[T]):
         self._slots = asyncio.Semaphore(max(ahead, 1))
         self._pages: asyncio.Queue[Any] = asyncio.Queue()
         self._error: BaseException | None = None
+        self._ended = False  # the fetcher said how it ended (closed or failed)
 
     async def slot(self) -> None:
         await self._slots.acquire()
@@ -362,11 +374,20 @@ class _Buffer(Generic[T]):
         await self._pages.put(page)
 
     def close(self) -> None:
+        self._ended = True
         self._pages.put_nowait(_DONE)
 
     def fail(self, exc: BaseException) -> None:
+        if self._ended:
+            return
+        self._ended = True
         self._error = exc
         self._pages.put_nowait(_DONE)
+
+    def ended(self, task: asyncio.Task[None]) -> None:
+        """The fetcher's task is done: if it said nothing (cancelled early), fail."""
+        if not self._ended and task.cancelled():
+            self.fail(asyncio.CancelledError())
 
     async def take(self, path: str) -> Page[Any] | None:
         item = await self._pages.get()

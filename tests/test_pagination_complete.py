@@ -214,3 +214,33 @@ async def test_await_then_iterate_against_the_emulator_costs_two_calls() -> None
         assert len(first.results) == 10
         assert 10 < len([p async for p in listing]) <= 15
     assert emu.count(path="/api/patients") == 2
+
+
+async def test_a_fetcher_cancelled_before_it_ever_ran_makes_iteration_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    src = Source({"a": 3, "b": 3})
+    create = asyncio.create_task
+
+    def cancelled_at_once(coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = create(coro, **kwargs)
+        task.cancel()  # before its first step: its own handler never runs
+        return task
+
+    monkeypatch.setattr(asyncio, "create_task", cancelled_at_once)
+    with pytest.raises(PaginationError):
+        async with asyncio.timeout(5):  # before the fix: waited forever
+            async for _ in src.paginator():
+                pass
+
+
+async def test_two_awaits_at_once_send_one_request() -> None:
+    src = Source({"a": 2})
+    paginator = src.paginator()
+    first, second = await asyncio.gather(paginator._first_page(), paginator._first_page())
+    assert first is second and src.fetched == [("a", 0)]
+
+
+def test_a_page_repr_shows_no_record_content() -> None:
+    page = Page([{"first_name": "Zelda"}], next=f"{ORIGIN}/api/x?cursor=secret")
+    assert repr(page) == "<Page of 1 records, a next page>"
