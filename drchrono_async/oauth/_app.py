@@ -39,6 +39,15 @@ MIN_EXPIRES_IN = 60.0
 MAX_EXPIRES_IN = 30 * 86400.0
 DEFAULT_EXPIRES_IN = 172_800.0
 
+# OAuth error codes (RFC 6749) this app names, and the typed error each becomes.
+_OAUTH_ERRORS: dict[str, tuple[type[AuthenticationError], str]] = {
+    "invalid_grant": (
+        InvalidGrantError,
+        "the code or refresh token is invalid, expired or already used",
+    ),
+    "invalid_client": (AuthenticationError, "the client id or secret was refused"),
+}
+
 _LOST_ANSWER = (
     "the refresh token was used, but the answer carrying its replacement was lost; the "
     "server has rotated it, so the user must authorize the app again"
@@ -168,24 +177,15 @@ class OAuthApp:
         form = {**form, "client_id": self.client_id, "client_secret": self._client_secret}
         try:
             return await self._transport.request("POST", path, data=form)
-        except BadRequestError as exc:
-            if _oauth_error(exc.body) == "invalid_grant":
-                raise InvalidGrantError(
-                    "the code or refresh token is invalid, expired or already used",
-                    status_code=exc.status_code,
-                    method="POST",
-                    path=path,
-                ) from None
-            raise
-        except AuthenticationError as exc:
-            if _oauth_error(exc.body) == "invalid_client":
-                raise AuthenticationError(
-                    "the client id or secret was refused",
-                    status_code=exc.status_code,
-                    method="POST",
-                    path=path,
-                ) from None
-            raise
+        except (BadRequestError, AuthenticationError) as exc:
+            known = _OAUTH_ERRORS.get(_oauth_error(exc.body) or "")
+            if known is None:
+                raise
+            error_type, message = known
+            # The server's own error text stays out of the message: only its known code.
+            raise error_type(
+                message, status_code=exc.status_code, method="POST", path=path
+            ) from None
 
     def _token_from(self, body: Any, sent_at: float) -> Token:
         def bad(what: str) -> ResponseDecodeError:
@@ -252,4 +252,3 @@ def _check_state(state: object) -> str:
     if not isinstance(state, str) or not state or len(state) > 512:
         raise InvalidRequestError("state must be a non-empty string of at most 512 characters")
     return state
-
