@@ -387,7 +387,9 @@ class _Listing:
             await self._pages(self._paginator(state), state)
 
     def _paginator(self, state: dict[str, Any]) -> Paginator[Any]:
-        paginator: Paginator[Any] = self.resource.list(**state["params"], prefetch=1)
+        # No prefetch: a page fetched ahead and lost in a crash is a call of the quota
+        # spent twice. Concurrency comes from the windows and the resources instead.
+        paginator: Paginator[Any] = self.resource.list(**state["params"], prefetch=0)
         if state["next"]:
             return paginator.resume(state["next"])
         return paginator
