@@ -571,6 +571,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "PrescriptionMessage",
         methods={"GET"},
         filters={"since": TIMESTAMP, "doctor": INT, "patient": INT, "parent_message": INT},
+        # `since` selects what was received or sent since, not what changed: listed in full.
+        filter_fields={"since": "created_at"},
     ),
     Endpoint(
         "fee_schedules",
@@ -612,6 +614,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "LabOrder",
         methods={"GET", "POST", "PATCH", "PUT"},
         filters={"doctor": INT, "since": TIMESTAMP},
+        # `since` selects what was created since, not what changed: a sync lists it in full.
+        filter_fields={"since": "timestamp"},
     ),
     Endpoint(
         "lab_orders_summary",
@@ -625,6 +629,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET", "POST", "PATCH", "PUT", "DELETE"},
         filters={"doctor": INT, "since": TIMESTAMP},
         file_fields={"document"},
+        # `since` selects what was created since, not what changed: a sync lists it in full.
+        filter_fields={"since": "timestamp"},
     ),
     Endpoint(
         "lab_tests",

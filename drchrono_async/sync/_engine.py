@@ -89,10 +89,8 @@ DEFAULT_RESOURCES: tuple[str, ...] = tuple(e.name for e in BY_NAME.values() if s
 
 
 def _since_on_updates(endpoint: Endpoint) -> bool:
-    # Some endpoints' `since` selects by creation: listing by it would miss changes.
-    return "since" in endpoint.filters and getattr(endpoint, "since_field", "updated_at") == (
-        "updated_at"
-    )
+    # Some endpoints' `since` selects by creation (the table says): it would miss changes.
+    return "since" in endpoint.filters and endpoint.filter_field("since") == "updated_at"
 
 
 def _windowed(endpoint: Endpoint) -> bool:

@@ -186,3 +186,16 @@ def test_resources_and_settings_are_checked() -> None:
         with pytest.raises(InvalidRequestError):
             Syncer(client, store, **kwargs)  # type: ignore[arg-type]
     assert "appointments" in DEFAULT_RESOURCES and "mu_2015_report" not in DEFAULT_RESOURCES
+
+
+async def test_endpoints_whose_since_selects_by_creation_are_listed_in_full(store: Any) -> None:
+    emu = emulator(appointments=0, patients=0)
+    async with emu.client() as client:
+        syncer = Syncer(client, store, resources=["lab_orders", "patients"], full_every=DAY)
+        await syncer.run()
+        emu.clock.advance(HOUR)  # type: ignore[attr-defined]
+        second = await syncer.run()
+    # patients' since is on updates: one incremental call; lab_orders' is on creation: a
+    # since listing would miss changes, so it waits for its daily full listing.
+    assert second["patients"].mode == "incremental"
+    assert second["lab_orders"].status == "up to date" and second["lab_orders"].calls == 0
