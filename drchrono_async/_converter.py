@@ -22,6 +22,9 @@ How values are read (the same in lenient and strict mode):
   is declared becomes that integer; `0` / `1` where a boolean is declared become `False` /
   `True`. Nothing else is coerced: a `bool` never counts as a number.
 - Nested "object" values stay the decoded JSON (checked to be a mapping / a list of them).
+- Sizes: an integer written as a string has at most 40 characters; a decimal at most 40
+  digits and an exponent within 1e-40 .. 1e40 (so that `"1e999999999"` is refused before
+  anything expands it). Larger values do not fit.
 
 Speed: the converter is a cattrs `Converter` and records reach it through a cattrs hook
 factory, but the per-class structure function is generated here rather than by cattrs'
@@ -35,7 +38,9 @@ hook, which raises on a mismatch; any exception sends the record to a slow path 
 structures the fields one by one. The lenient converter (the default) then sets each
 offending field to `None`, keeps the value in `record.raw` and emits a `RecordDecodeWarning`
 naming the record type and the field; a missing always-present field is handled the same
-way (the record still reaches the caller, its annotation notwithstanding). The strict
+way (the record still reaches the caller, its annotation notwithstanding), and so is a
+missing, `null` or blank `id` (a sync keys on it; the `id` of a writable endpoint is typed
+optional only for records built in code for a create). The strict
 converter raises `RecordDecodeError` instead. A payload that is not a JSON object cannot
 become a record and raises `RecordDecodeError` in both modes.
 
@@ -60,7 +65,7 @@ import cattrs
 from cattrs.fns import identity
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from drchrono_async.errors import RecordDecodeError
+from drchrono_async.errors import InvalidRequestError, RecordDecodeError
 from drchrono_async.records._base import (
     DateRange,
     JSONObject,
@@ -97,14 +102,25 @@ class _Mismatch(ValueError):
 # Field hooks. Each takes (value, type) as cattrs calls them and checks the common case first.
 
 
+# Bounds on what a payload may ask the converter to build: an API integer is at most 64 bits
+# (19 digits); decimals are money and measurements. Anything larger is refused like any value
+# that does not fit, before it is expanded (`int()` of a long digit string is quadratic, and
+# `format()` or arithmetic on `Decimal("1e999999999")` writes out a billion digits).
+_MAX_INT_CHARS = 40
+_MAX_INT = 10**_MAX_INT_CHARS
+_MAX_DECIMAL_CHARS = 64
+_MAX_DECIMAL_DIGITS = 40
+_MAX_DECIMAL_EXPONENT = 40
+
+
 def _coerce_str(v: Any) -> str:
-    if v.__class__ is int:
+    if v.__class__ is int and -_MAX_INT < v < _MAX_INT:
         return str(v)
     raise _Mismatch
 
 
 def _coerce_int(v: Any) -> int:
-    if v.__class__ is str and v.isascii():
+    if v.__class__ is str and len(v) <= _MAX_INT_CHARS and v.isascii():
         digits = v[1:] if v[:1] == "-" else v
         if (
             digits.isdigit()
@@ -172,7 +188,13 @@ def _opt_float(v: Any, _: Any) -> float | None:
 
 
 def _decimal(v: Any, _: Any) -> Decimal:
-    if v.__class__ is str or v.__class__ is int:
+    if v.__class__ is str:
+        if len(v) > _MAX_DECIMAL_CHARS:
+            raise _Mismatch
+        d = Decimal(v)
+    elif v.__class__ is int:
+        if v.bit_length() > 4 * _MAX_DECIMAL_DIGITS:
+            raise _Mismatch
         d = Decimal(v)
     elif v.__class__ is float:
         d = Decimal(repr(v))
@@ -180,9 +202,25 @@ def _decimal(v: Any, _: Any) -> Decimal:
         d = v
     else:
         raise _Mismatch
-    if not d.is_finite():
+    if not _decimal_in_bounds(d):
         raise _Mismatch
     return d
+
+
+def _decimal_in_bounds(d: Decimal) -> bool:
+    """Finite, at most 40 digits, and its exponents within 10**-40 .. 10**40.
+
+    Checked on the parsed value's exponent and digit count only (no arithmetic, no `int()`),
+    so that a hostile `"1e999999999"` costs nothing.
+    """
+    _, digits, exponent = d.as_tuple()
+    if not isinstance(exponent, int):  # NaN, sNaN, Infinity
+        return False
+    return (
+        len(digits) <= _MAX_DECIMAL_DIGITS
+        and exponent >= -_MAX_DECIMAL_EXPONENT
+        and exponent + len(digits) <= _MAX_DECIMAL_EXPONENT + 1
+    )
 
 
 def _opt_decimal(v: Any, _: Any) -> Decimal | None:
@@ -382,6 +420,9 @@ def _fmt_date(v: dt.date) -> str:
 
 
 def _fmt_decimal(v: Decimal) -> str:
+    if not _decimal_in_bounds(v):
+        # Written out, 1E+999999999 would be a gigabyte of zeros.
+        raise InvalidRequestError("a decimal field is not finite or out of range")
     return format(v, "f")
 
 
@@ -461,7 +502,14 @@ class DrChronoConverter(cattrs.Converter):
         fields = api_fields(cls)
         hooks = {a.name: self._field_hook(a.type) for a in fields}
         slow_spec = tuple(
-            (a.name, a.type, hooks[a.name][0], hooks[a.name][1], a.default is attrs.NOTHING)
+            (
+                a.name,
+                a.type,
+                hooks[a.name][0],
+                hooks[a.name][1],
+                a.default is attrs.NOTHING,
+                _is_key(a),
+            )
             for a in fields
         )
         known = frozenset(hooks)
@@ -471,14 +519,18 @@ class DrChronoConverter(cattrs.Converter):
 
         def slow(o: Mapping[str, Any]) -> R:
             kwargs: dict[str, Any] = {}
-            for field, t, hook, reason, required in slow_spec:
+            for field, t, hook, reason, required, key in slow_spec:
                 if field in o:
-                    try:
-                        kwargs[field] = hook(o[field], t)
-                        continue
-                    except Exception:
-                        problem = reason
-                elif required:
+                    value = o[field]
+                    if key and _blank(value):
+                        problem = "blank"
+                    else:
+                        try:
+                            kwargs[field] = hook(value, t)
+                            continue
+                        except Exception:
+                            problem = reason
+                elif required or key:
                     problem = "missing"
                 else:
                     continue
@@ -549,6 +601,19 @@ class DrChronoConverter(cattrs.Converter):
         return out
 
 
+def _is_key(a: attrs.Attribute[Any]) -> bool:
+    """The documented-always `id`: a sync keys on it, so a record without one does not fit.
+
+    (The `id` of a writable endpoint is typed `... | None` only so that a record can be built
+    in code for a create; a record read from the API always has one.)
+    """
+    return a.name == "id" and bool(a.metadata.get("always_present"))
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (v.__class__ is str and not v.strip())
+
+
 def _slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
     """The `__set__` of a slot: fills a frozen record's field without its `__setattr__`."""
     for klass in cls.__mro__:
@@ -615,6 +680,12 @@ def _generate_structure_fn(
         base = _strip_none(a.type)
         optional = base is not a.type
         body.append(f"{v} = g({a.name!r})")
+        if _is_key(a):
+            # Missing, null or blank: the slow path says which (see `_is_key`).
+            ns["_Mismatch"] = _Mismatch
+            body.append(
+                f"if {v} is None or ({v}.__class__ is str and not {v}.strip()): raise _Mismatch"
+            )
         if base in _CLASS_CHECKED:
             check = f"{v}.__class__ is not {_CLASS_CHECKED[base]}"
             if optional:

@@ -59,9 +59,5 @@ def full_payload(cls: type[Record]) -> dict[str, Any]:
 
 
 def minimal_payload(cls: type[Record]) -> dict[str, Any]:
-    """Only the always-present keys of `cls`."""
-    return {
-        a.name: wire_value(a.type)
-        for a in api_fields(cls)
-        if a.metadata["always_present"] and strip_none(a.type) is a.type
-    }
+    """Only the always-present keys of `cls` (the `id` of a writable endpoint included)."""
+    return {a.name: wire_value(a.type) for a in api_fields(cls) if a.metadata["always_present"]}

@@ -17,7 +17,7 @@ from drchrono_async._converter import (
     converter,
     make_converter,
 )
-from drchrono_async.errors import RecordDecodeError
+from drchrono_async.errors import InvalidRequestError, RecordDecodeError
 from drchrono_async.records import (
     RECORD_TYPES,
     Appointment,
@@ -72,7 +72,7 @@ def test_full_documented_payload(cls: type[Record], no_warnings: None) -> None:
 def test_minimal_payload_leaves_optional_fields_none(cls: type[Record], no_warnings: None) -> None:
     record = converter.structure(minimal_payload(cls), cls)
     for a in api_fields(cls):
-        if a.default is None:
+        if a.default is None and not a.metadata["always_present"]:
             assert getattr(record, a.name) is None, a.name
 
 
@@ -154,6 +154,8 @@ def test_token_repr_hides_the_tokens() -> None:
 
 def _optional_non_string(a: attrs.Attribute[Any]) -> bool:
     base = strip_none(a.type)
+    if a.name == "id":  # a record without an id does not fit: see test_blank_ids_do_not_fit
+        return False
     return a.default is None and base is not str and str not in getattr(base, "__args__", ())
 
 
@@ -276,7 +278,7 @@ def test_lossless_coercions(no_warnings: None) -> None:
     assert record.doctor == 17
     assert record.duration == 30
     assert record.deleted_flag is True and record.is_walk_in is False
-    lab = strict.structure({"value": 5}, LabResult)
+    lab = strict.structure({"id": 1, "value": 5}, LabResult)
     assert lab.value == 5
 
 
@@ -400,3 +402,100 @@ def test_field_metadata_helpers() -> None:
     assert writable_fields(CustomVital) == ()
     with pytest.raises(TypeError):
         api_fields(Record)
+
+
+# -- ids and sizes ----------------------------------------------------------------------------
+
+KEYED = [c for c in RECORD_TYPES if any(a.name == "id" for a in api_fields(c))]
+
+
+@pytest.mark.parametrize("cls", KEYED, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("blank", "problem"), [(None, "blank"), ("", "blank"), (" ", "blank")])
+def test_blank_ids_do_not_fit(cls: type[Record], blank: Any, problem: str) -> None:
+    """A sync keys on `id`: a record without one is reported, even where it is typed optional."""
+    payload = full_payload(cls)
+    payload["id"] = blank
+    with pytest.raises(RecordDecodeError) as info:
+        strict.structure(payload, cls)
+    assert info.value.field == "id"
+    with pytest.warns(RecordDecodeWarning, match=rf"{cls.__name__}\.id read as None: {problem}"):
+        record = converter.structure(payload, cls)
+    assert record.id is None  # type: ignore[attr-defined]
+    assert record.raw is payload
+
+
+@pytest.mark.parametrize("cls", KEYED, ids=lambda c: c.__name__)
+def test_missing_ids_do_not_fit(cls: type[Record]) -> None:
+    payload = full_payload(cls)
+    del payload["id"]
+    with pytest.raises(RecordDecodeError, match=r"\.id does not fit.*missing"):
+        strict.structure(payload, cls)
+    with pytest.warns(RecordDecodeWarning, match=rf"{cls.__name__}\.id read as None: missing"):
+        record = converter.structure(payload, cls)
+    # Every other field is read as usual.
+    expected = converter.structure(full_payload(cls), cls)
+    assert attrs.evolve(record, id=expected.id) == expected  # type: ignore[attr-defined]
+
+
+def test_zero_is_an_id(no_warnings: None) -> None:
+    assert strict.structure(full_payload(CustomVital) | {"id": 0}, CustomVital).id == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1e50000000",
+        "1E-999999999",
+        "-1e+41",
+        "1e-41",
+        "9" * 41,
+        "0." + "0" * 60 + "1",
+        "1" * 5000,
+        10**50,
+        -(10**50),
+        1e300,
+    ],
+)
+def test_oversized_decimals_do_not_fit(value: Any) -> None:
+    payload = full_payload(LineItem)
+    payload["price"] = value
+    with pytest.raises(RecordDecodeError, match=r"LineItem\.price"):
+        strict.structure(payload, LineItem)
+    with pytest.warns(RecordDecodeWarning, match=r"LineItem\.price"):
+        assert converter.structure(payload, LineItem).price is None
+
+
+@pytest.mark.parametrize(
+    "value", ["0.000001", "1e40", "-1E+2", "9" * 40, "123456789012345678.1234", 10**39, 1e39]
+)
+def test_large_but_sane_decimals_fit(value: Any, no_warnings: None) -> None:
+    payload = full_payload(LineItem)
+    payload["price"] = value
+    price = strict.structure(payload, LineItem).price
+    assert price == Decimal(repr(value) if isinstance(value, float) else value)
+
+
+def test_an_oversized_decimal_built_in_code_is_not_written_out() -> None:
+    line = LineItem(price=Decimal("1e999999999"))
+    with pytest.raises(InvalidRequestError, match="decimal"):
+        converter.unstructure_writable(line)
+    with pytest.raises(InvalidRequestError):
+        converter.unstructure(line)
+
+
+@pytest.mark.parametrize("value", ["1" * 41, "1" * 5000, "-" + "9" * 4400])
+def test_oversized_integer_strings_do_not_fit(value: str) -> None:
+    with pytest.raises(RecordDecodeError) as info:
+        strict.structure(appointment(doctor=value), Appointment)
+    assert info.value.field == "doctor"
+    with pytest.warns(RecordDecodeWarning, match=r"Appointment\.doctor"):
+        assert converter.structure(appointment(doctor=value), Appointment).doctor is None
+
+
+def test_huge_integers_do_not_escape_as_strings() -> None:
+    """An integer where a string is declared becomes a string only within the same bound."""
+    for value in (10**40, -(10**40), 10**5000):
+        with pytest.raises(RecordDecodeError) as info:
+            strict.structure(appointment(notes=value), Appointment)
+        assert info.value.field == "notes"
+    assert strict.structure(appointment(id=10**39 - 1), Appointment).id == "9" * 39
