@@ -69,11 +69,9 @@ def appointment(i: int, rng: random.Random) -> dict[str, Any]:
         "reason": "Follow-up",
         "reminder_profile": None,
         "status": rng.choice(STATUSES),
-        "status_transitions": {
-            "from_status": "Confirmed",
-            "to_status": "Arrived",
-            "datetime": _ts(rng, base),
-        },
+        "status_transitions": [
+            {"from_status": "Confirmed", "to_status": "Arrived", "datetime": _ts(rng, base)}
+        ],
         "vitals": {
             "blood_pressure_1": rng.randrange(100, 140),
             "blood_pressure_2": rng.randrange(60, 90),
@@ -103,8 +101,8 @@ def appointment(i: int, rng: random.Random) -> dict[str, Any]:
             "pdf": "https://example.invalid/clinical_notes/1.pdf",
             "updated_at": _ts(rng, base),
         },
-        "icd10_codes": "E11.9,I10",
-        "icd9_codes": "",
+        "icd10_codes": ["E11.9", "I10"],  # arrays of strings, as the live API sends them
+        "icd9_codes": [],
         "reminders": [
             {"scheduled_time": _ts(rng, base), "type": "email"},
             {"scheduled_time": _ts(rng, base), "type": "sms"},
@@ -165,15 +163,15 @@ def pydantic_decoder() -> Callable[[bytes], Any]:
         reason: str | None = None
         reminder_profile: int | None = None
         status: str | None = None
-        status_transitions: dict[str, Any] | None = None
+        status_transitions: list[dict[str, Any]] | None = None
         vitals: dict[str, Any] | None = None
         supervising_provider: int | None = None
         billing_status: str | None = None
         billing_provider: int | None = None
         billing_notes: list[dict[str, Any]] | None = None
         clinical_note: dict[str, Any] | None = None
-        icd10_codes: str | None = None
-        icd9_codes: str | None = None
+        icd10_codes: list[str] | None = None
+        icd9_codes: list[str] | None = None
         reminders: list[dict[str, Any]] | None = None
         created_at: dt.datetime | None = None
         updated_at: dt.datetime | None = None
@@ -191,7 +189,7 @@ def pydantic_decoder() -> Callable[[bytes], Any]:
         cloned_from: int | None = None
         extended_updated_at: dt.datetime | None = None
         recurring_appointment: bool | None = None
-        base_recurring_appointment: int | None = None
+        base_recurring_appointment: str | None = None
         is_walk_in: bool | None = None
         is_virtual_base: bool | None = None
         custom_fields: list[dict[str, Any]] | None = None
@@ -222,15 +220,15 @@ def msgspec_decoder() -> Callable[[bytes], Any]:
         reason: str | None = None
         reminder_profile: int | None = None
         status: str | None = None
-        status_transitions: dict[str, Any] | None = None
+        status_transitions: list[dict[str, Any]] | None = None
         vitals: dict[str, Any] | None = None
         supervising_provider: int | None = None
         billing_status: str | None = None
         billing_provider: int | None = None
         billing_notes: list[dict[str, Any]] | None = None
         clinical_note: dict[str, Any] | None = None
-        icd10_codes: str | None = None
-        icd9_codes: str | None = None
+        icd10_codes: list[str] | None = None
+        icd9_codes: list[str] | None = None
         reminders: list[dict[str, Any]] | None = None
         created_at: dt.datetime | None = None
         updated_at: dt.datetime | None = None
@@ -248,7 +246,7 @@ def msgspec_decoder() -> Callable[[bytes], Any]:
         cloned_from: int | None = None
         extended_updated_at: dt.datetime | None = None
         recurring_appointment: bool | None = None
-        base_recurring_appointment: int | None = None
+        base_recurring_appointment: str | None = None
         is_walk_in: bool | None = None
         is_virtual_base: bool | None = None
         custom_fields: list[dict[str, Any]] | None = None

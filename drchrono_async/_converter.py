@@ -67,8 +67,10 @@ from cattrs.gen import make_dict_unstructure_fn, override
 
 from drchrono_async.errors import InvalidRequestError, RecordDecodeError
 from drchrono_async.records._base import (
+    Codes,
     DateRange,
     JSONObject,
+    JSONObjectOrObjects,
     JSONObjects,
     Record,
     api_fields,
@@ -323,9 +325,24 @@ def _ints(v: Any, _: Any) -> Sequence[int]:
     if v.__class__ is list or v.__class__ is tuple:
         for x in v:
             if x.__class__ is not int:
-                raise _Mismatch
+                # Some lists of ids have been published as strings: coerce losslessly.
+                return [_int(x, None) for x in v]
         return v
     raise _Mismatch
+
+
+def _codes(v: Any, _: Any) -> Sequence[str]:
+    """`Codes`: an array of strings, or the reference's comma-separated string."""
+    if v.__class__ is str:
+        return [c.strip() for c in v.split(",") if c.strip()]
+    return _strs(v, _)
+
+
+def _object_or_objects(v: Any, _: Any) -> Sequence[Mapping[str, Any]]:
+    """`JSONObjectOrObjects`: an array of objects, or a lone object (wrapped)."""
+    if v.__class__ is dict or isinstance(v, Mapping):
+        return [v] if v else []
+    return _objects(v, _)
 
 
 def _strs(v: Any, _: Any) -> Sequence[str]:
@@ -394,6 +411,10 @@ _HOOKS: dict[Any, tuple[_Hook, str]] = {
     Sequence[str] | None: (_optional(_strs), "expected an array of strings"),
     Sequence[Any]: (_anys, "expected an array"),
     Sequence[Any] | None: (_optional(_anys), "expected an array"),
+    Codes: (_codes, "expected an array of strings"),
+    Codes | None: (_optional(_codes), "expected an array of strings"),
+    JSONObjectOrObjects: (_object_or_objects, "expected an array of objects"),
+    JSONObjectOrObjects | None: (_optional(_object_or_objects), "expected an array of objects"),
     str | int | float: (_str_or_number, "expected a string or a number"),
     str | int | float | None: (_opt_str_or_number, "expected a string or a number"),
 }

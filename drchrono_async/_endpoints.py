@@ -10,6 +10,21 @@ Deliberate departures from the reference's printed types (each a typo there, use
 other endpoints use the same name):
 - `comm_logs` `since` is printed as integer; it is a timestamp like every other `since`.
 - `procedures` `service_date` is printed as timestamp; it filters by a date.
+
+Where captured live payloads and the API's own newer schema disagree with the reference's
+object tables, the record types follow the live API and still read the reference's shape
+(details in each record class's docstring):
+- `appointments` `icd9_codes` / `icd10_codes`: arrays of strings (printed: string).
+- `appointments` `status_transitions`: an array of objects (printed: one object).
+- `appointments` `base_recurring_appointment`: an appointment id, a string (printed: integer).
+- `appointments`: live objects carry unlisted keys (`first_edi_date`, `last_edi_date`,
+  `ins1_status`, `ins2_status`, `payment_profile`, `resubmit_claim_original_id`,
+  `is_telehealth`, `telehealth_url`, ...), kept in each record's `extra`.
+- `lab_orders` `icd10_codes`: an array of `{"code", "description"}` objects (printed: "array
+  of icd10_code"); `documents` has been published as strings (printed: integers).
+- Not changed, noted: the newer schema prints `appointments` `billing_provider` and
+  `supervising_provider` as strings and `cloned_from` as an integer; live payloads seen send
+  `null` for all three, so the reference's integers are kept until a live value says more.
 """
 
 from __future__ import annotations

@@ -5,7 +5,16 @@ area. Field conventions (types, optional fields, `raw` and `extra`) are describe
 `drchrono_async.records._base`; `drchrono_async.converter` reads and writes them.
 """
 
-from ._base import DateRange, JSONObject, JSONObjects, Record, api_fields, writable_fields
+from ._base import (
+    Codes,
+    DateRange,
+    JSONObject,
+    JSONObjectOrObjects,
+    JSONObjects,
+    Record,
+    api_fields,
+    writable_fields,
+)
 from .billing import (
     BillingProfile,
     CustomInsurancePlanName,
@@ -78,6 +87,7 @@ __all__ = [
     "ClinicalNoteFieldType",
     "ClinicalNoteFieldValue",
     "ClinicalNoteTemplate",
+    "Codes",
     "CommLog",
     "ConsentForm",
     "CustomAppointmentField",
@@ -94,6 +104,7 @@ __all__ = [
     "InventoryCategory",
     "InventoryVaccine",
     "JSONObject",
+    "JSONObjectOrObjects",
     "JSONObjects",
     "LabDocument",
     "LabOrder",

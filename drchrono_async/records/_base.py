@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import attrs
 
@@ -40,8 +40,10 @@ __all__ = [
     "ID",
     "READ_ONLY",
     "WRITABLE",
+    "Codes",
     "DateRange",
     "JSONObject",
+    "JSONObjectOrObjects",
     "JSONObjects",
     "Record",
     "api_fields",
@@ -54,6 +56,26 @@ JSONObject = Mapping[str, Any]
 
 JSONObjects = Sequence[Mapping[str, Any]]
 """An "array of objects": the decoded JSON list of mappings."""
+
+
+class _Shape(str):
+    """Marks a type whose wire shape differs between the reference and the live API."""
+
+
+Codes = Annotated[Sequence[str], _Shape("codes")]
+"""Codes (ICD-9, ICD-10) as a list of strings.
+
+The live API sends an array of strings; a comma-separated string (the shape the reference
+prints for some endpoints) is split on the commas and stripped. A blank (`null` or `""`) is
+`None`, like every other blank.
+"""
+
+JSONObjectOrObjects = Annotated[Sequence[Mapping[str, Any]], _Shape("object or objects")]
+"""A list of objects, where the reference prints a single object and the live API a list.
+
+An array of objects is kept as decoded; a lone object is read as a list of that one object
+(an empty object as an empty list).
+"""
 
 # Field metadata. Shared, never mutated (attrs exposes them read-only).
 WRITABLE: Final[Mapping[str, bool]] = {"read_only": False, "always_present": False}

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, Record
+from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, JSONObjects, Record
 
 __all__ = ["LabDocument", "LabOrder", "LabOrderSummary", "LabResult", "LabTest", "Sublab"]
 
@@ -21,7 +21,13 @@ class Sublab(Record):
 
 @attrs.frozen(kw_only=True)
 class LabOrder(Record):
-    """A lab order. `/api/lab_orders`."""
+    """A lab order. `/api/lab_orders`.
+
+    `icd10_codes` is an array of objects (`{"code": ..., "description": ...}`, the
+    description read-only), as the API's details of the field and its lab-integration guide
+    show; the reference's object table only prints "array of icd10_code". `documents` has
+    been published as an array of strings: digit strings are read as integers.
+    """
 
     id: int | None = attrs.field(default=None, metadata=ID)
     sublab: int | None = attrs.field(default=None, metadata=WRITABLE)
@@ -30,7 +36,7 @@ class LabOrder(Record):
     documents: Sequence[int] | None = attrs.field(default=None, metadata=READ_ONLY)
     timestamp: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
     status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    icd10_codes: Sequence[str] | None = attrs.field(default=None, metadata=WRITABLE)
+    icd10_codes: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
     requisition_id: str | None = attrs.field(default=None, metadata=READ_ONLY)
     accession_number: str | None = attrs.field(default=None, metadata=WRITABLE)
     notes: str | None = attrs.field(default=None, metadata=WRITABLE)

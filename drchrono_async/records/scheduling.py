@@ -5,7 +5,17 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, JSONObject, JSONObjects, Record
+from ._base import (
+    ALWAYS,
+    ID,
+    READ_ONLY,
+    WRITABLE,
+    Codes,
+    JSONObject,
+    JSONObjectOrObjects,
+    JSONObjects,
+    Record,
+)
 
 __all__ = [
     "Appointment",
@@ -19,7 +29,21 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class Appointment(Record):
-    """An appointment, or a break (no patient), on a doctor's calendar. `/api/appointments`."""
+    """An appointment, or a break (no patient), on a doctor's calendar. `/api/appointments`.
+
+    Where the live API departs from the reference, the fields follow the live API and still
+    read the reference's shape:
+
+    - `icd9_codes`, `icd10_codes`: arrays of strings (the reference prints a string); a
+      comma-separated string is split (see `Codes`).
+    - `status_transitions`: an array of transition objects (the reference prints one object);
+      a lone object is read as a list of it (see `JSONObjectOrObjects`).
+    - `base_recurring_appointment`: the id of an appointment, so a string like `id` (the
+      reference prints an integer; an integer is read as its decimal string).
+    - Live payloads carry keys the reference does not list (`first_edi_date`, `last_edi_date`,
+      `ins1_status`, `ins2_status`, `payment_profile`, `resubmit_claim_original_id`,
+      `is_telehealth`, `telehealth_url`, `created_by`, ...): they are kept in `extra`.
+    """
 
     doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
     duration: int | None = attrs.field(default=None, metadata=WRITABLE)
@@ -34,15 +58,15 @@ class Appointment(Record):
     reason: str | None = attrs.field(default=None, metadata=WRITABLE)
     reminder_profile: int | None = attrs.field(default=None, metadata=WRITABLE)
     status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    status_transitions: JSONObject | None = attrs.field(default=None, metadata=READ_ONLY)
+    status_transitions: JSONObjectOrObjects | None = attrs.field(default=None, metadata=READ_ONLY)
     vitals: JSONObject | None = attrs.field(default=None, metadata=WRITABLE)
     supervising_provider: int | None = attrs.field(default=None, metadata=WRITABLE)
     billing_status: str | None = attrs.field(default=None, metadata=WRITABLE)
     billing_provider: int | None = attrs.field(default=None, metadata=WRITABLE)
     billing_notes: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
     clinical_note: JSONObject | None = attrs.field(default=None, metadata=READ_ONLY)
-    icd10_codes: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    icd9_codes: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    icd10_codes: Codes | None = attrs.field(default=None, metadata=READ_ONLY)
+    icd9_codes: Codes | None = attrs.field(default=None, metadata=READ_ONLY)
     id: str | None = attrs.field(default=None, metadata=ID)
     reminders: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
     created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
@@ -61,7 +85,7 @@ class Appointment(Record):
     cloned_from: int | None = attrs.field(default=None, metadata=READ_ONLY)
     extended_updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
     recurring_appointment: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    base_recurring_appointment: int | None = attrs.field(default=None, metadata=READ_ONLY)
+    base_recurring_appointment: str | None = attrs.field(default=None, metadata=READ_ONLY)
     is_walk_in: bool | None = attrs.field(default=None, metadata=WRITABLE)
     is_virtual_base: bool | None = attrs.field(default=None, metadata=READ_ONLY)
     custom_fields: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)

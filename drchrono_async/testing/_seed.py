@@ -412,15 +412,16 @@ class Seeder:
             "profile": None,
             "reason": "",
             "status": "",
-            "status_transitions": {},
+            "status_transitions": [],
             "vitals": {"height": None, "weight": None, "bmi": None, "pain": None},
             "supervising_provider": None,
             "billing_status": "",
             "billing_provider": None,
             "billing_notes": [],
             "clinical_note": {},
-            "icd10_codes": "",
-            "icd9_codes": "",
+            # Arrays of strings, as the live API sends them (the reference prints strings).
+            "icd10_codes": [],
+            "icd9_codes": [],
             "reminders": [],
             "created_at": "",
             "updated_at": "",
@@ -487,13 +488,12 @@ class Seeder:
                 data["status"] = status
                 if past:
                     data["billing_status"] = "Bill Insurance"
-                    data["icd10_codes"] = "Z00.00"
-                    # An object, as the reference types it (not a list).
-                    data["status_transitions"] = {
-                        "from_status": "",
-                        "to_status": status,
-                        "datetime": updated_s,
-                    }
+                    data["icd10_codes"] = ["Z00.00"]
+                    # A list of transitions, as the live API sends it (the reference prints
+                    # one object).
+                    data["status_transitions"] = [
+                        {"from_status": "", "to_status": status, "datetime": updated_s}
+                    ]
             if past:
                 data["vitals"] = {
                     "height": 60 + int(rand() * 20),

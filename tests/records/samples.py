@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from drchrono_async.records import DateRange, JSONObject, JSONObjects, Record, api_fields
+from drchrono_async.records import (
+    Codes,
+    DateRange,
+    JSONObject,
+    JSONObjectOrObjects,
+    JSONObjects,
+    Record,
+    api_fields,
+)
 
 
 def strip_none(t: Any) -> Any:
@@ -41,6 +49,8 @@ _WIRE: dict[Any, tuple[Any, Any]] = {
     Sequence[str]: (["a", "b"], None),
     Sequence[Any]: ([1, "A", None], None),
     str | int | float: ("5.1", "5.1"),
+    Codes: (["E11.9", "I10"], None),
+    JSONObjectOrObjects: ([{"from_status": "", "to_status": "Arrived"}], None),
 }
 
 

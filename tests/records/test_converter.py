@@ -499,3 +499,128 @@ def test_huge_integers_do_not_escape_as_strings() -> None:
             strict.structure(appointment(notes=value), Appointment)
         assert info.value.field == "notes"
     assert strict.structure(appointment(id=10**39 - 1), Appointment).id == "9" * 39
+
+
+# -- live payloads over the reference ----------------------------------------------------------
+
+
+def live_appointment() -> dict[str, Any]:
+    """An appointment shaped like the live API's (arrays of codes, keys the reference omits)."""
+    return {
+        "id": "257780001",
+        "allow_overlapping": True,
+        "appt_is_break": False,
+        "base_recurring_appointment": None,
+        "billing_status": "",
+        "billing_provider": None,
+        "billing_notes": [],
+        "cloned_from": None,
+        "color": "#E9B96E",
+        "created_at": "2023-06-19T22:09:40",
+        "deleted_flag": False,
+        "doctor": 1,
+        "duration": 75,
+        "exam_room": 1,
+        "first_billed_date": "2023-06-24T10:00:00",
+        "first_edi_date": "",
+        "icd9_codes": ["724.4", "739.1"],
+        "icd10_codes": [],
+        "ins1_status": "",
+        "ins2_status": "",
+        "is_walk_in": False,
+        "is_virtual_base": False,
+        "last_billed_date": "2023-06-24T10:00:00",
+        "notes": "",
+        "office": 1,
+        "patient": 1,
+        "profile": None,
+        "reason": "New Patient / Initial Visit",
+        "recurring_appointment": False,
+        "scheduled_time": "2023-06-24T10:00:00",
+        "status": "",
+        "status_transitions": [{"from_status": "", "to_status": "Arrived", "datetime": ""}],
+        "supervising_provider": None,
+        "updated_at": "2023-06-19T22:09:46",
+        "payment_profile": "Insurance",
+        "is_telehealth": False,
+    }
+
+
+def test_a_live_shaped_appointment_loses_nothing(no_warnings: None) -> None:
+    payload = live_appointment()
+    record = strict.structure(payload, Appointment)
+    assert record.icd9_codes == ["724.4", "739.1"]
+    assert record.icd10_codes == []
+    assert record.status_transitions == payload["status_transitions"]
+    assert set(record.extra) == {"first_edi_date", "ins1_status", "ins2_status",
+                                 "payment_profile", "is_telehealth"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("wire", "codes"),
+    [
+        (["E11.9", "I10"], ["E11.9", "I10"]),
+        ([], []),
+        ("E11.9,I10", ["E11.9", "I10"]),  # the reference's shape
+        ("E11.9, I10 ,", ["E11.9", "I10"]),
+        ("Z00.00", ["Z00.00"]),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_icd_codes_read_both_shapes(wire: Any, codes: Any, no_warnings: None) -> None:
+    record = strict.structure(appointment(icd10_codes=wire, icd9_codes=wire), Appointment)
+    assert record.icd10_codes == codes and record.icd9_codes == codes
+
+
+@pytest.mark.parametrize("wire", [[1, 2], [None], {"code": "I10"}, 7])
+def test_icd_codes_of_another_shape_do_not_fit(wire: Any) -> None:
+    with pytest.raises(RecordDecodeError) as info:
+        strict.structure(appointment(icd10_codes=wire), Appointment)
+    assert info.value.field == "icd10_codes"
+
+
+def test_status_transitions_read_both_shapes(no_warnings: None) -> None:
+    one = {"from_status": "", "to_status": "Arrived", "datetime": "2024-01-02T10:00:00"}
+
+    def read(value: Any) -> Any:
+        return strict.structure(
+            appointment(status_transitions=value), Appointment
+        ).status_transitions
+
+    assert read([one]) == [one]
+    assert read(one) == [one]
+    assert read({}) == []
+    with pytest.raises(RecordDecodeError):
+        read(["x"])
+
+
+def test_base_recurring_appointment_is_an_appointment_id(no_warnings: None) -> None:
+    record = strict.structure(appointment(base_recurring_appointment="8812_20240105"), Appointment)
+    assert record.base_recurring_appointment == "8812_20240105"
+    record = strict.structure(appointment(base_recurring_appointment=8812), Appointment)
+    assert record.base_recurring_appointment == "8812"
+
+
+def test_lab_order_codes_are_objects_and_document_ids_may_be_strings(no_warnings: None) -> None:
+    from drchrono_async.records import LabOrder
+
+    codes = [{"code": "F01.50", "description": "Vascular dementia"}]
+    order = strict.structure({"id": 3, "icd10_codes": codes, "documents": ["11", 12]}, LabOrder)
+    assert order.icd10_codes == codes
+    assert order.documents == [11, 12]
+    assert converter.unstructure_writable(LabOrder(icd10_codes=[{"code": "I10"}])) == {
+        "icd10_codes": [{"code": "I10"}]
+    }
+
+
+def test_the_emulator_sends_codes_and_transitions_as_the_live_api(no_warnings: None) -> None:
+    from drchrono_async.testing import Emulator, VirtualClock
+
+    emu = Emulator(seed=3, clock=VirtualClock(start=1_767_225_600.0), sizes={"appointments": 400})
+    rows = emu.records("appointments")
+    assert all(isinstance(r["icd10_codes"], list) for r in rows)
+    assert all(isinstance(r["icd9_codes"], list) for r in rows)
+    assert all(isinstance(r["status_transitions"], list) for r in rows)
+    records = strict.structure_many(rows, Appointment)
+    assert any(r.icd10_codes for r in records) and any(r.status_transitions for r in records)

@@ -19,8 +19,10 @@ from drchrono_async._converter import RecordDecodeWarning, converter, make_conve
 from drchrono_async.errors import RecordDecodeError
 from drchrono_async.records import (
     Appointment,
+    Codes,
     DateRange,
     JSONObject,
+    JSONObjectOrObjects,
     JSONObjects,
     Patient,
     Record,
@@ -71,11 +73,11 @@ def conforms(value: Any, t: Any) -> bool:
         return type(value) is dt.time and value.tzinfo is None
     if base == JSONObject:
         return isinstance(value, Mapping)
-    if base == JSONObjects:
+    if base in (JSONObjects, JSONObjectOrObjects):
         return isinstance(value, Sequence) and all(isinstance(x, Mapping) for x in value)
     if base == Sequence[int]:
         return isinstance(value, Sequence) and all(type(x) is int for x in value)
-    if base == Sequence[str]:
+    if base in (Sequence[str], Codes):
         return isinstance(value, Sequence) and all(type(x) is str for x in value)
     if base == Sequence[Any]:
         return isinstance(value, list | tuple)
