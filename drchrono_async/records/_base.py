@@ -2,7 +2,9 @@
 
 Conventions (the reference's "Data Types" and object tables, read once, applied everywhere):
 
-- Every API field carries attrs metadata `{"read_only": bool, "always_present": bool}`.
+- Every API field carries attrs metadata `{"read_only": bool, "always_present": bool}`, set by
+  the field helpers `writable()`, `read_only()` and `key()` (optional fields) or by
+  `attrs.field(metadata=ALWAYS)` (always-present fields).
   `read_only` fields are never sent on create/update. `always_present` says the API promises
   the key in every response.
 - What counts as always present: in the tables of read-only endpoints (an "Always present"
@@ -48,6 +50,9 @@ __all__ = [
     "Record",
     "api_fields",
     "is_record_class",
+    "key",
+    "read_only",
+    "writable",
     "writable_fields",
 ]
 
@@ -82,6 +87,25 @@ WRITABLE: Final[Mapping[str, bool]] = {"read_only": False, "always_present": Fal
 READ_ONLY: Final[Mapping[str, bool]] = {"read_only": True, "always_present": False}
 ALWAYS: Final[Mapping[str, bool]] = {"read_only": True, "always_present": True}
 ID: Final[Mapping[str, bool]] = ALWAYS  # the id of a writable endpoint: see the module doc
+
+
+def writable() -> Any:
+    """An optional field a create or update may send: declare it `T | None = writable()`."""
+    return attrs.field(default=None, metadata=WRITABLE)
+
+
+def read_only() -> Any:
+    """An optional field the API sets and never takes: `T | None = read_only()`."""
+    return attrs.field(default=None, metadata=READ_ONLY)
+
+
+def key() -> Any:
+    """The `id` of a writable endpoint: `T | None = key()` (see the module doc)."""
+    return attrs.field(default=None, metadata=ID)
+
+
+# Always-present fields stay `attrs.field(metadata=ALWAYS)`: type checkers learn that a field
+# is required only from attrs' own `field()` call (a helper would read as a default).
 
 
 @attrs.frozen(kw_only=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, JSONObject, JSONObjects, Record
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = [
     "Allergy",
@@ -32,65 +32,65 @@ __all__ = [
 class Allergy(Record):
     """An allergy on a patient's chart. `/api/allergies`."""
 
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    description: str | None = attrs.field(default=None, metadata=WRITABLE)
-    notes: str | None = attrs.field(default=None, metadata=WRITABLE)
-    reaction: str | None = attrs.field(default=None, metadata=WRITABLE)
-    rxnorm: str | None = attrs.field(default=None, metadata=WRITABLE)
-    snomed_reaction: str | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
+    doctor: int | None = writable()
+    id: int | None = key()
+    patient: int | None = writable()
+    description: str | None = writable()
+    notes: str | None = writable()
+    reaction: str | None = writable()
+    rxnorm: str | None = writable()
+    snomed_reaction: str | None = writable()
+    status: str | None = writable()
 
 
 @attrs.frozen(kw_only=True)
 class Medication(Record):
     """A medication on a patient's chart. `/api/medications`."""
 
-    daw: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    prn: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    appointment: int | None = attrs.field(default=None, metadata=WRITABLE)
-    date_prescribed: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    date_started_taking: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    date_stopped_taking: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    dispense_quantity: Decimal | None = attrs.field(default=None, metadata=WRITABLE)
-    dosage_quantity: str | None = attrs.field(default=None, metadata=WRITABLE)
-    dosage_units: str | None = attrs.field(default=None, metadata=WRITABLE)
-    ndc: str | None = attrs.field(default=None, metadata=WRITABLE)
-    notes: str | None = attrs.field(default=None, metadata=WRITABLE)
-    frequency: str | None = attrs.field(default=None, metadata=WRITABLE)
-    indication: str | None = attrs.field(default=None, metadata=WRITABLE)
-    number_refills: int | None = attrs.field(default=None, metadata=WRITABLE)
-    order_status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    pharmacy_note: str | None = attrs.field(default=None, metadata=WRITABLE)
-    route: str | None = attrs.field(default=None, metadata=WRITABLE)
-    rxnorm: str | None = attrs.field(default=None, metadata=WRITABLE)
-    signature_note: str | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
+    daw: bool | None = writable()
+    doctor: int | None = writable()
+    id: int | None = key()
+    name: str | None = writable()
+    patient: int | None = writable()
+    prn: bool | None = writable()
+    appointment: int | None = writable()
+    date_prescribed: dt.date | None = writable()
+    date_started_taking: dt.date | None = writable()
+    date_stopped_taking: dt.date | None = writable()
+    dispense_quantity: Decimal | None = writable()
+    dosage_quantity: str | None = writable()
+    dosage_units: str | None = writable()
+    ndc: str | None = writable()
+    notes: str | None = writable()
+    frequency: str | None = writable()
+    indication: str | None = writable()
+    number_refills: int | None = writable()
+    order_status: str | None = writable()
+    pharmacy_note: str | None = writable()
+    route: str | None = writable()
+    rxnorm: str | None = writable()
+    signature_note: str | None = writable()
+    status: str | None = writable()
 
 
 @attrs.frozen(kw_only=True)
 class Problem(Record):
     """A problem (diagnosis) on a patient's chart. `/api/problems`."""
 
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    icd_version: int | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    date_changed: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    date_diagnosis: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    date_onset: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    description: str | None = attrs.field(default=None, metadata=WRITABLE)
-    icd_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    info_url: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    notes: str | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    snomed_ct_code: str | None = attrs.field(default=None, metadata=WRITABLE)
+    doctor: int | None = writable()
+    icd_version: int | None = writable()
+    id: int | None = key()
+    patient: int | None = writable()
+    date_changed: dt.date | None = writable()
+    date_diagnosis: dt.date | None = writable()
+    date_onset: dt.date | None = writable()
+    description: str | None = writable()
+    icd_code: str | None = writable()
+    info_url: str | None = read_only()
+    name: str | None = writable()
+    notes: str | None = writable()
+    status: str | None = writable()
+    snomed_ct_code: str | None = writable()
 
 
 @attrs.frozen(kw_only=True)
@@ -122,7 +122,7 @@ class ClinicalNoteTemplate(Record):
     name: str = attrs.field(metadata=ALWAYS)
     order: JSONObject = attrs.field(metadata=ALWAYS)
     # Needs verbose=true, so absent from plain listings despite "always present".
-    clinical_note_fields: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
+    clinical_note_fields: JSONObjects | None = read_only()
     updated_at: dt.datetime = attrs.field(metadata=ALWAYS)
 
 
@@ -144,7 +144,7 @@ class ClinicalNoteFieldType(Record):
     archived: bool = attrs.field(metadata=ALWAYS)
     appointment: int = attrs.field(metadata=ALWAYS)
     clinical_note_template: int = attrs.field(metadata=ALWAYS)
-    comment: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    comment: str | None = read_only()
     data_type: str = attrs.field(metadata=ALWAYS)
     id: int = attrs.field(metadata=ALWAYS)
     name: str = attrs.field(metadata=ALWAYS)
@@ -155,12 +155,12 @@ class ClinicalNoteFieldType(Record):
 class ClinicalNoteFieldValue(Record):
     """The value of a clinical note field on one appointment. `/api/clinical_note_field_values`."""
 
-    id: int | None = attrs.field(default=None, metadata=ID)
-    appointment: int | None = attrs.field(default=None, metadata=WRITABLE)
-    clinical_note_field: int | None = attrs.field(default=None, metadata=WRITABLE)
-    value: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
+    id: int | None = key()
+    appointment: int | None = writable()
+    clinical_note_field: int | None = writable()
+    value: str | None = writable()
+    created_at: dt.datetime | None = writable()
+    updated_at: dt.datetime | None = writable()
 
 
 @attrs.frozen(kw_only=True)
@@ -185,33 +185,33 @@ class CarePlan(Record):
 class PatientVaccineRecord(Record):
     """A vaccine administered to (or refused by) a patient. `/api/patient_vaccine_records`."""
 
-    administered_at: int | None = attrs.field(default=None, metadata=WRITABLE)
-    administered_by: int | None = attrs.field(default=None, metadata=WRITABLE)
-    administered_start: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    amount: Decimal | None = attrs.field(default=None, metadata=WRITABLE)
+    administered_at: int | None = writable()
+    administered_by: int | None = writable()
+    administered_start: dt.datetime | None = writable()
+    amount: Decimal | None = writable()
     # Untyped in the reference; its values are codes such as "CP" or "RE".
-    completion_status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    comments: str | None = attrs.field(default=None, metadata=WRITABLE)
-    consent_form: int | None = attrs.field(default=None, metadata=WRITABLE)
-    cpt_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    cvx_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    doses: Sequence[int] | None = attrs.field(default=None, metadata=WRITABLE)
-    entered_by: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    funding_eligibility: str | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    next_dose_date: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    observed_immunity: int | None = attrs.field(default=None, metadata=WRITABLE)
-    ordering_doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    record_source: str | None = attrs.field(default=None, metadata=WRITABLE)
-    route: str | None = attrs.field(default=None, metadata=WRITABLE)
-    site: str | None = attrs.field(default=None, metadata=WRITABLE)
-    units: str | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    vaccine_inventory: int | None = attrs.field(default=None, metadata=WRITABLE)
-    vis: int | None = attrs.field(default=None, metadata=READ_ONLY)
+    completion_status: str | None = writable()
+    comments: str | None = writable()
+    consent_form: int | None = writable()
+    cpt_code: str | None = writable()
+    created_at: dt.datetime | None = read_only()
+    cvx_code: str | None = writable()
+    doses: Sequence[int] | None = writable()
+    entered_by: int | None = read_only()
+    funding_eligibility: str | None = writable()
+    id: int | None = key()
+    name: str | None = writable()
+    next_dose_date: dt.date | None = writable()
+    observed_immunity: int | None = writable()
+    ordering_doctor: int | None = writable()
+    patient: int | None = writable()
+    record_source: str | None = writable()
+    route: str | None = writable()
+    site: str | None = writable()
+    units: str | None = writable()
+    updated_at: dt.datetime | None = read_only()
+    vaccine_inventory: int | None = writable()
+    vis: int | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
@@ -239,17 +239,17 @@ class ImplantableDevice(Record):
 class _CodedPatientObservation(Record):
     """The shape shared by the four CQM objects below: a coded observation of a patient."""
 
-    code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    effective_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_system: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_code_name: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    code: str | None = writable()
+    code_system: str | None = writable()
+    created_at: dt.datetime | None = read_only()
+    doctor: int | None = writable()
+    effective_time: dt.datetime | None = writable()
+    id: int | None = key()
+    name: str | None = read_only()
+    patient: int | None = writable()
+    value_code: str | None = writable()
+    value_code_system: str | None = writable()
+    value_code_name: str | None = read_only()
 
 
 @attrs.frozen(kw_only=True)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, JSONObjects, Record
+from ._base import ALWAYS, JSONObjects, Record, key, read_only, writable
 
 __all__ = ["LabDocument", "LabOrder", "LabOrderSummary", "LabResult", "LabTest", "Sublab"]
 
@@ -14,9 +14,9 @@ __all__ = ["LabDocument", "LabOrder", "LabOrderSummary", "LabResult", "LabTest",
 class Sublab(Record):
     """A sublab (facility) of the practice's lab. `/api/sublabs`."""
 
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    facility_code: str | None = attrs.field(default=None, metadata=WRITABLE)
+    id: int | None = key()
+    name: str | None = writable()
+    facility_code: str | None = writable()
 
 
 @attrs.frozen(kw_only=True)
@@ -29,18 +29,18 @@ class LabOrder(Record):
     been published as an array of strings: digit strings are read as integers.
     """
 
-    id: int | None = attrs.field(default=None, metadata=ID)
-    sublab: int | None = attrs.field(default=None, metadata=WRITABLE)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    documents: Sequence[int] | None = attrs.field(default=None, metadata=READ_ONLY)
-    timestamp: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    icd10_codes: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
-    requisition_id: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    accession_number: str | None = attrs.field(default=None, metadata=WRITABLE)
-    notes: str | None = attrs.field(default=None, metadata=WRITABLE)
-    priority: str | None = attrs.field(default=None, metadata=WRITABLE)
+    id: int | None = key()
+    sublab: int | None = writable()
+    doctor: int | None = writable()
+    patient: int | None = writable()
+    documents: Sequence[int] | None = read_only()
+    timestamp: dt.datetime | None = writable()
+    status: str | None = writable()
+    icd10_codes: JSONObjects | None = writable()
+    requisition_id: str | None = read_only()
+    accession_number: str | None = writable()
+    notes: str | None = writable()
+    priority: str | None = writable()
 
 
 @attrs.frozen(kw_only=True)
@@ -65,50 +65,50 @@ class LabOrderSummary(Record):
 class LabDocument(Record):
     """A document attached to a lab order. `/api/lab_documents`."""
 
-    id: int | None = attrs.field(default=None, metadata=ID)
-    lab_order: int | None = attrs.field(default=None, metadata=WRITABLE)
-    document: str | None = attrs.field(default=None, metadata=WRITABLE)
-    type: str | None = attrs.field(default=None, metadata=WRITABLE)
-    timestamp: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    id: int | None = key()
+    lab_order: int | None = writable()
+    document: str | None = writable()
+    type: str | None = writable()
+    timestamp: dt.datetime | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class LabTest(Record):
     """A test requested by a lab order. `/api/lab_tests`."""
 
-    id: int | None = attrs.field(default=None, metadata=ID)
-    lab_order: int | None = attrs.field(default=None, metadata=WRITABLE)
-    code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    description: str | None = attrs.field(default=None, metadata=WRITABLE)
-    collection_date: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    internal_notes: str | None = attrs.field(default=None, metadata=WRITABLE)
-    report_notes: str | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    specimen_source: str | None = attrs.field(default=None, metadata=WRITABLE)
-    specimen_condition: str | None = attrs.field(default=None, metadata=WRITABLE)
-    specimen_total_volume: float | None = attrs.field(default=None, metadata=WRITABLE)
+    id: int | None = key()
+    lab_order: int | None = writable()
+    code: str | None = writable()
+    name: str | None = writable()
+    description: str | None = writable()
+    collection_date: dt.datetime | None = writable()
+    internal_notes: str | None = writable()
+    report_notes: str | None = writable()
+    status: str | None = writable()
+    specimen_source: str | None = writable()
+    specimen_condition: str | None = writable()
+    specimen_total_volume: float | None = writable()
 
 
 @attrs.frozen(kw_only=True)
 class LabResult(Record):
     """A result of a lab test. `/api/lab_results`."""
 
-    id: int | None = attrs.field(default=None, metadata=ID)
-    lab_order: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    document: int | None = attrs.field(default=None, metadata=WRITABLE)
-    lab_test: int | None = attrs.field(default=None, metadata=WRITABLE)
-    specimen_received: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    results_released: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    test_performed: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value: str | int | float | None = attrs.field(default=None, metadata=WRITABLE)
-    abnormal_status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    is_abnormal: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    normal_range: str | None = attrs.field(default=None, metadata=WRITABLE)
-    observation_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    observation_description: str | None = attrs.field(default=None, metadata=WRITABLE)
-    group_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    unit: str | None = attrs.field(default=None, metadata=WRITABLE)
-    value_is_numeric: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    comments: str | None = attrs.field(default=None, metadata=WRITABLE)
+    id: int | None = key()
+    lab_order: int | None = read_only()
+    document: int | None = writable()
+    lab_test: int | None = writable()
+    specimen_received: dt.datetime | None = writable()
+    results_released: dt.datetime | None = writable()
+    test_performed: dt.datetime | None = writable()
+    status: str | None = writable()
+    value: str | int | float | None = writable()
+    abnormal_status: str | None = writable()
+    is_abnormal: bool | None = writable()
+    normal_range: str | None = writable()
+    observation_code: str | None = writable()
+    observation_description: str | None = writable()
+    group_code: str | None = writable()
+    unit: str | None = writable()
+    value_is_numeric: bool | None = writable()
+    comments: str | None = writable()

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import attrs
 
-from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, JSONObject, JSONObjects, Record
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = ["CommLog", "Message", "PatientMessage", "PrescriptionMessage"]
 
@@ -14,37 +14,37 @@ __all__ = ["CommLog", "Message", "PatientMessage", "PrescriptionMessage"]
 class Message(Record):
     """A message in a doctor's inbox. `/api/messages`."""
 
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    title: str | None = attrs.field(default=None, metadata=WRITABLE)
-    attachment: str | None = attrs.field(default=None, metadata=WRITABLE)
-    owner: int | None = attrs.field(default=None, metadata=WRITABLE)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    responsible_user: int | None = attrs.field(default=None, metadata=WRITABLE)
-    type: str | None = attrs.field(default=None, metadata=WRITABLE)
-    archived: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    read: bool | None = attrs.field(default=None, metadata=READ_ONLY)
+    doctor: int | None = writable()
+    title: str | None = writable()
+    attachment: str | None = writable()
+    owner: int | None = writable()
+    patient: int | None = writable()
+    responsible_user: int | None = writable()
+    type: str | None = writable()
+    archived: bool | None = read_only()
+    id: int | None = key()
+    read: bool | None = read_only()
     # The reference prints "boolean" for these two timestamps (a typo).
-    received_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    starred: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    workflow_step: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    message_notes: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
+    received_at: dt.datetime | None = read_only()
+    updated_at: dt.datetime | None = read_only()
+    starred: bool | None = read_only()
+    workflow_step: str | None = read_only()
+    message_notes: JSONObjects | None = writable()
 
 
 @attrs.frozen(kw_only=True)
 class PatientMessage(Record):
     """A message sent to a patient through onpatient. `/api/patient_messages`."""
 
-    attachments: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
-    body: str | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    message: int | None = attrs.field(default=None, metadata=WRITABLE)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    subject: str | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    attachments: JSONObjects | None = writable()
+    body: str | None = writable()
+    created_at: dt.datetime | None = read_only()
+    doctor: int | None = writable()
+    id: int | None = key()
+    message: int | None = writable()
+    patient: int | None = writable()
+    subject: str | None = writable()
+    updated_at: dt.datetime | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
@@ -56,28 +56,28 @@ class PrescriptionMessage(Record):
     message_direction: str = attrs.field(metadata=ALWAYS)
     message_type: str = attrs.field(metadata=ALWAYS)
     message_status: str = attrs.field(metadata=ALWAYS)
-    parent_message_id: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    patient: int | None = attrs.field(default=None, metadata=READ_ONLY)
+    parent_message_id: int | None = read_only()
+    patient: int | None = read_only()
     pharmacy: str = attrs.field(metadata=ALWAYS)
     created_at: dt.datetime = attrs.field(metadata=ALWAYS)  # printed "date"; `since` filters it
-    json_data: JSONObject | None = attrs.field(default=None, metadata=READ_ONLY)
+    json_data: JSONObject | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class CommLog(Record):
     """A communication log entry for a patient. `/api/comm_logs`."""
 
-    appointment: int | None = attrs.field(default=None, metadata=WRITABLE)
-    archived: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    author: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    cash_charged: Decimal | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    duration: int | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    message: str | None = attrs.field(default=None, metadata=WRITABLE)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    scheduled_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    title: str | None = attrs.field(default=None, metadata=WRITABLE)
-    type: str | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    appointment: int | None = writable()
+    archived: bool | None = read_only()
+    author: int | None = read_only()
+    cash_charged: Decimal | None = writable()
+    created_at: dt.datetime | None = read_only()
+    doctor: int | None = writable()
+    duration: int | None = writable()
+    id: int | None = key()
+    message: str | None = writable()
+    patient: int | None = writable()
+    scheduled_time: dt.datetime | None = writable()
+    title: str | None = writable()
+    type: str | None = writable()
+    updated_at: dt.datetime | None = read_only()

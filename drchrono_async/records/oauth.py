@@ -2,7 +2,7 @@
 
 import attrs
 
-from ._base import ALWAYS, READ_ONLY, Record
+from ._base import ALWAYS, Record, read_only
 
 __all__ = ["Token"]
 
@@ -18,5 +18,5 @@ class Token(Record):
     refresh_token: str = attrs.field(metadata=ALWAYS, repr=False)
     expires_in: int = attrs.field(metadata=ALWAYS)
     # Not in the reference's response table; standard OAuth 2 response fields.
-    token_type: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    scope: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    token_type: str | None = read_only()
+    scope: str | None = read_only()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import attrs
 
-from ._base import ALWAYS, ID, READ_ONLY, WRITABLE, JSONObject, JSONObjects, Record
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = [
     "Doctor",
@@ -28,19 +28,19 @@ class Doctor(Record):
     id: int = attrs.field(metadata=ALWAYS)
     last_name: str = attrs.field(metadata=ALWAYS)
     specialty: str = attrs.field(metadata=ALWAYS)
-    cell_phone: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    email: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    group_npi_number: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    home_phone: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    job_title: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    npi_number: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    office_phone: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    practice_group: int | None = attrs.field(default=None, metadata=READ_ONLY)
+    cell_phone: str | None = read_only()
+    email: str | None = read_only()
+    group_npi_number: str | None = read_only()
+    home_phone: str | None = read_only()
+    job_title: str | None = read_only()
+    npi_number: str | None = read_only()
+    office_phone: str | None = read_only()
+    practice_group: int | None = read_only()
     practice_group_name: str = attrs.field(metadata=ALWAYS)
-    profile_picture: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    suffix: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    profile_picture: str | None = read_only()
+    suffix: str | None = read_only()
     timezone: str = attrs.field(metadata=ALWAYS)
-    website: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    website: str | None = read_only()
     is_account_suspended: bool = attrs.field(metadata=ALWAYS)
 
 
@@ -48,22 +48,22 @@ class Doctor(Record):
 class Office(Record):
     """An office of the practice, with its exam rooms. `/api/offices`."""
 
-    online_scheduling: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    online_timeslots: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
-    address: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    archived: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    city: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    country: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    end_time: dt.time | None = attrs.field(default=None, metadata=READ_ONLY)
-    exam_rooms: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    phone_number: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    fax_number: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    start_time: dt.time | None = attrs.field(default=None, metadata=READ_ONLY)
-    state: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    zip_code: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    online_scheduling: bool | None = writable()
+    online_timeslots: JSONObjects | None = writable()
+    address: str | None = read_only()
+    archived: bool | None = read_only()
+    city: str | None = read_only()
+    country: str | None = read_only()
+    doctor: int | None = read_only()
+    end_time: dt.time | None = read_only()
+    exam_rooms: JSONObjects | None = read_only()
+    id: int | None = key()
+    name: str | None = read_only()
+    phone_number: str | None = read_only()
+    fax_number: str | None = read_only()
+    start_time: dt.time | None = read_only()
+    state: str | None = read_only()
+    zip_code: str | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +76,7 @@ class User(Record):
     is_doctor: bool = attrs.field(metadata=ALWAYS)
     is_staff: bool = attrs.field(metadata=ALWAYS)
     username: str = attrs.field(metadata=ALWAYS)
-    practice_group: int | None = attrs.field(default=None, metadata=READ_ONLY)
+    practice_group: int | None = read_only()
     permissions: JSONObject = attrs.field(metadata=ALWAYS)
 
 
@@ -110,25 +110,25 @@ class InventoryCategory(Record):
 class InventoryVaccine(Record):
     """A vaccine lot in the practice's inventory. `/api/inventory_vaccines`."""
 
-    category: int | None = attrs.field(default=None, metadata=WRITABLE)
-    cost: Decimal | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    cvx_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    current_quantity: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    expiry: dt.date | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    lot_number: str | None = attrs.field(default=None, metadata=WRITABLE)
-    manufacturer: str | None = attrs.field(default=None, metadata=WRITABLE)
-    manufacturer_code: str | None = attrs.field(default=None, metadata=WRITABLE)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    original_quantity: int | None = attrs.field(default=None, metadata=WRITABLE)
-    price: Decimal | None = attrs.field(default=None, metadata=WRITABLE)
-    price_with_tax: Decimal | None = attrs.field(default=None, metadata=WRITABLE)
-    sales_tax_applicable: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    vaccination_type: str | None = attrs.field(default=None, metadata=WRITABLE)
+    category: int | None = writable()
+    cost: Decimal | None = writable()
+    created_at: dt.datetime | None = read_only()
+    cvx_code: str | None = writable()
+    current_quantity: int | None = read_only()
+    doctor: int | None = writable()
+    expiry: dt.date | None = writable()
+    id: int | None = key()
+    lot_number: str | None = writable()
+    manufacturer: str | None = writable()
+    manufacturer_code: str | None = writable()
+    name: str | None = writable()
+    original_quantity: int | None = writable()
+    price: Decimal | None = writable()
+    price_with_tax: Decimal | None = writable()
+    sales_tax_applicable: bool | None = writable()
+    status: str | None = writable()
+    updated_at: dt.datetime | None = read_only()
+    vaccination_type: str | None = writable()
 
 
 @attrs.frozen(kw_only=True)

@@ -7,14 +7,14 @@ import attrs
 
 from ._base import (
     ALWAYS,
-    ID,
-    READ_ONLY,
-    WRITABLE,
     Codes,
     JSONObject,
     JSONObjectOrObjects,
     JSONObjects,
     Record,
+    key,
+    read_only,
+    writable,
 )
 
 __all__ = [
@@ -45,50 +45,50 @@ class Appointment(Record):
       `is_telehealth`, `telehealth_url`, `created_by`, ...): they are kept in `extra`.
     """
 
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    duration: int | None = attrs.field(default=None, metadata=WRITABLE)
-    exam_room: int | None = attrs.field(default=None, metadata=WRITABLE)
-    office: int | None = attrs.field(default=None, metadata=WRITABLE)
-    patient: int | None = attrs.field(default=None, metadata=WRITABLE)
-    scheduled_time: dt.datetime | None = attrs.field(default=None, metadata=WRITABLE)
-    color: str | None = attrs.field(default=None, metadata=WRITABLE)
-    custom_vitals: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
-    notes: str | None = attrs.field(default=None, metadata=WRITABLE)
-    profile: int | None = attrs.field(default=None, metadata=WRITABLE)
-    reason: str | None = attrs.field(default=None, metadata=WRITABLE)
-    reminder_profile: int | None = attrs.field(default=None, metadata=WRITABLE)
-    status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    status_transitions: JSONObjectOrObjects | None = attrs.field(default=None, metadata=READ_ONLY)
-    vitals: JSONObject | None = attrs.field(default=None, metadata=WRITABLE)
-    supervising_provider: int | None = attrs.field(default=None, metadata=WRITABLE)
-    billing_status: str | None = attrs.field(default=None, metadata=WRITABLE)
-    billing_provider: int | None = attrs.field(default=None, metadata=WRITABLE)
-    billing_notes: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
-    clinical_note: JSONObject | None = attrs.field(default=None, metadata=READ_ONLY)
-    icd10_codes: Codes | None = attrs.field(default=None, metadata=READ_ONLY)
-    icd9_codes: Codes | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: str | None = attrs.field(default=None, metadata=ID)
-    reminders: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    first_billed_date: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    last_billed_date: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    deleted_flag: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    primary_insurer_payer_id: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    primary_insurer_name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    primary_insurance_id_number: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    secondary_insurer_payer_id: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    secondary_insurer_name: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    secondary_insurance_id_number: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    allow_overlapping: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    appt_is_break: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    cloned_from: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    extended_updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    recurring_appointment: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    base_recurring_appointment: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    is_walk_in: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    is_virtual_base: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    custom_fields: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
+    doctor: int | None = writable()
+    duration: int | None = writable()
+    exam_room: int | None = writable()
+    office: int | None = writable()
+    patient: int | None = writable()
+    scheduled_time: dt.datetime | None = writable()
+    color: str | None = writable()
+    custom_vitals: JSONObjects | None = writable()
+    notes: str | None = writable()
+    profile: int | None = writable()
+    reason: str | None = writable()
+    reminder_profile: int | None = writable()
+    status: str | None = writable()
+    status_transitions: JSONObjectOrObjects | None = read_only()
+    vitals: JSONObject | None = writable()
+    supervising_provider: int | None = writable()
+    billing_status: str | None = writable()
+    billing_provider: int | None = writable()
+    billing_notes: JSONObjects | None = read_only()
+    clinical_note: JSONObject | None = read_only()
+    icd10_codes: Codes | None = read_only()
+    icd9_codes: Codes | None = read_only()
+    id: str | None = key()
+    reminders: JSONObjects | None = read_only()
+    created_at: dt.datetime | None = read_only()
+    updated_at: dt.datetime | None = read_only()
+    first_billed_date: dt.datetime | None = read_only()
+    last_billed_date: dt.datetime | None = read_only()
+    deleted_flag: bool | None = read_only()
+    primary_insurer_payer_id: str | None = read_only()
+    primary_insurer_name: str | None = read_only()
+    primary_insurance_id_number: str | None = read_only()
+    secondary_insurer_payer_id: str | None = read_only()
+    secondary_insurer_name: str | None = read_only()
+    secondary_insurance_id_number: str | None = read_only()
+    allow_overlapping: bool | None = writable()
+    appt_is_break: bool | None = read_only()
+    cloned_from: int | None = read_only()
+    extended_updated_at: dt.datetime | None = read_only()
+    recurring_appointment: bool | None = read_only()
+    base_recurring_appointment: str | None = read_only()
+    is_walk_in: bool | None = writable()
+    is_virtual_base: bool | None = read_only()
+    custom_fields: JSONObjects | None = writable()
 
 
 @attrs.frozen(kw_only=True)
@@ -101,60 +101,60 @@ class CustomVital(Record):
     id: int = attrs.field(metadata=ALWAYS)
     is_fraction_field: bool = attrs.field(metadata=ALWAYS)
     name: str = attrs.field(metadata=ALWAYS)
-    allowed_values: Sequence[str] | None = attrs.field(default=None, metadata=READ_ONLY)
-    description: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    fraction_delimiter: str | None = attrs.field(default=None, metadata=READ_ONLY)
-    unit: str | None = attrs.field(default=None, metadata=READ_ONLY)
+    allowed_values: Sequence[str] | None = read_only()
+    description: str | None = read_only()
+    fraction_delimiter: str | None = read_only()
+    unit: str | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class AppointmentProfile(Record):
     """A preset of color, duration and reason for new appointments. `/api/appointment_profiles`."""
 
-    color: str | None = attrs.field(default=None, metadata=WRITABLE)
-    duration: int | None = attrs.field(default=None, metadata=WRITABLE)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    online_scheduling: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    reason: str | None = attrs.field(default=None, metadata=WRITABLE)
-    sort_order: int | None = attrs.field(default=None, metadata=WRITABLE)
-    archived: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: int | None = attrs.field(default=None, metadata=ID)
+    color: str | None = writable()
+    duration: int | None = writable()
+    name: str | None = writable()
+    online_scheduling: bool | None = writable()
+    reason: str | None = writable()
+    sort_order: int | None = writable()
+    archived: bool | None = read_only()
+    id: int | None = key()
 
 
 @attrs.frozen(kw_only=True)
 class AppointmentTemplate(Record):
     """A recurring block of the calendar bound to a profile. `/api/appointment_templates`."""
 
-    duration: int | None = attrs.field(default=None, metadata=WRITABLE)
-    exam_room: int | None = attrs.field(default=None, metadata=WRITABLE)
-    office: int | None = attrs.field(default=None, metadata=WRITABLE)
-    profile: int | None = attrs.field(default=None, metadata=WRITABLE)
-    scheduled_time: dt.time | None = attrs.field(default=None, metadata=WRITABLE)
-    week_days: Sequence[int] | None = attrs.field(default=None, metadata=WRITABLE)
-    archived: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    open_slots: JSONObjects | None = attrs.field(default=None, metadata=READ_ONLY)
+    duration: int | None = writable()
+    exam_room: int | None = writable()
+    office: int | None = writable()
+    profile: int | None = writable()
+    scheduled_time: dt.time | None = writable()
+    week_days: Sequence[int] | None = writable()
+    archived: bool | None = read_only()
+    id: int | None = key()
+    open_slots: JSONObjects | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class CustomAppointmentField(Record):
     """A custom field that appointments of a doctor may carry. `/api/custom_appointment_fields`."""
 
-    archived: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    field_name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    field_desc: str | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    order: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    archived: bool | None = read_only()
+    doctor: int | None = writable()
+    field_name: str | None = writable()
+    field_desc: str | None = writable()
+    id: int | None = key()
+    order: int | None = read_only()
+    created_at: dt.datetime | None = read_only()
+    updated_at: dt.datetime | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class ReminderProfile(Record):
     """A named set of appointment reminders. `/api/reminder_profiles`."""
 
-    doctor: int | None = attrs.field(default=None, metadata=WRITABLE)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    reminders: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
+    doctor: int | None = writable()
+    name: str | None = writable()
+    reminders: JSONObjects | None = writable()
+    id: int | None = key()

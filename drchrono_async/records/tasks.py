@@ -4,7 +4,7 @@ import datetime as dt
 
 import attrs
 
-from ._base import ID, READ_ONLY, WRITABLE, JSONObject, JSONObjects, Record
+from ._base import JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = ["Task", "TaskCategory", "TaskNote", "TaskStatus", "TaskTemplate"]
 
@@ -13,77 +13,77 @@ __all__ = ["Task", "TaskCategory", "TaskNote", "TaskStatus", "TaskTemplate"]
 class Task(Record):
     """A task assigned to a user or group. `/api/tasks`."""
 
-    archived: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    assigned_by: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    assignee_user: int | None = attrs.field(default=None, metadata=WRITABLE)
-    assignee_group: int | None = attrs.field(default=None, metadata=WRITABLE)
-    associated_items: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
-    category: int | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    created_by: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    due_date: JSONObject | None = attrs.field(default=None, metadata=WRITABLE)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    notes: JSONObjects | None = attrs.field(default=None, metadata=WRITABLE)
-    priority: int | None = attrs.field(default=None, metadata=WRITABLE)
-    status: int | None = attrs.field(default=None, metadata=WRITABLE)
-    title: str | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    archived: bool | None = writable()
+    assigned_by: int | None = read_only()
+    assignee_user: int | None = writable()
+    assignee_group: int | None = writable()
+    associated_items: JSONObjects | None = writable()
+    category: int | None = writable()
+    created_at: dt.datetime | None = read_only()
+    created_by: int | None = read_only()
+    due_date: JSONObject | None = writable()
+    id: int | None = key()
+    notes: JSONObjects | None = writable()
+    priority: int | None = writable()
+    status: int | None = writable()
+    title: str | None = writable()
+    updated_at: dt.datetime | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class TaskCategory(Record):
     """A category of tasks. `/api/task_categories`."""
 
-    archived: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    is_global: bool | None = attrs.field(default=None, metadata=READ_ONLY)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)  # printed "boolean" (a typo)
-    practice_group: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    archived: bool | None = writable()
+    created_at: dt.datetime | None = read_only()
+    id: int | None = key()
+    is_global: bool | None = read_only()
+    name: str | None = writable()  # printed "boolean" (a typo)
+    practice_group: int | None = read_only()
+    updated_at: dt.datetime | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class TaskNote(Record):
     """A note on a task. `/api/task_notes`."""
 
-    archived: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    created_by: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    task: int | None = attrs.field(default=None, metadata=WRITABLE)
-    text: str | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    archived: bool | None = writable()
+    created_at: dt.datetime | None = read_only()
+    created_by: int | None = read_only()
+    id: int | None = key()
+    task: int | None = writable()
+    text: str | None = writable()
+    updated_at: dt.datetime | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class TaskStatus(Record):
     """A status a task can be in. `/api/task_statuses`."""
 
-    archived: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    id: int | None = attrs.field(default=None, metadata=ID)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    practice_group: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    status_category: str | None = attrs.field(default=None, metadata=WRITABLE)
-    task_category: int | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    archived: bool | None = writable()
+    created_at: dt.datetime | None = read_only()
+    id: int | None = key()
+    name: str | None = writable()
+    practice_group: int | None = read_only()
+    status_category: str | None = writable()
+    task_category: int | None = writable()
+    updated_at: dt.datetime | None = read_only()
 
 
 @attrs.frozen(kw_only=True)
 class TaskTemplate(Record):
     """A template for new tasks. `/api/task_templates`."""
 
-    archived: bool | None = attrs.field(default=None, metadata=WRITABLE)
-    created_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
-    default_assignee_group: int | None = attrs.field(default=None, metadata=WRITABLE)
-    default_assignee_user: int | None = attrs.field(default=None, metadata=WRITABLE)
-    defatul_category: int | None = attrs.field(default=None, metadata=WRITABLE)
-    default_due_date_offset: str | None = attrs.field(default=None, metadata=WRITABLE)
-    default_note: str | None = attrs.field(default=None, metadata=WRITABLE)
-    default_priority: int | None = attrs.field(default=None, metadata=WRITABLE)
-    default_status: int | None = attrs.field(default=None, metadata=WRITABLE)
-    default_title: str | None = attrs.field(default=None, metadata=WRITABLE)
-    practice_group: int | None = attrs.field(default=None, metadata=READ_ONLY)
-    name: str | None = attrs.field(default=None, metadata=WRITABLE)
-    updated_at: dt.datetime | None = attrs.field(default=None, metadata=READ_ONLY)
+    archived: bool | None = writable()
+    created_at: dt.datetime | None = read_only()
+    default_assignee_group: int | None = writable()
+    default_assignee_user: int | None = writable()
+    defatul_category: int | None = writable()
+    default_due_date_offset: str | None = writable()
+    default_note: str | None = writable()
+    default_priority: int | None = writable()
+    default_status: int | None = writable()
+    default_title: str | None = writable()
+    practice_group: int | None = read_only()
+    name: str | None = writable()
+    updated_at: dt.datetime | None = read_only()
