@@ -11,18 +11,25 @@ other endpoints use the same name):
 - `comm_logs` `since` is printed as integer; it is a timestamp like every other `since`.
 - `procedures` `service_date` is printed as timestamp; it filters by a date.
 
-Where live payloads disagree with the reference, the record types follow the live API and
-accept both shapes (reviewed against captured payloads and public clients' models):
-- appointments `icd9_codes`, `icd10_codes`: printed "string", sent as arrays of strings
-  (`Codes`; a string is split at its commas).
-- appointments `id`: printed integer in places, sent as a string ("usually numeric, but not
-  always"): typed `str`, and an integer sent instead is kept as its decimal text.
+Where captured live payloads and the API's own newer schema disagree with the reference's
+object tables, the record types follow the live API and still read the reference's shape
+(details in each record class's docstring):
+- `appointments` `icd9_codes` / `icd10_codes`: arrays of strings (printed: string).
+- `appointments` `status_transitions`: an array of objects (printed: one object).
+- `appointments` `base_recurring_appointment`: an appointment id, a string (printed: integer).
+- `appointments`: live objects carry unlisted keys (`first_edi_date`, `last_edi_date`,
+  `ins1_status`, `ins2_status`, `payment_profile`, `resubmit_claim_original_id`,
+  `is_telehealth`, `telehealth_url`, ...), kept in each record's `extra`.
+- `lab_orders` `icd10_codes`: an array of `{"code", "description"}` objects (printed: "array
+  of icd10_code"); `documents` has been published as strings (printed: integers).
+- Not changed, noted: the newer schema prints `appointments` `billing_provider` and
+  `supervising_provider` as strings and `cloned_from` as an integer; live payloads seen send
+  `null` for all three, so the reference's integers are kept until a live value says more.
+- appointments `id`: sent as a string ("usually numeric, but not always"); an integer sent
+  instead is kept as its decimal text.
 - messages `received_at` / `updated_at`, prescription_messages `created_at`: printed as
-  boolean or string, sent as timestamps.
-- task_categories `name`: printed boolean, sent as a string.
-- custom_insurance_plan_names `archived`: printed integer, sent as a boolean (0/1 are read).
-- decimals ("123.45") arrive as strings; timestamps may carry a space for the `T` or be a
-  bare date; both are read.
+  boolean or string, sent as timestamps; task_categories `name`: printed boolean, a string;
+  custom_insurance_plan_names `archived`: printed integer, a boolean (0/1 are read).
 - tasks `due_at_unknown` is printed as a string filter; the API reads it as a boolean
   (left as printed until a live capture settles it).
 """

@@ -2,7 +2,9 @@
 
 Conventions (the reference's "Data Types" and object tables, read once, applied everywhere):
 
-- Every API field carries attrs metadata `{"read_only": bool, "always_present": bool}`.
+- Every API field carries attrs metadata `{"read_only": bool, "always_present": bool}`, set by
+  the field helpers `writable()`, `read_only()` and `key()` (optional fields) or by
+  `attrs.field(metadata=ALWAYS)` (always-present fields).
   `read_only` fields are never sent on create/update. `always_present` says the API promises
   the key in every response.
 - What counts as always present: in the tables of read-only endpoints (an "Always present"
@@ -43,12 +45,13 @@ __all__ = [
     "Codes",
     "DateRange",
     "JSONObject",
+    "JSONObjectOrObjects",
     "JSONObjects",
     "Record",
     "api_fields",
     "is_record_class",
+    "key",
     "read_only",
-    "record_id",
     "writable",
     "writable_fields",
 ]
@@ -59,8 +62,25 @@ JSONObject = Mapping[str, Any]
 JSONObjects = Sequence[Mapping[str, Any]]
 """An "array of objects": the decoded JSON list of mappings."""
 
-Codes = Annotated[Sequence[str], "an array of code strings, or one string of comma-separated codes"]
-"""Diagnosis codes: printed as a string in the reference, sent as an array of strings live."""
+
+class _Shape(str):
+    """Marks a type whose wire shape differs between the reference and the live API."""
+
+
+Codes = Annotated[Sequence[str], _Shape("codes")]
+"""Codes (ICD-9, ICD-10) as a list of strings.
+
+The live API sends an array of strings; a comma-separated string (the shape the reference
+prints for some endpoints) is split on the commas and stripped. A blank (`null` or `""`) is
+`None`, like every other blank.
+"""
+
+JSONObjectOrObjects = Annotated[Sequence[Mapping[str, Any]], _Shape("object or objects")]
+"""A list of objects, where the reference prints a single object and the live API a list.
+
+An array of objects is kept as decoded; a lone object is read as a list of that one object
+(an empty object as an empty list).
+"""
 
 # Field metadata. Shared, never mutated (attrs exposes them read-only).
 WRITABLE: Final[Mapping[str, bool]] = {"read_only": False, "always_present": False}
@@ -69,22 +89,23 @@ ALWAYS: Final[Mapping[str, bool]] = {"read_only": True, "always_present": True}
 ID: Final[Mapping[str, bool]] = ALWAYS  # the id of a writable endpoint: see the module doc
 
 
-# Field helpers: what a record module declares, once each. They are plain defaults to mypy's
-# attrs plugin (it sees `= writable()` as "has a default", which is true); fields that are
-# required stay `attrs.field(metadata=ALWAYS)`, so that the plugin still knows they are.
 def writable() -> Any:
-    """An optional field a create or update may send."""
+    """An optional field a create or update may send: declare it `T | None = writable()`."""
     return attrs.field(default=None, metadata=WRITABLE)
 
 
 def read_only() -> Any:
-    """An optional field the API sets; never sent."""
+    """An optional field the API sets and never takes: `T | None = read_only()`."""
     return attrs.field(default=None, metadata=READ_ONLY)
 
 
-def record_id() -> Any:
-    """The id of a writable endpoint's record: read-only, always present once created."""
+def key() -> Any:
+    """The `id` of a writable endpoint: `T | None = key()` (see the module doc)."""
     return attrs.field(default=None, metadata=ID)
+
+
+# Always-present fields stay `attrs.field(metadata=ALWAYS)`: type checkers learn that a field
+# is required only from attrs' own `field()` call (a helper would read as a default).
 
 
 @attrs.frozen(kw_only=True)
@@ -104,7 +125,7 @@ class DateRange:
 
     @classmethod
     def parse(cls, text: str) -> DateRange:
-        """Read `YYYY-MM-DD/YYYY-MM-DD`; `InvalidRequestError` (without the text) otherwise."""
+        """Read `YYYY-MM-DD/YYYY-MM-DD`; raises ValueError (without the text) otherwise."""
         from ..errors import InvalidRequestError
 
         start, sep, end = text.partition("/")

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._base import ALWAYS, JSONObject, JSONObjects, Record, read_only, record_id, writable
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = [
     "BillingProfile",
@@ -70,7 +70,7 @@ class PatientPayment(Record):
     created_at: dt.datetime | None = read_only()
     created_by: int | None = read_only()
     doctor: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     line_item: int | None = writable()
     notes: str | None = writable()
     patient: int | None = writable()
@@ -113,7 +113,7 @@ class LineItem(Record):
     denied_flag: bool | None = read_only()
     diagnosis_pointers: Sequence[Any] | None = writable()
     doctor: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     ins1_paid: Decimal | None = read_only()
     ins2_paid: Decimal | None = read_only()
     ins3_paid: Decimal | None = read_only()

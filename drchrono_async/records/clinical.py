@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._base import ALWAYS, JSONObject, JSONObjects, Record, read_only, record_id, writable
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = [
     "Allergy",
@@ -33,7 +33,7 @@ class Allergy(Record):
     """An allergy on a patient's chart. `/api/allergies`."""
 
     doctor: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     patient: int | None = writable()
     description: str | None = writable()
     notes: str | None = writable()
@@ -49,7 +49,7 @@ class Medication(Record):
 
     daw: bool | None = writable()
     doctor: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     name: str | None = writable()
     patient: int | None = writable()
     prn: bool | None = writable()
@@ -79,7 +79,7 @@ class Problem(Record):
 
     doctor: int | None = writable()
     icd_version: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     patient: int | None = writable()
     date_changed: dt.date | None = writable()
     date_diagnosis: dt.date | None = writable()
@@ -155,7 +155,7 @@ class ClinicalNoteFieldType(Record):
 class ClinicalNoteFieldValue(Record):
     """The value of a clinical note field on one appointment. `/api/clinical_note_field_values`."""
 
-    id: int | None = record_id()
+    id: int | None = key()
     appointment: int | None = writable()
     clinical_note_field: int | None = writable()
     value: str | None = writable()
@@ -199,7 +199,7 @@ class PatientVaccineRecord(Record):
     doses: Sequence[int] | None = writable()
     entered_by: int | None = read_only()
     funding_eligibility: str | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     name: str | None = writable()
     next_dose_date: dt.date | None = writable()
     observed_immunity: int | None = writable()
@@ -244,7 +244,7 @@ class _CodedPatientObservation(Record):
     created_at: dt.datetime | None = read_only()
     doctor: int | None = writable()
     effective_time: dt.datetime | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     name: str | None = read_only()
     patient: int | None = writable()
     value_code: str | None = writable()

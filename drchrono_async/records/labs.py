@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._base import ALWAYS, Record, read_only, record_id, writable
+from ._base import ALWAYS, JSONObjects, Record, key, read_only, writable
 
 __all__ = ["LabDocument", "LabOrder", "LabOrderSummary", "LabResult", "LabTest", "Sublab"]
 
@@ -14,23 +14,29 @@ __all__ = ["LabDocument", "LabOrder", "LabOrderSummary", "LabResult", "LabTest",
 class Sublab(Record):
     """A sublab (facility) of the practice's lab. `/api/sublabs`."""
 
-    id: int | None = record_id()
+    id: int | None = key()
     name: str | None = writable()
     facility_code: str | None = writable()
 
 
 @attrs.frozen(kw_only=True)
 class LabOrder(Record):
-    """A lab order. `/api/lab_orders`."""
+    """A lab order. `/api/lab_orders`.
 
-    id: int | None = record_id()
+    `icd10_codes` is an array of objects (`{"code": ..., "description": ...}`, the
+    description read-only), as the API's details of the field and its lab-integration guide
+    show; the reference's object table only prints "array of icd10_code". `documents` has
+    been published as an array of strings: digit strings are read as integers.
+    """
+
+    id: int | None = key()
     sublab: int | None = writable()
     doctor: int | None = writable()
     patient: int | None = writable()
     documents: Sequence[int] | None = read_only()
     timestamp: dt.datetime | None = writable()
     status: str | None = writable()
-    icd10_codes: Sequence[str] | None = writable()
+    icd10_codes: JSONObjects | None = writable()
     requisition_id: str | None = read_only()
     accession_number: str | None = writable()
     notes: str | None = writable()
@@ -59,7 +65,7 @@ class LabOrderSummary(Record):
 class LabDocument(Record):
     """A document attached to a lab order. `/api/lab_documents`."""
 
-    id: int | None = record_id()
+    id: int | None = key()
     lab_order: int | None = writable()
     document: str | None = writable()
     type: str | None = writable()
@@ -70,7 +76,7 @@ class LabDocument(Record):
 class LabTest(Record):
     """A test requested by a lab order. `/api/lab_tests`."""
 
-    id: int | None = record_id()
+    id: int | None = key()
     lab_order: int | None = writable()
     code: str | None = writable()
     name: str | None = writable()
@@ -88,7 +94,7 @@ class LabTest(Record):
 class LabResult(Record):
     """A result of a lab test. `/api/lab_results`."""
 
-    id: int | None = record_id()
+    id: int | None = key()
     lab_order: int | None = read_only()
     document: int | None = writable()
     lab_test: int | None = writable()

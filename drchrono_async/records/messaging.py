@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import attrs
 
-from ._base import ALWAYS, JSONObject, JSONObjects, Record, read_only, record_id, writable
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = ["CommLog", "Message", "PatientMessage", "PrescriptionMessage"]
 
@@ -22,7 +22,7 @@ class Message(Record):
     responsible_user: int | None = writable()
     type: str | None = writable()
     archived: bool | None = read_only()
-    id: int | None = record_id()
+    id: int | None = key()
     read: bool | None = read_only()
     # The reference prints "boolean" for these two timestamps (a typo).
     received_at: dt.datetime | None = read_only()
@@ -40,7 +40,7 @@ class PatientMessage(Record):
     body: str | None = writable()
     created_at: dt.datetime | None = read_only()
     doctor: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     message: int | None = writable()
     patient: int | None = writable()
     subject: str | None = writable()
@@ -74,7 +74,7 @@ class CommLog(Record):
     created_at: dt.datetime | None = read_only()
     doctor: int | None = writable()
     duration: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     message: str | None = writable()
     patient: int | None = writable()
     scheduled_time: dt.datetime | None = writable()

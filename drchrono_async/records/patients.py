@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._base import ALWAYS, JSONObject, JSONObjects, Record, read_only, record_id, writable
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = [
     "Amendment",
@@ -47,7 +47,7 @@ class Patient(Record):
     ethnicity: str | None = writable()
     first_name: str | None = writable()
     home_phone: str | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     last_name: str | None = writable()
     middle_name: str | None = writable()
     nick_name: str | None = writable()
@@ -87,7 +87,7 @@ class PatientSummary(Record):
     chart_id: str | None = writable()
     first_name: str | None = writable()
     last_name: str | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
 
 
 @attrs.frozen(kw_only=True)
@@ -98,7 +98,7 @@ class PatientFlagType(Record):
     color: str | None = writable()
     created_at: dt.datetime | None = read_only()
     doctor: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     name: str | None = writable()
     priority: int | None = writable()
     updated_at: dt.datetime | None = read_only()
@@ -108,7 +108,7 @@ class PatientFlagType(Record):
 class CustomDemographic(Record):
     """A custom demographic field defined for patients. `/api/custom_demographics`."""
 
-    id: int | None = record_id()
+    id: int | None = key()
     archived: bool | None = writable()
     doctor: int | None = writable()
     name: str | None = writable()
@@ -139,7 +139,7 @@ class ConsentForm(Record):
     assign_by_default: bool | None = writable()
     created_at: dt.datetime | None = read_only()
     doctor: int | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     is_mandatory: bool | None = writable()
     order: int | None = read_only()
     title: str | None = writable()
@@ -158,7 +158,7 @@ class Document(Record):
     document: str | None = writable()
     patient: int | None = writable()
     metatags: Sequence[str] | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     updated_at: dt.datetime | None = read_only()
 
 
@@ -172,4 +172,4 @@ class Amendment(Record):
     patient: int | None = writable()
     appointment: int | None = writable()
     comments: str | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import attrs
 
-from ._base import ALWAYS, JSONObject, JSONObjects, Record, read_only, record_id, writable
+from ._base import ALWAYS, JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = [
     "Doctor",
@@ -57,7 +57,7 @@ class Office(Record):
     doctor: int | None = read_only()
     end_time: dt.time | None = read_only()
     exam_rooms: JSONObjects | None = read_only()
-    id: int | None = record_id()
+    id: int | None = key()
     name: str | None = read_only()
     phone_number: str | None = read_only()
     fax_number: str | None = read_only()
@@ -117,7 +117,7 @@ class InventoryVaccine(Record):
     current_quantity: int | None = read_only()
     doctor: int | None = writable()
     expiry: dt.date | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     lot_number: str | None = writable()
     manufacturer: str | None = writable()
     manufacturer_code: str | None = writable()

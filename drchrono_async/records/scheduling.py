@@ -5,7 +5,17 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._base import ALWAYS, Codes, JSONObject, JSONObjects, Record, read_only, record_id, writable
+from ._base import (
+    ALWAYS,
+    Codes,
+    JSONObject,
+    JSONObjectOrObjects,
+    JSONObjects,
+    Record,
+    key,
+    read_only,
+    writable,
+)
 
 __all__ = [
     "Appointment",
@@ -19,7 +29,21 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class Appointment(Record):
-    """An appointment, or a break (no patient), on a doctor's calendar. `/api/appointments`."""
+    """An appointment, or a break (no patient), on a doctor's calendar. `/api/appointments`.
+
+    Where the live API departs from the reference, the fields follow the live API and still
+    read the reference's shape:
+
+    - `icd9_codes`, `icd10_codes`: arrays of strings (the reference prints a string); a
+      comma-separated string is split (see `Codes`).
+    - `status_transitions`: an array of transition objects (the reference prints one object);
+      a lone object is read as a list of it (see `JSONObjectOrObjects`).
+    - `base_recurring_appointment`: the id of an appointment, so a string like `id` (the
+      reference prints an integer; an integer is read as its decimal string).
+    - Live payloads carry keys the reference does not list (`first_edi_date`, `last_edi_date`,
+      `ins1_status`, `ins2_status`, `payment_profile`, `resubmit_claim_original_id`,
+      `is_telehealth`, `telehealth_url`, `created_by`, ...): they are kept in `extra`.
+    """
 
     doctor: int | None = writable()
     duration: int | None = writable()
@@ -34,18 +58,16 @@ class Appointment(Record):
     reason: str | None = writable()
     reminder_profile: int | None = writable()
     status: str | None = writable()
-    status_transitions: JSONObject | None = read_only()
+    status_transitions: JSONObjectOrObjects | None = read_only()
     vitals: JSONObject | None = writable()
     supervising_provider: int | None = writable()
     billing_status: str | None = writable()
     billing_provider: int | None = writable()
     billing_notes: JSONObjects | None = read_only()
     clinical_note: JSONObject | None = read_only()
-    # The reference prints these as strings; the live API sends arrays of strings (every
-    # captured appointment payload). Both are read; a string is split at its commas.
     icd10_codes: Codes | None = read_only()
     icd9_codes: Codes | None = read_only()
-    id: str | None = record_id()
+    id: str | None = key()
     reminders: JSONObjects | None = read_only()
     created_at: dt.datetime | None = read_only()
     updated_at: dt.datetime | None = read_only()
@@ -63,7 +85,7 @@ class Appointment(Record):
     cloned_from: int | None = read_only()
     extended_updated_at: dt.datetime | None = read_only()
     recurring_appointment: bool | None = read_only()
-    base_recurring_appointment: int | None = read_only()
+    base_recurring_appointment: str | None = read_only()
     is_walk_in: bool | None = writable()
     is_virtual_base: bool | None = read_only()
     custom_fields: JSONObjects | None = writable()
@@ -96,7 +118,7 @@ class AppointmentProfile(Record):
     reason: str | None = writable()
     sort_order: int | None = writable()
     archived: bool | None = read_only()
-    id: int | None = record_id()
+    id: int | None = key()
 
 
 @attrs.frozen(kw_only=True)
@@ -110,7 +132,7 @@ class AppointmentTemplate(Record):
     scheduled_time: dt.time | None = writable()
     week_days: Sequence[int] | None = writable()
     archived: bool | None = read_only()
-    id: int | None = record_id()
+    id: int | None = key()
     open_slots: JSONObjects | None = read_only()
 
 
@@ -122,7 +144,7 @@ class CustomAppointmentField(Record):
     doctor: int | None = writable()
     field_name: str | None = writable()
     field_desc: str | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     order: int | None = read_only()
     created_at: dt.datetime | None = read_only()
     updated_at: dt.datetime | None = read_only()
@@ -135,4 +157,4 @@ class ReminderProfile(Record):
     doctor: int | None = writable()
     name: str | None = writable()
     reminders: JSONObjects | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()

@@ -4,7 +4,7 @@ import datetime as dt
 
 import attrs
 
-from ._base import JSONObject, JSONObjects, Record, read_only, record_id, writable
+from ._base import JSONObject, JSONObjects, Record, key, read_only, writable
 
 __all__ = ["Task", "TaskCategory", "TaskNote", "TaskStatus", "TaskTemplate"]
 
@@ -22,7 +22,7 @@ class Task(Record):
     created_at: dt.datetime | None = read_only()
     created_by: int | None = read_only()
     due_date: JSONObject | None = writable()
-    id: int | None = record_id()
+    id: int | None = key()
     notes: JSONObjects | None = writable()
     priority: int | None = writable()
     status: int | None = writable()
@@ -36,7 +36,7 @@ class TaskCategory(Record):
 
     archived: bool | None = writable()
     created_at: dt.datetime | None = read_only()
-    id: int | None = record_id()
+    id: int | None = key()
     is_global: bool | None = read_only()
     name: str | None = writable()  # printed "boolean" (a typo)
     practice_group: int | None = read_only()
@@ -50,7 +50,7 @@ class TaskNote(Record):
     archived: bool | None = writable()
     created_at: dt.datetime | None = read_only()
     created_by: int | None = read_only()
-    id: int | None = record_id()
+    id: int | None = key()
     task: int | None = writable()
     text: str | None = writable()
     updated_at: dt.datetime | None = read_only()
@@ -62,7 +62,7 @@ class TaskStatus(Record):
 
     archived: bool | None = writable()
     created_at: dt.datetime | None = read_only()
-    id: int | None = record_id()
+    id: int | None = key()
     name: str | None = writable()
     practice_group: int | None = read_only()
     status_category: str | None = writable()

@@ -412,7 +412,7 @@ class Seeder:
             "profile": None,
             "reason": "",
             "status": "",
-            "status_transitions": {},
+            "status_transitions": [],
             "vitals": {"height": None, "weight": None, "bmi": None, "pain": None},
             "supervising_provider": None,
             "billing_status": "",
@@ -489,12 +489,11 @@ class Seeder:
                 if past:
                     data["billing_status"] = "Bill Insurance"
                     data["icd10_codes"] = ["Z00.00"]
-                    # An object, as the reference types it (not a list).
-                    data["status_transitions"] = {
-                        "from_status": "",
-                        "to_status": status,
-                        "datetime": updated_s,
-                    }
+                    # A list of transitions, as the live API sends it (the reference prints
+                    # one object).
+                    data["status_transitions"] = [
+                        {"from_status": "", "to_status": status, "datetime": updated_s}
+                    ]
             if past:
                 data["vitals"] = {
                     "height": 60 + int(rand() * 20),

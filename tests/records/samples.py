@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from drchrono_async.records import Codes, DateRange, JSONObject, JSONObjects, Record, api_fields
+from drchrono_async.records import (
+    Codes,
+    DateRange,
+    JSONObject,
+    JSONObjectOrObjects,
+    JSONObjects,
+    Record,
+    api_fields,
+)
 
 
 def strip_none(t: Any) -> Any:
@@ -39,9 +47,10 @@ _WIRE: dict[Any, tuple[Any, Any]] = {
     JSONObjects: ([{"key": "value"}, {"other": 2}], None),
     Sequence[int]: ([1, 2, 3], None),
     Sequence[str]: (["a", "b"], None),
-    Codes: (["J45.909", "E11.9"], None),
     Sequence[Any]: ([1, "A", None], None),
     str | int | float: ("5.1", "5.1"),
+    Codes: (["E11.9", "I10"], None),
+    JSONObjectOrObjects: ([{"from_status": "", "to_status": "Arrived"}], None),
 }
 
 
@@ -60,9 +69,5 @@ def full_payload(cls: type[Record]) -> dict[str, Any]:
 
 
 def minimal_payload(cls: type[Record]) -> dict[str, Any]:
-    """Only the always-present keys of `cls` (the id among them: a record is keyed on it)."""
-    return {
-        a.name: wire_value(a.type)
-        for a in api_fields(cls)
-        if a.metadata["always_present"] and (strip_none(a.type) is a.type or a.name == "id")
-    }
+    """Only the always-present keys of `cls` (the `id` of a writable endpoint included)."""
+    return {a.name: wire_value(a.type) for a in api_fields(cls) if a.metadata["always_present"]}

@@ -22,6 +22,7 @@ from drchrono_async.records import (
     Codes,
     DateRange,
     JSONObject,
+    JSONObjectOrObjects,
     JSONObjects,
     Patient,
     Record,
@@ -72,11 +73,11 @@ def conforms(value: Any, t: Any) -> bool:
         return type(value) is dt.time and value.tzinfo is None
     if base == JSONObject:
         return isinstance(value, Mapping)
-    if base == JSONObjects:
+    if base in (JSONObjects, JSONObjectOrObjects):
         return isinstance(value, Sequence) and all(isinstance(x, Mapping) for x in value)
     if base == Sequence[int]:
         return isinstance(value, Sequence) and all(type(x) is int for x in value)
-    if base == Sequence[str] or base == Codes:
+    if base in (Sequence[str], Codes):
         return isinstance(value, Sequence) and all(type(x) is str for x in value)
     if base == Sequence[Any]:
         return isinstance(value, list | tuple)
