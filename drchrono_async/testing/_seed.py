@@ -16,7 +16,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from drchrono_async._endpoints import BY_NAME, ENDPOINTS, Endpoint, FilterKind
+from drchrono_async._endpoints import BY_NAME, ENDPOINTS, Endpoint
 
 from ._fake import FIRST_NAMES, LAST_NAMES, REFS, WRITE_ONLY, Faker, record_fields
 from ._store import Row, Table
@@ -672,25 +672,18 @@ class Seeder:
     # --- every other endpoint ---------------------------------------------------------------
 
     def _generic(self, endpoint: Endpoint) -> None:
-        """Records from the record class's fields, or from the declared filters without one."""
+        """Records from the record class's fields (an endpoint without one holds none)."""
         specs = record_fields(endpoint.record_type) if endpoint.record else None
+        if specs is None:
+            return
         value = self.fake.value
         rows = []
         for i in range(self.size(endpoint.name)):
             key = i + 1
             data: dict[str, Any] = {}
-            if specs is not None:
-                for spec in specs:
-                    if spec.name not in WRITE_ONLY.get(endpoint.name, ()):
-                        data[spec.name] = value(spec.name, spec.type)
-            else:
-                data["id"] = key
-                for name, kind in endpoint.filters.items():
-                    if kind is FilterKind.INT:
-                        data[name] = value(name, int)
-                if "show_archived" in endpoint.filters:
-                    data["archived"] = False
-                data["created_at"] = self.fake.past_ts()
+            for spec in specs:
+                if spec.name not in WRITE_ONLY.get(endpoint.name, ()):
+                    data[spec.name] = value(spec.name, spec.type)
             hidden: dict[str, Any] = {}
             # `since` needs an update time even where the record does not show one.
             if "updated_at" in data or "since" in endpoint.filters:
