@@ -20,18 +20,25 @@ ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = ("appointments", "patients")
 
 
-async def run_worker(url: str, token: str, db: Path, kill_after: float | None) -> int | None:
+async def run_worker(
+    emu: Emulator, url: str, db: Path, kill_after_calls: int | None
+) -> int | None:
+    """Run a sync process; with `kill_after_calls`, SIGKILL it once the emulator has served
+    that many of its requests (a moment in its work, whatever the machine's speed)."""
+    start = len(emu.requests)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), url, token, str(db), cwd=ROOT
+        sys.executable, str(WORKER), url, emu.access_token, str(db), cwd=ROOT
     )
-    if kill_after is None:
+    if kill_after_calls is None:
         return await asyncio.wait_for(proc.wait(), 120)
-    try:
-        return await asyncio.wait_for(proc.wait(), kill_after)  # finished before the kill
-    except TimeoutError:
-        proc.kill()  # SIGKILL: the process gets no chance to clean up
-        await proc.wait()
-        return None
+    async with asyncio.timeout(120):
+        while proc.returncode is None and len(emu.requests) - start < kill_after_calls:
+            await asyncio.sleep(0.002)  # polling the server's log, not timing anything
+    if proc.returncode is not None:
+        return proc.returncode  # finished before the kill
+    proc.kill()  # SIGKILL: the process gets no chance to clean up
+    await proc.wait()
+    return None
 
 
 async def test_twenty_kill_9s_lose_nothing_and_cost_under_twice_the_calls(
@@ -40,18 +47,18 @@ async def test_twenty_kill_9s_lose_nothing_and_cost_under_twice_the_calls(
     rng = random.Random(20)
     emu = Emulator(seed=9, quota=1_000_000, sizes={"appointments": 24_000, "patients": 8_000})
     async with emu.serve() as url:
-        assert await run_worker(url, emu.access_token, tmp_path / "clean.db", None) == 0
+        assert await run_worker(emu, url, tmp_path / "clean.db", None) == 0
         clean_calls = len(emu.requests)
         start = len(emu.requests)
         db = tmp_path / "killed.db"
         kills = 0
         for _ in range(20):
-            if await run_worker(url, emu.access_token, db, rng.uniform(0.35, 0.65)) is None:
+            if await run_worker(emu, url, db, rng.randint(1, 5)) is None:
                 kills += 1
-        assert await run_worker(url, emu.access_token, db, None) == 0  # resumes to the end
+        assert await run_worker(emu, url, db, None) == 0  # resumes to the end
         killed_calls = len(emu.requests) - start
     print(f"{kills} kills; {killed_calls} calls against {clean_calls} uninterrupted")
-    assert kills >= 12  # most runs really were cut short, mid-sync
+    assert kills == 20  # every run was cut short mid-sync
     assert killed_calls < 2 * clean_calls, (killed_calls, clean_calls)
     async with SQLiteStore(db) as store:
         for resource in RESOURCES:
