@@ -25,17 +25,27 @@ async def run_worker(
 ) -> int | None:
     """Run a sync process; with `kill_after_calls`, SIGKILL it once the emulator has served
     that many of its requests (a moment in its work, whatever the machine's speed)."""
-    start = len(emu.requests)
+    reached = asyncio.Event()
+    served = 0
+
+    def count(_: object) -> None:  # the emulator's per-request hook; injects no fault
+        nonlocal served
+        served += 1
+        if kill_after_calls is not None and served >= kill_after_calls:
+            reached.set()
+
+    emu.faults.hook = count
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(WORKER), url, emu.access_token, str(db), cwd=ROOT
     )
     if kill_after_calls is None:
         return await asyncio.wait_for(proc.wait(), 120)
-    async with asyncio.timeout(120):
-        while proc.returncode is None and len(emu.requests) - start < kill_after_calls:
-            await asyncio.sleep(0.002)  # polling the server's log, not timing anything
-    if proc.returncode is not None:
-        return proc.returncode  # finished before the kill
+    finished = asyncio.ensure_future(proc.wait())
+    killing = asyncio.ensure_future(reached.wait())
+    await asyncio.wait({finished, killing}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+    killing.cancel()
+    if finished.done():
+        return finished.result()  # finished before the kill
     proc.kill()  # SIGKILL: the process gets no chance to clean up
     await proc.wait()
     return None
