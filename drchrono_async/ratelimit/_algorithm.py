@@ -209,6 +209,10 @@ def step(
             s.carry = 0.0
         s.k = k
     if calibrating:
+        # Permits taken before the server's clock was known count in this window; if now is
+        # within the boundary zone, the latest of them may have landed in the next one too.
+        if lo + 1.0 + p.margin >= (k + 1) * window:
+            s.carry = max(s.carry, s.pre)
         s.used, s.pre = max(s.used, s.pre), 0.0
     # 3. Bucket refill.
     if now > s.tlast:

@@ -109,6 +109,9 @@ elseif k < s.k then
   s.k = k
 end
 if calibrating then
+  if lo + 1.0 + margin >= (k + 1) * window then
+    s.carry = math.max(s.carry, s.pre)
+  end
   s.used, s.pre = math.max(s.used, s.pre), 0.0
 end
 -- 3. Bucket refill.
