@@ -66,9 +66,16 @@ class _HttpxFilter(logging.Filter):
         return True
 
 
+# httpcore's trace of a failure: `... exception=RemoteProtocolError(<text quoting bytes>)`.
+_EXCEPTION = re.compile(r"exception=([A-Za-z_][A-Za-z0-9_.]*)\(.*", re.S)
+
+
 class _HttpcoreFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message: Any = record.msg
+        if isinstance(message, str) and "exception=" in message:
+            # The exception's text may quote what the server sent: keep its type only.
+            message = record.msg = _EXCEPTION.sub(r"exception=\1(...)", message)
         if isinstance(message, str) and ("b'" in message or 'b"' in message):
             raw = message.encode("utf-8", "surrogateescape")
             record.msg = _HEADER.sub(rb"(\1, b'" + REDACTED.encode() + rb"')", raw).decode(

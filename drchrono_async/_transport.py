@@ -75,6 +75,7 @@ USER_AGENT = f"drchrono-async/{__version__} (+httpx/{httpx.__version__})"
 
 # httpx errors raised before a single byte of the request can have reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
 _THROTTLE_BODY = re.compile(r"available in\s+([0-9]+(?:\.[0-9]+)?)\s+second", re.IGNORECASE)
 
 Expect = Literal["json", "text"]
@@ -315,12 +316,18 @@ class Transport:
             # httpx prepares the next request of any redirect, even when not following it,
             # and fails on a Location that is no URL: that is the redirect's fault.
             if "location header" not in str(exc).lower():
-                raise self._transport_error(request, exc, attempt) from exc
+                raise self._transport_error(request, exc, attempt) from None
+            raise RedirectError(
+                f"{method} {path}: a redirect without a usable Location", method=method, path=path
+            ) from None
+        except httpx.InvalidURL:
+            # Also from preparing a redirect's next request: a Location that is no URL.
             raise RedirectError(
                 f"{method} {path}: a redirect without a usable Location", method=method, path=path
             ) from None
         except httpx.HTTPError as exc:  # transport errors, timeouts, protocol errors, streams
-            raise self._transport_error(request, exc, attempt) from exc
+            # `from None`: httpx's and h11's messages may quote bytes the server sent.
+            raise self._transport_error(request, exc, attempt) from None
         except RuntimeError:
             # httpx refuses to send on a client that was closed (a caller's own client).
             raise InvalidRequestError("the HTTP client of this DrChronoClient is closed") from None
@@ -448,7 +455,12 @@ class Transport:
         body = _json_or_none(response)
         message = _status_message(method, path, response)
         if status == 400 and isinstance(body, Mapping) and body:
-            message += f"; invalid fields: {', '.join(sorted(str(k) for k in body))}"
+            # Field names only: a key the server chose that is not a plain name (it could echo
+            # a header or a value) is counted, never shown.
+            names = sorted(k for k in body if isinstance(k, str) and _FIELD_NAME.fullmatch(k))
+            others = len(body) - len(names)
+            shown = ", ".join(names) + (f" and {others} other(s)" if others else "")
+            message += f"; invalid fields: {shown}"
         error_type = _ERRORS.get(status) or (ServerError if status >= 500 else APIError)
         raise error_type(message, status_code=status, method=method, path=path, body=body)
 

@@ -153,3 +153,47 @@ def test_retry_after_reads_seconds_dates_and_the_drf_body() -> None:
 @pytest.mark.parametrize("value", ["garbage", "Fri, 31 Dec 99999 23:59:59 GMT", "", "x" * 500])
 def test_an_unusable_date_header_is_ignored(value: str) -> None:
     assert _server_time(httpx.Response(200, headers={"Date": value})) is None
+
+
+async def test_a_location_httpx_cannot_parse_is_a_redirect_error() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "javascript:alert(1)"})
+
+    async with client(transport=httpx.MockTransport(answer)) as c:
+        with pytest.raises(errors.RedirectError):
+            await c.request("GET", "/api/a")
+
+
+async def test_a_400_names_plain_field_names_only() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = {"Bearer SECRET-echo": ["bad"], "first_name": ["x"], "a b": ["y"]}
+        return httpx.Response(400, json=body)
+
+    async with client(transport=httpx.MockTransport(answer)) as c:
+        with pytest.raises(errors.BadRequestError) as info:
+            await c.request("GET", "/api/b")
+    assert "SECRET" not in str(info.value) and "a b" not in str(info.value)
+    assert "first_name and 2 other(s)" in str(info.value)
+    assert "Bearer SECRET-echo" in info.value.field_errors  # still there for the caller
+
+
+async def test_a_transport_error_does_not_chain_the_servers_bytes() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("illegal status line: b'first_name=Zelda'")
+
+    async with client(transport=httpx.MockTransport(answer), max_retries=0) as c:
+        with pytest.raises(errors.TransportError) as info:
+            await c.request("GET", "/api/c")
+    assert "Zelda" not in "".join(traceback.format_exception(info.value))
+
+
+def test_httpcore_exception_lines_keep_the_type_only() -> None:
+    import logging
+
+    Emulator(seed=1).client()  # installs the filters
+    line = "receive_response_headers.failed exception="
+    text = line + "RemoteProtocolError(\"illegal: b'first_name=Zelda'\")"
+    record = logging.LogRecord("httpcore.http11", logging.DEBUG, "x", 1, text, None, None)
+    for f in logging.getLogger("httpcore.http11").filters:
+        f.filter(record)
+    assert record.getMessage() == line + "RemoteProtocolError(...)"
