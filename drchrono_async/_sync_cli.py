@@ -49,6 +49,8 @@ def add_parser(commands: Any) -> None:
     cred.add_argument("--emulator", action="store_true",
                       help="sync an in-process emulator's practice (no credentials)")
     sync.add_argument("--token-file", help="with --oauth: a JSON token file (mode 0600)")
+    sync.add_argument("--base-url", default="https://drchrono.com",
+                      help="the API's origin (default https://drchrono.com)")  # fmt: skip
     sync.add_argument("--resource", action="append", default=None, metavar="NAME",
                       help="an endpoint to sync, e.g. appointments (repeatable)")
     sync.add_argument("--every", type=parse_every, default=None, metavar="DURATION",
@@ -99,6 +101,9 @@ async def _main(args: argparse.Namespace) -> int:
             stop = _Signals(syncer)
             with stop, view:
                 while True:
+                    plan = await syncer.plan()
+                    print(f"plan: at least {plan.calls} calls, {plan.quota_hours} quota "
+                          f"hour(s)", file=sys.stderr, flush=True)  # fmt: skip
                     report = await syncer.run()
                     view.done(report)
                     if args.every is None or stop.requested:
@@ -124,9 +129,9 @@ async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
         return
     if args.oauth:
         app = OAuthApp(_env("DRCHRONO_CLIENT_ID"), _env("DRCHRONO_CLIENT_SECRET"),
-                       _env("DRCHRONO_REDIRECT_URI"))  # fmt: skip
+                       _env("DRCHRONO_REDIRECT_URI"), base_url=args.base_url)  # fmt: skip
         tokens = FileTokenStore(args.token_file) if args.token_file else store.token_store()
-        async with app, DrChronoClient(oauth=app, token_store=tokens,
+        async with app, DrChronoClient(oauth=app, token_store=tokens, base_url=args.base_url,
                                        timezone=args.timezone) as client:  # fmt: skip
             yield client
         return
@@ -134,7 +139,7 @@ async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
     if not token:
         raise InvalidRequestError("give --access-token, $DRCHRONO_ACCESS_TOKEN, --oauth or "
                                   "--emulator")  # fmt: skip
-    async with DrChronoClient(token, timezone=args.timezone) as client:
+    async with DrChronoClient(token, base_url=args.base_url, timezone=args.timezone) as client:
         yield client
 
 

@@ -52,3 +52,25 @@ def test_every_parses_durations() -> None:
     for bad in ("0s", "h", "-1m", "1w"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_every(bad)
+
+
+def test_sync_against_a_server_by_base_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drchrono_async.testing import Emulator
+
+    emu = Emulator(seed=4, sizes={"patients": 30})
+    db = tmp_path / "served.db"
+
+    async def run() -> int:
+        async with emu.serve() as url:
+            monkeypatch.setenv("DRCHRONO_ACCESS_TOKEN", emu.access_token)
+            args = ["sync", "--plain", "--base-url", url, "--store", f"sqlite:///{db}",
+                    "--resource", "patients"]  # fmt: skip
+            from drchrono_async._sync_cli import _main
+            from drchrono_async.cli import build_parser
+
+            return await _main(build_parser().parse_args(args))
+
+    assert asyncio.run(run()) == 0
+    assert any(e.path == "/api/patients" for e in emu.requests)

@@ -38,6 +38,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .._endpoints import BY_NAME, Endpoint
 from .._transport import call_counter
 from ..errors import (
@@ -59,7 +61,7 @@ from ._watermark import format_since, watermark
 if TYPE_CHECKING:
     from .._client import DrChronoClient
 
-__all__ = ["DEFAULT_RESOURCES", "Syncer", "syncable"]
+__all__ = ["DEFAULT_RESOURCES", "PlanItem", "SyncPlan", "Syncer", "syncable"]
 
 logger = logging.getLogger("drchrono_async.sync")
 
@@ -182,6 +184,31 @@ class Syncer:
         their checkpoints. For SIGINT/SIGTERM handlers.
         """
         self._stopping = True
+
+    # -- planning -------------------------------------------------------------------------------
+
+    async def plan(self) -> SyncPlan:
+        """What the next run will list, and the calls it costs at least, before sending any.
+
+        The API does not say how many records a listing holds, so a first backfill is costed
+        at one call per window (its floor); a listing in progress at one call per unfinished
+        chain; an endpoint copied before at one call per page of what the store holds.
+        """
+        items = []
+        for endpoint in self.endpoints:
+            cp = await self.store.checkpoint(endpoint.name) or {}
+            listing = cp.get("listing") or self._new_listing(endpoint, cp)
+            if listing is None:
+                items.append(PlanItem(endpoint.name, "", 0))
+                continue
+            chains = [c for c in listing["chains"] if not c["done"]]
+            calls = len(chains)
+            if listing["kind"] in ("full", "reconcile") and not listing.get("start"):
+                held = await self.store.count(endpoint.name) if cp else 0
+                calls = max(calls, -(-held // endpoint.max_page_size))
+            items.append(PlanItem(endpoint.name, listing["kind"], calls))
+        limit = getattr(getattr(self.client.quota, "params", None), "limit", None)
+        return SyncPlan(tuple(items), limit)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -309,6 +336,32 @@ class Syncer:
     def _report_progress(self, report: ResourceReport) -> None:
         if self._progress is not None:
             self._progress(report)
+
+
+@attrs.frozen
+class PlanItem:
+    """One resource's part of a plan: the listing it will make and its floor in calls."""
+
+    resource: str
+    mode: str  # "" when the resource is up to date
+    calls: int
+
+
+@attrs.frozen
+class SyncPlan:
+    """What a run will cost at least, and in how many quota hours (`limit` per hour)."""
+
+    items: tuple[PlanItem, ...]
+    limit: int | None
+
+    @property
+    def calls(self) -> int:
+        return sum(i.calls for i in self.items)
+
+    @property
+    def quota_hours(self) -> int:
+        """Hours of quota the calls need at least (1 when there is no quota to go by)."""
+        return 1 if not self.limit else max(1, -(-self.calls // self.limit))
 
 
 class _Stopped(Exception):

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from drchrono_async._endpoints import BY_NAME
 from drchrono_async.errors import InvalidRequestError
 from drchrono_async.sync import SQLiteStore, Syncer
 from drchrono_async.sync._engine import DEFAULT_RESOURCES
@@ -199,3 +200,21 @@ async def test_endpoints_whose_since_selects_by_creation_are_listed_in_full(stor
     # since listing would miss changes, so it waits for its daily full listing.
     assert second["patients"].mode == "incremental"
     assert second["lab_orders"].status == "up to date" and second["lab_orders"].calls == 0
+
+
+async def test_the_plan_costs_a_run_before_it_sends_anything(store: Any) -> None:
+    emu = emulator(appointments=1000, patients=600)
+    async with emu.client() as client:
+        syncer = Syncer(client, store, resources=["appointments", "patients"])
+        before = len(emu.requests)
+        plan = await syncer.plan()
+        assert len(emu.requests) == before  # planning sends nothing
+        modes = {i.resource: i.mode for i in plan.items}
+        assert modes == {"appointments": "backfill", "patients": "full"}
+        windows = {i.resource: i.calls for i in plan.items}["appointments"]
+        assert windows == len(syncer._windows(BY_NAME["appointments"], syncer.server_now()))
+        first = await syncer.run()
+        assert first.calls >= plan.calls and plan.quota_hours == 1
+        emu.clock.advance(HOUR)  # type: ignore[attr-defined]
+        again = await syncer.plan()
+        assert {i.mode for i in again.items} == {"incremental"} and again.calls == 2
