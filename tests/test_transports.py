@@ -126,7 +126,8 @@ async def test_a_connection_lost_after_a_post_is_not_sent_again(
         with pytest.raises(errors.TransportError) as caught:
             await client.patients.create(NEW_PATIENT)
     assert caught.value.sent is True
-    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+    # The cause is named, not chained (its text may quote the server's bytes).
+    assert "RemoteProtocolError" in str(caught.value) and caught.value.__cause__ is None
     assert len(emulator.records("patients")) == before + 1  # applied once, not retried
     assert emulator.count(method="POST") == 1
 
