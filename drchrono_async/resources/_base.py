@@ -44,6 +44,7 @@ class ResourceContext:
     converter: DrChronoConverter
     tz: dt.tzinfo
 
+
 class BaseResource(Generic[T]):
     """What every resource shares: its endpoint row, record type, checks and actions.
 
@@ -111,9 +112,11 @@ class BaseResource(Generic[T]):
             kind = "a string or integer" if strings else "an integer"
             raise InvalidRequestError(f"{name} ids are {kind}")
         if isinstance(id, int):
-            if not 0 < id <= MAX_INT_ID:
+            number = int.__int__(id)  # a plain int, whatever a subclass's __str__ says
+            if not 0 < number <= MAX_INT_ID:
                 raise InvalidRequestError(f"{name} ids are positive integers")
-            return str(id)
+            return str(number)
+        id = str.__str__(id)  # a plain str, likewise
         if not id:
             raise InvalidRequestError("an id cannot be empty")
         # An id is one path segment: nothing that could leave it ("/", "..", "?", "#"),

@@ -9,6 +9,7 @@ are split into windows here.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -35,17 +36,46 @@ DateSpan = tuple[dt.date, dt.date]
 MAX_WINDOWS = 256
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TZ_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+# Integers beyond a signed 64 bits are no id or count the API stores.
+MAX_INT = 2**63 - 1
 
 
 def naive(value: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    """The wall time in `tz`, without tzinfo (the API rejects `Z` and offsets)."""
-    if value.tzinfo is not None and value.utcoffset() is not None:
-        value = value.astimezone(tz)
+    """The wall time in `tz`, without tzinfo (the API rejects `Z` and offsets).
+
+    Raises `InvalidRequestError` when that wall time is outside the years 1 to 9999 (an
+    aware datetime near `datetime.min`/`max`) or the datetime's own tzinfo fails.
+    """
+    try:
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            value = value.astimezone(tz)
+    except (OverflowError, ValueError, TypeError):
+        raise InvalidRequestError(
+            "a datetime cannot be converted to the client's timezone (out of range)"
+        ) from None
     return value.replace(tzinfo=None)
 
 
 def format_timestamp(value: dt.datetime, tz: dt.tzinfo) -> str:
     return naive(value, tz).isoformat(timespec="seconds")
+
+
+def _plain_int(name: str, value: int) -> int:
+    # int.__int__ gives a plain int even for a subclass with its own __str__; the bound keeps
+    # str() clear of Python's 4300-digit limit and every value inside what the API stores.
+    number = int.__int__(value)
+    if not -MAX_INT <= number <= MAX_INT:
+        raise InvalidRequestError(f"{name} is out of range (a 64-bit integer)")
+    return number
+
+
+def _plain_str(name: str, value: str) -> str:
+    text = str.__str__(value)  # a plain str, whatever a subclass's __str__ says
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: no URL or JSON body can carry them
+        raise InvalidRequestError(f"{name} is not valid text (lone surrogates)") from None
+    return text
 
 
 def parse_date_range(name: str, value: Any) -> DateSpan:
@@ -94,12 +124,14 @@ def format_filter(name: str, kind: FilterKind, value: Any, tz: dt.tzinfo) -> str
         return "true" if value else "false"
     if kind is FilterKind.INT:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidRequestError(f"{name} takes an integer id")
-        return str(value)
+            raise InvalidRequestError(f"{name} takes an integer")
+        return str(_plain_int(name, value))
     if kind is FilterKind.STR:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise InvalidRequestError(f"{name} takes a string")
-        return str(value)
+        if isinstance(value, str):
+            return _plain_str(name, value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(_plain_int(name, value))
+        raise InvalidRequestError(f"{name} takes a string")
     if kind is FilterKind.DATE:
         return _as_date(name, value).isoformat()
     if kind is FilterKind.DATE_RANGE:
@@ -112,24 +144,23 @@ def format_filter(name: str, kind: FilterKind, value: Any, tz: dt.tzinfo) -> str
             return dt.datetime.combine(value, dt.time()).isoformat(timespec="seconds")
         if isinstance(value, str):
             text = value.strip().replace(" ", "T")
-            if _TZ_SUFFIX.search(text):
-                try:
-                    return format_timestamp(dt.datetime.fromisoformat(text), tz)
-                except ValueError:
-                    pass
+            try:
+                parsed = dt.datetime.fromisoformat(text)
+            except ValueError:
+                pass
             else:
-                try:
-                    dt.datetime.fromisoformat(text)
-                    return text
-                except ValueError:
-                    pass
+                # Written in the one form the API reads, whatever ISO form was given.
+                return format_timestamp(parsed, tz)
         raise InvalidRequestError(f"{name} takes a datetime (or an ISO 8601 timestamp)")
     if kind is FilterKind.STR_LIST:
         if isinstance(value, str) or not isinstance(value, Iterable):
             raise InvalidRequestError(f"{name} takes a list of strings")
-        items = list(value)
+        items = [_plain_str(name, v) if isinstance(v, str) else v for v in value]
         if not all(isinstance(v, str) and v for v in items):
             raise InvalidRequestError(f"{name} takes a list of non-empty strings")
+        if any("," in v for v in items):
+            # The API splits the value on commas: one item would become several.
+            raise InvalidRequestError(f"{name}: an item cannot contain a comma")
         return ",".join(items)
     raise AssertionError(f"unhandled filter kind {kind}")  # pragma: no cover
 
@@ -169,7 +200,7 @@ def list_params(
     if page_size > maximum:
         mode = " with verbose=True" if verbose else ""
         raise InvalidRequestError(
-            f"page_size {page_size} is above the maximum of {maximum} for {endpoint.name}{mode}"
+            f"page_size is above the maximum of {maximum} for {endpoint.name}{mode}"
         )
     params["page_size"] = str(page_size)
     if verbose:
@@ -229,18 +260,43 @@ def split_date_range(
 
 
 def jsonable(value: Any, tz: dt.tzinfo) -> Any:
-    """A request value as JSON: naive timestamps, ISO dates, decimals as strings."""
+    """A request value as JSON: naive timestamps, ISO dates, decimals as strings.
+
+    Anything JSON cannot carry as the API expects (NaN, an integer beyond 64 bits, lone
+    surrogates, bytes, sets, arbitrary objects) is an `InvalidRequestError` here, before any
+    request is built.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return _plain_int("a request body integer", value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRequestError("a request body holds NaN or infinity, which JSON lacks")
+        return float(value)
+    if isinstance(value, str):
+        return _plain_str("a request body string", value)
     if isinstance(value, dt.datetime):
         return format_timestamp(value, tz)
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidRequestError("a request body holds a NaN or infinite Decimal")
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v, tz) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise InvalidRequestError("request body keys are strings")
+            name = _plain_str("a request body key", key) if isinstance(key, str) else str(key)
+            out[name] = jsonable(item, tz)
+        return out
     if isinstance(value, (list, tuple)):
         return [jsonable(v, tz) for v in value]
-    if hasattr(value, "start") and hasattr(value, "end") and not isinstance(value, str):
+    if hasattr(value, "start") and hasattr(value, "end"):
         start, end = parse_date_range("date range", value)
         return f"{start.isoformat()}/{end.isoformat()}"
-    return value
+    raise InvalidRequestError(
+        f"a request body holds a {type(value).__name__}, which cannot be sent as JSON"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -51,6 +52,7 @@ async def test_over_long_date_range_returns_exactly_the_records_of_the_range(
         for r in emulator.records("appointments")
         if start <= _scheduled(r) <= end and not r.get("deleted_flag")
     }
+    assert len(expected) > 100  # the seed fills the range: an empty listing cannot pass
     assert len(got) == len(set(got)), "duplicates"
     assert set(got) == expected, "missing or extra records"
     assert emulator.count(status=400) == 0  # no window was refused
@@ -59,16 +61,17 @@ async def test_over_long_date_range_returns_exactly_the_records_of_the_range(
 async def test_shards_ordered_yield_in_date_order(
     client: DrChronoClient, emulator: Emulator
 ) -> None:
-    from drchrono_async.resources._query import split_date_range
-
     today = emulator.local_now().date()
     span = (today - dt.timedelta(days=60), today)
-    windows = split_date_range(span, today=today, shards=6, limit_days=190)
-    assert len(windows) == 6
+    # 61 days in 6 windows: the first is 11 days long, the others 10.
+    bounds = [span[0] + dt.timedelta(days=d) for d in (0, 11, 21, 31, 41, 51, 61)]
+    windows = list(itertools.pairwise(bounds))
     listing = client.appointments.list(date_range=span, shards=6, ordered=True)
     seen = [appt.scheduled_time.date() async for appt in listing if appt.scheduled_time]
-    index = [next(i for i, (a, b) in enumerate(windows) if a <= d <= b) for d in seen]
+    index = [next(i for i, (a, b) in enumerate(windows) if a <= d < b) for d in seen]
     assert len(set(index)) == 6 and index == sorted(index)
+    sent = sorted({e.query["date_range"] for e in emulator.requests if "date_range" in e.query})
+    assert sent == [f"{a}/{b - dt.timedelta(days=1)}" for a, b in windows]
 
 
 async def test_list_pages_carry_the_filters_and_the_maximum_page_size(
@@ -131,8 +134,9 @@ async def test_transient_faults_mid_listing_lose_nothing(
     since = emulator.local_now() - dt.timedelta(days=3650)
     emulator.faults.script([None, "500", "html", None, "500"])
     got = [a.id async for a in client.appointments.list(since=since, page_size=200)]
-    expected = [r for r in emulator.records("appointments") if not r.get("deleted_flag")]
-    assert len(got) == len(set(got)) == len(expected)
+    expected = {str(r["id"]) for r in emulator.records("appointments") if not r.get("deleted_flag")}
+    assert len(expected) > 1000  # many pages, so the faults hit mid-listing
+    assert len(got) == len(set(got)) and set(got) == expected
     assert emulator.count(status=500) == 2
 
 
@@ -247,33 +251,51 @@ async def test_money_round_trips_as_decimal(client: DrChronoClient, emulator: Em
 async def test_actions(client: DrChronoClient, emulator: Emulator) -> None:
     office = emulator.records("offices")[0]
     updated = await client.offices.add_exam_room(office["id"], name="Room X")
-    assert isinstance(updated, records.Office)
-    assert any(room.get("name") == "Room X" for room in updated.exam_rooms or [])
+    assert isinstance(updated, records.Office) and updated.id == office["id"]
+    rooms = [room.get("name") for room in updated.exam_rooms or []]
+    assert rooms[-1] == "Room X" and len(rooms) == len(office.get("exam_rooms") or []) + 1
+    stored = emulator.record("offices", office["id"]) or {}
+    assert stored["exam_rooms"][-1]["name"] == "Room X"  # the change reached the server
 
     me = await client.users.current()
-    assert isinstance(me, records.User) and me.id is not None
+    assert isinstance(me, records.User) and me.id == emulator.current_user_id
     assert emulator.count(status=302) == 1
 
-    med = emulator.records("medications")[0]["id"]
-    note = await client.medications.append_to_pharmacy_note(med, "Take with food")
-    assert "Take with food" in str(note)
+    med = emulator.records("medications")[0]
+    note = await client.medications.append_to_pharmacy_note(med["id"], "Take with food")
+    old = med.get("pharmacy_note")
+    want = f"{old}\n\nTake with food" if old else "Take with food"
+    assert note == {"pharmacy_note": want}
+    assert (emulator.record("medications", med["id"]) or {})["pharmacy_note"] == want
 
-    patient = emulator.records("patients")[0]["id"]
-    xml = await client.patients.ccda(patient)
-    assert xml.lstrip().startswith("<")
-    assert isinstance(await client.patients.onpatient_access(patient), list)
-    await client.patients.send_onpatient_access(patient)
-    await client.patients.revoke_onpatient_access(patient)
+    patient = emulator.records("patients")[0]
+    xml = await client.patients.ccda(patient["id"])
+    assert 'kind="ccda"' in xml and f'<patient id="{patient["id"]}">' in xml
+    assert f"<name>{patient['first_name']} {patient['last_name']}</name>" in xml
+    access_path = f"/api/patients/{patient['id']}/onpatient_access"
+    assert await client.patients.onpatient_access(patient["id"]) == []  # none sent yet
+    await client.patients.send_onpatient_access(patient["id"])
+    await client.patients.revoke_onpatient_access(patient["id"])
+    assert [e.method for e in emulator.requests.filter(path=access_path)] == [
+        "GET",
+        "POST",
+        "DELETE",
+    ]
 
     form = emulator.records("consent_forms")[0]["id"]
     appt = emulator.records("appointments")[0]["id"]
     await client.consent_forms.apply_to_appointment(form, appointment=appt)
     await client.consent_forms.unapply_from_appointment(form, appointment=appt)
+    for action in ("apply_to_appointment", "unapply_from_appointment"):
+        path = f"/api/consent_forms/{form}/{action}"
+        assert emulator.count(method="POST", path=path) == 1
 
     await client.iframe_integration.enable()
     await client.iframe_integration.disable()
+    iframe = emulator.requests.filter(path="/api/iframe_integration")
+    assert [e.method for e in iframe] == ["POST", "DELETE"]
     statuses = Counter(e.status for e in emulator.requests)
-    assert not [s for s in statuses if s >= 400]
+    assert not [s for s in statuses if s is None or s >= 400]
 
 
 async def test_emulator_client_is_wired_to_the_emulator_and_takes_options(

@@ -440,10 +440,6 @@ async def test_get_of_a_non_object_is_a_typed_error(client: DrChronoClient) -> N
         await client.patients.get(1)
 
 
-def test_httpx_is_the_transport() -> None:
-    assert httpx.__version__.startswith("0.28")
-
-
 @pytest.mark.filterwarnings("ignore::drchrono_async.RecordDecodeWarning")  # minimal records
 @respx.mock
 async def test_fetch_all_runs_listings_concurrently(client: DrChronoClient) -> None:
