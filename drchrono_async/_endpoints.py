@@ -123,6 +123,8 @@ class Endpoint:
     contains_filters: frozenset[str] = attrs.field(factory=frozenset, converter=_frozen)
     # Fields a create or a replace (PUT) must carry.
     required_fields: tuple[str, ...] = ()
+    # The OAuth scopes a token needs for this endpoint (granted as `<scope>:read`/`:write`).
+    scopes: frozenset[str] = attrs.field(factory=frozenset, converter=_frozen)
     # The longest `date_range` the API accepts unless it lies wholly in the past. Set only
     # where a date_range selects records by date, so that a listing may be split into windows.
     date_range_max_days: int | None = None
@@ -203,12 +205,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         soft_delete_field="deleted_flag",
         filter_fields={"date": "scheduled_time", "date_range": "scheduled_time"},
         required_fields=("doctor", "exam_room", "office", "patient", "scheduled_time"),
+        scopes=["calendar", "clinical"],
     ),
     Endpoint(
         "custom_vitals",
         "CustomVital",
         methods={"GET"},
         filters={"doctor": INT, "show_archived": BOOL},
+        scopes=["clinical", "settings"],
     ),
     Endpoint(
         "appointment_profiles",
@@ -216,6 +220,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={"doctor": INT, "show_archived": BOOL},
         required_fields=("color", "duration", "name", "online_scheduling", "reason"),
+        scopes=["calendar", "settings"],
     ),
     Endpoint(
         "appointment_templates",
@@ -232,17 +237,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         verbose_keys={"open_slots"},
         filter_fields={"week_day": "week_days"},
+        scopes=["calendar", "settings"],
     ),
     Endpoint(
         "billing_profiles",
         "BillingProfile",
         methods={"GET"},
         filters={"doctor": INT},
+        scopes=["billing"],
     ),
     Endpoint(
         "doctors",
         "Doctor",
         methods={"GET"},
+        scopes=["user"],
     ),
     Endpoint(
         "documents",
@@ -252,6 +260,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         file_fields={"document"},
         soft_delete_field="archived",
         required_fields=("date", "description", "doctor", "document", "patient"),
+        scopes=["patients"],
     ),
     Endpoint(
         "offices",
@@ -268,6 +277,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 returns="Office",
             ),
         ),
+        scopes=["user"],
     ),
     Endpoint(
         "insurances",
@@ -275,6 +285,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET"},
         filters={"payer_type": STR, "term": STR},
         required_filters=(("payer_type",),),
+        scopes=["user"],
     ),
     Endpoint(
         "consent_forms",
@@ -299,6 +310,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ),
         ),
         required_fields=("doctor", "title", "uri"),
+        scopes=["patients"],
     ),
     Endpoint(
         "custom_insurance_plan_names",
@@ -313,18 +325,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         filter_fields={"name": "insurance_plan_name"},
         contains_filters=["name"],
+        scopes=["settings"],
     ),
     Endpoint(
         "custom_appointment_fields",
         "CustomAppointmentField",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "show_archived": BOOL},
+        scopes=["clinical", "settings"],
     ),
     Endpoint(
         "custom_demographics",
         "CustomDemographic",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "show_archived": BOOL},
+        scopes=["patients", "settings"],
     ),
     Endpoint(
         "patients",
@@ -390,18 +405,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ),
         contains_filters=["first_name", "last_name"],
         required_fields=("doctor", "gender"),
+        scopes=["patients"],
     ),
     Endpoint(
         "patient_flag_types",
         "PatientFlagType",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT},
+        scopes=["patients", "settings"],
     ),
     Endpoint(
         "patient_messages",
         "PatientMessage",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
+        scopes=["messages", "patients"],
     ),
     Endpoint(
         "patients_summary",
@@ -416,6 +434,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "since": TIMESTAMP,
         },
         contains_filters=["first_name", "last_name"],
+        scopes=["patients:summary"],
     ),
     Endpoint(
         "patient_payments",
@@ -428,12 +447,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "PatientPaymentLog",
         methods={"GET"},
         filters={"doctor": INT, "office": INT, "since": TIMESTAMP},
+        scopes=["billing"],
     ),
     Endpoint(
         "reminder_profiles",
         "ReminderProfile",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         required_fields=("doctor", "name", "reminders"),
+        scopes=["calendar"],
     ),
     Endpoint(
         "users",
@@ -460,12 +481,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "since": TIMESTAMP,
         },
         required_fields=("appointment", "code", "doctor", "price", "procedure_type"),
+        scopes=["billing"],
     ),
     Endpoint(
         "transactions",
         "Transaction",
         methods={"GET"},
         filters={"appointment": INT, "line_item": INT, "posted_date": DATE, "since": TIMESTAMP},
+        scopes=["billing"],
     ),
     Endpoint(
         "allergies",
@@ -474,6 +497,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         filters={"patient": INT},
         verbose_keys={"description"},
         required_fields=("doctor", "patient"),
+        scopes=["clinical"],
     ),
     Endpoint(
         "medications",
@@ -490,6 +514,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ),
         ),
         required_fields=("doctor", "patient"),
+        scopes=["clinical"],
     ),
     Endpoint(
         "problems",
@@ -497,6 +522,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"patient": INT},
         required_fields=("doctor", "patient"),
+        scopes=["clinical"],
     ),
     Endpoint(
         "procedures",
@@ -504,6 +530,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET"},
         filters={"appointment": INT, "doctor": INT, "patient": INT, "service_date": DATE},
         filter_fields={"service_date": "date"},
+        scopes=["billing"],
     ),
     Endpoint(
         "amendments",
@@ -511,6 +538,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={"appointment": INT, "patient": INT},
         required_fields=("amendment_name", "doctor", "patient"),
+        scopes=["clinical"],
     ),
     Endpoint(
         "clinical_note_templates",
@@ -518,6 +546,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET"},
         filters={"show_archived": BOOL},
         verbose_keys={"clinical_note_fields"},
+        scopes=["clinical"],
     ),
     Endpoint(
         "clinical_notes",
@@ -537,12 +566,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         max_page_size=20,
         verbose_max_page_size=20,
         filter_fields={"date": "scheduled_time", "date_range": "scheduled_time"},
+        scopes=["clinical"],
     ),
     Endpoint(
         "clinical_note_field_types",
         "ClinicalNoteFieldType",
         methods={"GET"},
         filters={"clinical_note_template": INT, "show_archived": BOOL},
+        scopes=["clinical"],
     ),
     Endpoint(
         "clinical_note_field_values",
@@ -556,6 +587,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "show_persistent": BOOL,
             "since": TIMESTAMP,
         },
+        scopes=["clinical"],
     ),
     Endpoint(
         "messages",
@@ -572,6 +604,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         file_fields={"attachment"},
         filter_fields={"received_since": "received_at", "updated_since": "updated_at"},
+        scopes=["messages"],
     ),
     Endpoint(
         "prescription_messages",
@@ -580,41 +613,48 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         filters={"since": TIMESTAMP, "doctor": INT, "patient": INT, "parent_message": INT},
         # `since` selects what was received or sent since, not what changed: listed in full.
         filter_fields={"since": "created_at"},
+        scopes=["clinical"],
     ),
     Endpoint(
         "fee_schedules",
         "FeeSchedule",
         methods={"GET"},
         filters={"since": TIMESTAMP, "doctor": INT, "payer_id": INT, "code_type": STR, "code": STR},
+        scopes=["billing"],
     ),
     Endpoint(
         "comm_logs",
         "CommLog",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
+        scopes=["calendar"],
     ),
     Endpoint(
         "inventory_categories",
         "InventoryCategory",
         methods={"GET"},
         filters={"doctor": INT, "since": TIMESTAMP},
+        scopes=["clinical"],
     ),
     Endpoint(
         "inventory_vaccines",
         "InventoryVaccine",
         methods={"GET", "POST"},
         filters={"doctor": INT, "cvx_code": STR, "status": STR, "since": TIMESTAMP},
+        scopes=["clinical"],
     ),
     Endpoint(
         "patient_vaccine_records",
         "PatientVaccineRecord",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT, "cvx_code": STR, "since": TIMESTAMP},
+        scopes=["clinical"],
     ),
     Endpoint(
         "sublabs",
         "Sublab",
         methods={"GET", "POST", "PATCH", "PUT"},
+        scopes=["labs"],
     ),
     Endpoint(
         "lab_orders",
@@ -623,12 +663,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         filters={"doctor": INT, "since": TIMESTAMP},
         # `since` selects what was created since, not what changed: a sync lists it in full.
         filter_fields={"since": "timestamp"},
+        scopes=["labs"],
     ),
     Endpoint(
         "lab_orders_summary",
         "LabOrderSummary",
         methods={"GET"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
+        scopes=["clinical"],
     ),
     Endpoint(
         "lab_documents",
@@ -638,24 +680,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         file_fields={"document"},
         # `since` selects what was created since, not what changed: a sync lists it in full.
         filter_fields={"since": "timestamp"},
+        scopes=["labs"],
     ),
     Endpoint(
         "lab_tests",
         "LabTest",
         methods={"GET", "POST", "PATCH", "PUT", "DELETE"},
         filters={"order": INT},
+        scopes=["labs"],
     ),
     Endpoint(
         "lab_results",
         "LabResult",
         methods={"GET", "POST", "PATCH", "PUT", "DELETE"},
         filters={"doctor": INT, "order": INT},
+        scopes=["labs"],
     ),
     Endpoint(
         "care_plans",
         "CarePlan",
         methods={"GET"},
         filters={"doctor": INT, "patient": INT, "plan_type": INT},
+        scopes=["clinical"],
     ),
     Endpoint(
         "eligibility_checks",
@@ -676,6 +722,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "appointment_date_range": "appointment_date",
             "query_date_range": "query_date",
         },
+        scopes=["calendar", "patients"],
     ),
     Endpoint(
         "tasks",
@@ -695,24 +742,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         filter_fields={"due_at_date": "due_at", "due_at_range": "due_at", "due_at_since": "due_at"},
         required_fields=("status", "title"),
+        scopes=["tasks"],
     ),
     Endpoint(
         "task_categories",
         "TaskCategory",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"since": TIMESTAMP, "show_archived": BOOL},
+        scopes=["tasks"],
     ),
     Endpoint(
         "task_notes",
         "TaskNote",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"task": INT, "since": TIMESTAMP},
+        scopes=["tasks"],
     ),
     Endpoint(
         "task_statuses",
         "TaskStatus",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"since": TIMESTAMP, "show_archived": BOOL},
+        scopes=["tasks"],
     ),
     Endpoint(
         "task_templates",
@@ -726,42 +777,49 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "since": TIMESTAMP,
             "show_archived": BOOL,
         },
+        scopes=["tasks"],
     ),
     Endpoint(
         "patient_interventions",
         "PatientIntervention",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
+        scopes=["clinical", "patients"],
     ),
     Endpoint(
         "patient_physical_exams",
         "PatientPhysicalExam",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
+        scopes=["clinical", "patients"],
     ),
     Endpoint(
         "patient_risk_assessments",
         "PatientRiskAssessment",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
+        scopes=["clinical", "patients"],
     ),
     Endpoint(
         "patient_communications",
         "PatientCommunication",
         methods={"GET", "POST", "PUT", "PATCH"},
         filters={"doctor": INT, "patient": INT},
+        scopes=["clinical", "patients"],
     ),
     Endpoint(
         "implantable_devices",
         "ImplantableDevice",
         methods={"GET"},
         filters={"doctor": INT, "patient": INT},
+        scopes=["clinical"],
     ),
     Endpoint(
         "mu_2015_report",
         "Mu2015Report",
         methods={"GET"},
         filters={"date_range": DATE_RANGE, "stage": INT},
+        scopes=["clinical"],
     ),
     Endpoint(
         "iframe_integration",

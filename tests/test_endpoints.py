@@ -120,3 +120,17 @@ async def test_client_builds_every_resource() -> None:
             resource = getattr(client, endpoint.name)
             assert type(resource) is resource_class(endpoint)
             assert resource.endpoint is endpoint
+
+
+def test_every_endpoints_scopes_are_the_references() -> None:
+    printed: dict[str, set[str]] = {}
+    path = None
+    for line in reference.reference_text().splitlines():
+        if line.startswith("/api/"):
+            path = line.split()[0]
+        elif line.startswith("Required scopes:") and path and path.count("/") == 2:
+            value = line.removeprefix("Required scopes:").strip()
+            none = value.lower().startswith("none")
+            printed[path] = set() if none else {v.strip() for v in value.split(",")}
+    for endpoint in ENDPOINTS:
+        assert set(endpoint.scopes) == printed.get(endpoint.path, set()), endpoint.name

@@ -247,11 +247,13 @@ class Syncer:
         granted = await _granted_scopes(self.client)
         if granted is None:
             return {}
+        # Grants read `patients:read`, `patients:write` or plain `patients`: a sync reads.
+        bases = {g.removesuffix(":read").removesuffix(":write") for g in granted}
         out: dict[str, set[str]] = {}
         for endpoint in self.endpoints:
-            need = set(getattr(endpoint, "scopes", ()))
-            if need - granted:
-                out[endpoint.name] = need - granted
+            need = set(endpoint.scopes)
+            if need - bases:
+                out[endpoint.name] = need - bases
         return out
 
     async def _sync_resource(self, endpoint: Endpoint, report: ResourceReport) -> None:

@@ -218,3 +218,22 @@ async def test_the_plan_costs_a_run_before_it_sends_anything(store: Any) -> None
         emu.clock.advance(HOUR)  # type: ignore[attr-defined]
         again = await syncer.plan()
         assert {i.mode for i in again.items} == {"incremental"} and again.calls == 2
+
+
+async def test_resources_whose_scope_was_not_granted_are_skipped_not_mistaken_for_empty(
+    store: Any,
+) -> None:
+    from drchrono_async.oauth import MemoryTokenStore, OAuthApp, Token
+
+    emu = emulator(appointments=50, patients=20)
+    issued = emu.oauth.issue_token(emu.current_user_id)
+    issued.scope = "patients:read"  # the user granted patients only
+    app = OAuthApp(emu.client_id, emu.client_secret, emu.redirect_uri, base_url=emu.base_url,
+                   transport=emu.transport, clock=emu.clock)  # fmt: skip
+    token = Token(issued.access, issued.refresh, emu.clock.now() + DAY, scope=issued.scope)
+    async with emu.client(access_token=None, oauth=app, token_store=MemoryTokenStore(token)) as c:
+        report = await Syncer(c, store, resources=["appointments", "patients"]).run()
+    await app.aclose()
+    assert report["patients"].status == "complete" and report["patients"].records > 0
+    assert report["appointments"].status == "skipped" and report["appointments"].calls == 0
+    assert "calendar" in report["appointments"].reason and not report.complete
