@@ -29,7 +29,18 @@ from enum import IntEnum
 
 import attrs
 
-__all__ = ["CountWait", "Decision", "Op", "Params", "Reason", "State", "eta", "server_wait", "step"]
+__all__ = [
+    "CountWait",
+    "Decision",
+    "Op",
+    "Params",
+    "Reason",
+    "State",
+    "eta",
+    "server_wait",
+    "step",
+    "usable_offset",
+]
 
 # Grants when the bucket holds 1 token up to float rounding, so that a waiter woken at the
 # computed time never sleeps again for a rounding error.
@@ -287,6 +298,20 @@ def server_wait(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+# An offset beyond this (about 300 years) is no clock: the Date was garbage.
+MAX_OFFSET = 1e10
+
+
+def usable_offset(obs: object) -> bool:
+    """Whether a clock observation (server time - local time) can be believed at all."""
+    return (
+        not isinstance(obs, bool)
+        and isinstance(obs, (int, float))
+        and math.isfinite(obs)
+        and abs(obs) <= MAX_OFFSET
+    )
 
 
 def eta(s: State, p: Params, now: float, n: int) -> float:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import attrs
 
-from ._algorithm import CountWait, Decision, Op, Params, State, eta, server_wait, step
+from ._algorithm import (
+    CountWait,
+    Decision,
+    Op,
+    Params,
+    State,
+    eta,
+    server_wait,
+    step,
+    usable_offset,
+)
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._scheduler import Scheduler, iso, logger
@@ -65,7 +75,8 @@ class HourlyQuota(Scheduler):
         """Learn the server's clock from a response's `Date` (epoch seconds, truncated)."""
         now = self.clock.now()
         # The Date was generated before now and truncated: date - now is a lower bound.
-        step(self._state, self.params, now, Op.PEEK, obs=server_now - now)
+        if usable_offset(server_now - now):
+            step(self._state, self.params, now, Op.PEEK, obs=server_now - now)
 
     def snapshot(self) -> QuotaSnapshot:
         """Limit, used, remaining, resets at, paused until, waits and 429s so far."""

@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..errors import InvalidRequestError
-from ._algorithm import CountWait, Decision, Op, Params, Reason, State, eta, server_wait, step
+from ._algorithm import (
+    CountWait,
+    Decision,
+    Op,
+    Params,
+    Reason,
+    State,
+    eta,
+    server_wait,
+    step,
+    usable_offset,
+)
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._lua import FIELDS, SCRIPT
@@ -146,6 +157,8 @@ class RedisQuota(Scheduler):
     def observe_server_time(self, server_now: float) -> None:
         """Learn the server's clock from a response's `Date`; sent with the next Redis call."""
         obs = server_now - self.clock.now()
+        if not usable_offset(obs):
+            return  # a nan kept here would block every later observation
         if self._pending_obs is None or obs > self._pending_obs:
             self._pending_obs = obs
 

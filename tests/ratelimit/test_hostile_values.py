@@ -121,3 +121,22 @@ async def test_redis_quota_survives_any_wait_and_keeps_a_short_ttl(
 async def test_redis_quota_refuses_a_bad_key(redis_client: aioredis.Redis) -> None:
     with pytest.raises(InvalidRequestError):
         RedisQuota(redis_client, key="")
+
+
+@pytest.mark.parametrize("date", [float("nan"), float("inf"), float("-inf"), 1e300, -1e300])
+async def test_a_date_no_clock_could_show_is_ignored(
+    redis_client: aioredis.Redis, redis_key: str, date: float
+) -> None:
+    clock = VirtualClock(start=1_767_225_600.0 + 100)
+    hourly = HourlyQuota(limit=10, clock=clock)
+    shared = RedisQuota(redis_client, key=f"{redis_key}:q", limit=10, clock=clock)
+    for quota in (hourly, shared):
+        quota.observe_server_time(date)
+        quota.observe_server_time(clock.now() + 30)  # a sane Date after it still counts
+    # RedisQuota sends it with its next call; it must be the sane one, not a stuck nan.
+    assert shared._pending_obs is not None and abs(shared._pending_obs - 30) < 1
+    for quota in (hourly, shared):
+        await quota.acquire()
+        snap = quota.snapshot()
+        assert math.isfinite(snap.resets_at) and snap.resets_at > clock.now()
+    assert hourly._state.cal == 1 and hourly._state.off == pytest.approx(30, abs=1)
