@@ -173,20 +173,27 @@ class SQLiteStore:
         written = marked = 0
         try:
             db.execute("BEGIN IMMEDIATE")
+            # One statement per set of columns (records of a page share one), run over all
+            # its rows: the per-row work is the values, not the SQL.
+            groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
             for row in rows:
-                names = [n for n in row.columns if n in known]
-                cols = ", ".join(["id", "payload", "updated_at", "deleted", "synced_at",
-                                  *map(_ident, names)])  # fmt: skip
-                marks = ", ".join("?" * (5 + len(names)))
-                updates = ", ".join(f"{c} = excluded.{c}" for c in cols.split(", ")[1:])
-                cursor = db.execute(
-                    f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE "
-                    f"SET {updates} WHERE excluded.updated_at IS NULL OR "
-                    f"{table}.updated_at IS NULL OR excluded.updated_at >= {table}.updated_at",
+                names = tuple(n for n in row.columns if n in known)
+                groups.setdefault(names, []).append(
                     (row.id, orjson.dumps(row.payload).decode(), row.updated_at,
-                     int(row.deleted), now, *(_value(row.columns[n]) for n in names)),
+                     int(row.deleted), now, *(_value(row.columns[n]) for n in names))
                 )  # fmt: skip
-                written += cursor.rowcount
+            for names, values in groups.items():
+                cols = ["id", "payload", "updated_at", "deleted", "synced_at", *map(_ident, names)]
+                updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+                before = db.total_changes
+                db.executemany(
+                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+                    f"({', '.join('?' * len(cols))}) ON CONFLICT(id) DO UPDATE SET {updates} "
+                    f"WHERE excluded.updated_at IS NULL OR {table}.updated_at IS NULL "
+                    f"OR excluded.updated_at >= {table}.updated_at",
+                    values,
+                )
+                written += db.total_changes - before
             for rid in deletes:
                 cursor = db.execute(
                     f"UPDATE {table} SET deleted = 1, synced_at = ? WHERE id = ? AND deleted = 0",
