@@ -1,0 +1,514 @@
+"""`SQLiteStore`: a sync's whole state in one SQLite file (the default store).
+
+Threading: sqlite3 blocks, so every call runs on ONE dedicated worker thread
+(`ThreadPoolExecutor(max_workers=1)`), which opens the connection and is the only thread that
+ever touches it. sqlite3's `check_same_thread` stays on as a guard. Each job is a whole
+operation (a write's BEGIN ... COMMIT included), so a cancelled caller can never leave a
+transaction open half-way: the job finishes (or rolls back) on its own.
+
+Durability: WAL journal with `synchronous=FULL` by default: every committed `write()` is on
+disk before it returns, so neither `kill -9` nor a power cut loses it. `synchronous="NORMAL"`
+is faster and still loses nothing on a process crash, but a power cut may drop the last
+commits (the database stays consistent: pages and their checkpoints go together); the token
+lives in the same file, and a refreshed token lost that way would sign the sync out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+import orjson
+
+from ..errors import DrChronoError, InvalidRequestError, TokenStoreError
+from ..oauth import FileTokenStore, Token, TokenStore
+from ..oauth._stores import _check_replaces
+from ._errors import SyncStoreError
+from ._sql import (
+    BASE_COLUMNS,
+    CHECKPOINTS,
+    TOKENS,
+    Checker,
+    canonical,
+    check_columns,
+    check_key,
+    check_name,
+    check_row,
+    checker,
+    checksum_of,
+    dump_checkpoint,
+    dump_payload,
+    now_utc,
+    unique,
+    upsert_condition,
+)
+from ._store import Column, ColumnType, Row, WriteResult
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+
+_SQL_TYPES: dict[str, str] = {
+    "text": "TEXT",
+    "integer": "INTEGER",
+    "real": "REAL",
+    "boolean": "INTEGER",  # 0/1
+    "decimal": "TEXT",  # exact: NUMERIC affinity would turn "12.50" into a float
+    "date": "TEXT",  # ISO 8601, so text order is time order
+    "time": "TEXT",
+    "timestamp": "TEXT",
+}
+
+
+def _iso(value: Any) -> str:
+    return str(value.isoformat())
+
+
+_CONVERT: dict[str, Callable[[Any], Any] | None] = {
+    "text": None,
+    "integer": None,
+    "real": float,
+    "boolean": int,
+    "decimal": str,
+    "date": _iso,
+    "time": _iso,
+    "timestamp": _iso,
+}
+
+
+def _q(name: str) -> str:
+    """Quote an identifier already checked against NAME (so it holds no quote)."""
+    return f'"{name}"'
+
+
+@attrs.frozen
+class _Table:
+    """What writing one resource needs: its typed columns and the statements."""
+
+    names: tuple[str, ...]
+    known: frozenset[str]  # names and the base columns
+    checks: tuple[Checker, ...]
+    upsert: str
+    mark: str
+
+
+class SQLiteStore:
+    """A `SyncStore` in a SQLite file: one table per resource, plus checkpoints and tokens.
+
+    Each resource's table has `id` (TEXT PRIMARY KEY), `payload` (the record's JSON as text),
+    `updated_at`, `deleted` (0/1), `synced_at` (UTC ISO time of the write) and one column per
+    scalar field. Bookkeeping tables start with `_` (`_checkpoints`, `_tokens`), which no
+    resource name can. The file is created readable by its owner only: it holds patient data
+    and the OAuth token.
+
+        async with SQLiteStore("practice.db") as store:
+            ...
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise InvalidRequestError('synchronous must be "FULL" or "NORMAL"')
+        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
+            raise InvalidRequestError("busy_timeout must be a number of seconds")
+        self.path = str(path) if str(path) == ":memory:" else Path(path)
+        self._synchronous = synchronous
+        self._busy_timeout = float(busy_timeout)
+        self._executor: ThreadPoolExecutor | None = None
+        # Touched by the worker thread only (every job runs there, one at a time).
+        self._conn: sqlite3.Connection | None = None
+        self._tables: dict[str, _Table] = {}
+        self._exists: set[str] = set()
+        # The refresh lock: a flock beside the database, as FileTokenStore takes it.
+        self._token_lock: AbstractAsyncContextManager[None] | FileTokenStore
+        if isinstance(self.path, Path):
+            self._token_lock = FileTokenStore(self.path.with_name(self.path.name + ".token"))
+        else:
+            self._token_lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open (creating the file mode 0600 if missing), set WAL, create bookkeeping tables."""
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drchrono-sqlite")
+        try:
+            await self._call("open", "", self._open_sync)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+        finally:
+            executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> SQLiteStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _open_sync(self) -> None:
+        if isinstance(self.path, Path) and not self.path.exists():
+            # Created 0600 before SQLite sees it; its -wal and -shm files copy this mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            with _transaction(conn):
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_q(CHECKPOINTS)} (resource TEXT PRIMARY KEY,"
+                    " checkpoint TEXT NOT NULL, updated_at TEXT NOT NULL)"
+                )
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_q(TOKENS)} (key TEXT PRIMARY KEY,"
+                    " token TEXT NOT NULL, updated_at TEXT NOT NULL)"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _close_sync(self) -> None:
+        conn, self._conn = self._conn, None
+        self._tables.clear()
+        self._exists.clear()
+        if conn is not None:
+            conn.close()
+
+    async def _call(
+        self,
+        op: str,
+        resource: str,
+        fn: Callable[..., T],
+        *args: Any,
+        error: type[DrChronoError] = SyncStoreError,
+    ) -> T:
+        executor = self._executor
+        if executor is None:
+            raise error(f"{op}: the store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except (sqlite3.Error, OverflowError) as exc:
+            where = f" of {resource}" if resource else ""
+            # The class and SQLite's error code only: messages may quote values.
+            code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+            raise error(f"{op}{where} failed ({code})") from None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise SyncStoreError("the store is closed")
+        return self._conn
+
+    # -- schema ------------------------------------------------------------------------------
+
+    async def ensure_resource(self, resource: str, columns: Sequence[Column]) -> None:
+        """Create the resource's table if missing; add the columns it lacks (never drops).
+
+        Columns named like a base column (`id`, `updated_at`, ...) are left to the payload.
+        """
+        _check_resource(resource)
+        declared = check_columns(columns)
+        await self._call("ensure_resource", resource, self._ensure_sync, resource, declared)
+
+    def _ensure_sync(self, resource: str, declared: dict[str, ColumnType]) -> None:
+        conn = self._db()
+        with _transaction(conn):
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_q(resource)} (id TEXT PRIMARY KEY,"
+                " payload TEXT NOT NULL, updated_at TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
+                " synced_at TEXT NOT NULL)"
+            )
+            have = [
+                r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (resource,))
+            ]
+            for name, type_ in declared.items():
+                if name not in have:
+                    conn.execute(
+                        f"ALTER TABLE {_q(resource)} ADD COLUMN {_q(name)} {_SQL_TYPES[type_]}"
+                    )
+                    have.append(name)
+        names = tuple(n for n in have if n not in BASE_COLUMNS)
+        checks = tuple(
+            checker(resource, n, declared.get(n), _CONVERT[declared[n]] if n in declared else None)
+            for n in names
+        )
+        cols = ", ".join(["id", "payload", "updated_at", "deleted", "synced_at", *map(_q, names)])
+        sets = ", ".join(
+            f"{c} = excluded.{c}"
+            for c in ["payload", "updated_at", "deleted", "synced_at", *map(_q, names)]
+        )
+        marks = ", ".join("?" * (5 + len(names)))
+        self._tables[resource] = _Table(
+            names=names,
+            known=BASE_COLUMNS | set(names),
+            checks=checks,
+            upsert=(
+                f"INSERT INTO {_q(resource)} AS t ({cols}) VALUES ({marks})"
+                f" ON CONFLICT (id) DO UPDATE SET {sets} WHERE {upsert_condition('t')}"
+            ),
+            mark=(
+                f"INSERT INTO {_q(resource)} AS t (id, payload, updated_at, deleted, synced_at)"
+                " VALUES (?, '{}', NULL, 1, ?) ON CONFLICT (id) DO UPDATE"
+                " SET deleted = 1, synced_at = excluded.synced_at WHERE NOT t.deleted"
+            ),
+        )
+        self._exists.add(resource)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def write(
+        self,
+        resource: str,
+        rows: Sequence[Row],
+        *,
+        checkpoint: Mapping[str, Any] | None = None,
+        delete_ids: Sequence[str] = (),
+    ) -> WriteResult:
+        """Upsert `rows`, mark `delete_ids` deleted, save `checkpoint`: one transaction.
+
+        Needs `ensure_resource(resource, ...)` first in this session (it knows the columns).
+        """
+        _check_resource(resource)
+        ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
+        deletes = unique(delete_ids, resource)
+        return await self._call(
+            "write", resource, self._write_sync, resource, list(rows), ckpt, deletes
+        )
+
+    def _write_sync(
+        self, resource: str, rows: list[Row], ckpt: str | None, deletes: list[str]
+    ) -> WriteResult:
+        table = self._tables.get(resource)
+        if table is None:
+            raise InvalidRequestError(f"call ensure_resource() for {resource} before write()")
+        now = now_utc().isoformat()
+        params = [_params(resource, table, check_row(resource, r), now) for r in rows]
+        conn = self._db()
+        with _transaction(conn):
+            written = conn.executemany(table.upsert, params).rowcount if params else 0
+            marked = (
+                conn.executemany(table.mark, [(i, now) for i in deletes]).rowcount if deletes else 0
+            )
+            if ckpt is not None:
+                conn.execute(
+                    f"INSERT INTO {_q(CHECKPOINTS)} (resource, checkpoint, updated_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT (resource) DO UPDATE"
+                    " SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
+                    (resource, ckpt, now),
+                )
+        return WriteResult(written=written, skipped=len(rows) - written, marked_deleted=marked)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _has(self, conn: sqlite3.Connection, resource: str) -> bool:
+        if resource in self._exists:
+            return True
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (resource,)
+        ).fetchone()
+        if found:
+            self._exists.add(resource)
+        return found is not None
+
+    def _read(self, resource: str, fn: Callable[[sqlite3.Connection], T], empty: T) -> T:
+        conn = self._db()
+        return fn(conn) if self._has(conn, resource) else empty
+
+    async def checkpoint(self, resource: str) -> dict[str, Any] | None:
+        """The resource's saved checkpoint, or None."""
+        _check_resource(resource)
+
+        def run() -> dict[str, Any] | None:
+            found = (
+                self._db()
+                .execute(
+                    f"SELECT checkpoint FROM {_q(CHECKPOINTS)} WHERE resource = ?", (resource,)
+                )
+                .fetchone()
+            )
+            return None if found is None else dict(orjson.loads(found[0]))
+
+        return await self._call("checkpoint", resource, run)
+
+    async def get(self, resource: str, id: str) -> dict[str, Any] | None:
+        """The payload of one row as received, or None (also for a tombstone)."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            found = conn.execute(
+                f"SELECT payload FROM {_q(resource)} WHERE id = ?", (id,)
+            ).fetchone()
+            payload = None if found is None else orjson.loads(found[0])
+            return payload or None  # `{}`: a tombstone
+
+        return await self._call("get", resource, self._read, resource, run, None)
+
+    async def is_deleted(self, resource: str, id: str) -> bool | None:
+        """Whether the row is marked deleted; None when there is no row."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> bool | None:
+            found = conn.execute(
+                f"SELECT deleted FROM {_q(resource)} WHERE id = ?", (id,)
+            ).fetchone()
+            return None if found is None else bool(found[0])
+
+        return await self._call("is_deleted", resource, self._read, resource, run, None)
+
+    async def count(self, resource: str, *, deleted: bool = False) -> int:
+        """Rows that are (deleted=True) or are not (False) marked deleted."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> int:
+            sql = f"SELECT count(*) FROM {_q(resource)} WHERE deleted = ?"
+            return int(conn.execute(sql, (int(bool(deleted)),)).fetchone()[0])
+
+        return await self._call("count", resource, self._read, resource, run, 0)
+
+    async def ids(self, resource: str, *, deleted: bool | None = False) -> set[str]:
+        """The ids held; `deleted=None` for all, else those with that marker."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> set[str]:
+            if deleted is None:
+                cur = conn.execute(f"SELECT id FROM {_q(resource)}")
+            else:
+                sql = f"SELECT id FROM {_q(resource)} WHERE deleted = ?"
+                cur = conn.execute(sql, (int(bool(deleted)),))
+            return {r[0] for r in cur}
+
+        return await self._call("ids", resource, self._read, resource, run, set())
+
+    async def checksum(self, resource: str) -> str:
+        """SHA-256 over the live rows sorted by id of (id, canonical payload JSON)."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> str:
+            # BINARY collation compares UTF-8 bytes: the order of Python's sorted(str).
+            cur = conn.execute(
+                f"SELECT id, payload FROM {_q(resource)} WHERE NOT deleted ORDER BY id"
+            )
+            return checksum_of((i, canonical(orjson.loads(p))) for i, p in cur)
+
+        return await self._call("checksum", resource, self._read, resource, run, checksum_of(()))
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def token_store(self, key: str = "default") -> TokenStore:
+        """A `TokenStore` in this database's `_tokens` table, under `key`.
+
+        Saves are compare-and-set inside `BEGIN IMMEDIATE` (SQLite's write lock, so atomic
+        across processes). `lock()` is an flock on `<path>.token.lock` (as `FileTokenStore`
+        takes it), not a database lock: a refresh takes a network round trip, and holding
+        SQLite's write lock that long would stall the sync's writes.
+        """
+        return _SQLiteTokenStore(self, check_key(key))
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+
+class _SQLiteTokenStore:
+    def __init__(self, store: SQLiteStore, key: str) -> None:
+        self._store = store
+        self.key = key
+
+    async def load(self) -> Token | None:
+        def run() -> str | None:
+            found = (
+                self._store._db()
+                .execute(f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,))
+                .fetchone()
+            )
+            return None if found is None else str(found[0])
+
+        data = await self._store._call("load the token", "", run, error=TokenStoreError)
+        return None if data is None else Token.from_json(data)
+
+    async def save(self, token: Token, *, replaces: str | None = None) -> None:
+        if not isinstance(token, Token):
+            raise InvalidRequestError("token must be a Token")
+        data = token.to_json().decode()
+
+        def run() -> None:
+            conn = self._store._db()
+            with _transaction(conn):
+                found = conn.execute(
+                    f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,)
+                ).fetchone()
+                _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                conn.execute(
+                    f"INSERT INTO {_q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE"
+                    " SET token = excluded.token, updated_at = excluded.updated_at",
+                    (self.key, data, now_utc().isoformat()),
+                )
+
+        await self._store._call("save the token", "", run, error=TokenStoreError)
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[None]:
+        held = self._store._token_lock
+        async with held.lock() if isinstance(held, FileTokenStore) else held:
+            yield
+
+    def __repr__(self) -> str:
+        return f"SQLiteTokenStore(key={self.key!r})"
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (the write lock at once: no upgrade deadlock) ... COMMIT or ROLLBACK."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _check_resource(resource: str) -> None:
+    check_name(resource, "a resource name")
+    if resource.startswith("sqlite_"):  # SQLite reserves these table names
+        raise InvalidRequestError("a resource name must not start with sqlite_")
+
+
+def _params(resource: str, table: _Table, row: Row, now: str) -> tuple[Any, ...]:
+    values = row.columns
+    for name in values:
+        if name not in table.known:
+            check_name(name, "a column name")
+            raise InvalidRequestError(f"{resource} has no column {name}; see ensure_resource()")
+    return (
+        row.id,
+        dump_payload(resource, row.payload).decode(),
+        row.updated_at,
+        1 if row.deleted else 0,
+        now,
+        *[check(values.get(name)) for name, check in zip(table.names, table.checks, strict=True)],
+    )
