@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,emulator,redis,aiohttp,bench
+EXTRAS := dev,emulator,redis,aiohttp,bench,postgres
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck demo bench clean

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from ._errors import SyncStoreError
+from ._postgres import PostgresStore
+from ._sql import payload_checksum
+from ._sqlite import SQLiteStore
 from ._store import Column, Row, SyncStore, WriteResult
 
-__all__ = ["Column", "Row", "SyncStore", "WriteResult"]
+__all__ = [
+    "Column",
+    "PostgresStore",
+    "Row",
+    "SQLiteStore",
+    "SyncStore",
+    "SyncStoreError",
+    "WriteResult",
+    "payload_checksum",
+]

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -28,9 +28,8 @@ from typing import Any, Literal, TypeVar
 import attrs
 import orjson
 
-from ..errors import DrChronoError, InvalidRequestError, TokenStoreError
-from ..oauth import FileTokenStore, Token, TokenStore
-from ..oauth._stores import _check_replaces
+from ..errors import DrChronoError, InvalidRequestError
+from ..oauth import FileTokenStore, TokenStore
 from ._errors import SyncStoreError
 from ._sql import (
     BASE_COLUMNS,
@@ -426,58 +425,12 @@ class SQLiteStore:
         takes it), not a database lock: a refresh takes a network round trip, and holding
         SQLite's write lock that long would stall the sync's writes.
         """
-        return _SQLiteTokenStore(self, check_key(key))
+        from ._db_tokens import SQLiteTokenStore
+
+        return SQLiteTokenStore(self, check_key(key))
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
-
-
-class _SQLiteTokenStore:
-    def __init__(self, store: SQLiteStore, key: str) -> None:
-        self._store = store
-        self.key = key
-
-    async def load(self) -> Token | None:
-        def run() -> str | None:
-            found = (
-                self._store._db()
-                .execute(f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,))
-                .fetchone()
-            )
-            return None if found is None else str(found[0])
-
-        data = await self._store._call("load the token", "", run, error=TokenStoreError)
-        return None if data is None else Token.from_json(data)
-
-    async def save(self, token: Token, *, replaces: str | None = None) -> None:
-        if not isinstance(token, Token):
-            raise InvalidRequestError("token must be a Token")
-        data = token.to_json().decode()
-
-        def run() -> None:
-            conn = self._store._db()
-            with _transaction(conn):
-                found = conn.execute(
-                    f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,)
-                ).fetchone()
-                _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
-                conn.execute(
-                    f"INSERT INTO {_q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT (key) DO UPDATE"
-                    " SET token = excluded.token, updated_at = excluded.updated_at",
-                    (self.key, data, now_utc().isoformat()),
-                )
-
-        await self._store._call("save the token", "", run, error=TokenStoreError)
-
-    @contextlib.asynccontextmanager
-    async def lock(self) -> AsyncIterator[None]:
-        held = self._store._token_lock
-        async with held.lock() if isinstance(held, FileTokenStore) else held:
-            yield
-
-    def __repr__(self) -> str:
-        return f"SQLiteTokenStore(key={self.key!r})"
 
 
 @contextlib.contextmanager
