@@ -292,7 +292,7 @@ class PostgresStore:
             names = tuple(n for n in have if n not in BASE_COLUMNS)
             self._tables[resource] = _Table(
                 names=names,
-                known=BASE_COLUMNS | set(names),
+                known=BASE_COLUMNS | set(declared),  # undeclared columns are written NULL
                 checks=tuple(
                     checker(resource, n, declared.get(n), _convert(declared.get(n))) for n in names
                 ),

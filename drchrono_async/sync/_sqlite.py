@@ -263,7 +263,7 @@ class SQLiteStore:
         marks = ", ".join("?" * (5 + len(names)))
         self._tables[resource] = _Table(
             names=names,
-            known=BASE_COLUMNS | set(names),
+            known=BASE_COLUMNS | set(declared),  # undeclared columns are written NULL
             checks=checks,
             upsert=(
                 f"INSERT INTO {_q(resource)} AS t ({cols}) VALUES ({marks})"
