@@ -62,17 +62,30 @@ class Backend:
             return row[0]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    if request.param == "sqlite":
-        path = tmp_path / "sync.db"
-        yield Backend("sqlite", lambda: SQLiteStore(path), str(path))
-        return
+async def _postgres() -> AsyncIterator[Backend]:
     await postgres_or_skip()
     schema = f"test_{uuid.uuid4().hex[:16]}"
     yield Backend("postgres", lambda: PostgresStore(POSTGRES_DSN, schema=schema), schema)
     async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as conn:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """Each database in turn."""
+    if request.param == "sqlite":
+        path = tmp_path / "sync.db"
+        yield Backend("sqlite", lambda: SQLiteStore(path), str(path))
+        return
+    async for postgres in _postgres():
+        yield postgres
+
+
+@pytest.fixture
+async def pg_backend() -> AsyncIterator[Backend]:
+    """PostgreSQL only, in a schema of the test's own."""
+    async for postgres in _postgres():
+        yield postgres
 
 
 @pytest.fixture

@@ -1,0 +1,56 @@
+"""PostgresStore only: no DSN secret anywhere, reconnecting, schemas apart, U+0000."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from drchrono_async.errors import InvalidRequestError
+from drchrono_async.sync import Column, PostgresStore, Row, SyncStoreError
+
+from .conftest import POSTGRES_DSN, Backend
+
+
+async def test_dsn_password_is_in_no_repr_or_error() -> None:
+    store = PostgresStore("postgresql://sync:SECRETpw@127.0.0.1:1/test?connect_timeout=5")
+    assert "SECRET" not in repr(store)
+    with pytest.raises(SyncStoreError) as info:
+        await store.open()
+    assert "SECRET" not in str(info.value) and info.value.__cause__ is None
+    with pytest.raises(InvalidRequestError) as bad:
+        PostgresStore("host=x password=SECRET port")
+    assert "SECRET" not in str(bad.value)
+    with pytest.raises(InvalidRequestError):
+        PostgresStore(POSTGRES_DSN, schema='x"; DROP SCHEMA public; --')
+
+
+async def test_a_dropped_connection_is_reopened(pg_backend: Backend) -> None:
+    async with pg_backend.new() as store:
+        assert isinstance(store, PostgresStore)
+        await store.ensure_resource("patients", [])
+        await store.write("patients", [Row("1", None, {"id": 1}, {})])
+        conn = store._conn
+        assert conn is not None
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        with pytest.raises(SyncStoreError):
+            await store.count("patients")  # the call that finds it dead fails, typed
+        await store.write("patients", [Row("2", None, {"id": 2}, {})])  # then it reconnects
+        assert await store.count("patients") == 2
+
+
+async def test_schemas_are_apart_and_nul_is_kept_exact(pg_backend: Backend) -> None:
+    other_schema = pg_backend.where + "_b"
+    try:
+        async with pg_backend.new() as a, PostgresStore(POSTGRES_DSN, schema=other_schema) as b:
+            await a.ensure_resource("patients", [Column("name", "text")])
+            await b.ensure_resource("patients", [Column("name", "text")])
+            payload = {"id": 1, "name": "A\u0000B"}
+            await a.write("patients", [Row("1", None, payload, {"name": "A\u0000B"})])
+            assert await b.count("patients") == 0
+            assert await a.get("patients", "1") == payload
+        assert await pg_backend.column("patients", "name", "1") == "A\ufffdB"
+        assert await pg_backend.column("patients", "payload", "1") == {"id": 1, "name": "A\ufffdB"}
+    finally:
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as c:
+            await c.execute(f'DROP SCHEMA IF EXISTS "{other_schema}" CASCADE')
