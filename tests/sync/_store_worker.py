@@ -8,6 +8,9 @@ python -m tests.sync._store_worker pages PATH                 -> writes pages un
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import signal
 import sys
 
 from drchrono_async.sync import Column, PostgresStore, Row, SQLiteStore
@@ -31,9 +34,18 @@ async def try_lock(store: SQLiteStore | PostgresStore) -> None:
             print("blocked", flush=True)
 
 
-async def write_pages(path: str) -> None:
+async def write_pages(path: str, seed: int) -> None:
+    rng = random.Random(seed)
+
+    def maybe_die() -> int:
+        if rng.random() < 1 / 40:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 0
+
     async with SQLiteStore(path) as store:
         await store.ensure_resource("appointments", [Column("page", "integer")])
+        # Called every 500 VM instructions on the store's own thread and connection.
+        await store._call("test", "", lambda: store._db().set_progress_handler(maybe_die, 500))
         checkpoint = await store.checkpoint("appointments")
         page = 0 if checkpoint is None else checkpoint["page"] + 1
         while True:
@@ -48,7 +60,7 @@ def main(argv: list[str]) -> None:
     elif argv[0] == "lock":
         asyncio.run(try_lock(PostgresStore(argv[2], schema=argv[3])))
     else:
-        asyncio.run(write_pages(argv[1]))
+        asyncio.run(write_pages(argv[1], int(argv[2])))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from drchrono_async.errors import InvalidRequestError
@@ -22,38 +24,32 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_sigkill_at_a_random_moment_loses_no_committed_page(tmp_path: Path) -> None:
     path = tmp_path / "crash.db"
-    rng = random.Random()
+    seed = random.randrange(2**32)
     reported = -1
-    for _ in range(4):
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.sync._store_worker", "pages", str(path)],
+    for run in range(8):
+        # The writer kills itself at a random SQLite instruction: inside some page's write.
+        child = subprocess.run(
+            [sys.executable, "-m", "tests.sync._store_worker", "pages", str(path), str(seed + run)],
             cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             text=True,
+            timeout=120,
         )
-        assert child.stdout is not None
-        # Killed after a random number of commits: by then it is inside the next write.
-        for _ in range(rng.randint(1, 12)):
-            line = child.stdout.readline()
-            assert line, child.stderr.read() if child.stderr else ""
-            reported = int(line)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        assert child.returncode == -signal.SIGKILL
+        assert child.returncode == -signal.SIGKILL, (seed, child.stderr)
+        reported = max([reported, *map(int, child.stdout.split())])
 
-        with sqlite3.connect(path) as conn:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-            (checkpoint,) = conn.execute(
+            found = conn.execute(
                 "SELECT checkpoint FROM _checkpoints WHERE resource = 'appointments'"
             ).fetchone()
-            page = int(checkpoint.split(":")[1].rstrip("}"))
+            page = -1 if found is None else orjson.loads(found[0])["page"]
             ids = {r[0] for r in conn.execute("SELECT id FROM appointments")}
-            payload_pages = {r[0] for r in conn.execute("SELECT DISTINCT page FROM appointments")}
-        conn.close()
-        assert page >= reported  # every commit it reported is there
-        assert ids == {f"{p}-{i}" for p in range(page + 1) for i in range(PAGE)}
-        assert payload_pages == set(range(page + 1))
+            pages = {r[0] for r in conn.execute("SELECT DISTINCT page FROM appointments")}
+        assert page >= reported, seed  # every commit it reported is there
+        assert ids == {f"{p}-{i}" for p in range(page + 1) for i in range(PAGE)}, seed
+        assert pages == set(range(page + 1)), seed
+    assert reported >= 0, seed  # pages were written at all
 
 
 async def test_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
