@@ -23,7 +23,6 @@ import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
-import attrs
 import orjson
 
 from ..errors import DrChronoError, InvalidRequestError
@@ -33,13 +32,12 @@ from ._sql import (
     BASE_COLUMNS,
     CHECKPOINTS,
     TOKENS,
-    Checker,
+    ColumnValues,
     canonical,
     check_columns,
     check_key,
     check_name,
     check_row,
-    checker,
     checksum_of,
     dump_checkpoint,
     dump_payload,
@@ -48,7 +46,7 @@ from ._sql import (
     unique,
     upsert_condition,
 )
-from ._store import Column, ColumnType, Row, WriteResult
+from ._store import Column, Row, WriteResult
 
 if TYPE_CHECKING:
     import psycopg
@@ -80,20 +78,13 @@ def _text(value: str) -> str:
 _CONVERT: dict[str, Callable[[Any], Any] | None] = {
     "text": _text,
     "integer": None,
-    "real": float,
+    "real": None,  # an int is valid input for double precision
     "boolean": None,
     "decimal": None,
     "date": None,
     "time": None,
     "timestamp": None,
 }
-
-
-@attrs.frozen
-class _Table:
-    names: tuple[str, ...]
-    known: frozenset[str]
-    checks: tuple[Checker, ...]
 
 
 class PostgresStore:
@@ -136,7 +127,7 @@ class PostgresStore:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._open = False
         self._busy = asyncio.Lock()  # one operation at a time on the connection
-        self._tables: dict[str, _Table] = {}
+        self._tables: dict[str, ColumnValues] = {}
         self._temps: dict[str, tuple[str, tuple[str, ...]]] = {}  # resource -> (name, columns)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -290,17 +281,13 @@ class PostgresStore:
                         )
                         have.append(name)
             names = tuple(n for n in have if n not in BASE_COLUMNS)
-            self._tables[resource] = _Table(
-                names=names,
-                known=BASE_COLUMNS | set(declared),  # undeclared columns are written NULL
-                checks=tuple(
-                    checker(resource, n, declared.get(n), _convert(declared.get(n))) for n in names
-                ),
-            )
+            self._tables[resource] = ColumnValues(resource, names, declared, _CONVERT)
 
         await self._run("ensure_resource", resource, run)
 
-    async def _temp(self, conn: psycopg.AsyncConnection[Any], resource: str, table: _Table) -> str:
+    async def _temp(
+        self, conn: psycopg.AsyncConnection[Any], resource: str, table: ColumnValues
+    ) -> str:
         """The session's staging table for `resource`, (re)made to match its columns."""
         found = self._temps.get(resource)
         if found is not None and found[1] == table.names:
@@ -344,35 +331,44 @@ class PostgresStore:
         ]
         n_rows = sum(map(len, parts))
 
-        async def run(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
+        async def run(conn: psycopg.AsyncConnection[Any], fast: bool) -> WriteResult:
             from psycopg import sql
 
-            cols = sql.SQL(", ").join(
-                map(
-                    sql.Identifier,
-                    [
-                        "id",
-                        "payload",
-                        "payload_text",
-                        "updated_at",
-                        "deleted",
-                        "synced_at",
-                        *table.names,
-                    ],
-                )
-            )
+            names = ["id", "payload", "payload_text", "updated_at", "deleted", "synced_at"]
+            cols = sql.SQL(", ").join(map(sql.Identifier, [*names, *table.names]))
             temp = await self._temp(conn, resource, table) if n_rows else ""
             written = marked = 0
+            staged = False
             async with conn.transaction(), conn.cursor() as cur:
-                for i, part in enumerate(p for p in parts if p):
-                    if i:
-                        await cur.execute(self._sql("DELETE FROM pg_temp.{n}", n=temp))
-                    copy = self._sql("COPY pg_temp.{n} ({c}) FROM STDIN", n=temp, c=cols)
-                    async with cur.copy(copy) as sink:
-                        for params in part:
-                            await sink.write_row(params)
-                    await cur.execute(self._upsert(resource, temp, table, cols))
-                    written += cur.rowcount
+                for part in filter(None, parts):
+                    new: list[tuple[Any, ...]] = []
+                    held_rows = part
+                    if fast:
+                        # Ids not stored yet go straight in (a fresh sync: most rows), the
+                        # others through the staging table and the upsert rule.
+                        await cur.execute(
+                            self._sql("SELECT id FROM {s}.{t} WHERE id = ANY(%s)", t=resource),
+                            ([p[0] for p in part],),
+                        )
+                        held = {r[0] for r in await cur.fetchall()}
+                        new = [p for p in part if p[0] not in held]
+                        held_rows = [p for p in part if p[0] in held]
+                    if new:
+                        copy = self._sql("COPY {s}.{t} ({c}) FROM STDIN", t=resource, c=cols)
+                        async with cur.copy(copy) as sink:
+                            for params in new:
+                                await sink.write_row(params)
+                        written += len(new)
+                    if held_rows:
+                        if staged:
+                            await cur.execute(self._sql("DELETE FROM pg_temp.{n}", n=temp))
+                        copy = self._sql("COPY pg_temp.{n} ({c}) FROM STDIN", n=temp, c=cols)
+                        async with cur.copy(copy) as sink:
+                            for params in held_rows:
+                                await sink.write_row(params)
+                        await cur.execute(self._upsert(resource, temp, table, cols))
+                        written += cur.rowcount
+                        staged = True
                 if deletes:
                     await cur.execute(
                         self._sql(
@@ -399,10 +395,20 @@ class PostgresStore:
                     )
             return WriteResult(written=written, skipped=n_rows - written, marked_deleted=marked)
 
-        return await self._run("write", resource, run)
+        async def attempt(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
+            import psycopg
+
+            try:
+                return await run(conn, True)
+            except psycopg.errors.UniqueViolation:
+                # Another writer stored one of the "new" ids meanwhile: this attempt rolled
+                # back whole; the second goes through the upsert only.
+                return await run(conn, False)
+
+        return await self._run("write", resource, attempt)
 
     def _upsert(
-        self, resource: str, temp: str, table: _Table, cols: sql.Composable
+        self, resource: str, temp: str, table: ColumnValues, cols: sql.Composable
     ) -> sql.Composed:
         from psycopg import sql
 
@@ -548,10 +554,6 @@ class PostgresStore:
         return f"PostgresStore({self._where}, schema={self.schema!r})"
 
 
-def _convert(type_: ColumnType | None) -> Callable[[Any], Any] | None:
-    return None if type_ is None else _CONVERT[type_]
-
-
 def _lock_key(*parts: str) -> int:
     """A signed 64-bit advisory lock key for these names."""
     digest = hashlib.sha256("\x1f".join(("drchrono-async", *parts)).encode()).digest()
@@ -570,12 +572,7 @@ async def _exists(conn: psycopg.AsyncConnection[Any], schema: str, table: str) -
     return await cur.fetchone() is not None
 
 
-def _params(resource: str, table: _Table, row: Row, now: Any) -> tuple[Any, ...]:
-    values = row.columns
-    for name in values:
-        if name not in table.known:
-            check_name(name, "a column name")
-            raise InvalidRequestError(f"{resource} has no column {name}; see ensure_resource()")
+def _params(resource: str, table: ColumnValues, row: Row, now: Any) -> tuple[Any, ...]:
     data = dump_payload(resource, row.payload)
     exact = None
     if _NUL in data:
@@ -588,5 +585,5 @@ def _params(resource: str, table: _Table, row: Row, now: Any) -> tuple[Any, ...]
         row.updated_at,
         row.deleted,
         now,
-        *[check(values.get(name)) for name, check in zip(table.names, table.checks, strict=True)],
+        *table(row.columns),
     )

@@ -35,13 +35,12 @@ from ._sql import (
     BASE_COLUMNS,
     CHECKPOINTS,
     TOKENS,
-    Checker,
+    ColumnValues,
     canonical,
     check_columns,
     check_key,
     check_name,
     check_row,
-    checker,
     checksum_of,
     dump_checkpoint,
     dump_payload,
@@ -92,9 +91,7 @@ def _q(name: str) -> str:
 class _Table:
     """What writing one resource needs: its typed columns and the statements."""
 
-    names: tuple[str, ...]
-    known: frozenset[str]  # names and the base columns
-    checks: tuple[Checker, ...]
+    values: ColumnValues
     upsert: str
     mark: str
 
@@ -251,10 +248,6 @@ class SQLiteStore:
                     )
                     have.append(name)
         names = tuple(n for n in have if n not in BASE_COLUMNS)
-        checks = tuple(
-            checker(resource, n, declared.get(n), _CONVERT[declared[n]] if n in declared else None)
-            for n in names
-        )
         cols = ", ".join(["id", "payload", "updated_at", "deleted", "synced_at", *map(_q, names)])
         sets = ", ".join(
             f"{c} = excluded.{c}"
@@ -262,9 +255,7 @@ class SQLiteStore:
         )
         marks = ", ".join("?" * (5 + len(names)))
         self._tables[resource] = _Table(
-            names=names,
-            known=BASE_COLUMNS | set(declared),  # undeclared columns are written NULL
-            checks=checks,
+            values=ColumnValues(resource, names, declared, _CONVERT),
             upsert=(
                 f"INSERT INTO {_q(resource)} AS t ({cols}) VALUES ({marks})"
                 f" ON CONFLICT (id) DO UPDATE SET {sets} WHERE {upsert_condition('t')}"
@@ -452,16 +443,11 @@ def _check_resource(resource: str) -> None:
 
 
 def _params(resource: str, table: _Table, row: Row, now: str) -> tuple[Any, ...]:
-    values = row.columns
-    for name in values:
-        if name not in table.known:
-            check_name(name, "a column name")
-            raise InvalidRequestError(f"{resource} has no column {name}; see ensure_resource()")
     return (
         row.id,
         dump_payload(resource, row.payload).decode(),
         row.updated_at,
         1 if row.deleted else 0,
         now,
-        *[check(values.get(name)) for name, check in zip(table.names, table.checks, strict=True)],
+        *table.values(row.columns),
     )
