@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 import pytest
 
 from drchrono_async.errors import InvalidRequestError
-from drchrono_async.sync import Column, PostgresStore, Row, SyncStoreError
+from drchrono_async.sync import Column, PostgresStore, Row, SyncStoreError, WriteResult
 
 from .conftest import POSTGRES_DSN, Backend
 
@@ -54,3 +56,39 @@ async def test_schemas_are_apart_and_nul_is_kept_exact(pg_backend: Backend) -> N
     finally:
         async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as c:
             await c.execute(f'DROP SCHEMA IF EXISTS "{other_schema}" CASCADE')
+
+
+async def test_an_id_inserted_by_another_writer_meanwhile_goes_through_the_rule(
+    pg_backend: Backend,
+) -> None:
+    async with pg_backend.new() as store:
+        await store.ensure_resource("patients", [])
+        table = f'"{pg_backend.where}".patients'
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN) as other:
+            # Another writer holds a newer version of id 5, not committed yet: the store's
+            # look-up does not see it, and its COPY of id 5 waits on the other's lock.
+            await other.execute(
+                f"INSERT INTO {table} (id, payload, updated_at, deleted, synced_at)"
+                " VALUES ('5', '{\"v\": \"other\"}', '2024-05-01T09:00:09.000000', false, now())"
+            )
+            write = asyncio.create_task(
+                store.write(
+                    "patients",
+                    [
+                        Row("5", "2024-05-01T09:00:01.000000", {"v": "mine"}, {}),
+                        Row("6", None, {}, {}),
+                    ],
+                )
+            )
+            async with asyncio.timeout(30):
+                while True:  # until the store's session waits for the other's row lock
+                    cur = await other.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    row = await cur.fetchone()
+                    if (row is not None and row[0] > 0) or write.done():
+                        break
+                    await asyncio.sleep(0.01)
+            await other.commit()
+        result = await write
+        assert result == WriteResult(written=1, skipped=1, marked_deleted=0)
+        assert await store.get("patients", "5") == {"v": "other"}  # the newer version stays
+        assert await store.ids("patients") == {"5", "6"}
