@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidRequestError, TokenStoreError
 from ..oauth import FileTokenStore, Token
 from ..oauth._stores import _check_replaces
+from ._pg_values import lock_key
 from ._sql import TOKENS, now_utc
 from ._sqlite import _q, _transaction
 
@@ -126,9 +127,7 @@ class PostgresTokenStore:
     @contextlib.asynccontextmanager
     async def lock(self) -> AsyncIterator[None]:
         store = self._store
-        from ._postgres import _lock_key
-
-        key = _lock_key("token", store.schema, self.key)
+        key = lock_key("token", store.schema, self.key)
         conn = await store._guard(
             "take the refresh lock", "", store._connect, error=TokenStoreError
         )

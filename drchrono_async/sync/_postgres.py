@@ -28,6 +28,7 @@ import orjson
 from ..errors import DrChronoError, InvalidRequestError
 from ..oauth import TokenStore
 from ._errors import SyncStoreError
+from ._pg_values import CONVERT, SQL_TYPES, exists, lock_key, params, payload
 from ._sql import (
     BASE_COLUMNS,
     CHECKPOINTS,
@@ -38,9 +39,9 @@ from ._sql import (
     check_key,
     check_name,
     check_row,
+    checksum_add,
     checksum_of,
     dump_checkpoint,
-    dump_payload,
     layers,
     now_utc,
     unique,
@@ -55,36 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
-
-_SQL_TYPES: dict[str, LiteralString] = {
-    "text": "text",
-    "integer": "bigint",
-    "real": "double precision",
-    "boolean": "boolean",
-    "decimal": "numeric",
-    "date": "date",
-    "time": "time",
-    "timestamp": "timestamp",
-}
-
-_NUL = b"\\u0000"
-
-
-def _text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; the column is a query aid, the payload stays exact.
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
-
-
-_CONVERT: dict[str, Callable[[Any], Any] | None] = {
-    "text": _text,
-    "integer": None,
-    "real": None,  # an int is valid input for double precision
-    "boolean": None,
-    "decimal": None,
-    "date": None,
-    "time": None,
-    "timestamp": None,
-}
 
 
 class PostgresStore:
@@ -241,7 +212,7 @@ class PostgresStore:
 
     async def _ddl_lock(self, conn: psycopg.AsyncConnection[Any]) -> None:
         # Serialises schema changes across processes (CREATE ... IF NOT EXISTS can race).
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("ddl", self.schema),))
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("ddl", self.schema),))
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -277,11 +248,11 @@ class PostgresStore:
                     if name not in have:
                         await conn.execute(
                             self._sql("ALTER TABLE {s}.{t} ADD COLUMN {c} ", t=resource, c=name)
-                            + sql.SQL(_SQL_TYPES[type_])
+                            + sql.SQL(SQL_TYPES[type_])
                         )
                         have.append(name)
             names = tuple(n for n in have if n not in BASE_COLUMNS)
-            self._tables[resource] = ColumnValues(resource, names, declared, _CONVERT)
+            self._tables[resource] = ColumnValues(resource, names, declared, CONVERT)
 
         await self._run("ensure_resource", resource, run)
 
@@ -326,7 +297,7 @@ class PostgresStore:
         now = now_utc()
         # Checked and converted before anything is sent.
         parts = [
-            [_params(resource, table, check_row(resource, r), now) for r in part]
+            [params(resource, table, check_row(resource, r), now) for r in part]
             for part in layers(rows)
         ]
         n_rows = sum(map(len, parts))
@@ -473,7 +444,7 @@ class PostgresStore:
             "SELECT payload, payload_text FROM {s}.{t} WHERE id = %s",
             (id,),
             None,
-            lambda rows: (_payload(*rows[0]) or None) if rows else None,
+            lambda rows: (payload(*rows[0]) or None) if rows else None,
         )
 
     async def is_deleted(self, resource: str, id: str) -> bool | None:
@@ -515,9 +486,9 @@ class PostgresStore:
         check_name(resource, "a resource name")
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> str:
-            if not await _exists(conn, self.schema, resource):
+            if not await exists(conn, self.schema, resource):
                 return checksum_of(())
-            pairs: list[tuple[str, bytes]] = []
+            digest = hashlib.sha256()
             # A server-side cursor: the rows stream in batches, not all at once.
             async with conn.transaction(), conn.cursor(name="drchrono_checksum") as cur:
                 cur.itersize = 2000
@@ -529,9 +500,9 @@ class PostgresStore:
                         t=resource,
                     )
                 )
-                async for id_, payload, text in cur:
-                    pairs.append((id_, canonical(_payload(payload, text))))
-            return checksum_of(pairs)
+                async for id_, data, text in cur:
+                    checksum_add(digest, id_, canonical(payload(data, text)))
+            return digest.hexdigest()
 
         return await self._run("checksum", resource, run)
 
@@ -552,38 +523,3 @@ class PostgresStore:
     def __repr__(self) -> str:
         # Never the DSN: it may carry a password.
         return f"PostgresStore({self._where}, schema={self.schema!r})"
-
-
-def _lock_key(*parts: str) -> int:
-    """A signed 64-bit advisory lock key for these names."""
-    digest = hashlib.sha256("\x1f".join(("drchrono-async", *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _payload(payload: Any, text: str | None) -> dict[str, Any]:
-    return dict(orjson.loads(text) if text is not None else payload)
-
-
-async def _exists(conn: psycopg.AsyncConnection[Any], schema: str, table: str) -> bool:
-    cur = await conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-        (schema, table),
-    )
-    return await cur.fetchone() is not None
-
-
-def _params(resource: str, table: ColumnValues, row: Row, now: Any) -> tuple[Any, ...]:
-    data = dump_payload(resource, row.payload)
-    exact = None
-    if _NUL in data:
-        exact = data.decode()
-        data = data.replace(_NUL, b"\\ufffd")
-    return (
-        row.id,
-        data.decode(),
-        exact,
-        row.updated_at,
-        row.deleted,
-        now,
-        *table(row.columns),
-    )

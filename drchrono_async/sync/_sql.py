@@ -29,6 +29,7 @@ __all__ = [
     "check_key",
     "check_name",
     "check_row",
+    "checksum_add",
     "checksum_of",
     "dump_checkpoint",
     "dump_payload",
@@ -255,14 +256,19 @@ def canonical(payload: Mapping[str, Any]) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
 
 
+def checksum_add(digest: Any, id_: str, data: bytes) -> None:
+    """Feed one row (id, canonical JSON) to a SHA-256 `digest`, rows in id order."""
+    digest.update(id_.encode())
+    digest.update(b"\n")
+    digest.update(data)
+    digest.update(b"\n")
+
+
 def checksum_of(items: Iterable[tuple[str, bytes]]) -> str:
     """SHA-256 over `id \\n canonical-json \\n` of each (id, canonical JSON), in given order."""
     digest = hashlib.sha256()
     for id_, data in items:
-        digest.update(id_.encode())
-        digest.update(b"\n")
-        digest.update(data)
-        digest.update(b"\n")
+        checksum_add(digest, id_, data)
     return digest.hexdigest()
 
 
