@@ -309,12 +309,8 @@ async def compare_drivers(dsn: str, rows: list[Row], repeat: int) -> None:
     print(f"\nPostgreSQL drivers, {len(rows)} rows in pages of {PAGE} (best of {repeat}):")
     print(f"{'mode':<28}{'psycopg rows/s':>16}{'asyncpg rows/s':>16}")
     for mode in ("COPY (plain)", "executemany upsert", "COPY + INSERT ON CONFLICT"):
-        a = len(rows) / await best(repeat, lambda m=mode: psycopg_run(m))  # type: ignore[misc]
-        b = (
-            len(rows) / await best(repeat, lambda m=mode: asyncpg_run(m))  # type: ignore[misc]
-            if asyncpg
-            else 0.0
-        )
+        a = len(rows) / await best(repeat, lambda m=mode: psycopg_run(m))
+        b = len(rows) / await best(repeat, lambda m=mode: asyncpg_run(m)) if asyncpg else 0.0
         print(f"{mode:<28}{a:>16,.0f}{b:>16,.0f}")
 
 

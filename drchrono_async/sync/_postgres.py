@@ -1,18 +1,22 @@
 """`PostgresStore`: a sync's whole state in a PostgreSQL schema, through psycopg 3.
 
-Why psycopg 3 rather than asyncpg: on this library's write (pages of 250 rows, ~16 columns
-and a 1 KB jsonb payload, 10k rows, COPY into a temporary table then INSERT ... ON CONFLICT)
-the two measured within 10% of each other (benchmarks/store_write.py --drivers), so speed
-does not decide. psycopg ships type hints (the package is checked with mypy --strict),
-composes identifiers safely (`psycopg.sql.Identifier`), takes the same connection strings,
-environment variables and service files as psql, and is the driver PostgreSQL's own
-community maintains.
+Why psycopg 3 rather than asyncpg: on this store's write (pages of 250 rows, 14 typed columns
+and a 1 KB jsonb payload, 10k rows) the two measured within noise of each other on every
+bulk path, plain COPY, executemany into INSERT ... ON CONFLICT, and COPY into a temporary
+table then INSERT ... ON CONFLICT, neither ahead by more than ~10% across runs
+(`python benchmarks/store_write.py --drivers`), so speed does not decide. psycopg ships type
+hints (this package is checked with mypy --strict), composes identifiers safely
+(`psycopg.sql.Identifier`), and takes the same connection strings, environment variables and
+service files as psql.
 
-Bulk upsert: COPY into a temporary table, then one `INSERT ... SELECT ... ON CONFLICT`: faster
-than `executemany` into INSERT ... ON CONFLICT (measured, same script).
+Bulk upsert: one look-up of which ids of the page are stored; the others are COPYed straight
+into the table (a first sync: nearly every row), the stored ones COPYed into a temporary
+table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` (the upsert
+rule). A row another writer inserts in between makes the COPY fail; the write is then redone
+whole through the upsert. Rows, delete marks and checkpoint: one transaction.
 
-One connection, opened in `open()` and reopened on the next call if it broke; one operation
-at a time on it (an asyncio lock), each write in one transaction with its checkpoint.
+One connection, opened in `open()` and reopened on the next call after it broke; one
+operation at a time on it (an asyncio lock).
 """
 
 from __future__ import annotations
