@@ -1,8 +1,8 @@
 """The REST behaviour of `/api/...`, driven by the endpoint table.
 
-Generic list/get/create/update/delete serve every endpoint; the filters are compiled from each
-endpoint's declared filter kinds. Only what the API does differently has its own code here:
-`/api/users/current`, appointment overlap, soft delete, actions and file uploads.
+Generic list/get/create/update/delete serve every endpoint: listings through `_filters`,
+writes through `_schema`. What an endpoint does beyond that (appointment overlaps, patient
+chart ids, actions) is a hook in `_behaviour`, never a branch on an endpoint's name here.
 """
 
 from __future__ import annotations
@@ -10,25 +10,20 @@ from __future__ import annotations
 import base64
 import bisect
 import datetime as dt
-import decimal
-import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import attrs
 import orjson
 
-from drchrono_async._endpoints import (
-    BY_NAME,
-    MAX_DATE_RANGE_DAYS,
-    Action,
-    Endpoint,
-    FilterKind,
-)
+from drchrono_async._endpoints import BY_NAME, Action, Endpoint
 
-from ._fake import REFS, WRITE_ONLY, Faker, kind_of, record_fields
+from ._behaviour import ActionCall, behaviour_of, default_action
+from ._fake import Faker
+from ._filters import selection
+from ._schema import Invalid, convert, default, schema
 from ._seed import EXTRA_FIELD
 from ._store import Row, Table
 from ._wire import (
@@ -38,107 +33,12 @@ from ._wire import (
     UploadedFile,
     json_response,
     parse_body,
-    parse_date,
-    parse_ts,
     with_query,
 )
 
 __all__ = ["Api", "StoredFile"]
 
-Predicate = Callable[[Row], bool]
-
 NOT_FOUND = {"detail": "Not found."}
-
-# Where a filter reads a field of another name (default: the filter's own name).
-FILTER_FIELDS: Mapping[tuple[str, str], str] = {
-    ("appointments", "date"): "scheduled_time",
-    ("appointments", "date_range"): "scheduled_time",
-    ("clinical_notes", "date"): "scheduled_time",
-    ("clinical_notes", "date_range"): "scheduled_time",
-    ("procedures", "service_date"): "date",
-    ("tasks", "due_at_date"): "due_at",
-    ("tasks", "due_at_range"): "due_at",
-    ("tasks", "due_at_since"): "due_at",
-    ("messages", "received_since"): "received_at",
-    ("messages", "updated_since"): "updated_at",
-    ("appointment_templates", "week_day"): "week_days",
-    ("custom_insurance_plan_names", "name"): "insurance_plan_name",
-    ("eligibility_checks", "appointment_date_range"): "appointment_date",
-    ("eligibility_checks", "query_date_range"): "query_date",
-}
-# Case-insensitive partial matches rather than equality.
-CONTAINS_FILTERS = frozenset(
-    {
-        ("patients", "first_name"),
-        ("patients", "last_name"),
-        ("patients_summary", "first_name"),
-        ("patients_summary", "last_name"),
-        ("custom_insurance_plan_names", "name"),
-    }
-)
-# Accepted but not applied (they need state the emulator does not model).
-IGNORED_FILTERS = frozenset(
-    {
-        ("appointment_templates", "available"),
-        ("appointment_templates", "strict"),
-        ("tasks", "due_at_unknown"),
-        ("mu_2015_report", "date_range"),
-        ("mu_2015_report", "stage"),
-        ("clinical_note_field_values", "show_persistent"),
-    }
-)
-# Fields a write must carry (POST, PUT), from the reference's object tables.
-REQUIRED: Mapping[str, tuple[str, ...]] = {
-    "appointments": ("doctor", "exam_room", "office", "patient", "scheduled_time"),
-    "patients": ("doctor", "gender"),
-    "documents": ("date", "description", "doctor", "document", "patient"),
-    "appointment_profiles": ("color", "duration", "name", "online_scheduling", "reason"),
-    "allergies": ("doctor", "patient"),
-    "medications": ("doctor", "patient"),
-    "problems": ("doctor", "patient"),
-    "line_items": ("appointment", "code", "doctor", "price", "procedure_type"),
-    "tasks": ("status", "title"),
-    "amendments": ("amendment_name", "doctor", "patient"),
-    "consent_forms": ("doctor", "title", "uri"),
-    "reminder_profiles": ("doctor", "name", "reminders"),
-}
-# Read-only fields when an endpoint's record class is not available to say so.
-READ_ONLY_FALLBACK = frozenset(
-    {
-        "id",
-        "created_at",
-        "updated_at",
-        "archived",
-        "deleted_flag",
-        "offices",
-        "patient_flags",
-        "status_transitions",
-        "billing_notes",
-        "clinical_note",
-        "icd10_codes",
-        "icd9_codes",
-        "reminders",
-        "first_billed_date",
-        "last_billed_date",
-        "primary_insurer_payer_id",
-        "primary_insurer_name",
-        "primary_insurance_id_number",
-        "secondary_insurer_payer_id",
-        "secondary_insurer_name",
-        "secondary_insurance_id_number",
-        "appt_is_break",
-        "cloned_from",
-        "extended_updated_at",
-        "recurring_appointment",
-        "base_recurring_appointment",
-        "is_virtual_base",
-        "exam_rooms",
-        "info_url",
-        EXTRA_FIELD,
-    }
-)
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off", ""})
 
 
 @attrs.frozen
@@ -150,20 +50,12 @@ class StoredFile:
     data: bytes
 
 
-@attrs.frozen
-class _Field:
-    kind: str
-    read_only: bool
-
-
-class _Invalid(Exception):
-    def __init__(self, errors: Any) -> None:
-        super().__init__(errors)
-        self.errors = errors
-
-
 def _bad(errors: Any) -> EmuResponse:
     return json_response(400, errors)
+
+
+def _not_allowed(method: str) -> EmuResponse:
+    return json_response(405, {"detail": f'Method "{method}" not allowed.'})
 
 
 def _encode_cursor(direction: str, key: int) -> str:
@@ -179,6 +71,10 @@ def _decode_cursor(text: str) -> tuple[str, int] | None:
     return (direction, key) if direction in "np" else None
 
 
+def _verbose(req: EmuRequest) -> bool:
+    return req.query_dict().get("verbose", "").lower() == "true"
+
+
 class Api:
     """Answers `/api/...` for an authenticated user."""
 
@@ -192,7 +88,10 @@ class Api:
         self.faker = faker
         self.now = now
         self.files: dict[str, StoredFile] = {}
-        self._schemas: dict[str, dict[str, _Field]] = {}
+
+    def stamp(self) -> str:
+        """The current time as the API writes `updated_at`."""
+        return self.now().isoformat(timespec="seconds")
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -201,43 +100,33 @@ class Api:
         if len(parts) < 2 or parts[0] != "api" or parts[1] not in BY_NAME:
             return json_response(404, NOT_FOUND)
         endpoint = BY_NAME[parts[1]]
-        if endpoint.name == "users" and parts[2:] == ["current"]:
-            if req.method != "GET":
-                return self._not_allowed(req.method)
-            location = f"{req.origin}/api/users/{user_id}"
-            return EmuResponse(302, b"", None, [("Location", location)])
-        action = self._match_action(endpoint, parts)
-        if action is not None:
-            return self._action(endpoint, action, parts, req)
+        actions = self._match_actions(endpoint, parts)
+        if actions:
+            return self._action(endpoint, actions, parts, req, user_id)
         if len(parts) > 3:
             return json_response(404, NOT_FOUND)
         if req.method not in endpoint.methods:
-            return self._not_allowed(req.method)
+            return _not_allowed(req.method)
         table = self.tables[endpoint.name]
         if len(parts) == 2:
             if req.method == "GET":
                 return self._list(endpoint, table, req)
             if req.method == "POST":
                 return self._create(endpoint, table, req)
-            return self._not_allowed(req.method)
-        row = table.lookup(parts[2])
+            return _not_allowed(req.method)
         if req.method == "POST":
-            return self._not_allowed(req.method)
+            return _not_allowed(req.method)
+        row = table.lookup(parts[2])
         if row is None:
             return json_response(404, NOT_FOUND)
         if req.method == "GET":
-            verbose = req.query_dict().get("verbose", "").lower() == "true"
-            return EmuResponse(200, row.encoded(verbose, endpoint.verbose_keys))
+            return EmuResponse(200, row.encoded(_verbose(req), endpoint.verbose_keys))
         if req.method in ("PUT", "PATCH"):
             return self._update(endpoint, table, row, req)
         return self._delete(endpoint, table, row)
 
     @staticmethod
-    def _not_allowed(method: str) -> EmuResponse:
-        return json_response(405, {"detail": f'Method "{method}" not allowed.'})
-
-    @staticmethod
-    def _match_action(endpoint: Endpoint, parts: list[str]) -> list[Action] | None:
+    def _match_actions(endpoint: Endpoint, parts: list[str]) -> list[Action]:
         found = []
         for action in endpoint.actions:
             pattern = [p for p in action.path.split("/") if p]
@@ -245,7 +134,7 @@ class Api:
                 p == "{id}" or p == q for p, q in zip(pattern, parts, strict=True)
             ):
                 found.append(action)
-        return found or None
+        return found
 
     # --- list -------------------------------------------------------------------------------
 
@@ -253,42 +142,11 @@ class Api:
         params = req.query
         q = dict(params)
         verbose = q.get("verbose", "").lower() == "true"
-        errors: dict[str, list[str]] = {}
-        for group in endpoint.required_filters:
-            if not any(q.get(name) for name in group):
-                if len(group) == 1:
-                    errors[group[0]] = ["This field is required."]
-                else:
-                    message = f"One of {', '.join(group)} is required."
-                    for name in group:
-                        errors[name] = [message]
-        preds: list[Predicate] = []
-        signature: list[tuple[str, str]] = []
-        within: tuple[str, str, str] | None = None
-        for name, kind in endpoint.filters.items():
-            if name not in q or (endpoint.name, name) in IGNORED_FILTERS:
-                continue
-            if name in ("show_archived", "show_inactive"):
-                continue
-            try:
-                pred = self._compile(endpoint, name, kind, q[name])
-            except _Invalid as exc:
-                errors[name] = exc.errors
-                continue
-            if pred is not None:
-                preds.append(pred)
-                signature.append((name, q[name]))
-            if within is None and kind in (FilterKind.DATE, FilterKind.DATE_RANGE):
-                field = FILTER_FIELDS.get((endpoint.name, name), name)
-                lo, _, hi = q[name].partition("/")
-                within = (field, lo, hi or lo)
-        if errors:
-            return _bad(errors)
-        hide = self._hidden_rows(endpoint, q)
-        if hide is not None:
-            preds.append(hide)
-            signature.append(("~hide", ""))
-        keys = table.select(tuple(signature), _all(preds), within)
+        try:
+            chosen = selection(endpoint, q, self.now().date())
+        except Invalid as exc:
+            return _bad(exc.errors)
+        keys = table.select(chosen.signature, chosen.predicate, chosen.within)
 
         size = endpoint.default_page_size_for(verbose)
         raw_size = q.get("page_size")
@@ -333,119 +191,7 @@ class Api:
         )
         return EmuResponse(200, body)
 
-    def _hidden_rows(self, endpoint: Endpoint, q: Mapping[str, str]) -> Predicate | None:
-        """Archived (or soft-deleted) and inactive rows, which lists leave out unless asked."""
-        preds: list[Predicate] = []
-        if "show_archived" in endpoint.filters and not _flag(q.get("show_archived")):
-            field = endpoint.soft_delete_field
-            if field and field != "archived":
-                preds.append(lambda row: not row.get(field) and not row.get("archived"))
-            else:
-                preds.append(lambda row: not row.get("archived"))
-        if "show_inactive" in endpoint.filters and not _flag(q.get("show_inactive")):
-            preds.append(lambda row: row.get("patient_status") in (None, "", "A"))
-        return _all(preds)
-
-    def _compile(
-        self, endpoint: Endpoint, name: str, kind: FilterKind, raw: str
-    ) -> Predicate | None:
-        # `since` means "updated at or after", on every endpoint.
-        field = FILTER_FIELDS.get((endpoint.name, name), "updated_at" if name == "since" else name)
-        if kind is FilterKind.INT:
-            try:
-                want = int(raw)
-            except ValueError:
-                raise _Invalid(["Enter a whole number."]) from None
-            return lambda row: _matches(row.get(field), want)
-        if kind is FilterKind.BOOL:
-            if raw.lower() not in _TRUE | _FALSE:
-                raise _Invalid(["Enter a valid boolean."])
-            want_b = raw.lower() in _TRUE
-            return lambda row: bool(row.get(field)) is want_b
-        if kind is FilterKind.DATE:
-            day = parse_date(raw)
-            if day is None:
-                raise _Invalid(["Enter a valid date."])
-            text = day.isoformat()
-            return lambda row: str(row.get(field) or "")[:10] == text
-        if kind is FilterKind.DATE_RANGE:
-            lo, hi = self._date_range(name, raw)
-            return lambda row: lo <= str(row.get(field) or "")[:10] <= hi
-        if kind is FilterKind.TIMESTAMP:
-            since = parse_ts(raw)
-            if since is None:
-                raise _Invalid(["Enter a valid date/time."])
-            text = since.isoformat(timespec="seconds")
-            return lambda row: str(row.get(field) or "").replace(" ", "T") >= text
-        if kind is FilterKind.STR_LIST:
-            wanted = {v for v in raw.split(",") if v}
-            return lambda row: _any_of(row.get(field), wanted)
-        if kind is FilterKind.FLAG:
-            return None
-        if (endpoint.name, name) in CONTAINS_FILTERS:
-            needle = raw.lower()
-            return lambda row: needle in str(row.get(field) or "").lower()
-        if endpoint.name == "insurances" and name == "term":
-            needle = raw.lower()
-            return lambda row: any(
-                needle in str(row.get(k) or "").lower() for k in ("payer_name", "payer_id", "state")
-            )
-        if "," in raw:  # e.g. patients' `offices`: a comma-separated list of ids
-            wanted = {v.strip() for v in raw.split(",")}
-            return lambda row: _any_of(row.get(field), wanted)
-        if field == "week_days":
-            wanted = {v.strip() for v in raw.split(",")}
-            return lambda row: _any_of(row.get(field), wanted)
-        return lambda row: _matches(row.get(field), raw)
-
-    def _date_range(self, name: str, raw: str) -> tuple[str, str]:
-        first, sep, last = raw.partition("/")
-        lo, hi = parse_date(first), parse_date(last)
-        if not sep or lo is None or hi is None:
-            raise _Invalid(["Enter a valid date range: YYYY-MM-DD/YYYY-MM-DD."])
-        if hi < lo:
-            raise _Invalid(["The start of the range must not be after its end."])
-        # The limit holds unless the whole range is in the past.
-        too_long = (hi - lo).days > MAX_DATE_RANGE_DAYS
-        if name == "date_range" and too_long and hi >= self.now().date():
-            raise _Invalid(
-                [
-                    f"Date range cannot be longer than {MAX_DATE_RANGE_DAYS} days "
-                    "unless it is in the past."
-                ]
-            )
-        return lo.isoformat(), hi.isoformat()
-
     # --- writes -----------------------------------------------------------------------------
-
-    def schema(self, endpoint: Endpoint) -> dict[str, _Field]:
-        """Field kinds and read-only flags: from the record class, else from a seeded row."""
-        cached = self._schemas.get(endpoint.name)
-        if cached is not None:
-            return cached
-        specs = record_fields(endpoint.record_type) if endpoint.record else None
-        schema: dict[str, _Field] = {}
-        if specs is not None:
-            for spec in specs:
-                schema[spec.name] = _Field(kind_of(spec.type), spec.read_only)
-        else:
-            # Infer each field's kind from the first rows that hold a value for it.
-            table = self.tables[endpoint.name]
-            kinds: dict[str, str] = {}
-            for key in table.keys[:50]:
-                for name, value in table.rows[key].data.items():
-                    if kinds.get(name, "any") == "any":
-                        kinds[name] = _kind_of_value(value)
-            for name, kind in kinds.items():
-                if kind == "any" and name in REFS:
-                    kind = "int"
-                schema[name] = _Field(kind, name in READ_ONLY_FALLBACK)
-        for name in endpoint.file_fields:
-            schema[name] = _Field("file", False)
-        for name in ("id", EXTRA_FIELD):
-            schema[name] = _Field(schema[name].kind if name in schema else "any", True)
-        self._schemas[endpoint.name] = schema
-        return schema
 
     def _body(self, req: EmuRequest) -> Any:
         return parse_body(req.headers.get("content-type", ""), req.body)
@@ -453,119 +199,38 @@ class Api:
     def _clean(
         self, endpoint: Endpoint, item: Any, origin: str, *, partial: bool
     ) -> dict[str, Any]:
-        """Validate and convert one object of a write into wire form, or raise `_Invalid`."""
+        """Validate and convert one object of a write into wire form, or raise `Invalid`."""
         if not isinstance(item, dict):
-            raise _Invalid({"non_field_errors": ["Invalid data. Expected a dictionary."]})
-        schema = self.schema(endpoint)
+            raise Invalid({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+        fields = schema(endpoint)
         errors: dict[str, list[str]] = {}
         out: dict[str, Any] = {}
+
+        def store_file(upload: UploadedFile) -> str:
+            token = secrets.token_hex(8)
+            self.files[token] = StoredFile(upload.filename, upload.content_type, upload.data)
+            return f"{origin}/files/{token}/{quote(upload.filename or 'upload')}"
+
         for key, value in item.items():
-            field = schema.get(key)
-            if field is None:
-                # Without a schema (no record class, no rows) keep what was sent.
-                if not schema or len(schema) <= 2:
-                    out[key] = value
-                continue
-            if field.read_only:
-                continue
+            field = fields.get(key)
+            if field is None or field.read_only:
+                continue  # as DRF does: unknown and read-only fields are ignored
             try:
-                out[key] = self._convert(field.kind, value, origin)
+                out[key] = convert(field.kind, value, store_file)
             except ValueError as exc:
                 errors[key] = [str(exc)]
         if not partial:
-            required = REQUIRED.get(endpoint.name, ())
-            for key in required:
+            behaviour = behaviour_of(endpoint)
+            for key in endpoint.required_fields:
                 if key not in item:
                     errors.setdefault(key, ["This field is required."])
-                elif item[key] is None and key != "patient":
+                elif item[key] is None and key not in behaviour.nullable:
                     errors.setdefault(key, ["This field may not be null."])
-            if (
-                endpoint.name == "appointments"
-                and "duration" not in item
-                and not item.get("profile")
-            ):
-                errors.setdefault("duration", ["This field is required."])
+            if behaviour.validate is not None:
+                behaviour.validate(item, errors)
         if errors:
-            raise _Invalid(errors)
+            raise Invalid(errors)
         return out
-
-    def _convert(self, kind: str, value: Any, origin: str) -> Any:
-        if value is None:
-            return None
-        if kind == "file":
-            if not isinstance(value, UploadedFile):
-                raise ValueError(
-                    "The submitted data was not a file. Check the encoding type on the form."
-                )
-            token = secrets.token_hex(8)
-            self.files[token] = StoredFile(value.filename, value.content_type, value.data)
-            return f"{origin}/files/{token}/{quote(value.filename or 'upload')}"
-        if isinstance(value, UploadedFile):
-            raise ValueError("Not a valid string.")
-        if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise ValueError("A valid integer is required.")
-            try:
-                return int(value)
-            except ValueError:
-                raise ValueError("A valid integer is required.") from None
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in _TRUE:
-                return True
-            if str(value).lower() in _FALSE:
-                return False
-            raise ValueError("Must be a valid boolean.")
-        if kind == "decimal":
-            try:
-                number = decimal.Decimal(str(value))
-            except decimal.InvalidOperation:
-                raise ValueError("A valid number is required.") from None
-            return str(number.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_DOWN))
-        if kind == "timestamp":
-            ts = parse_ts(str(value))
-            if ts is None:
-                raise ValueError(
-                    "Datetime has wrong format. Use one of these formats instead: "
-                    "YYYY-MM-DDThh:mm[:ss[.uuuuuu]]."
-                )
-            return ts.isoformat(timespec="seconds")
-        if kind == "date":
-            day = parse_date(str(value))
-            if day is None:
-                raise ValueError(
-                    "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
-                )
-            return day.isoformat()
-        if kind == "time":
-            if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", str(value)):
-                raise ValueError(
-                    "Time has wrong format. Use one of these formats instead: hh:mm[:ss]."
-                )
-            return str(value) if len(str(value)) == 8 else f"{value}:00"
-        if kind in ("list", "object"):
-            if isinstance(value, str):  # form and multipart bodies carry JSON as text
-                try:
-                    value = orjson.loads(value)
-                except orjson.JSONDecodeError:
-                    raise ValueError("Value must be valid JSON.") from None
-            if kind == "list" and not isinstance(value, list):
-                raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
-            if kind == "object" and not isinstance(value, dict):
-                raise ValueError("Expected a dictionary of items.")
-            return value
-        if kind == "str":
-            if isinstance(value, (dict, list)):
-                raise ValueError("Not a valid string.")
-            return (
-                value
-                if isinstance(value, str)
-                else str(value).lower()
-                if isinstance(value, bool)
-                else str(value)
-            )
-        return value
 
     def _create(self, endpoint: Endpoint, table: Table, req: EmuRequest) -> EmuResponse:
         try:
@@ -580,56 +245,44 @@ class Api:
             try:
                 cleaned.append(self._clean(endpoint, item, req.origin, partial=False))
                 errors.append({})
-            except _Invalid as exc:
+            except Invalid as exc:
                 errors.append(exc.errors)
         if any(errors):
             return _bad(errors if many else errors[0])
+        conflict = behaviour_of(endpoint).conflict
         rows = []
         for data in cleaned:
             row = self._new_row(endpoint, table, data)
-            if endpoint.name == "appointments":
-                conflict = self._overlap(table, row.data, exclude=None)
-                if conflict is not None:
-                    return json_response(409, conflict)
+            if conflict is not None:
+                found = conflict(table, row.data, None)
+                if found is not None:
+                    return json_response(409, found)
             table.add(row)
             rows.append(row)
-        verbose = req.query_dict().get("verbose", "").lower() == "true"
+        verbose = _verbose(req)
         views = [row.view(verbose, endpoint.verbose_keys) for row in rows]
         return json_response(201, views if many else views[0])
 
     def _new_row(self, endpoint: Endpoint, table: Table, data: dict[str, Any]) -> Row:
         """A new record: defaults for every field not sent, then what was sent."""
         key = table.new_key()
-        stamp = self.now().isoformat(timespec="seconds")
-        record: dict[str, Any] = {}
-        for name, field in self.schema(endpoint).items():
-            record[name] = _default(field.kind)
+        stamp = self.stamp()
+        record: dict[str, Any] = {name: default(f.kind) for name, f in schema(endpoint).items()}
         record.update(data)
-        for name in WRITE_ONLY.get(endpoint.name, ()):
+        for name in endpoint.write_only_fields:
             record.pop(name, None)
-        if "id" in record or not record:
-            record["id"] = str(key) if endpoint.id_type is str else key
-        for name in ("created_at", "updated_at"):
-            if name in record or name == "updated_at":
-                record[name] = stamp
+        record["id"] = str(key) if endpoint.id_type is str else key
+        if "created_at" in record:
+            record["created_at"] = stamp
+        record["updated_at"] = stamp
         if endpoint.soft_delete_field:
             record[endpoint.soft_delete_field] = False
         if "archived" in record:
             record["archived"] = False if not isinstance(record["archived"], int) else 0
         record[EXTRA_FIELD] = key % 7
-        if endpoint.name == "appointments":
-            record["appt_is_break"] = record.get("patient") is None
-            record["extended_updated_at"] = stamp
-            record.setdefault("status", "")
-            if record.get("duration") is None and record.get("profile"):
-                profile = self.tables["appointment_profiles"].rows.get(int(record["profile"]))
-                record["duration"] = profile.data.get("duration", 30) if profile else 30
-        if endpoint.name == "patients":
-            if not record.get("chart_id"):
-                last = str(record.get("last_name") or "X")[:4].upper()
-                first = str(record.get("first_name") or "X")[:2].upper()
-                record["chart_id"] = f"{last}{first}{key:06d}"
-            record["patient_status"] = record.get("patient_status") or "A"
+        complete = behaviour_of(endpoint).complete
+        if complete is not None:
+            complete(self, record, key)
         return Row(key, record)
 
     def _update(self, endpoint: Endpoint, table: Table, row: Row, req: EmuRequest) -> EmuResponse:
@@ -638,77 +291,51 @@ class Api:
             data = self._clean(endpoint, body, req.origin, partial=req.method == "PATCH")
         except BodyError as exc:
             return _bad({"detail": str(exc)})
-        except _Invalid as exc:
+        except Invalid as exc:
             return _bad(exc.errors)
         merged = {**row.data, **data}
-        for name in WRITE_ONLY.get(endpoint.name, ()):
+        for name in endpoint.write_only_fields:
             merged.pop(name, None)
-        if endpoint.name == "appointments":
-            if {"scheduled_time", "duration", "doctor", "office", "exam_room"} & data.keys():
-                conflict = self._overlap(table, merged, exclude=row.key)
-                if conflict is not None:
-                    return json_response(409, conflict)
-            merged["appt_is_break"] = merged.get("patient") is None
-            merged["extended_updated_at"] = self.now().isoformat(timespec="seconds")
-        self._stamp(row, merged)
-        table.changed()
+        behaviour = behaviour_of(endpoint)
+        if behaviour.conflict is not None and behaviour.conflict_fields & data.keys():
+            found = behaviour.conflict(table, merged, row.key)
+            if found is not None:
+                return json_response(409, found)
+        if behaviour.refresh is not None:
+            behaviour.refresh(self, merged)
+        self.save(endpoint, row, merged)
         return EmuResponse(204, b"", None)
 
-    def _stamp(self, row: Row, data: dict[str, Any]) -> None:
-        stamp = self.now().isoformat(timespec="seconds")
+    def save(self, endpoint: Endpoint, row: Row, data: dict[str, Any]) -> None:
+        """Replace a stored row's data, stamping its update time."""
         if "updated_at" in data:
-            data["updated_at"] = stamp
+            data["updated_at"] = self.stamp()
         else:
-            row.hidden["updated_at"] = stamp
+            row.hidden["updated_at"] = self.stamp()
         row.data = data
         row.touch()
+        self.tables[endpoint.name].changed()
 
     def _delete(self, endpoint: Endpoint, table: Table, row: Row) -> EmuResponse:
         if endpoint.soft_delete_field:
-            self._stamp(row, {**row.data, endpoint.soft_delete_field: True})
-            table.changed()
+            self.save(endpoint, row, {**row.data, endpoint.soft_delete_field: True})
         else:
             table.remove(row.key)
         return EmuResponse(204, b"", None)
 
-    @staticmethod
-    def _overlap(table: Table, appt: Mapping[str, Any], exclude: int | None) -> Any:
-        """The conflict body when `appt` overlaps a live appointment in the same exam room."""
-        if appt.get("allow_overlapping"):
-            return None
-        start = parse_ts(str(appt.get("scheduled_time")))
-        if start is None:
-            return None
-        end = start + dt.timedelta(minutes=int(appt.get("duration") or 0))
-        lo = (start - dt.timedelta(days=1)).isoformat(timespec="seconds")
-        hi = end.isoformat(timespec="seconds")
-        doctor, office, room = appt.get("doctor"), appt.get("office"), appt.get("exam_room")
-        for other in table.rows.values():
-            d = other.data
-            when = d["scheduled_time"]
-            if not (lo <= when < hi) or other.key == exclude or d.get("deleted_flag"):
-                continue
-            if d["doctor"] != doctor or d["office"] != office or d["exam_room"] != room:
-                continue
-            other_start = dt.datetime.fromisoformat(when)
-            other_end = other_start + dt.timedelta(minutes=int(d.get("duration") or 0))
-            if other_start < end and start < other_end:
-                return {
-                    "non_field_errors": [
-                        f"This appointment overlaps with appointment {d['id']} in exam room "
-                        f"{room}. Set allow_overlapping to book it anyway."
-                    ]
-                }
-        return None
-
     # --- actions ----------------------------------------------------------------------------
 
     def _action(
-        self, endpoint: Endpoint, actions: list[Action], parts: list[str], req: EmuRequest
+        self,
+        endpoint: Endpoint,
+        actions: list[Action],
+        parts: list[str],
+        req: EmuRequest,
+        user_id: int,
     ) -> EmuResponse:
         action = next((a for a in actions if a.method == req.method), None)
         if action is None:
-            return self._not_allowed(req.method)
+            return _not_allowed(req.method)
         row = None
         if "{id}" in action.path:
             row = self.tables[endpoint.name].lookup(parts[2])
@@ -720,96 +347,9 @@ class Api:
             return _bad({"detail": str(exc)})
         body = body if isinstance(body, dict) else {}
         missing = {
-            name: ["This field is required."]
-            for name in action.body
-            if name not in body and name not in ("online_scheduling",)
+            name: ["This field is required."] for name in action.required_body if name not in body
         }
         if missing:
             return _bad(missing)
-        table = self.tables[endpoint.name]
-        if action.name == "add_exam_room" and row is not None:
-            rooms = list(row.data.get("exam_rooms") or [])
-            rooms.append(
-                {
-                    "index": len(rooms) + 1,
-                    "name": str(body["name"]),
-                    "online_scheduling": str(body.get("online_scheduling", "")).lower() in _TRUE,
-                }
-            )
-            self._stamp(row, {**row.data, "exam_rooms": rooms})
-            table.changed()
-            return EmuResponse(200, row.encoded(False, endpoint.verbose_keys))
-        if action.name == "append_to_pharmacy_note" and row is not None:
-            note = str(row.data.get("pharmacy_note") or "")
-            note = f"{note}\n\n{body['text']}" if note else str(body["text"])
-            self._stamp(row, {**row.data, "pharmacy_note": note})
-            table.changed()
-            return json_response(200, {"pharmacy_note": note})
-        if action.returns == "text":
-            name = f"{row.get('first_name')} {row.get('last_name')}" if row else ""
-            xml = (
-                '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<ClinicalDocument kind="{action.name}"><patient id="{parts[2]}">'
-                f"<name>{name}</name></patient></ClinicalDocument>\n"
-            )
-            return EmuResponse(200, xml.encode(), "application/xml")
-        if action.many:
-            return json_response(200, [])
-        if action.returns is None:
-            return EmuResponse(204, b"", None)
-        if row is not None:
-            return EmuResponse(200, row.encoded(False, endpoint.verbose_keys))
-        return json_response(200, {})
-
-
-def _all(preds: list[Predicate]) -> Predicate | None:
-    if not preds:
-        return None
-    if len(preds) == 1:
-        return preds[0]
-    return lambda row: all(p(row) for p in preds)
-
-
-def _flag(raw: str | None) -> bool:
-    """A present boolean switch, as `show_archived`: on unless it says false."""
-    return raw is not None and raw.lower() not in ("false", "0", "no", "off")
-
-
-def _matches(value: Any, want: Any) -> bool:
-    if isinstance(value, list):
-        return any(_matches(v, want) for v in value)
-    if isinstance(want, int):
-        if isinstance(value, str):
-            return value == str(want)
-        return value == want and not isinstance(value, bool)
-    return value == want or (value is not None and str(value) == want)
-
-
-def _any_of(value: Any, wanted: set[str]) -> bool:
-    if isinstance(value, list):
-        return any(str(v) in wanted for v in value)
-    return value is not None and str(value) in wanted
-
-
-def _kind_of_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, str):
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", value):
-            return "timestamp"
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return "date"
-        if re.fullmatch(r"-?\d+\.\d{2}", value):
-            return "decimal"
-        return "str"
-    return "any"
-
-
-def _default(kind: str) -> Any:
-    return {"str": "", "bool": False, "list": [], "object": {}}.get(kind)
+        handler = behaviour_of(endpoint).actions.get(action.name, default_action)
+        return handler(ActionCall(self, endpoint, action, row, body, req, user_id))

@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from drchrono_async.records._base import api_fields
+
 __all__ = ["Faker", "FieldSpec", "record_fields"]
 
 FIRST_NAMES = (
@@ -135,10 +137,6 @@ REFS: Mapping[str, str] = {
 }
 
 
-# Fields a write may send but the API never returns.
-WRITE_ONLY: Mapping[str, frozenset[str]] = {"appointments": frozenset({"reminder_profile"})}
-
-
 @attrs.frozen
 class FieldSpec:
     """An API field of a record: its wire name, Python type and whether the API owns it."""
@@ -148,26 +146,12 @@ class FieldSpec:
     read_only: bool
 
 
-def record_fields(record_type: type[Any] | None) -> list[FieldSpec] | None:
-    """The API fields of a record class from `drchrono_async.records`, or None without one."""
-    if record_type is None:
-        return None
-    try:
-        from drchrono_async.records._base import api_fields
-    except ImportError:  # the record classes have not landed (or were renamed)
-        return None
-    try:
-        hints = typing.get_type_hints(record_type)
-    except Exception:  # an unresolvable annotation: fall back to the attrs field types
-        hints = {}
-    specs = []
-    for field in api_fields(record_type):
-        meta = field.metadata or {}
-        name = str(meta.get("api_name", meta.get("wire_name", field.name)))
-        specs.append(
-            FieldSpec(name, hints.get(field.name, field.type), bool(meta.get("read_only", False)))
-        )
-    return specs
+def record_fields(record_type: type[Any]) -> list[FieldSpec]:
+    """The API fields of a record class from `drchrono_async.records`, types resolved."""
+    return [
+        FieldSpec(field.name, field.type, bool(field.metadata["read_only"]))
+        for field in api_fields(record_type)
+    ]
 
 
 def unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -182,21 +166,17 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def kind_of(tp: Any) -> str:
-    """A coarse wire kind for a type: int, str, bool, decimal, timestamp, date, time, list,
-    object or any."""
+    """A coarse wire kind for a type: int, float, str, bool, decimal, timestamp, date, time,
+    list, object or any."""
     tp, _ = unwrap_optional(tp)
-    if isinstance(tp, str):  # an unresolved forward reference
-        low = tp.lower()
-        for name in ("datetime", "decimal", "date", "time", "int", "bool", "str", "list"):
-            if name in low:
-                return {"datetime": "timestamp", "str": "str"}.get(name, name)
-        return "any"
     origin = typing.get_origin(tp) or tp
     if origin is bool:
         return "bool"
     if origin is int:
         return "int"
-    if origin is float or origin is decimal.Decimal:
+    if origin is float:
+        return "float"
+    if origin is decimal.Decimal:
         return "decimal"
     if origin is str:
         return "str"
@@ -294,6 +274,8 @@ class Faker:
             return r.randrange(1, 100) if name != "id" else r.randrange(1, 1 << 30)
         if kind == "bool":
             return r.random() < 0.3
+        if kind == "float":
+            return r.randrange(0, 50_000) / 100
         if kind == "decimal":
             return f"{r.randrange(0, 50_000) / 100:.2f}"
         if kind == "timestamp":

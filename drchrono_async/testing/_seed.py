@@ -3,8 +3,7 @@
 The core entities (doctors, offices with exam rooms, users, patients, appointments and the
 clinical records hanging off them) have hand-written factories, so filters by doctor, patient,
 office and date find realistic subsets. Every other endpoint gets records generated from its
-record class's fields (`drchrono_async.records`), or, while a record class is missing, from the
-filters the endpoint table declares.
+record class's fields (`drchrono_async.records`).
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from drchrono_async._endpoints import BY_NAME, ENDPOINTS, Endpoint, FilterKind
+from drchrono_async._endpoints import BY_NAME, ENDPOINTS, Endpoint
 
-from ._fake import FIRST_NAMES, LAST_NAMES, REFS, WRITE_ONLY, Faker, record_fields
+from ._fake import FIRST_NAMES, LAST_NAMES, REFS, Faker, record_fields
 from ._store import Row, Table
 
 __all__ = ["DEFAULT_SIZES", "EXTRA_FIELD", "ID_BASE", "Seeder"]
@@ -144,8 +143,9 @@ class Seeder:
         referenced = [e for e in dict.fromkeys(REFS.values()) if e in BY_NAME]
         order = referenced + [e.name for e in ENDPOINTS]
         for name in dict.fromkeys(order):
-            if name not in core and BY_NAME[name].record is not None:
-                self._generic(BY_NAME[name])
+            record_type = BY_NAME[name].record_type
+            if name not in core and record_type is not None:
+                self._generic(BY_NAME[name], record_type)
 
     def _store(self, name: str, rows: list[Row]) -> None:
         table = self.tables[name]
@@ -157,12 +157,16 @@ class Seeder:
 
     def _complete(self, endpoint: Endpoint, rows: list[Row]) -> None:
         """Fill the record class's fields a factory left out, and add the extra key."""
-        specs = record_fields(endpoint.record_type if endpoint.record else None)
+        record_type = endpoint.record_type
         missing = []
-        if specs is not None:
+        if record_type is not None:
             present = rows[0].data
-            write_only = WRITE_ONLY.get(endpoint.name, frozenset())
-            missing = [s for s in specs if s.name not in present and s.name not in write_only]
+            write_only = endpoint.write_only_fields
+            missing = [
+                s
+                for s in record_fields(record_type)
+                if s.name not in present and s.name not in write_only
+            ]
         value = self.fake.value
         for row in rows:
             data = row.data
@@ -671,26 +675,14 @@ class Seeder:
 
     # --- every other endpoint ---------------------------------------------------------------
 
-    def _generic(self, endpoint: Endpoint) -> None:
-        """Records from the record class's fields, or from the declared filters without one."""
-        specs = record_fields(endpoint.record_type) if endpoint.record else None
+    def _generic(self, endpoint: Endpoint, record_type: type[Any]) -> None:
+        """Records generated from the fields of the endpoint's record class."""
+        specs = [s for s in record_fields(record_type) if s.name not in endpoint.write_only_fields]
         value = self.fake.value
         rows = []
         for i in range(self.size(endpoint.name)):
             key = i + 1
-            data: dict[str, Any] = {}
-            if specs is not None:
-                for spec in specs:
-                    if spec.name not in WRITE_ONLY.get(endpoint.name, ()):
-                        data[spec.name] = value(spec.name, spec.type)
-            else:
-                data["id"] = key
-                for name, kind in endpoint.filters.items():
-                    if kind is FilterKind.INT:
-                        data[name] = value(name, int)
-                if "show_archived" in endpoint.filters:
-                    data["archived"] = False
-                data["created_at"] = self.fake.past_ts()
+            data: dict[str, Any] = {spec.name: value(spec.name, spec.type) for spec in specs}
             hidden: dict[str, Any] = {}
             # `since` needs an update time even where the record does not show one.
             if "updated_at" in data or "since" in endpoint.filters:
