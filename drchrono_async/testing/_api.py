@@ -267,11 +267,13 @@ class Api:
         """A new record: defaults for every field not sent, then what was sent."""
         key = table.new_key()
         stamp = self.stamp()
-        record: dict[str, Any] = {name: default(f.kind) for name, f in schema(endpoint).items()}
+        fields = schema(endpoint)
+        record: dict[str, Any] = {name: default(f.kind) for name, f in fields.items()}
         record.update(data)
         for name in endpoint.write_only_fields:
             record.pop(name, None)
-        record["id"] = str(key) if endpoint.id_type is str else key
+        if "id" in fields:
+            record["id"] = str(key) if endpoint.id_type is str else key
         if "created_at" in record:
             record["created_at"] = stamp
         record["updated_at"] = stamp
