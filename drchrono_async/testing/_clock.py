@@ -71,7 +71,8 @@ class VirtualClock:
                 idle_rounds += 1
             else:
                 idle_rounds = 0
-            # Two idle looks in a row: nothing else can run until time moves.
+            # Two idle looks in a row: no callback is ready, so every task is waiting (on this
+            # clock, or on real I/O, which this cannot tell apart).
             if idle_rounds >= 2:
                 idle_rounds = 0
                 self._set(self._sleepers[0][0])
@@ -81,7 +82,14 @@ class VirtualClock:
 
 
 def _loop_is_idle(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether no callback is ready to run, as far as the loop lets us see.
+
+    CPython's own loops keep ready callbacks in `_ready`. A loop without it (uvloop, for one)
+    hides them, and is then taken as idle every time: time jumps after the driver's two
+    `sleep(0)` rounds even while other tasks still have work, so timeouts may fire early.
+    Use `autojump=False` and `advance()` on such a loop.
+    """
     ready = getattr(loop, "_ready", None)
-    if ready is None:  # not CPython's selector loop: fall back to "never idle by count"
+    if ready is None:
         return True
     return len(ready) == 0
