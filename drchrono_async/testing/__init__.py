@@ -7,7 +7,8 @@ token-expiry behaviour in milliseconds.
 
 from ._clock import VirtualClock
 from ._emulator import Emulator
-from ._faults import FAULT_KINDS, Faults, LogEntry, RequestLog
+from ._faults import FAULT_KINDS, Faults
+from ._log import LogEntry, RequestLog
 from ._seed import DEFAULT_SIZES, EXTRA_FIELD
 
 __all__ = [

@@ -17,8 +17,10 @@ from drchrono_async._endpoints import BY_NAME, ENDPOINTS
 from drchrono_async.ratelimit import Clock, SystemClock
 
 from ._api import Api
-from ._faults import FaultContext, Faults, LogEntry, RequestLog
-from ._oauth import HOUR, OAuthServer, QuotaBook, Token
+from ._faults import FaultContext, Faults
+from ._log import LogEntry, RequestLog
+from ._oauth import OAuthServer, Token
+from ._quota import HOUR, QuotaBook
 from ._seed import Seeder
 from ._store import Table
 from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body

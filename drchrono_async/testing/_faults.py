@@ -1,4 +1,4 @@
-"""Fault injection and the request log.
+"""Fault injection.
 
 Fault kinds, and where in a request's life the emulator applies each:
 
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Literal, overload
+from collections.abc import Callable, Iterable
 
 import attrs
 
-__all__ = ["FAULT_KINDS", "Faults", "LogEntry", "RequestLog"]
+from drchrono_async.errors import InvalidRequestError
+
+__all__ = ["FAULT_KINDS", "FaultContext", "Faults"]
 
 FAULT_KINDS = frozenset({"reset", "500", "html", "429", "drop", "truncate", "slow"})
 
@@ -66,7 +67,9 @@ class Faults:
         """
         for kind in kinds:
             if kind is not None and kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+                raise InvalidRequestError(
+                    f"unknown fault kind; expected one of {sorted(FAULT_KINDS)}"
+                )
             self._script.append((kind, path_prefix))
 
     @property
@@ -91,7 +94,10 @@ class Faults:
             kind = self.hook(ctx)
             if kind is not None:
                 if kind not in FAULT_KINDS:
-                    raise ValueError(f"fault hook returned unknown fault {kind!r}")
+                    raise InvalidRequestError(
+                        f"the fault hook returned an unknown fault kind; expected one of "
+                        f"{sorted(FAULT_KINDS)}"
+                    )
                 return kind
         if not ctx.path.startswith("/api/"):
             return None
@@ -108,83 +114,3 @@ class Faults:
                 return kind
             roll -= rate
         return None
-
-
-@attrs.frozen
-class LogEntry:
-    """One request the emulator received. The Authorization header is never kept."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    status: int | None  # None when a fault gave no answer ("reset", "drop")
-    time: float  # the emulator clock when the request arrived
-    fault: str | None = None
-    location: str | None = None  # for redirects
-
-
-class RequestLog:
-    """Every request served, in arrival order, with small counting helpers."""
-
-    def __init__(self) -> None:
-        self._entries: list[LogEntry] = []
-
-    def append(self, entry: LogEntry) -> None:
-        self._entries.append(entry)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __iter__(self) -> Iterator[LogEntry]:
-        return iter(self._entries)
-
-    @overload
-    def __getitem__(self, index: int) -> LogEntry: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[LogEntry]: ...
-    def __getitem__(self, index: int | slice) -> LogEntry | list[LogEntry]:
-        return self._entries[index]
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def filter(
-        self,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        path_prefix: str | None = None,
-        status: int | Literal["any"] | None = "any",
-        fault: str | Literal["any"] | None = "any",
-    ) -> list[LogEntry]:
-        """The entries matching every given criterion."""
-        out = []
-        for e in self._entries:
-            if method is not None and e.method != method.upper():
-                continue
-            if path is not None and e.path != path:
-                continue
-            if path_prefix is not None and not e.path.startswith(path_prefix):
-                continue
-            if status != "any" and e.status != status:
-                continue
-            if fault != "any" and e.fault != fault:
-                continue
-            out.append(e)
-        return out
-
-    def count(
-        self,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        path_prefix: str | None = None,
-        status: int | Literal["any"] | None = "any",
-        fault: str | Literal["any"] | None = "any",
-    ) -> int:
-        """How many entries match, e.g. `count(status=429)`."""
-        return len(
-            self.filter(
-                method=method, path=path, path_prefix=path_prefix, status=status, fault=fault
-            )
-        )
