@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import attrs
 
+from .errors import InvalidRequestError
+
 __all__ = ["BY_NAME", "ENDPOINTS", "Action", "Endpoint", "FilterKind"]
 
 
@@ -80,7 +82,7 @@ class Action:
     @optional_body.validator
     def _check_optional(self, _: Any, value: frozenset[str]) -> None:
         if not value <= set(self.body):
-            raise ValueError(f"{self.name}: optional_body names fields not in body")
+            raise InvalidRequestError(f"{self.name}: optional_body names fields not in body")
 
     @property
     def required_body(self) -> tuple[str, ...]:
@@ -140,7 +142,9 @@ class Endpoint:
         named = set(self.filter_fields) | set(self.search_filters) | self.unmodelled_filters
         unknown = named - set(self.filters)
         if unknown:
-            raise ValueError(f"{self.name}: {sorted(unknown)} are not filters of the endpoint")
+            raise InvalidRequestError(
+                f"{self.name}: {sorted(unknown)} are not filters of the endpoint"
+            )
 
     def max_page_size_for(self, verbose: bool) -> int:
         """The largest page the API serves for this listing."""

@@ -217,8 +217,8 @@ class Api:
                 continue  # as DRF does: unknown and read-only fields are ignored
             try:
                 out[key] = convert(field.kind, value, store_file)
-            except ValueError as exc:
-                errors[key] = [str(exc)]
+            except Invalid as exc:
+                errors[key] = exc.errors
         if not partial:
             behaviour = behaviour_of(endpoint)
             for key in endpoint.required_fields:

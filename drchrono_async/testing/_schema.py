@@ -68,7 +68,7 @@ def default(kind: str) -> Any:
 
 
 def convert(kind: str, value: Any, store_file: Callable[[UploadedFile], str]) -> Any:
-    """A value sent for a field of `kind`, in wire form; ValueError with DRF's message if not.
+    """A value sent for a field of `kind`, in wire form; `Invalid` with DRF's messages if not.
 
     `store_file` keeps an upload and returns the URL the record will carry.
     """
@@ -76,32 +76,32 @@ def convert(kind: str, value: Any, store_file: Callable[[UploadedFile], str]) ->
         return None
     if kind == "file":
         if not isinstance(value, UploadedFile):
-            raise ValueError(
-                "The submitted data was not a file. Check the encoding type on the form."
+            raise Invalid(
+                ["The submitted data was not a file. Check the encoding type on the form."]
             )
         return store_file(value)
     if isinstance(value, UploadedFile):
-        raise ValueError("Not a valid string.")
+        raise Invalid(["Not a valid string."])
     handler = _CONVERTERS.get(kind)
     return handler(value) if handler is not None else value
 
 
 def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError("A valid integer is required.")
+        raise Invalid(["A valid integer is required."])
     try:
         return int(value)
     except ValueError:
-        raise ValueError("A valid integer is required.") from None
+        raise Invalid(["A valid integer is required."]) from None
 
 
 def _float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError("A valid number is required.")
+        raise Invalid(["A valid number is required."])
     try:
         return float(value)
     except ValueError:
-        raise ValueError("A valid number is required.") from None
+        raise Invalid(["A valid number is required."]) from None
 
 
 def _bool(value: Any) -> bool:
@@ -111,23 +111,25 @@ def _bool(value: Any) -> bool:
         return True
     if str(value).lower() in FALSE:
         return False
-    raise ValueError("Must be a valid boolean.")
+    raise Invalid(["Must be a valid boolean."])
 
 
 def _decimal(value: Any) -> str:
     try:
         number = decimal.Decimal(str(value))
     except decimal.InvalidOperation:
-        raise ValueError("A valid number is required.") from None
+        raise Invalid(["A valid number is required."]) from None
     return str(number.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_DOWN))
 
 
 def _timestamp(value: Any) -> str:
     ts = parse_ts(str(value))
     if ts is None:
-        raise ValueError(
-            "Datetime has wrong format. Use one of these formats instead: "
-            "YYYY-MM-DDThh:mm[:ss[.uuuuuu]]."
+        raise Invalid(
+            [
+                "Datetime has wrong format. Use one of these formats instead: "
+                "YYYY-MM-DDThh:mm[:ss[.uuuuuu]]."
+            ]
         )
     return ts.isoformat(timespec="seconds")
 
@@ -135,13 +137,13 @@ def _timestamp(value: Any) -> str:
 def _date(value: Any) -> str:
     day = parse_date(str(value))
     if day is None:
-        raise ValueError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
+        raise Invalid(["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."])
     return day.isoformat()
 
 
 def _time(value: Any) -> str:
     if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", str(value)):
-        raise ValueError("Time has wrong format. Use one of these formats instead: hh:mm[:ss].")
+        raise Invalid(["Time has wrong format. Use one of these formats instead: hh:mm[:ss]."])
     return str(value) if len(str(value)) == 8 else f"{value}:00"
 
 
@@ -150,27 +152,27 @@ def _json_text(value: Any) -> Any:
         try:
             return orjson.loads(value)
         except orjson.JSONDecodeError:
-            raise ValueError("Value must be valid JSON.") from None
+            raise Invalid(["Value must be valid JSON."]) from None
     return value
 
 
 def _list(value: Any) -> list[Any]:
     value = _json_text(value)
     if not isinstance(value, list):
-        raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
+        raise Invalid([f'Expected a list of items but got type "{type(value).__name__}".'])
     return value
 
 
 def _object(value: Any) -> dict[str, Any]:
     value = _json_text(value)
     if not isinstance(value, dict):
-        raise ValueError("Expected a dictionary of items.")
+        raise Invalid(["Expected a dictionary of items."])
     return value
 
 
 def _str(value: Any) -> str:
     if isinstance(value, (dict, list)):
-        raise ValueError("Not a valid string.")
+        raise Invalid(["Not a valid string."])
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
