@@ -10,7 +10,13 @@ What it does, in order, on every call:
    a response's `Date` header (truncated to the second, so the server's true time is in
    [date, date + 1)): `date - time_received`. The estimate `off` keeps the largest (tightest)
    lower bound, aged by a drift allowance so that a clock that runs fast cannot leave it
-   stale; `confirm` consecutive observations far below it are read as a clock step.
+   stale. The first observation sets the estimate (the server's clock may be minutes off the
+   local one; the permits taken before it are all charged to the window it lands in). After
+   that, one observation cannot move the estimate far: one more than `step` seconds below it
+   (a clock step, or a slow reply) or more than `step` seconds above it (a clock step, or a
+   proxy's wrong `Date`) is only taken once `confirm` observations in a row say the same;
+   the estimate then moves to the one of them nearest to it. Observations that are not
+   finite or more than `MAX_OFFSET` away from the store's clock are ignored.
    `lo = now + effective offset` is then a time the server has surely reached.
 2. Window: the window index `k = floor(lo / window)`. Because `lo` never runs ahead of the
    server, a new window's spending starts only once the server's window has surely begun.
@@ -19,17 +25,24 @@ What it does, in order, on every call:
    charged to both (`carry` is the next window's share).
 4. Burst: a token bucket of `burst` tokens refilled at `rate` per second spaces the calls.
 5. A 429 pauses everyone until its wait, or the next window plus `guard`, and marks the
-   window spent when the wait reaches to the window's end (a burst 429 does not).
+   window spent when the wait reaches to the window's end (a burst 429 does not). The
+   server's wait is bounded: one that is missing, negative, not finite, or that ends after
+   the end of the *next* window plus `guard` is taken as "until the next window plus
+   `guard`". A pause in the state beyond that bound (one an older version stored) is read
+   the same way, so the pause is never more than about two windows long.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from enum import IntEnum
 
 import attrs
 
-__all__ = ["Decision", "Op", "Params", "Reason", "State", "eta", "step"]
+__all__ = [
+    "Decision", "Op", "Params", "Reason", "State", "eta", "finite", "step",
+]  # fmt: skip
 
 # Grants when the bucket holds 1 token up to float rounding, so that a waiter woken at the
 # computed time never sleeps again for a rounding error.
@@ -37,6 +50,9 @@ TOKEN_EPS = 1e-9
 # Added to the computed local time of a window boundary so that, after rounding, the
 # scheduler surely sees the new window when it wakes.
 BOUNDARY_EPS = 1e-6
+# Offset observations farther than this from the store's clock (about 300 years) are nonsense
+# whatever their number, and would cost the window arithmetic its precision.
+MAX_OFFSET = 1e10
 
 
 class Op(IntEnum):
@@ -120,6 +136,8 @@ class Decision:
 
     granted: bool
     wait: float  # seconds until a permit is expected (0 when granted)
+    # ACQUIRE: why it must wait. THROTTLE: PAUSED when the server's wait was taken, WINDOW
+    # when the pause lasts until the next window.
     reason: Reason
     now: float
     resets_at: float  # when the current window ends (store time)
@@ -141,26 +159,34 @@ def step(
 ) -> Decision:
     """Advance `s` to `now` and apply `op`. Mutates `s`; returns the decision.
 
-    `obs`: an offset observation (server time - store time, a lower bound).
-    `arg`: THROTTLE: the 429's wait in seconds, or None; RELEASE: the window index of the
-    permit given back (with `zone_arg`: it had been charged to the next window too).
+    `obs`: an offset observation (server time - store time, a lower bound); any float.
+    `arg`: THROTTLE: the 429's wait in seconds, or None (any float: see the bound above);
+    RELEASE: the window index of the permit given back (with `zone_arg`: it had been charged
+    to the next window too).
     `count_wait`: ACQUIRE: 1 counts a refusal in `waits`, 2 counts the call whatever happens
     (the scheduler counts each acquire that waits exactly once).
     """
     window = p.window
     calibrating = False
-    # 1. Offset estimate.
-    if obs is not None:
+    # 1. Offset estimate. `abs(obs) <= MAX_OFFSET` is False for nan and infinities too.
+    if obs is not None and abs(obs) <= MAX_OFFSET:
         if s.cal == 0:
             s.cal, s.off, s.off_t, s.bad = 1, obs, now, 0
             calibrating = True
         else:
-            cur = s.off - p.drift * max(0.0, now - s.off_t)
-            if obs >= cur:
+            aged = p.drift * max(0.0, now - s.off_t)
+            cur = s.off - aged
+            # `bad` counts suspicious observations in a row: > 0 below, < 0 above the estimate.
+            if obs > s.off + aged + p.step:
+                s.alt = obs if s.bad >= 0 else min(s.alt, obs)
+                s.bad = min(s.bad, 0) - 1
+                if -s.bad >= p.confirm:
+                    s.off, s.off_t, s.bad = s.alt, now, 0
+            elif obs >= cur:
                 s.off, s.off_t, s.bad = obs, now, 0
             elif obs < cur - p.step:
-                s.alt = obs if s.bad == 0 else max(s.alt, obs)
-                s.bad += 1
+                s.alt = obs if s.bad <= 0 else max(s.alt, obs)
+                s.bad = max(s.bad, 0) + 1
                 if s.bad >= p.confirm:
                     s.off, s.off_t, s.bad = s.alt, now, 0
             else:
@@ -195,6 +221,10 @@ def step(
         resets_at = (boundary - s.off - p.drift * s.off_t) / (1.0 - p.drift) + BOUNDARY_EPS
     else:
         resets_at = boundary + BOUNDARY_EPS
+    # The longest pause a 429 may set: to the end of the next window, plus the guard.
+    longest = resets_at + window + p.guard
+    if s.paused > longest:
+        s.paused = resets_at + p.guard
     paused = s.paused if s.paused > now else 0.0
 
     if op == Op.ACQUIRE:
@@ -222,25 +252,41 @@ def step(
 
     if op == Op.THROTTLE:
         s.throttled += 1
-        if arg is None:
-            until = resets_at + p.guard
-            s.used = max(s.used, float(p.limit))
-        else:
-            until = now + arg
+        # Written so that nan, infinities and negatives all take the `else` branch.
+        if arg is not None and arg >= 0.0 and now + arg <= longest:
+            until, reason = now + arg, Reason.PAUSED
             # A wait that reaches the window's end says the window is spent (not a burst 429).
             if until >= resets_at - (1.0 + p.margin):
                 s.used = max(s.used, float(p.limit))
+        else:
+            until, reason = resets_at + p.guard, Reason.WINDOW
+            s.used = max(s.used, float(p.limit))
         s.paused = max(s.paused, until)
-        return Decision(False, s.paused - now, Reason.PAUSED, now, resets_at, s.paused, s.k, False)
+        # `reason`: PAUSED when the server's wait was taken, WINDOW when "the next window" was.
+        return Decision(False, s.paused - now, reason, now, resets_at, s.paused, s.k, False)
 
     if op == Op.RELEASE:
-        if arg is not None and int(arg) == s.k:
+        if arg is not None and arg == s.k:
             s.used = max(0.0, s.used - 1.0)
             if zone_arg:
                 s.carry = max(0.0, s.carry - 1.0)
         s.tokens = min(p.burst, s.tokens + 1.0)
 
     return Decision(False, 0.0, Reason.NONE, now, resets_at, paused, s.k, False)
+
+
+def finite(value: object) -> float | None:
+    """`value` as a float if it is a finite real number (not a bool), else None.
+
+    For numbers that came from the network: the script must never receive "inf" or "nan".
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # a huge Fraction, say
+        return None
+    return number if math.isfinite(number) else None
 
 
 def eta(s: State, p: Params, now: float, n: int) -> float:

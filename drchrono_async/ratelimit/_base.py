@@ -42,12 +42,17 @@ class Quota(Protocol):
         """Record a 429: pause every user of this quota. Returns the epoch time paused until.
 
         `retry_after` is the server's wait in seconds when it gave one; otherwise the pause
-        lasts until the next window starts, plus a guard.
+        lasts until the next window starts, plus a guard. So does a wait that is negative,
+        not finite, or that ends after the end of the next window: whatever the server says,
+        the pause stays bounded.
         """
         ...
 
     def observe_server_time(self, server_now: float) -> None:
-        """Feed the server's clock (a response's `Date`, epoch seconds) to align windows."""
+        """Feed the server's clock (a response's `Date`, epoch seconds) to align windows.
+
+        One `Date` far from the others does not move the windows; a non-finite one is ignored.
+        """
         ...
 
     def snapshot(self) -> QuotaSnapshot:

@@ -9,6 +9,12 @@ ARGV: op, limit, window, burst, rate, margin, guard, drift, step, confirm, now (
 obs ("" = none), arg ("" = none), count_wait, zone_arg, ttl (seconds, at least).
 Returns strings: granted, wait, reason, now, resets_at, paused_until, k, zone, then the state
 fields in `FIELDS` order.
+
+`script_args` never sends "inf" or "nan" (Lua's `tonumber` would read them), but the script
+is safe with them anyway: its comparisons are written so that they fall to the same branch as
+a missing value. A state field stored as inf or nan (an older version could store a pause of
+inf) reads as 0, and the key's TTL is the larger of `ttl` and the pause still to run, which
+the algorithm bounds to about two windows.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ local FIELDS = {'init', 'k', 'used', 'carry', 'pre', 'tokens', 'tlast', 'paused'
                 'cal', 'off', 'off_t', 'bad', 'alt', 'waits', 'throttled'}
 local TOKEN_EPS = 1e-9
 local BOUNDARY_EPS = 1e-6
+local MAX_OFFSET = 1e10
 local function num(v) if v == nil or v == '' then return nil end return tonumber(v) end
 local function fmt(x) return string.format('%.17g', x) end
 
@@ -44,7 +51,11 @@ local ttl = tonumber(ARGV[16])
 
 local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
 local s = {}
-for i, f in ipairs(FIELDS) do s[f] = tonumber(raw[i]) or 0 end
+for i, f in ipairs(FIELDS) do
+  local v = tonumber(raw[i])
+  if v == nil or v ~= v or v == math.huge or v == -math.huge then v = 0 end
+  s[f] = v
+end
 
 local function finish(granted, wait, reason, resets_at, paused_until, zone)
   local out = {}
@@ -54,7 +65,7 @@ local function finish(granted, wait, reason, resets_at, paused_until, zone)
     for i, f in ipairs(FIELDS) do kv[#kv + 1] = f; kv[#kv + 1] = out[i] end
     return kv
   end)()))
-  local keep = math.max(ttl, s.paused - now + window)
+  local keep = math.max(ttl, s.paused - now)
   redis.call('PEXPIRE', KEYS[1], math.ceil(keep * 1000))
   local head = {granted, fmt(wait), tostring(reason), fmt(now), fmt(resets_at),
                 fmt(paused_until), fmt(s.k), zone}
@@ -64,17 +75,24 @@ end
 
 -- 1. Offset estimate.
 local calibrating = false
-if obs ~= nil then
+if obs ~= nil and math.abs(obs) <= MAX_OFFSET then
   if s.cal == 0 then
     s.cal, s.off, s.off_t, s.bad = 1, obs, now, 0
     calibrating = true
   else
-    local cur = s.off - drift * math.max(0, now - s.off_t)
-    if obs >= cur then
+    local aged = drift * math.max(0, now - s.off_t)
+    local cur = s.off - aged
+    if obs > s.off + aged + step_ then
+      if s.bad >= 0 then s.alt = obs else s.alt = math.min(s.alt, obs) end
+      s.bad = math.min(s.bad, 0) - 1
+      if -s.bad >= confirm then
+        s.off, s.off_t, s.bad = s.alt, now, 0
+      end
+    elseif obs >= cur then
       s.off, s.off_t, s.bad = obs, now, 0
     elseif obs < cur - step_ then
-      if s.bad == 0 then s.alt = obs else s.alt = math.max(s.alt, obs) end
-      s.bad = s.bad + 1
+      if s.bad <= 0 then s.alt = obs else s.alt = math.max(s.alt, obs) end
+      s.bad = math.max(s.bad, 0) + 1
       if s.bad >= confirm then
         s.off, s.off_t, s.bad = s.alt, now, 0
       end
@@ -117,6 +135,10 @@ if s.cal == 1 then
 else
   resets_at = boundary + BOUNDARY_EPS
 end
+local longest = resets_at + window + guard
+if s.paused > longest then
+  s.paused = resets_at + guard
+end
 local paused = 0.0
 if s.paused > now then paused = s.paused end
 
@@ -148,18 +170,18 @@ end
 
 if op == 2 then
   s.throttled = s.throttled + 1
-  local until_
-  if arg == nil then
-    until_ = resets_at + guard
-    s.used = math.max(s.used, limit)
-  else
-    until_ = now + arg
+  local until_, reason
+  if arg ~= nil and arg >= 0.0 and now + arg <= longest then
+    until_, reason = now + arg, 3
     if until_ >= resets_at - (1.0 + margin) then
       s.used = math.max(s.used, limit)
     end
+  else
+    until_, reason = resets_at + guard, 2
+    s.used = math.max(s.used, limit)
   end
   s.paused = math.max(s.paused, until_)
-  return finish('0', s.paused - now, 3, resets_at, s.paused, '0')
+  return finish('0', s.paused - now, reason, resets_at, s.paused, '0')
 end
 
 if op == 3 then

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._algorithm import Decision, Op, Params, State, eta, step
+from ._algorithm import Decision, Op, Params, Reason, State, eta, finite, step
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._scheduler import Scheduler, iso, logger
@@ -50,12 +50,17 @@ class HourlyQuota(Scheduler):
         return eta(self._state, self.params, self.clock.now(), n)
 
     async def throttled(self, retry_after: float | None) -> float:
-        """Record a 429 and pause every waiter; returns the epoch time paused until."""
-        d = step(self._state, self.params, self.clock.now(), Op.THROTTLE, arg=retry_after)
+        """Record a 429 and pause every waiter; returns the epoch time paused until.
+
+        A `retry_after` that is None, negative, not finite or beyond the end of the next
+        window pauses until the next window starts (plus a guard second).
+        """
+        now = self.clock.now()
+        d = step(self._state, self.params, now, Op.THROTTLE, arg=finite(retry_after))
         logger.info(
             "rate limit: 429 received, all requests paused until %s (%s)",
             iso(d.paused_until),
-            "server's wait" if retry_after is not None else "next window",
+            "server's wait" if d.reason == Reason.PAUSED else "next window",
         )
         await self._recheck_deadlines()
         return d.paused_until
@@ -63,8 +68,11 @@ class HourlyQuota(Scheduler):
     def observe_server_time(self, server_now: float) -> None:
         """Learn the server's clock from a response's `Date` (epoch seconds, truncated)."""
         now = self.clock.now()
+        server = finite(server_now)
+        if server is None:
+            return
         # The Date was generated before now and truncated: date - now is a lower bound.
-        step(self._state, self.params, now, Op.PEEK, obs=server_now - now)
+        step(self._state, self.params, now, Op.PEEK, obs=server - now)
 
     def snapshot(self) -> QuotaSnapshot:
         """Limit, used, remaining, resets at, paused until, waits and 429s so far."""

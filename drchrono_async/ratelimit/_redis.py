@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._algorithm import Decision, Op, Params, Reason, State, eta, step
+from ._algorithm import Decision, Op, Params, Reason, State, eta, finite, step
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._lua import FIELDS, SCRIPT
@@ -129,20 +129,27 @@ class RedisQuota(Scheduler):
     # -- the Quota protocol -------------------------------------------------------------------
 
     async def throttled(self, retry_after: float | None) -> float:
-        """Record a 429 for every process and pause them all; returns the epoch paused-until."""
-        d = await self._call(Op.THROTTLE, arg=retry_after)
+        """Record a 429 for every process and pause them all; returns the epoch paused-until.
+
+        A `retry_after` that is None, negative, not finite or beyond the end of the next
+        window pauses until the next window starts (plus a guard second).
+        """
+        d = await self._call(Op.THROTTLE, arg=finite(retry_after))
         until = self.clock.now() + d.wait
         logger.info(
             "rate limit: 429 received, all requests paused until %s (%s)",
             iso(until),
-            "server's wait" if retry_after is not None else "next window",
+            "server's wait" if d.reason == Reason.PAUSED else "next window",
         )
         await self._recheck_deadlines()
         return until
 
     def observe_server_time(self, server_now: float) -> None:
         """Learn the server's clock from a response's `Date`; sent with the next Redis call."""
-        obs = server_now - self.clock.now()
+        server = finite(server_now)
+        if server is None:
+            return
+        obs = server - self.clock.now()
         if self._pending_obs is None or obs > self._pending_obs:
             self._pending_obs = obs
 
@@ -186,15 +193,25 @@ def script_args(
     count_wait: int = 0,
     zone_arg: bool = False,
 ) -> list[str | int]:
-    """The script's ARGV; `repr` keeps every float exact."""
+    """The script's ARGV; `repr` keeps every float exact.
+
+    A non-finite `obs` or `arg` is sent as "none" (""), which the algorithm treats as it
+    treats the non-finite number: never as the text "inf" or "nan".
+    """
     return [
-        int(op), p.limit, repr(p.window), repr(p.burst), repr(p.rate), repr(p.margin),
-        repr(p.guard), repr(p.drift), repr(p.step), p.confirm,
-        "" if now is None else repr(now),
-        "" if obs is None else repr(obs),
-        "" if arg is None else repr(float(arg)),
-        count_wait, int(zone_arg), repr(2 * p.window + 60),
+        int(op), p.limit, repr(float(p.window)), repr(float(p.burst)), repr(float(p.rate)),
+        repr(float(p.margin)), repr(float(p.guard)), repr(float(p.drift)),
+        repr(float(p.step)), p.confirm,
+        "" if now is None else repr(float(now)),
+        _finite_text(obs),
+        _finite_text(arg),
+        int(count_wait), int(zone_arg), repr(2.0 * p.window + 60.0),
     ]  # fmt: skip
+
+
+def _finite_text(value: float | None) -> str:
+    number = finite(value)
+    return "" if number is None else repr(number)
 
 
 def _text(v: Any) -> str:

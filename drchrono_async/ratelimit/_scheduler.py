@@ -33,8 +33,15 @@ class _Waiter:
 
 
 def iso(ts: float) -> str:
-    """An epoch time as ISO 8601 UTC with milliseconds, for log lines and messages."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    """An epoch time as ISO 8601 UTC with milliseconds, for log lines and messages.
+
+    Never raises: a time no date can show (which the algorithm's bounds should never
+    produce) is written as a short number instead.
+    """
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError, OSError):
+        return f"epoch {ts:.6g}"
 
 
 class Scheduler:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import heapq
 import math
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drchrono_async.ratelimit._algorithm import Op, Params, Reason, State, eta, step
+from drchrono_async.ratelimit._algorithm import (
+    Op,
+    Params,
+    Reason,
+    State,
+    eta,
+    step,
+)
 
 HOUR = 3600.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, the top of an hour
@@ -121,6 +129,68 @@ def test_a_clock_step_needs_confirmation() -> None:
     for i in range(3):  # the local clock jumped 60 s forward
         step(s, p, T0 + 3 + i, Op.PEEK, obs=-60.4 + 0.1 * i)
     assert math.isclose(s.off, -60.2) and s.bad == 0
+
+
+def test_a_date_far_above_the_estimate_needs_confirmation_too() -> None:
+    p = Params(step=2.0, confirm=3, drift=0.0)
+    s = State()
+    step(s, p, T0, Op.PEEK, obs=0.0)
+    step(s, p, T0 + 1, Op.PEEK, obs=86400.0)  # one proxy's Date a day ahead: ignored
+    assert s.off == 0.0 and step(s, p, T0 + 1, Op.PEEK).k == int(T0 // HOUR)
+    step(s, p, T0 + 2, Op.PEEK, obs=-0.3)  # a normal one resets the count
+    assert s.bad == 0
+    step(s, p, T0 + 3, Op.PEEK, obs=1.5)  # tighter, within `step`: taken at once
+    assert s.off == 1.5
+    for i, obs in enumerate([60.7, 60.2, 60.9]):  # the server's clock stepped 60 s ahead
+        step(s, p, T0 + 4 + i, Op.PEEK, obs=obs)
+    assert s.off == 60.2 and s.bad == 0  # the lowest of the three: a lower bound for each
+
+
+def test_suspicious_dates_count_per_direction() -> None:
+    p = Params(step=2.0, confirm=3, drift=0.0)
+    s = State()
+    step(s, p, T0, Op.PEEK, obs=0.0)
+    for i, obs in enumerate([-60.0, 90.0, -60.0, 90.0, -60.0]):  # no two in a row agree
+        step(s, p, T0 + 1 + i, Op.PEEK, obs=obs)
+    assert s.off == 0.0
+
+
+def test_non_finite_and_absurd_observations_are_ignored() -> None:
+    p = Params(limit=10)
+    s = State()
+    for obs in (math.nan, math.inf, -math.inf, 1e300, -2e10):
+        step(s, p, T0 + 10, Op.PEEK, obs=obs)
+    assert s.cal == 0  # not even taken as the first observation
+    step(s, p, T0 + 10, Op.PEEK, obs=-0.5)
+    assert s.cal == 1 and s.off == -0.5
+
+
+def test_a_429_wait_is_bounded_by_the_end_of_the_next_window() -> None:
+    p = Params(limit=500, guard=1.0, drift=0.0)
+    nxt = T0 + HOUR + 1.0  # "until the next window": its start plus the guard
+    cases = [
+        (2 * HOUR - 600.0, T0 + 2 * HOUR, Reason.PAUSED),  # ends with the next window: taken
+        (2 * HOUR - 598.0, nxt, Reason.WINDOW),  # 1 s past the bound
+        (-1.0, nxt, Reason.WINDOW),
+        (math.nan, nxt, Reason.WINDOW),
+        (math.inf, nxt, Reason.WINDOW),
+        (1e12, nxt, Reason.WINDOW),
+    ]
+    for wait, until, reason in cases:
+        s = State()
+        d = step(s, p, T0 + 600, Op.THROTTLE, arg=wait)
+        assert math.isclose(d.paused_until, until, abs_tol=1e-5), wait
+        assert d.reason == reason and s.used == 500, wait
+
+
+def test_a_stored_pause_beyond_the_bound_is_read_as_the_next_window() -> None:
+    p = Params(limit=500, guard=1.0, drift=0.0)
+    s = State()
+    assert take(s, p, T0 + 600)
+    s.paused = T0 + 1e12  # what an older version could store
+    d = step(s, p, T0 + 601, Op.ACQUIRE)
+    assert d.reason == Reason.PAUSED and math.isclose(d.paused_until, T0 + HOUR + 1.0)
+    assert take(s, p, T0 + HOUR + 1.0 + 1e-5)
 
 
 def test_429_without_wait_pauses_until_next_window_plus_guard() -> None:
@@ -242,3 +312,35 @@ def test_continuous_demand_spends_every_full_window_promptly(
         first = min(a for a in arrivals if math.floor(a / 60.0) == w)
         # Date resolution (1 s) bounds the guard; latency adds to it.
         assert first - w * 60.0 < 1.0 + fwd + back + 0.01
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from([Op.ACQUIRE, Op.PEEK, Op.THROTTLE]),
+            st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+            st.floats(0, 5000),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_no_server_value_breaks_later_requests(
+    events: list[tuple[Op, float | None, float]],
+) -> None:
+    # Any sequence of 429 waits and Date observations, with any float in them.
+    p = Params(limit=10)
+    s = State()
+    t = T0 + 100
+    for op, value, gap in events:
+        t += gap
+        kw = {"arg": value} if op == Op.THROTTLE else {"obs": value}
+        d = step(s, p, t, op, **kw)  # type: ignore[arg-type]
+        assert all(math.isfinite(v) for v in attrs.astuple(s))
+        assert d.paused_until <= d.resets_at + HOUR + p.guard
+        assert t < d.resets_at <= t + HOUR * (1 + 2 * p.drift) + 1
+    # The next permit comes within two windows and a burst refill, and can be taken.
+    wait = eta(s, p, t, 1)
+    assert 0 <= wait <= 2 * HOUR * (1 + 2 * p.drift) + p.guard + 1 / p.rate + 1
+    assert take(s, p, t + wait)

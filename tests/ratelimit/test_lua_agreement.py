@@ -5,6 +5,7 @@ Runs the script on the real Redis with explicit times, so both see the same cloc
 
 from __future__ import annotations
 
+import math
 import random
 
 import attrs
@@ -16,6 +17,8 @@ from drchrono_async.ratelimit._lua import SCRIPT
 from drchrono_async.ratelimit._redis import decode, script_args
 
 T0 = 1_767_225_600.0
+# What a broken or hostile server (or proxy) may make of a 429's wait or a Date header.
+HOSTILE = [math.nan, math.inf, -math.inf, -3.0, -1e-300, 1e12, 1e300, 2e10]
 
 PARAMS = [
     Params(limit=5, window=60.0, burst=3, rate=2.0),
@@ -25,7 +28,11 @@ PARAMS = [
 
 
 def events(rng: random.Random, n: int) -> list[tuple[float, Op, dict[str, object]]]:
-    """A random walk through every operation: bursts, idle gaps, offsets, 429s, releases."""
+    """A random walk through every operation: bursts, idle gaps, offsets, 429s, releases.
+
+    Some observations and 429 waits are hostile: not finite, negative, huge, or one `Date`
+    far ahead of the others.
+    """
     out: list[tuple[float, Op, dict[str, object]]] = []
     t = T0 + rng.uniform(-100, 100)
     offset = rng.uniform(-120, 120)
@@ -38,9 +45,11 @@ def events(rng: random.Random, n: int) -> list[tuple[float, Op, dict[str, object
             out.append((t, Op.ACQUIRE, {"count_wait": rng.choice([0, 1, 2])}))
         elif roll < 0.8:
             obs = float(int(t + offset)) - t - rng.uniform(0, 0.4)
+            if rng.random() < 0.1:
+                obs = rng.choice([*HOSTILE, obs + 86400.0, obs + 45.0, obs - 30.0])
             out.append((t, Op.PEEK, {"obs": obs}))
         elif roll < 0.9:
-            wait = rng.choice([None, 0.5, 30.0, 3000.0])
+            wait = rng.choice([None, 0.5, 30.0, 3000.0, 5000.0, 8000.0, *HOSTILE])
             out.append((t, Op.THROTTLE, {"arg": wait}))
         elif roll < 0.95:
             out.append((t, Op.RELEASE, {"arg": None, "zone_arg": rng.random() < 0.5}))
@@ -75,5 +84,8 @@ async def test_lua_and_python_agree(
         last_k = mine.k
         if op == Op.ACQUIRE and not mine.granted and rng.random() < 0.5:
             retry = t + mine.wait - rng.choice([0.0, 0.0, 1e-4, 1e-7])
+        assert all(math.isfinite(v) for v in attrs.astuple(state)), (t, op, kw)
+        assert mine.paused_until <= mine.resets_at + p.window + p.guard, (t, op, kw)
     # The walk went through every interesting branch at least once.
     assert state.throttled > 0 and state.cal == 1
+    assert 0 < await redis_client.pttl(key) <= (2 * p.window + 60) * 1000
