@@ -40,6 +40,8 @@ from enum import IntEnum
 
 import attrs
 
+from ..errors import InvalidRequestError
+
 __all__ = [
     "Decision", "Op", "Params", "Reason", "State", "eta", "finite", "step",
 ]  # fmt: skip
@@ -105,8 +107,28 @@ class Params:
     confirm: int = 3
 
     def __attrs_post_init__(self) -> None:
-        if self.limit < 1 or self.window <= 0 or self.burst < 1 or self.rate <= 0:
-            raise ValueError("limit and burst must be >= 1; window and rate must be > 0")
+        # Bounds that keep every time the algorithm computes a representable date.
+        _check_int("limit", self.limit, 1, 10**9)
+        _check_real("window", self.window, 1e-3, 1e8, "seconds")
+        _check_real("burst", self.burst, 1.0, 1e9, "permits")
+        _check_real("rate", self.rate, 1e-6, 1e9, "permits per second")
+        _check_real("margin", self.margin, 0.0, self.window, "seconds, at most the window")
+        _check_real("guard", self.guard, 0.0, self.window, "seconds, at most the window")
+        _check_real("drift", self.drift, 0.0, 0.01, "seconds per second")
+        _check_real("step", self.step, 1e-3, self.window, "seconds, at most the window")
+        _check_int("confirm", self.confirm, 1, 1000)
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidRequestError(f"{name} must be an integer from {lo} to {hi}")
+
+
+def _check_real(name: str, value: object, lo: float, hi: float, unit: str) -> None:
+    # The message names the bounds, never the value the caller passed.
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not lo <= float(value) <= hi:  # type: ignore[arg-type]
+        raise InvalidRequestError(f"{name} must be a number from {lo:g} to {hi:g} ({unit})")
 
 
 @attrs.define

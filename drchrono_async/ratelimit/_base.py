@@ -34,7 +34,8 @@ class Quota(Protocol):
         """Wait for, and take, one permit.
 
         Raises `QuotaExhaustedError` (with `resets_at`) without waiting when the wait would
-        exceed `max_wait` seconds (`None`: no limit). A cancelled waiter holds nothing.
+        exceed `max_wait` seconds (`None` or `math.inf`: no limit), and `InvalidRequestError`
+        for a `max_wait` that is not a number >= 0. A cancelled waiter holds nothing.
         """
         ...
 

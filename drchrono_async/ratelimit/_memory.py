@@ -27,6 +27,8 @@ class HourlyQuota(Scheduler):
         rate: burst tokens refilled per second.
         clock: the time source (inject a `VirtualClock` in tests).
         margin: seconds of network latency allowed for at a window boundary.
+
+    A bad setting (not a number, nan, out of range) raises `InvalidRequestError`.
     """
 
     def __init__(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..errors import InvalidRequestError
 from ._algorithm import Decision, Op, Params, Reason, State, eta, finite, step
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
@@ -40,6 +41,9 @@ class RedisQuota(Scheduler):
             every process spending the same application's quota must use the same key.
         limit, window, burst, rate, margin: as for `HourlyQuota`.
         clock: this process's clock; waits are slept on it (the quota's own time is Redis's).
+
+    A bad setting (an empty or non-string key, a number out of range) raises
+    `InvalidRequestError`.
     """
 
     def __init__(
@@ -55,8 +59,8 @@ class RedisQuota(Scheduler):
         margin: float = 1.0,
     ) -> None:
         super().__init__(clock or SystemClock())
-        if not key:
-            raise ValueError("key must name this application's quota")
+        if not isinstance(key, str) or not key:
+            raise InvalidRequestError("key must be a non-empty string naming the quota")
         self.key = key
         self.params = Params(limit=limit, window=window, burst=burst, rate=rate, margin=margin)
         self._redis = redis

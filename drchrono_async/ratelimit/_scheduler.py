@@ -13,11 +13,13 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
+import numbers
 from datetime import UTC, datetime
 
 import attrs
 
-from ..errors import QuotaExhaustedError
+from ..errors import InvalidRequestError, QuotaExhaustedError
 from ._algorithm import Decision, Reason
 from ._clock import Clock
 
@@ -42,6 +44,18 @@ def iso(ts: float) -> str:
         return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
     except (ValueError, OverflowError, OSError):
         return f"epoch {ts:.6g}"
+
+
+def _max_wait(value: object) -> float | None:
+    """A caller's `max_wait` checked: seconds >= 0, or None (or inf) for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidRequestError("max_wait must be a number of seconds or None")
+    seconds = float(value)
+    if not seconds >= 0.0:  # also refuses nan
+        raise InvalidRequestError("max_wait must be >= 0 seconds (or None for no limit)")
+    return None if math.isinf(seconds) else seconds
 
 
 class Scheduler:
@@ -75,8 +89,12 @@ class Scheduler:
     # -- the waiting discipline ---------------------------------------------------------------
 
     async def acquire(self, *, max_wait: float | None = None) -> None:
-        """Wait for, and take, one permit (see `Quota.acquire`)."""
-        await self._acquire(max_wait)
+        """Wait for, and take, one permit (see `Quota.acquire`).
+
+        `max_wait`: seconds >= 0; `None` or `math.inf` for no limit. Anything else (nan, a
+        negative number, a bool, a string) raises `InvalidRequestError` before queueing.
+        """
+        await self._acquire(_max_wait(max_wait))
 
     async def _acquire(self, max_wait: float | None) -> Decision:
         loop = asyncio.get_running_loop()

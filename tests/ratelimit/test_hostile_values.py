@@ -1,18 +1,21 @@
 """Whatever the server or the caller hands the quotas, later requests keep working.
 
-A 429's wait and a response's `Date` come from the network. None of them may break the quota
-for later requests (of every process sharing it, for `RedisQuota`).
+A 429's wait and a response's `Date` come from the network; `max_wait` and the constructor's
+settings come from the caller. None of them may break the quota for later requests (of every
+process sharing it, for `RedisQuota`), and a bad caller value is an `InvalidRequestError`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from drchrono_async.errors import QuotaExhaustedError
+from drchrono_async.errors import InvalidRequestError, QuotaExhaustedError
 from drchrono_async.ratelimit import HourlyQuota, RedisQuota
 from drchrono_async.ratelimit._algorithm import Op, Params, State, step
 from drchrono_async.ratelimit._lua import SCRIPT
@@ -184,3 +187,88 @@ async def test_a_stored_endless_pause_heals(redis_client: aioredis.Redis, redis_
     assert snap.paused_until == pytest.approx(snap.resets_at + 1.0, abs=0.5)
     assert info.value.resets_at == pytest.approx(snap.paused_until, abs=0.5)
     assert 0 < await redis_client.pttl(key) <= (2 * HOUR + 60) * 1000
+
+
+# -- caller values ------------------------------------------------------------------------------
+
+BAD_MAX_WAITS: list[Any] = [math.nan, -1.0, -math.inf, "5", True, object(), b"1"]
+
+
+@pytest.mark.parametrize("max_wait", BAD_MAX_WAITS)
+async def test_acquire_refuses_a_bad_max_wait(max_wait: Any) -> None:
+    clock = VirtualClock(start=T0 + 100)
+    quota = HourlyQuota(limit=5, clock=clock)
+    with pytest.raises(InvalidRequestError):
+        await quota.acquire(max_wait=max_wait)
+    assert quota.snapshot().used == 0 and clock.now() == T0 + 100
+    await quota.acquire()  # the refusal left nothing behind in the queue
+    assert quota.snapshot().used == 1
+
+
+async def test_acquire_max_wait_inf_means_no_limit_and_nan_is_refused() -> None:
+    clock = VirtualClock(start=T0 + 100)
+    quota = HourlyQuota(limit=1, clock=clock)
+    with pytest.raises(InvalidRequestError):
+        await quota.acquire(max_wait=math.nan)
+    await quota.acquire(max_wait=math.inf)
+    head = asyncio.create_task(quota.acquire(max_wait=math.inf))
+    queued = asyncio.create_task(quota.acquire(max_wait=math.inf))
+    await asyncio.gather(head, queued)
+    assert clock.now() == pytest.approx(T0 + 2 * HOUR, abs=1e-3)
+
+
+BAD_SETTINGS: list[dict[str, Any]] = [
+    {"limit": 0},
+    {"limit": -3},
+    {"limit": True},
+    {"limit": 2.5},
+    {"limit": "500"},
+    {"window": 0.0},
+    {"window": math.nan},
+    {"window": math.inf},
+    {"window": -HOUR},
+    {"window": 1e-300},
+    {"window": "3600"},
+    {"burst": math.nan},
+    {"burst": 0.5},
+    {"burst": math.inf},
+    {"rate": 0.0},
+    {"rate": math.nan},
+    {"rate": math.inf},
+    {"rate": 1e-300},
+    {"rate": None},
+    {"margin": -1.0},
+    {"margin": math.nan},
+    {"margin": math.inf},
+    {"margin": False},
+]
+
+
+@pytest.mark.parametrize("settings", BAD_SETTINGS)
+def test_hourly_quota_refuses_bad_settings(settings: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequestError):
+        HourlyQuota(**settings)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [*BAD_SETTINGS, {"guard": math.nan}, {"guard": -1.0}, {"drift": 1.0}, {"drift": math.nan},
+     {"step": 0.0}, {"step": math.inf}, {"confirm": 0}, {"confirm": 1.5}, {"confirm": True}],
+)  # fmt: skip
+def test_params_refuse_bad_settings(settings: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequestError):
+        Params(**settings)
+
+
+@pytest.mark.parametrize("key", ["", None, b"drchrono:quota", 42])
+async def test_redis_quota_refuses_a_bad_key(redis_client: aioredis.Redis, key: Any) -> None:
+    with pytest.raises(InvalidRequestError):
+        RedisQuota(redis_client, key=key)
+
+
+@pytest.mark.parametrize("settings", BAD_SETTINGS[:6])
+async def test_redis_quota_refuses_bad_settings(
+    redis_client: aioredis.Redis, redis_key: str, settings: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidRequestError):
+        RedisQuota(redis_client, key=f"{redis_key}:quota", **settings)
