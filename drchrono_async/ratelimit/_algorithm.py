@@ -43,7 +43,7 @@ import attrs
 from ..errors import InvalidRequestError
 
 __all__ = [
-    "Decision", "Op", "Params", "Reason", "State", "eta", "finite", "step",
+    "CountWait", "Decision", "Op", "Params", "Reason", "State", "eta", "finite", "step",
 ]  # fmt: skip
 
 # Grants when the bucket holds 1 token up to float rounding, so that a waiter woken at the
@@ -64,6 +64,14 @@ class Op(IntEnum):
     ACQUIRE = 1
     THROTTLE = 2
     RELEASE = 3
+
+
+class CountWait(IntEnum):
+    """Whether an ACQUIRE counts in `waits` (the numbers are shared with the Lua script)."""
+
+    NEVER = 0
+    IF_REFUSED = 1  # count the call if it must wait
+    ALWAYS = 2  # count the call whatever happens (it already waited in the queue)
 
 
 class Reason(IntEnum):
@@ -176,7 +184,7 @@ def step(
     *,
     obs: float | None = None,
     arg: float | None = None,
-    count_wait: int = 0,
+    count_wait: CountWait = CountWait.NEVER,
     zone_arg: bool = False,
 ) -> Decision:
     """Advance `s` to `now` and apply `op`. Mutates `s`; returns the decision.
@@ -185,8 +193,8 @@ def step(
     `arg`: THROTTLE: the 429's wait in seconds, or None (any float: see the bound above);
     RELEASE: the window index of the permit given back (with `zone_arg`: it had been charged
     to the next window too).
-    `count_wait`: ACQUIRE: 1 counts a refusal in `waits`, 2 counts the call whatever happens
-    (the scheduler counts each acquire that waits exactly once).
+    `count_wait`: ACQUIRE: whether the call counts in `waits` (the scheduler counts each
+    acquire that waits exactly once).
     """
     window = p.window
     calibrating = False
@@ -260,7 +268,7 @@ def step(
             t = now + (1.0 - s.tokens) / p.rate
             if t > until:
                 until, reason = t, Reason.BURST
-        if count_wait == 2 or (count_wait == 1 and until > now):
+        if count_wait == CountWait.ALWAYS or (count_wait == CountWait.IF_REFUSED and until > now):
             s.waits += 1
         if until <= now:
             s.tokens = max(0.0, s.tokens - 1.0)

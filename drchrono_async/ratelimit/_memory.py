@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._algorithm import Decision, Op, Params, Reason, State, eta, finite, step
+from ._algorithm import CountWait, Decision, Op, Params, Reason, State, eta, finite, step
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._scheduler import Scheduler, iso, logger
@@ -45,7 +45,7 @@ class HourlyQuota(Scheduler):
         self.params = Params(limit=limit, window=window, burst=burst, rate=rate, margin=margin)
         self._state = State()
 
-    async def _attempt(self, *, count_wait: int) -> Decision:
+    async def _attempt(self, *, count_wait: CountWait) -> Decision:
         return step(self._state, self.params, self.clock.now(), Op.ACQUIRE, count_wait=count_wait)
 
     async def _eta(self, n: int) -> float:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..errors import InvalidRequestError
-from ._algorithm import Decision, Op, Params, Reason, State, eta, finite, step
+from ._algorithm import CountWait, Decision, Op, Params, Reason, State, eta, finite, step
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._lua import FIELDS, SCRIPT
@@ -78,7 +78,7 @@ class RedisQuota(Scheduler):
         op: Op,
         *,
         arg: float | None = None,
-        count_wait: int = 0,
+        count_wait: CountWait = CountWait.NEVER,
         zone_arg: bool = False,
         now: float | None = None,
     ) -> Decision:
@@ -96,7 +96,7 @@ class RedisQuota(Scheduler):
         self._last = (state, d)
         return d
 
-    async def _attempt(self, *, count_wait: int) -> Decision:
+    async def _attempt(self, *, count_wait: CountWait) -> Decision:
         task = asyncio.ensure_future(self._call(Op.ACQUIRE, count_wait=count_wait))
         try:
             # Shielded: once sent, the script runs; a permit it grants must not be lost.
@@ -194,7 +194,7 @@ def script_args(
     now: float | None = None,
     obs: float | None = None,
     arg: float | None = None,
-    count_wait: int = 0,
+    count_wait: CountWait = CountWait.NEVER,
     zone_arg: bool = False,
 ) -> list[str | int]:
     """The script's ARGV; `repr` keeps every float exact.

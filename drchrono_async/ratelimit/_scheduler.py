@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import attrs
 
 from ..errors import InvalidRequestError, QuotaExhaustedError
-from ._algorithm import Decision, Reason
+from ._algorithm import CountWait, Decision, Reason
 from ._clock import Clock
 
 __all__ = ["Scheduler", "logger"]
@@ -71,10 +71,10 @@ class Scheduler:
 
     # -- to be supplied by the store ----------------------------------------------------------
 
-    async def _attempt(self, *, count_wait: int) -> Decision:
+    async def _attempt(self, *, count_wait: CountWait) -> Decision:
         """One atomic step of the store: take a permit now, or say how long to wait.
 
-        `count_wait`: 0 counts nothing, 1 counts a wait if refused, 2 counts one anyway.
+        `count_wait`: whether this attempt counts in the store's `waits`.
         """
         raise NotImplementedError
 
@@ -113,7 +113,10 @@ class Scheduler:
             first = True
             while True:
                 # Count each acquire that waits once: a queued one always, a head if refused.
-                count = (2 if queued else 1) if first else 0
+                if not first:
+                    count = CountWait.NEVER
+                else:
+                    count = CountWait.ALWAYS if queued else CountWait.IF_REFUSED
                 d = await self._attempt(count_wait=count)
                 if d.granted:
                     if first and not queued and len(self._queue) == 1:

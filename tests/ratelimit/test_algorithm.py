@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drchrono_async.ratelimit._algorithm import (
+    CountWait,
     Op,
     Params,
     Reason,
@@ -191,6 +192,18 @@ def test_a_stored_pause_beyond_the_bound_is_read_as_the_next_window() -> None:
     d = step(s, p, T0 + 601, Op.ACQUIRE)
     assert d.reason == Reason.PAUSED and math.isclose(d.paused_until, T0 + HOUR + 1.0)
     assert take(s, p, T0 + HOUR + 1.0 + 1e-5)
+
+
+def test_count_wait_says_which_acquires_count() -> None:
+    p = Params(limit=1)
+    s = State()
+    step(s, p, T0 + 1, Op.ACQUIRE, count_wait=CountWait.IF_REFUSED)  # granted: not counted
+    step(s, p, T0 + 2, Op.ACQUIRE, count_wait=CountWait.NEVER)
+    assert s.waits == 0
+    step(s, p, T0 + 3, Op.ACQUIRE, count_wait=CountWait.IF_REFUSED)
+    step(s, p, T0 + HOUR, Op.ACQUIRE, count_wait=CountWait.ALWAYS)  # granted, counted
+    assert s.waits == 2 and s.used == 1
+    assert [int(c) for c in CountWait] == [0, 1, 2]  # the numbers the Lua script reads
 
 
 def test_429_without_wait_pauses_until_next_window_plus_guard() -> None:

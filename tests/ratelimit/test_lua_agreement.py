@@ -12,7 +12,7 @@ import attrs
 import pytest
 import redis.asyncio as aioredis
 
-from drchrono_async.ratelimit._algorithm import Op, Params, State, step
+from drchrono_async.ratelimit._algorithm import CountWait, Op, Params, State, step
 from drchrono_async.ratelimit._lua import SCRIPT
 from drchrono_async.ratelimit._redis import decode, script_args
 
@@ -42,7 +42,7 @@ def events(rng: random.Random, n: int) -> list[tuple[float, Op, dict[str, object
             offset += rng.choice([-60.0, 45.0])  # a clock step
         roll = rng.random()
         if roll < 0.55:
-            out.append((t, Op.ACQUIRE, {"count_wait": rng.choice([0, 1, 2])}))
+            out.append((t, Op.ACQUIRE, {"count_wait": rng.choice(list(CountWait))}))
         elif roll < 0.8:
             obs = float(int(t + offset)) - t - rng.uniform(0, 0.4)
             if rng.random() < 0.1:
@@ -72,7 +72,7 @@ async def test_lua_and_python_agree(
     for t, op, kw in events(rng, 400):
         if retry is not None:
             # Wake exactly when (or a hair before) the algorithm said, as a waiter does.
-            t, op, kw = retry, Op.ACQUIRE, {"count_wait": 0}
+            t, op, kw = retry, Op.ACQUIRE, {"count_wait": CountWait.NEVER}
             retry = None
         if op == Op.RELEASE:
             kw = {**kw, "arg": float(last_k)}  # give back a permit of the window last seen
