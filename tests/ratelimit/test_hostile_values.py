@@ -74,6 +74,32 @@ async def test_one_date_a_day_ahead_does_not_open_a_new_window_redis(
     assert granted == 10
 
 
+async def test_a_non_finite_date_is_ignored_hourly() -> None:
+    clock = VirtualClock(start=T0 + 100)
+    quota = HourlyQuota(limit=10, clock=clock)
+    for bad in (math.inf, -math.inf, math.nan, 1e300):
+        quota.observe_server_time(bad)
+    quota.observe_server_time(T0 + 190)  # the first usable one: the server is 90 s ahead
+    await quota.acquire()
+    # (0.35 s later: the estimate ages by the drift allowance until then)
+    assert quota.snapshot().resets_at == pytest.approx(T0 + HOUR - 90, abs=0.5)
+
+
+async def test_a_non_finite_date_is_ignored_redis(
+    redis_client: aioredis.Redis, redis_key: str
+) -> None:
+    now = await redis_now(redis_client)
+    quota = RedisQuota(redis_client, key=f"{redis_key}:quota", clock=VirtualClock(start=now))
+    await quota.acquire()  # learns Redis's clock
+    quota.observe_server_time(math.nan)  # must not hide the good one that follows
+    quota.observe_server_time(math.inf)
+    quota.observe_server_time(now + 90)
+    await quota.acquire()  # sends the observation
+    assert quota._last is not None
+    state = quota._last[0]
+    assert state.cal == 1 and state.off == pytest.approx(90, abs=1.0)
+
+
 # -- hostile 429 waits --------------------------------------------------------------------------
 
 
