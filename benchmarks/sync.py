@@ -1,0 +1,206 @@
+"""The sync engine, measured side by side in one run.
+
+Run: `python benchmarks/sync.py` (from the repository root). Prints four tables and rewrites
+its own section of `benchmarks/RESULTS.md` (between the `sync` markers):
+
+1. calls: a backfill of appointments and patients against the minimum, the sum over
+   resources of ceil(records / max page size) (goal <= 1.02x);
+2. wall time: the same backfill from an emulator process on loopback at 100 ms per request,
+   against the ideal for the concurrency used (goal: near 1x);
+3. writes: rows per second of `SQLiteStore.write` (pages of 250 with their checkpoint)
+   against plain `sqlite3` `executemany` of the same rows in one transaction (goal <= 1.5x);
+4. memory: the peak Python allocation of a sync of 10k and of 100k appointments (goal: flat).
+
+PostgreSQL is not measured yet: the PostgreSQL store is still to come.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import math
+import platform
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from drchrono_async import DrChronoClient, HourlyQuota  # noqa: E402
+from drchrono_async.sync import SQLiteStore, Syncer  # noqa: E402
+from drchrono_async.sync._rows import columns_for, row_from  # noqa: E402
+from drchrono_async.testing import Emulator, VirtualClock  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from paging import emulator_process  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+START, END = "<!-- sync:start -->", "<!-- sync:end -->"
+RESOURCES = ["appointments", "patients"]
+
+
+async def calls_against_minimum(appointments: int, patients: int) -> list[str]:
+    emu = Emulator(
+        seed=3,
+        clock=VirtualClock(),
+        quota=10**8,
+        sizes={"appointments": appointments, "patients": patients},
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        quota = HourlyQuota(limit=10**8, clock=emu.clock)
+        async with emu.client(quota=quota) as client, SQLiteStore(Path(tmp) / "s.db") as store:
+            report = await Syncer(client, store, resources=RESOURCES).run()
+    assert report.complete
+    rows = []
+    for name in RESOURCES:
+        held = len(emu.records(name))
+        minimum = math.ceil(held / emu.tables[name].endpoint.max_page_size)
+        used = report[name].calls
+        rows.append(f"| {name} | {held} | {minimum} | {used} | {used / minimum:.3f} |")
+    total_min = sum(int(r.split("|")[3]) for r in rows)
+    total = report.calls
+    rows.append(f"| all | | {total_min} | {total} | {total / total_min:.3f} |")
+    return [
+        "| resource | records | minimum calls | calls | x minimum |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+    ]
+
+
+async def wall_time(appointments: int, latency: float) -> list[str]:
+    out = [
+        "| concurrency (windows) | pages | seconds | ideal | x ideal |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    with emulator_process(seed=5, size=appointments, latency=latency) as (url, token):
+        for shards in (1, 4):
+            with tempfile.TemporaryDirectory() as tmp:
+                async with (
+                    DrChronoClient(token, base_url=url, quota=None, max_concurrency=16) as client,
+                    SQLiteStore(Path(tmp) / "w.db") as store,
+                ):
+                    started = time.perf_counter()
+                    report = await Syncer(
+                        client, store, resources=["appointments"], shards=shards
+                    ).run()
+                    seconds = time.perf_counter() - started
+            assert report.complete
+            pages = report["appointments"].pages
+            # The longest window's pages in a row bound the run; the past is cut in `shards`.
+            ideal = math.ceil(pages / shards) * latency
+            out.append(
+                f"| {shards} | {pages} | {seconds:.2f} | {ideal:.2f} | {seconds / ideal:.2f} |"
+            )
+    return out
+
+
+async def writes(rows_total: int) -> list[str]:
+    emu = Emulator(seed=4, sizes={"appointments": rows_total, "patients": 0})
+    endpoint = emu.tables["appointments"].endpoint
+    from drchrono_async import converter
+    from drchrono_async.records import Appointment
+
+    records = converter.structure_many(emu.records("appointments"), Appointment)
+    rows = [r for r in (row_from(a, endpoint) for a in records) if r is not None]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SQLiteStore(Path(tmp) / "a.db") as store:
+            await store.ensure_resource("appointments", columns_for(Appointment))
+            started = time.perf_counter()
+            for i in range(0, len(rows), 250):
+                await store.write("appointments", rows[i : i + 250], checkpoint={"n": i})
+            store_s = time.perf_counter() - started
+        conn = sqlite3.connect(Path(tmp) / "b.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, payload TEXT, updated_at TEXT)")
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?, ?)",
+            [(r.id, orjson.dumps(r.payload).decode(), r.updated_at) for r in rows],
+        )
+        conn.execute("COMMIT")
+        plain_s = time.perf_counter() - started
+        conn.close()
+    n = len(rows)
+    return [
+        "| writer | rows | rows/s | x plain |",
+        "|---|---:|---:|---:|",
+        f"| plain sqlite3 executemany, one transaction | {n} | {n / plain_s:,.0f} | 1.00 |",
+        f"| SQLiteStore.write, 250-row pages + checkpoint | {n} | {n / store_s:,.0f} | "
+        f"{store_s / plain_s:.2f} |",
+    ]
+
+
+async def memory(sizes: list[int]) -> list[str]:
+    # The emulator runs in its own process: its tables and page caches are not the sync's.
+    out = ["| appointments | peak MiB during the sync |", "|---:|---:|"]
+    for size in sizes:
+        with (
+            emulator_process(seed=6, size=size, latency=0.0) as (url, token),
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            async with (
+                DrChronoClient(token, base_url=url, quota=None) as client,
+                SQLiteStore(Path(tmp) / "m.db") as store,
+            ):
+                tracemalloc.start()
+                report = await Syncer(client, store, resources=["appointments"]).run()
+                _, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+            assert report.complete
+        out.append(f"| {size} | {peak / 2**20:.1f} |")
+    return out
+
+
+def write_results(text: str) -> None:
+    section = f"{START}\n{text}\n{END}"
+    old = RESULTS.read_text(encoding="utf-8")
+    if START in old and END in old:
+        new = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, old, flags=re.S)
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(new, encoding="utf-8")
+
+
+async def main(args: argparse.Namespace) -> str:
+    parts = [
+        "### Calls against the minimum",
+        *await calls_against_minimum(50_000, 10_000),
+        "",
+        f"### Wall time, emulator process on loopback, {args.latency * 1000:.0f} ms per request",
+        *await wall_time(args.wall_size, args.latency),
+        "",
+        "### Writes into SQLite",
+        *await writes(20_000),
+        "",
+        "### Peak memory",
+        *await memory([10_000, 100_000]),
+    ]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--wall-size", type=int, default=20_000)
+    parser.add_argument("--no-write", action="store_true")
+    ns = parser.parse_args()
+    text = asyncio.run(main(ns))
+    print(text)
+    command = "python benchmarks/sync.py" + "".join(f" {a}" for a in sys.argv[1:])
+    section = (
+        f"## The sync engine\n\nPython {platform.python_version()} on {platform.machine()},"
+        f" {dt.date.today().isoformat()}. Command: `{command}`\n\n{text}"
+    )
+    if not ns.no_write:
+        write_results(section)
