@@ -11,6 +11,8 @@
     |       RateLimitError (a real 429), ServerError
     +-- RecordDecodeError (record_type, field)
     +-- StoreError -- TokenStoreError -- TokenConflictError
+    +-- WebhookError -- WebhookSignatureError, WebhookPayloadError
+    +-- IframeVerificationError
 
 Every failure the library raises is a `DrChronoError`. Messages name what happened (method,
 path, status, field names) and never carry a token, a query value or a record's content: this
@@ -29,6 +31,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "DrChronoError",
+    "IframeVerificationError",
     "InvalidGrantError",
     "InvalidRequestError",
     "NotFoundError",
@@ -46,6 +49,9 @@ __all__ = [
     "TokenConflictError",
     "TokenStoreError",
     "TransportError",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
 ]
 
 
@@ -242,3 +248,26 @@ class TokenStoreError(StoreError):
 
 class TokenConflictError(TokenStoreError):
     """A compare-and-set save found a different token stored than the one it replaces."""
+
+
+class WebhookError(DrChronoError):
+    """A webhook delivery could not be accepted."""
+
+
+class WebhookSignatureError(WebhookError):
+    """The delivery's signature header is missing or matches no configured secret.
+
+    The message never names the header's value nor any secret.
+    """
+
+
+class WebhookPayloadError(WebhookError):
+    """The delivery's body or headers are malformed (not JSON, no event, too large)."""
+
+
+class IframeVerificationError(DrChronoError):
+    """An iframe request's signed query string failed verification.
+
+    Raised for a missing, malformed, expired, replayed or forged `jwt` parameter, or one whose
+    claims disagree with the other parameters; the message names the check, never a value.
+    """
