@@ -7,11 +7,13 @@ its own section of `benchmarks/RESULTS.md` (between the `sync` markers):
    resources of ceil(records / max page size) (goal <= 1.02x);
 2. wall time: the same backfill from an emulator process on loopback at 100 ms per request,
    against the ideal for the concurrency used (goal: near 1x);
-3. writes: rows per second of `SQLiteStore.write` (pages of 250 with their checkpoint)
-   against plain `sqlite3` `executemany` of the same rows in one transaction (goal <= 1.5x);
+3. writes: rows per second of `SQLiteStore.write` and `PostgresStore.write` (pages of 250,
+   each with its checkpoint) against the same driver's plain bulk insert of the same rows
+   (goal <= 1.5x);
 4. memory: the peak Python allocation of a sync of 10k and of 100k appointments (goal: flat).
 
-PostgreSQL is not measured yet: the PostgreSQL store is still to come.
+Writes need the PostgreSQL server of `--dsn` (default: the test server on loopback); they
+work in a schema of their own, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -20,27 +22,27 @@ import argparse
 import asyncio
 import datetime as dt
 import math
+import os
 import platform
 import re
-import sqlite3
 import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-import orjson
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from drchrono_async import DrChronoClient, HourlyQuota  # noqa: E402
+from drchrono_async import DrChronoClient, HourlyQuota, converter  # noqa: E402
+from drchrono_async.records import Appointment  # noqa: E402
 from drchrono_async.sync import SQLiteStore, Syncer  # noqa: E402
 from drchrono_async.sync._rows import columns_for, row_from  # noqa: E402
 from drchrono_async.testing import Emulator, VirtualClock  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import store_write  # noqa: E402
 from paging import emulator_process  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -103,42 +105,33 @@ async def wall_time(appointments: int, latency: float) -> list[str]:
     return out
 
 
-async def writes(rows_total: int) -> list[str]:
+async def writes(rows_total: int, dsn: str, repeat: int = 3) -> list[str]:
+    """`write()` of real appointment rows against the same driver's plain bulk insert.
+
+    The rows are the emulator's appointments as the engine makes them (`row_from`); both
+    sides write pages of 250, one transaction each, into the same table layout (see
+    `store_write.py`: plain is `executemany(INSERT)` for sqlite3, `COPY` for psycopg).
+    """
     emu = Emulator(seed=4, sizes={"appointments": rows_total, "patients": 0})
     endpoint = emu.tables["appointments"].endpoint
-    from drchrono_async import converter
-    from drchrono_async.records import Appointment
-
     records = converter.structure_many(emu.records("appointments"), Appointment)
     rows = [r for r in (row_from(a, endpoint) for a in records) if r is not None]
-    with tempfile.TemporaryDirectory() as tmp:
-        async with SQLiteStore(Path(tmp) / "a.db") as store:
-            await store.ensure_resource("appointments", columns_for(Appointment))
-            started = time.perf_counter()
-            for i in range(0, len(rows), 250):
-                await store.write("appointments", rows[i : i + 250], checkpoint={"n": i})
-            store_s = time.perf_counter() - started
-        conn = sqlite3.connect(Path(tmp) / "b.db", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, payload TEXT, updated_at TEXT)")
-        started = time.perf_counter()
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO t VALUES (?, ?, ?)",
-            [(r.id, orjson.dumps(r.payload).decode(), r.updated_at) for r in rows],
-        )
-        conn.execute("COMMIT")
-        plain_s = time.perf_counter() - started
-        conn.close()
-    n = len(rows)
-    return [
-        "| writer | rows | rows/s | x plain |",
-        "|---|---:|---:|---:|",
-        f"| plain sqlite3 executemany, one transaction | {n} | {n / plain_s:,.0f} | 1.00 |",
-        f"| SQLiteStore.write, 250-row pages + checkpoint | {n} | {n / store_s:,.0f} | "
-        f"{store_s / plain_s:.2f} |",
+    columns = columns_for(Appointment)
+    out = [
+        "| store | rows | write() rows/s | plain bulk insert rows/s | x plain |",
+        "|---|---:|---:|---:|---:|",
     ]
+    cases = [
+        ("SQLiteStore (sqlite3)", store_write.sqlite_write, store_write.sqlite_plain, ()),
+        ("PostgresStore (psycopg 3)", store_write.postgres_write, store_write.postgres_plain,
+         (dsn,)),
+    ]  # fmt: skip
+    for name, write, plain, head in cases:
+        w = await store_write.best(repeat, lambda f=write, h=head: f(*h, rows, columns))
+        p = await store_write.best(repeat, lambda f=plain, h=head: f(*h, rows, columns))
+        n = len(rows)
+        out.append(f"| {name} | {n} | {n / w:,.0f} | {n / p:,.0f} | {w / p:.2f} |")
+    return out
 
 
 async def memory(sizes: list[int]) -> list[str]:
@@ -180,8 +173,8 @@ async def main(args: argparse.Namespace) -> str:
         f"### Wall time, emulator process on loopback, {args.latency * 1000:.0f} ms per request",
         *await wall_time(args.wall_size, args.latency),
         "",
-        "### Writes into SQLite",
-        *await writes(20_000),
+        "### Writes: SQLite and PostgreSQL against their drivers' plain bulk insert",
+        *await writes(20_000, args.dsn),
         "",
         "### Peak memory",
         *await memory([10_000, 100_000]),
@@ -194,6 +187,12 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--wall-size", type=int, default=20_000)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get(
+            "DRCHRONO_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
     ns = parser.parse_args()
     text = asyncio.run(main(ns))
     print(text)

@@ -11,13 +11,10 @@ Virtual time: the hour's burst spacing and any 429 pause are skipped, not slept.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
-
-from .sync import ResourceReport, SQLiteStore, Syncer, SyncReport
+from .sync import ResourceReport, SQLiteStore, Syncer, SyncReport, payload_checksum
 from .sync._rows import DELETED_FIELDS
 from .testing import Emulator, VirtualClock
 
@@ -34,16 +31,13 @@ def emulator_checksum(emulator: Emulator, resource: str) -> tuple[int, str]:
     table = emulator.tables[resource]
     endpoint = table.endpoint
     flags = [*DELETED_FIELDS, endpoint.soft_delete_field]
-    live: dict[str, bytes] = {}
+    live: dict[str, dict[str, object]] = {}
     for row in table:
         view = row.view(False, endpoint.verbose_keys)
         if any(f and view.get(f) is True for f in flags):
             continue
-        live[str(view["id"])] = orjson.dumps(view, option=orjson.OPT_SORT_KEYS)
-    digest = hashlib.sha256()
-    for rid in sorted(live):
-        digest.update(rid.encode() + b"\0" + live[rid] + b"\0")
-    return len(live), digest.hexdigest()
+        live[str(view["id"])] = view
+    return len(live), payload_checksum(live.items())
 
 
 async def demo(*, seed: int = 1, path: str | Path = "demo.db", out: Out = print) -> bool:

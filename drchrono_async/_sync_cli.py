@@ -41,6 +41,8 @@ def add_parser(commands: Any) -> None:
     )
     sync.add_argument("--store", default="sqlite:///drchrono.db",
                       help="sqlite:///PATH or postgresql://... (default sqlite:///drchrono.db)")
+    sync.add_argument("--schema", default="drchrono",
+                      help="with a postgresql:// store: its schema (default drchrono)")
     cred = sync.add_mutually_exclusive_group()
     cred.add_argument("--access-token", help="a fixed token (default: $DRCHRONO_ACCESS_TOKEN)")
     cred.add_argument("--oauth", action="store_true",
@@ -69,15 +71,15 @@ def parse_every(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def open_store(url: str) -> Any:
+def open_store(url: str, *, schema: str = "drchrono") -> Any:
     """A `SyncStore` for `sqlite:///path` or `postgresql://...` (not yet opened)."""
-    from .sync import SQLiteStore
+    from .sync import PostgresStore, SQLiteStore
 
     if url.startswith("sqlite:///"):
         return SQLiteStore(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
-        raise InvalidRequestError("the PostgreSQL store is not in this version yet; use sqlite")
-    raise InvalidRequestError("--store must be sqlite:///PATH")
+        return PostgresStore(url, schema=schema)
+    raise InvalidRequestError("--store must be sqlite:///PATH or postgresql://...")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace) -> int:
     from .sync import Syncer
 
-    store = open_store(args.store)
+    store = open_store(args.store, schema=args.schema)
     await store.open()
     try:
         async with _client(args, store) as client:

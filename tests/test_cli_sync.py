@@ -39,7 +39,34 @@ def test_the_database_holds_the_practice(tmp_path: Path) -> None:
     assert asyncio.run(count()) > 0
 
 
-@pytest.mark.parametrize("store", ["postgresql://x/y", "mysql://x", "drchrono.db"])
+def test_sync_from_the_emulator_into_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    import uuid
+
+    import psycopg
+
+    from drchrono_async.sync import PostgresStore
+
+    from .sync.conftest import POSTGRES_DSN, postgres_or_skip
+
+    asyncio.run(postgres_or_skip())
+    schema = f"test_cli_{uuid.uuid4().hex[:12]}"
+    args = ["sync", "--emulator", "--plain", "--store", POSTGRES_DSN, "--schema", schema,
+            "--resource", "patients"]  # fmt: skip
+    try:
+        assert main(args) == 0
+        assert "patients: complete (full)" in capsys.readouterr().out
+
+        async def count() -> int:
+            async with PostgresStore(POSTGRES_DSN, schema=schema) as store:
+                return await store.count("patients")
+
+        assert asyncio.run(count()) > 0
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.mark.parametrize("store", ["mysql://x", "drchrono.db", "sqlite://relative.db"])
 def test_an_unsupported_store_is_refused_with_a_message(
     store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan
+from ._postgres import PostgresStore
 from ._report import ResourceReport, SyncReport
+from ._sql import payload_checksum
 from ._sqlite import SQLiteStore
 from ._store import Column, Row, SyncStore, WriteResult
 
@@ -11,6 +13,7 @@ __all__ = [
     "DEFAULT_RESOURCES",
     "Column",
     "PlanItem",
+    "PostgresStore",
     "ResourceReport",
     "Row",
     "SQLiteStore",
@@ -19,4 +22,5 @@ __all__ = [
     "SyncStore",
     "Syncer",
     "WriteResult",
+    "payload_checksum",
 ]

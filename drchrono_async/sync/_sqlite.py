@@ -1,154 +1,273 @@
-"""`SQLiteStore`: a practice's copy in one SQLite file (stdlib `sqlite3`, off the event loop).
+"""`SQLiteStore`: a sync's whole state in one SQLite file (the default store).
 
-One connection, used by one worker thread only (sqlite3 connections must not be shared
-between threads at once; `check_same_thread=False` only because that thread is not the
-one that opened the pool). WAL journal, `synchronous=NORMAL`: a committed page survives the
-process being killed (`kill -9`), not a power cut of the machine; use `synchronous="FULL"`
-for that. Each `write()` is one `BEGIN IMMEDIATE ... COMMIT` holding the page's rows, the
-delete marks and the checkpoint. Table and column names come from the endpoint table and
-the record classes, are checked against a strict pattern and quoted; values are always
-parameters.
+Threading: sqlite3 blocks, so every call runs on ONE dedicated worker thread
+(`ThreadPoolExecutor(max_workers=1)`), which opens the connection and is the only thread that
+ever touches it. sqlite3's `check_same_thread` stays on as a guard. Each job is a whole
+operation (a write's BEGIN ... COMMIT included), so a cancelled caller can never leave a
+transaction open half-way: the job finishes (or rolls back) on its own.
+
+Durability: WAL journal with `synchronous=FULL` by default: every committed `write()` is on
+disk before it returns, so neither `kill -9` nor a power cut loses it. `synchronous="NORMAL"`
+is faster and still loses nothing on a process crash, but a power cut may drop the last
+commits (the database stays consistent: pages and their checkpoints go together); the token
+lives in the same file, and a refreshed token lost that way would sign the sync out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import hashlib
-import re
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import attrs
 import orjson
 
-from ..errors import InvalidRequestError, StoreError, TokenConflictError, TokenStoreError
-from ..oauth import FileTokenStore, Token
-from ._store import Column, Row, Scalar, WriteResult
+from ..errors import DrChronoError, InvalidRequestError, StoreError
+from ..oauth import FileTokenStore, TokenStore
+from ._sql import (
+    BASE_COLUMNS,
+    CHECKPOINTS,
+    TOKENS,
+    ColumnValues,
+    canonical,
+    check_columns,
+    check_key,
+    check_name,
+    check_row,
+    checksum_of,
+    dump_checkpoint,
+    dump_payload,
+    now_utc,
+    unique,
+    upsert_condition,
+)
+from ._store import Column, ColumnType, Row, WriteResult
 
 __all__ = ["SQLiteStore"]
 
-R = TypeVar("R")
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
-_RESERVED = {"id", "payload", "updated_at", "deleted", "synced_at"}
-_SQL_TYPES = {
-    "text": "TEXT", "integer": "INTEGER", "real": "REAL", "boolean": "INTEGER",
-    "decimal": "TEXT", "date": "TEXT", "time": "TEXT", "timestamp": "TEXT",
-}  # fmt: skip
+T = TypeVar("T")
+
+_SQL_TYPES: dict[str, str] = {
+    "text": "TEXT",
+    "integer": "INTEGER",
+    "real": "REAL",
+    "boolean": "INTEGER",  # 0/1
+    "decimal": "TEXT",  # exact: NUMERIC affinity would turn "12.50" into a float
+    "date": "TEXT",  # ISO 8601, so text order is time order
+    "time": "TEXT",
+    "timestamp": "TEXT",
+}
 
 
-def _ident(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.startswith("sync_"):
-        raise InvalidRequestError("store names are lowercase letters, digits and _")
+def _iso(value: Any) -> str:
+    return str(value.isoformat())
+
+
+_CONVERT: dict[str, Callable[[Any], Any] | None] = {
+    "text": None,
+    "integer": None,
+    "real": float,
+    "boolean": int,
+    "decimal": str,
+    "date": _iso,
+    "time": _iso,
+    "timestamp": _iso,
+}
+
+
+def _q(name: str) -> str:
+    """Quote an identifier already checked against NAME (so it holds no quote)."""
     return f'"{name}"'
 
 
-def _value(value: Scalar) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (dt.date, dt.time)):  # datetime is a date
-        return value.isoformat()
-    return value
+@attrs.frozen
+class _Table:
+    """What writing one resource needs: its typed columns and the statements."""
+
+    values: ColumnValues
+    upsert: str
+    mark: str
 
 
 class SQLiteStore:
-    """A `SyncStore` in the SQLite file at `path` (created if missing)."""
+    """A `SyncStore` in a SQLite file: one table per resource, plus checkpoints and tokens.
+
+    Each resource's table has `id` (TEXT PRIMARY KEY), `payload` (the record's JSON as text),
+    `updated_at`, `deleted` (0/1), `synced_at` (UTC ISO time of the write) and one column per
+    scalar field. Bookkeeping tables start with `_` (`_checkpoints`, `_tokens`), which no
+    resource name can. The file is created readable by its owner only: it holds patient data
+    and the OAuth token.
+
+        async with SQLiteStore("practice.db") as store:
+            ...
+    """
 
     def __init__(
-        self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout: float = 30.0,
     ) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise InvalidRequestError('synchronous is "NORMAL" or "FULL"')
-        self.path = Path(path)
+        if synchronous not in ("FULL", "NORMAL"):
+            raise InvalidRequestError('synchronous must be "FULL" or "NORMAL"')
+        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
+            raise InvalidRequestError("busy_timeout must be a number of seconds")
+        self.path = str(path) if str(path) == ":memory:" else Path(path)
         self._synchronous = synchronous
+        self._busy_timeout = float(busy_timeout)
+        self._executor: ThreadPoolExecutor | None = None
+        # Touched by the worker thread only (every job runs there, one at a time).
         self._conn: sqlite3.Connection | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._columns: dict[str, set[str]] = {}
+        self._tables: dict[str, _Table] = {}
+        self._exists: set[str] = set()
+        # The refresh lock: a flock beside the database, as FileTokenStore takes it.
+        self._token_lock: AbstractAsyncContextManager[None] | FileTokenStore
+        if isinstance(self.path, Path):
+            self._token_lock = FileTokenStore(self.path.with_name(self.path.name + ".token"))
+        else:
+            self._token_lock = asyncio.Lock()
 
-    # -- lifetime -------------------------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        if self._conn is not None:
+        """Open (creating the file mode 0600 if missing), set WAL, create bookkeeping tables."""
+        if self._executor is not None:
             return
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drchrono-sqlite")
-        self._conn = await self._run(self._connect)
-
-    def _connect(self) -> sqlite3.Connection:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drchrono-sqlite")
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS sync_checkpoints "
-                "(resource TEXT PRIMARY KEY, state TEXT NOT NULL, saved_at TEXT NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS sync_tokens (key TEXT PRIMARY KEY, token TEXT NOT NULL)"
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the SQLite store ({type(exc).__name__})") from None
-        return conn
+            await self._call("open", "", self._open_sync)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
 
     async def close(self) -> None:
-        conn, pool = self._conn, self._pool
-        self._conn, self._pool = None, None
-        if pool is None:
+        """Close the connection; safe to call twice."""
+        executor, self._executor = self._executor, None
+        if executor is None:
             return
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(pool, conn.close)
-        pool.shutdown(wait=True)  # a write in progress finishes first
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+        finally:
+            executor.shutdown(wait=False)
 
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
-        if self._pool is None:
-            raise InvalidRequestError("the store is not open")
-        # Shielded: a cancelled caller leaves the thread's transaction to finish (or roll
-        # back) whole, never half done.
-        future = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-        return await asyncio.shield(future)
+    def _open_sync(self) -> None:
+        if isinstance(self.path, Path) and not self.path.exists():
+            # Created 0600 before SQLite sees it; its -wal and -shm files copy this mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            with _transaction(conn):
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_q(CHECKPOINTS)} (resource TEXT PRIMARY KEY,"
+                    " checkpoint TEXT NOT NULL, updated_at TEXT NOT NULL)"
+                )
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_q(TOKENS)} (key TEXT PRIMARY KEY,"
+                    " token TEXT NOT NULL, updated_at TEXT NOT NULL)"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _close_sync(self) -> None:
+        conn, self._conn = self._conn, None
+        self._tables.clear()
+        self._exists.clear()
+        if conn is not None:
+            conn.close()
+
+    async def _call(
+        self,
+        op: str,
+        resource: str,
+        fn: Callable[..., T],
+        *args: Any,
+        error: type[DrChronoError] = StoreError,
+    ) -> T:
+        executor = self._executor
+        if executor is None:
+            raise error(f"{op}: the store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except (sqlite3.Error, OverflowError) as exc:
+            where = f" of {resource}" if resource else ""
+            # The class and SQLite's error code only: messages may quote values.
+            code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+            raise error(f"{op}{where} failed ({code})") from None
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise InvalidRequestError("the store is not open")
+            raise StoreError("the store is closed")
         return self._conn
 
-    # -- the SyncStore protocol -------------------------------------------------------------------
+    # -- schema ------------------------------------------------------------------------------
 
     async def ensure_resource(self, resource: str, columns: Sequence[Column]) -> None:
-        await self._run(self._ensure, resource, tuple(columns))
+        """Create the resource's table if missing; add the columns it lacks (never drops).
 
-    def _ensure(self, resource: str, columns: tuple[Column, ...]) -> None:
-        table = _ident(resource)
-        db = self._db()
-        try:
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, payload TEXT NOT NULL,"
-                " updated_at TEXT, deleted INTEGER NOT NULL DEFAULT 0, synced_at TEXT NOT NULL)"
+        Columns named like a base column (`id`, `updated_at`, ...) are left to the payload.
+        """
+        _check_resource(resource)
+        declared = check_columns(columns)
+        await self._call("ensure_resource", resource, self._ensure_sync, resource, declared)
+
+    def _ensure_sync(self, resource: str, declared: dict[str, ColumnType]) -> None:
+        conn = self._db()
+        with _transaction(conn):
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_q(resource)} (id TEXT PRIMARY KEY,"
+                " payload TEXT NOT NULL, updated_at TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
+                " synced_at TEXT NOT NULL)"
             )
-            have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
-            for column in columns:
-                if column.name in _RESERVED or column.name in have:
-                    continue
-                db.execute(
-                    f"ALTER TABLE {table} ADD COLUMN {_ident(column.name)} "
-                    f"{_SQL_TYPES[column.type]}"
-                )
-                have.add(column.name)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot prepare {resource} ({type(exc).__name__})") from None
-        self._columns[resource] = have - _RESERVED
+            have = [
+                r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (resource,))
+            ]
+            for name, type_ in declared.items():
+                if name not in have:
+                    conn.execute(
+                        f"ALTER TABLE {_q(resource)} ADD COLUMN {_q(name)} {_SQL_TYPES[type_]}"
+                    )
+                    have.append(name)
+        names = tuple(n for n in have if n not in BASE_COLUMNS)
+        cols = ", ".join(["id", "payload", "updated_at", "deleted", "synced_at", *map(_q, names)])
+        sets = ", ".join(
+            f"{c} = excluded.{c}"
+            for c in ["payload", "updated_at", "deleted", "synced_at", *map(_q, names)]
+        )
+        marks = ", ".join("?" * (5 + len(names)))
+        self._tables[resource] = _Table(
+            values=ColumnValues(resource, names, declared, _CONVERT),
+            upsert=(
+                f"INSERT INTO {_q(resource)} AS t ({cols}) VALUES ({marks})"
+                f" ON CONFLICT (id) DO UPDATE SET {sets} WHERE {upsert_condition('t')}"
+            ),
+            mark=(
+                f"INSERT INTO {_q(resource)} AS t (id, payload, updated_at, deleted, synced_at)"
+                " VALUES (?, '{}', NULL, 1, ?) ON CONFLICT (id) DO UPDATE"
+                " SET deleted = 1, synced_at = excluded.synced_at WHERE NOT t.deleted"
+            ),
+        )
+        self._exists.add(resource)
+
+    # -- writes ------------------------------------------------------------------------------
 
     async def write(
         self,
@@ -158,171 +277,176 @@ class SQLiteStore:
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
     ) -> WriteResult:
-        state = None if checkpoint is None else orjson.dumps(checkpoint).decode()
-        return await self._run(self._write, resource, tuple(rows), state, tuple(delete_ids))
+        """Upsert `rows`, mark `delete_ids` deleted, save `checkpoint`: one transaction.
 
-    def _write(
-        self, resource: str, rows: tuple[Row, ...], state: str | None, deletes: tuple[str, ...]
+        Needs `ensure_resource(resource, ...)` first in this session (it knows the columns).
+        """
+        _check_resource(resource)
+        ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
+        deletes = unique(delete_ids, resource)
+        return await self._call(
+            "write", resource, self._write_sync, resource, list(rows), ckpt, deletes
+        )
+
+    def _write_sync(
+        self, resource: str, rows: list[Row], ckpt: str | None, deletes: list[str]
     ) -> WriteResult:
-        table = _ident(resource)
-        known = self._columns.get(resource)
-        if known is None:
-            raise InvalidRequestError(f"call ensure_resource({resource!r}) first")
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-        db = self._db()
-        written = marked = 0
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            # One statement per set of columns (records of a page share one), run over all
-            # its rows: the per-row work is the values, not the SQL.
-            groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-            for row in rows:
-                names = tuple(n for n in row.columns if n in known)
-                groups.setdefault(names, []).append(
-                    (row.id, orjson.dumps(row.payload).decode(), row.updated_at,
-                     int(row.deleted), now, *(_value(row.columns[n]) for n in names))
-                )  # fmt: skip
-            for names, values in groups.items():
-                cols = ["id", "payload", "updated_at", "deleted", "synced_at", *map(_ident, names)]
-                updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-                before = db.total_changes
-                db.executemany(
-                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
-                    f"({', '.join('?' * len(cols))}) ON CONFLICT(id) DO UPDATE SET {updates} "
-                    f"WHERE excluded.updated_at IS NULL OR {table}.updated_at IS NULL "
-                    f"OR excluded.updated_at >= {table}.updated_at",
-                    values,
+        table = self._tables.get(resource)
+        if table is None:
+            raise InvalidRequestError(f"call ensure_resource() for {resource} before write()")
+        now = now_utc().isoformat()
+        params = [_params(resource, table, check_row(resource, r), now) for r in rows]
+        conn = self._db()
+        with _transaction(conn):
+            written = conn.executemany(table.upsert, params).rowcount if params else 0
+            marked = (
+                conn.executemany(table.mark, [(i, now) for i in deletes]).rowcount if deletes else 0
+            )
+            if ckpt is not None:
+                conn.execute(
+                    f"INSERT INTO {_q(CHECKPOINTS)} (resource, checkpoint, updated_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT (resource) DO UPDATE"
+                    " SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
+                    (resource, ckpt, now),
                 )
-                written += db.total_changes - before
-            for rid in deletes:
-                cursor = db.execute(
-                    f"UPDATE {table} SET deleted = 1, synced_at = ? WHERE id = ? AND deleted = 0",
-                    (now, rid),
-                )
-                added = db.execute(
-                    f"INSERT OR IGNORE INTO {table} (id, payload, deleted, synced_at) "
-                    "VALUES (?, '{}', 1, ?)",
-                    (rid, now),
-                )
-                marked += cursor.rowcount + added.rowcount
-            if state is not None:
-                db.execute(
-                    "INSERT INTO sync_checkpoints (resource, state, saved_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(resource) DO UPDATE SET state = excluded.state, "
-                    "saved_at = excluded.saved_at",
-                    (resource, state, now),
-                )
-            db.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error | ValueError | TypeError | OverflowError):
-                raise StoreError(
-                    f"writing {resource} failed and was rolled back ({type(exc).__name__})"
-                ) from None
-            raise
-        return WriteResult(written, len(rows) - written, marked)
+        return WriteResult(written=written, skipped=len(rows) - written, marked_deleted=marked)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _has(self, conn: sqlite3.Connection, resource: str) -> bool:
+        if resource in self._exists:
+            return True
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (resource,)
+        ).fetchone()
+        if found:
+            self._exists.add(resource)
+        return found is not None
+
+    def _read(self, resource: str, fn: Callable[[sqlite3.Connection], T], empty: T) -> T:
+        conn = self._db()
+        return fn(conn) if self._has(conn, resource) else empty
 
     async def checkpoint(self, resource: str) -> dict[str, Any] | None:
-        found = await self._one("SELECT state FROM sync_checkpoints WHERE resource = ?", resource)
-        return None if found is None else dict(orjson.loads(found[0]))
+        """The resource's saved checkpoint, or None."""
+        _check_resource(resource)
+
+        def run() -> dict[str, Any] | None:
+            found = (
+                self._db()
+                .execute(
+                    f"SELECT checkpoint FROM {_q(CHECKPOINTS)} WHERE resource = ?", (resource,)
+                )
+                .fetchone()
+            )
+            return None if found is None else dict(orjson.loads(found[0]))
+
+        return await self._call("checkpoint", resource, run)
 
     async def get(self, resource: str, id: str) -> dict[str, Any] | None:
-        sql = f"SELECT payload FROM {_ident(resource)} WHERE id = ?"
-        found = await self._one(sql, id)
-        payload = None if found is None else orjson.loads(found[0])
-        return payload if payload else None  # a tombstone has no payload
+        """The payload of one row as received, or None (also for a tombstone)."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            found = conn.execute(
+                f"SELECT payload FROM {_q(resource)} WHERE id = ?", (id,)
+            ).fetchone()
+            payload = None if found is None else orjson.loads(found[0])
+            return payload or None  # `{}`: a tombstone
+
+        return await self._call("get", resource, self._read, resource, run, None)
 
     async def is_deleted(self, resource: str, id: str) -> bool | None:
-        found = await self._one(f"SELECT deleted FROM {_ident(resource)} WHERE id = ?", id)
-        return None if found is None else bool(found[0])
+        """Whether the row is marked deleted; None when there is no row."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> bool | None:
+            found = conn.execute(
+                f"SELECT deleted FROM {_q(resource)} WHERE id = ?", (id,)
+            ).fetchone()
+            return None if found is None else bool(found[0])
+
+        return await self._call("is_deleted", resource, self._read, resource, run, None)
 
     async def count(self, resource: str, *, deleted: bool = False) -> int:
-        sql = f"SELECT count(*) FROM {_ident(resource)} WHERE deleted = ?"
-        found = await self._one(sql, int(deleted))
-        return int(found[0]) if found else 0
+        """Rows that are (deleted=True) or are not (False) marked deleted."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> int:
+            sql = f"SELECT count(*) FROM {_q(resource)} WHERE deleted = ?"
+            return int(conn.execute(sql, (int(bool(deleted)),)).fetchone()[0])
+
+        return await self._call("count", resource, self._read, resource, run, 0)
 
     async def ids(self, resource: str, *, deleted: bool | None = False) -> set[str]:
-        table = _ident(resource)
-        if deleted is None:
-            rows = await self._all(f"SELECT id FROM {table}")
-        else:
-            rows = await self._all(f"SELECT id FROM {table} WHERE deleted = ?", int(deleted))
-        return {r[0] for r in rows}
+        """The ids held; `deleted=None` for all, else those with that marker."""
+        _check_resource(resource)
+
+        def run(conn: sqlite3.Connection) -> set[str]:
+            if deleted is None:
+                cur = conn.execute(f"SELECT id FROM {_q(resource)}")
+            else:
+                sql = f"SELECT id FROM {_q(resource)} WHERE deleted = ?"
+                cur = conn.execute(sql, (int(bool(deleted)),))
+            return {r[0] for r in cur}
+
+        return await self._call("ids", resource, self._read, resource, run, set())
 
     async def checksum(self, resource: str) -> str:
-        sql = f"SELECT id, payload FROM {_ident(resource)} WHERE deleted = 0 ORDER BY id"
-        digest = hashlib.sha256()
-        for rid, payload in await self._all(sql):
-            digest.update(rid.encode() + b"\0")
-            digest.update(orjson.dumps(orjson.loads(payload), option=orjson.OPT_SORT_KEYS))
-            digest.update(b"\0")
-        return digest.hexdigest()
+        """SHA-256 over the live rows sorted by id of (id, canonical payload JSON)."""
+        _check_resource(resource)
 
-    def token_store(self, key: str = "default") -> _SQLiteTokenStore:
-        """The OAuth token of `key`, kept in this database."""
-        return _SQLiteTokenStore(self, key)
+        def run(conn: sqlite3.Connection) -> str:
+            # BINARY collation compares UTF-8 bytes: the order of Python's sorted(str).
+            cur = conn.execute(
+                f"SELECT id, payload FROM {_q(resource)} WHERE NOT deleted ORDER BY id"
+            )
+            return checksum_of((i, canonical(orjson.loads(p))) for i, p in cur)
 
-    async def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
-        rows = await self._all(sql, *args)
-        return rows[0] if rows else None
+        return await self._call("checksum", resource, self._read, resource, run, checksum_of(()))
 
-    async def _all(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        def query() -> list[tuple[Any, ...]]:
-            try:
-                return list(self._db().execute(sql, args))
-            except sqlite3.Error as exc:
-                raise StoreError(f"reading the store failed ({type(exc).__name__})") from None
+    # -- tokens ------------------------------------------------------------------------------
 
-        return await self._run(query)
+    def token_store(self, key: str = "default") -> TokenStore:
+        """A `TokenStore` in this database's `_tokens` table, under `key`.
+
+        Saves are compare-and-set inside `BEGIN IMMEDIATE` (SQLite's write lock, so atomic
+        across processes). `lock()` is an flock on `<path>.token.lock` (as `FileTokenStore`
+        takes it), not a database lock: a refresh takes a network round trip, and holding
+        SQLite's write lock that long would stall the sync's writes.
+        """
+        from ._db_tokens import SQLiteTokenStore
+
+        return SQLiteTokenStore(self, check_key(key))
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
 
-class _SQLiteTokenStore:
-    """A `TokenStore` in the sync database: compare-and-set in a transaction, a file lock."""
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (the write lock at once: no upgrade deadlock) ... COMMIT or ROLLBACK."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
-    def __init__(self, store: SQLiteStore, key: str) -> None:
-        if not isinstance(key, str) or not key or len(key) > 200:
-            raise InvalidRequestError("a token key is a non-empty string")
-        self._store = store
-        self._key = key
-        # The refresh lock: the same flock FileTokenStore uses, on a file beside the database.
-        self._flock = FileTokenStore(store.path.with_name(f"{store.path.name}.token-{key}"))
 
-    async def load(self) -> Token | None:
-        found = await self._store._one("SELECT token FROM sync_tokens WHERE key = ?", self._key)
-        return None if found is None else Token.from_json(found[0])
+def _check_resource(resource: str) -> None:
+    check_name(resource, "a resource name")
+    if resource.startswith("sqlite_"):  # SQLite reserves these table names
+        raise InvalidRequestError("a resource name must not start with sqlite_")
 
-    async def save(self, token: Token, *, replaces: str | None = None) -> None:
-        await self._store._run(self._save, token.to_json().decode(), replaces)
 
-    def _save(self, data: str, replaces: str | None) -> None:
-        db = self._store._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            if replaces is not None:
-                row = db.execute("SELECT token FROM sync_tokens WHERE key = ?", (self._key,))
-                found = row.fetchone()
-                if found is None or Token.from_json(found[0]).refresh_token != replaces:
-                    db.execute("ROLLBACK")
-                    raise TokenConflictError("the stored token changed since it was read")
-            db.execute(
-                "INSERT INTO sync_tokens (key, token) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET token = excluded.token",
-                (self._key, data),
-            )
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise TokenStoreError(f"saving the token failed ({type(exc).__name__})") from None
-
-    @contextlib.asynccontextmanager
-    async def lock(self) -> AsyncIterator[None]:
-        async with self._flock.lock():
-            yield
-
-    def __repr__(self) -> str:
-        return f"SQLiteTokenStore(key={self._key!r})"
+def _params(resource: str, table: _Table, row: Row, now: str) -> tuple[Any, ...]:
+    return (
+        row.id,
+        dump_payload(resource, row.payload).decode(),
+        row.updated_at,
+        1 if row.deleted else 0,
+        now,
+        *table.values(row.columns),
+    )

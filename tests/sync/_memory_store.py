@@ -7,14 +7,23 @@ engine tests exercise the same contract the SQLite and PostgreSQL stores impleme
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from drchrono_async.oauth import MemoryTokenStore, TokenStore
-from drchrono_async.sync import Column, Row, WriteResult
+from drchrono_async.sync import Column, Row, WriteResult, payload_checksum
+
+
+def _wins(row: Row, old: dict[str, Any]) -> bool:
+    """The stores' upsert rule (`drchrono_async.sync._sql.upsert_condition`), in Python."""
+    new, held = row.updated_at, old["updated_at"]
+    if new is None:
+        return True
+    if not old["deleted"]:
+        return held is None or new >= held
+    if held is None:
+        return row.deleted  # a tombstone: only a deletion replaces it
+    return new > held  # a deleted version: only a strictly newer one revives it
 
 
 class MemoryStore:
@@ -50,7 +59,7 @@ class MemoryStore:
         written = skipped = marked = 0
         for row in rows:
             old = table.get(row.id)
-            if old and old["updated_at"] and row.updated_at and row.updated_at < old["updated_at"]:
+            if old is not None and not _wins(row, old):
                 skipped += 1
                 continue
             table[row.id] = {"payload": dict(row.payload), "updated_at": row.updated_at,
@@ -89,12 +98,8 @@ class MemoryStore:
                 if deleted is None or r["deleted"] == deleted}  # fmt: skip
 
     async def checksum(self, resource: str) -> str:
-        digest = hashlib.sha256()
-        for rid, row in sorted(self.tables.get(resource, {}).items()):
-            if not row["deleted"]:
-                digest.update(rid.encode() + b"\0")
-                digest.update(orjson.dumps(row["payload"], option=orjson.OPT_SORT_KEYS) + b"\0")
-        return digest.hexdigest()
+        live = self.tables.get(resource, {}).items()
+        return payload_checksum((rid, row["payload"]) for rid, row in live if not row["deleted"])
 
     def token_store(self, key: str = "default") -> TokenStore:
         return self._tokens.setdefault(key, MemoryTokenStore())

@@ -1,21 +1,23 @@
 """A large sync through a bad day: 500s, dropped connections, HTML pages and 429s.
 
+In SQLite and in PostgreSQL (the real server on loopback).
+
 The database must end equal to the emulator: every id, every payload, nothing extra.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from drchrono_async import HourlyQuota
 from drchrono_async._demo import emulator_checksum
-from drchrono_async.sync import SQLiteStore, Syncer
+from drchrono_async.sync import Syncer
 from drchrono_async.testing import Emulator, VirtualClock
+
+from .conftest import Backend
 
 RESOURCES = ["appointments", "patients"]
 
 
-async def test_a_faulty_day_still_ends_with_an_exact_copy(tmp_path: Path) -> None:
+async def test_a_faulty_day_still_ends_with_an_exact_copy(backend: Backend) -> None:
     emu = Emulator(
         seed=11,
         clock=VirtualClock(),
@@ -26,7 +28,7 @@ async def test_a_faulty_day_still_ends_with_an_exact_copy(tmp_path: Path) -> Non
     emu.faults.drop_rate = 0.02
     emu.faults.html_rate = 0.02
     async with emu.client(quota=HourlyQuota(limit=100_000, clock=emu.clock)) as client, \
-            SQLiteStore(tmp_path / "copy.db") as store:  # fmt: skip
+            backend.new() as store:  # fmt: skip
         # A few 429s on top, whatever the quota says (the client waits them out).
         emu.faults.script(["429", None, None, "429"], path_prefix="/api/appointments")
         report = None

@@ -1,0 +1,151 @@
+"""The token stores kept in a sync database: `SQLiteStore.token_store()`, `PostgresStore...`.
+
+Both save with compare-and-set inside a database transaction, and keep the token in the
+bookkeeping table `_tokens`, keyed by the store's `key`. Neither shows a token in its repr
+or its errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidRequestError, TokenStoreError
+from ..oauth import FileTokenStore, Token
+from ..oauth._stores import _check_replaces
+from ._pg_values import lock_key
+from ._sql import TOKENS, now_utc
+from ._sqlite import _q, _transaction
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from ._postgres import PostgresStore
+    from ._sqlite import SQLiteStore
+
+__all__ = ["PostgresTokenStore", "SQLiteTokenStore"]
+
+
+class SQLiteTokenStore:
+    """A token in a `SQLiteStore`; see `SQLiteStore.token_store()`."""
+
+    def __init__(self, store: SQLiteStore, key: str) -> None:
+        self._store = store
+        self.key = key
+
+    async def load(self) -> Token | None:
+        def run() -> str | None:
+            found = (
+                self._store._db()
+                .execute(f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,))
+                .fetchone()
+            )
+            return None if found is None else str(found[0])
+
+        data = await self._store._call("load the token", "", run, error=TokenStoreError)
+        return None if data is None else Token.from_json(data)
+
+    async def save(self, token: Token, *, replaces: str | None = None) -> None:
+        if not isinstance(token, Token):
+            raise InvalidRequestError("token must be a Token")
+        data = token.to_json().decode()
+
+        def run() -> None:
+            conn = self._store._db()
+            with _transaction(conn):
+                found = conn.execute(
+                    f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,)
+                ).fetchone()
+                _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                conn.execute(
+                    f"INSERT INTO {_q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE"
+                    " SET token = excluded.token, updated_at = excluded.updated_at",
+                    (self.key, data, now_utc().isoformat()),
+                )
+
+        await self._store._call("save the token", "", run, error=TokenStoreError)
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[None]:
+        held = self._store._token_lock
+        async with held.lock() if isinstance(held, FileTokenStore) else held:
+            yield
+
+    def __repr__(self) -> str:
+        return f"SQLiteTokenStore(key={self.key!r})"
+
+
+class PostgresTokenStore:
+    """A token in a `PostgresStore`; see `PostgresStore.token_store()`."""
+
+    def __init__(self, store: PostgresStore, key: str) -> None:
+        self._store = store
+        self.key = key
+
+    async def load(self) -> Token | None:
+        store = self._store
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> str | None:
+            cur = await conn.execute(
+                store._sql("SELECT token FROM {s}.{t} WHERE key = %s", t=TOKENS), (self.key,)
+            )
+            found = await cur.fetchone()
+            return None if found is None else str(found[0])
+
+        data = await store._run("load the token", "", run, error=TokenStoreError)
+        return None if data is None else Token.from_json(data)
+
+    async def save(self, token: Token, *, replaces: str | None = None) -> None:
+        if not isinstance(token, Token):
+            raise InvalidRequestError("token must be a Token")
+        data = token.to_json().decode()
+        store = self._store
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> None:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    store._sql("SELECT token FROM {s}.{t} WHERE key = %s FOR UPDATE", t=TOKENS),
+                    (self.key,),
+                )
+                found = await cur.fetchone()
+                _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                await conn.execute(
+                    store._sql(
+                        "INSERT INTO {s}.{t} (key, token, updated_at) VALUES (%s, %s, now())"
+                        " ON CONFLICT (key) DO UPDATE"
+                        " SET token = excluded.token, updated_at = excluded.updated_at",
+                        t=TOKENS,
+                    ),
+                    (self.key, data),
+                )
+
+        await store._run("save the token", "", run, error=TokenStoreError)
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[None]:
+        store = self._store
+        key = lock_key("token", store.schema, self.key)
+        conn = await store._guard(
+            "take the refresh lock", "", store._connect, error=TokenStoreError
+        )
+        try:
+
+            async def take() -> None:
+                while True:
+                    cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                    found = await cur.fetchone()
+                    if found is not None and found[0]:
+                        return
+                    await asyncio.sleep(store._lock_poll)  # another process refreshes
+
+            await store._guard("take the refresh lock", "", take, error=TokenStoreError)
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()  # ends the session: releases the lock
+
+    def __repr__(self) -> str:
+        return f"PostgresTokenStore(key={self.key!r})"
