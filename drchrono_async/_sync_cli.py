@@ -50,6 +50,9 @@ def add_parser(commands: Any) -> None:
                       "..._REDIRECT_URI; the token in the store, or --token-file)")
     cred.add_argument("--emulator", action="store_true",
                       help="sync an in-process emulator's practice (no credentials)")
+    sync.add_argument("--scopes", default=None, metavar="'A B ...'",
+                      help="with --access-token: the scopes it was granted (resources needing "
+                      "others are skipped and reported, not mistaken for empty)")
     sync.add_argument("--token-file", help="with --oauth: a JSON token file (mode 0600)")
     sync.add_argument("--base-url", default="https://drchrono.com",
                       help="the API's origin (default https://drchrono.com)")  # fmt: skip
@@ -99,7 +102,8 @@ async def _main(args: argparse.Namespace) -> int:
         async with _client(args, store) as client:
             live = not args.plain and sys.stdout.isatty() and _has_rich()
             view = _LiveView(client) if live else _PlainView()
-            syncer = Syncer(client, store, resources=args.resource, progress=view.update)
+            syncer = Syncer(client, store, resources=args.resource, progress=view.update,
+                            granted_scopes=args.scopes)  # fmt: skip
             stop = _Signals(syncer)
             with stop, view:
                 while True:

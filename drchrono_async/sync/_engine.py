@@ -16,9 +16,12 @@ same transaction as every page. A checkpoint holds:
 Which listing a run makes, per resource:
 
 - a listing in progress is resumed first;
-- an endpoint listed by date (`date_range`) is backfilled in windows: the past in `shards`
-  long windows (the API takes any length wholly in the past), the future in windows of the
-  longest span it accepts; afterwards it is listed incrementally with `since`;
+- an endpoint listed by date (`date_range`) is backfilled in windows: the past in one window
+  (the API takes any length wholly in the past), or in `shards` windows cut after a one-record
+  probe finds where the records begin, and the future in windows of the longest span it
+  accepts; afterwards it is listed incrementally with `since`. Each window ends on a partial
+  page, so each costs up to one call above the minimum: few windows when calls are scarce
+  (the default), more when the quota is plentiful and wall time matters;
 - an endpoint whose `since` filters on updates: first a full listing, then `since` listings;
 - every `reconcile_every` seconds a full listing instead, after which ids held but no longer
   listed are checked one by one (a 404 marks them deleted; they are never dropped);
@@ -113,10 +116,17 @@ class Syncer:
         reconcile_every: seconds between reconciliations (full listings that find records
             that vanished) of endpoints listed by `since`.
         backfill_from: the earliest date a backfill by `date_range` asks for.
-        backfill_ahead: days after today a backfill by `date_range` reaches.
-        shards: how many windows the past of a backfill is cut into (fetched concurrently).
+        backfill_ahead: days after today a backfill by `date_range` reaches (records further
+            ahead arrive with the reconciliation that first sees them within reach).
+        shards: how many windows the past of a backfill is cut into (fetched concurrently);
+            above 1, a one-record probe first finds the earliest record, and the past from
+            there is cut into equal spans (the probe costs one call).
         concurrency: how many resources sync at once.
         confirm_limit: the most vanished ids one reconciliation checks (one GET each).
+        granted_scopes: the scopes the token was granted, where the client cannot tell (a
+            fixed access token); an OAuth client's token says them itself. Resources that
+            need another scope are skipped and reported, never listed: the live API can
+            answer an empty list for a scope it was not granted.
         progress: called with a resource's report after each page it writes.
     """
 
@@ -130,10 +140,11 @@ class Syncer:
         full_every: float = 86_400.0,
         reconcile_every: float = 86_400.0,
         backfill_from: dt.date = dt.date(2010, 1, 1),
-        backfill_ahead: int = 730,
-        shards: int = 4,
+        backfill_ahead: int = 380,
+        shards: int = 1,
         concurrency: int = 4,
         confirm_limit: int = 50,
+        granted_scopes: Iterable[str] | None = None,
         progress: Progress | None = None,
     ) -> None:
         names = DEFAULT_RESOURCES if resources is None else tuple(resources)
@@ -163,6 +174,12 @@ class Syncer:
             raise InvalidRequestError("shards and concurrency must be at least 1")
         if not isinstance(backfill_from, dt.date) or isinstance(backfill_from, dt.datetime):
             raise InvalidRequestError("backfill_from must be a date")
+        if isinstance(granted_scopes, str):
+            granted_scopes = granted_scopes.split()
+        scopes = None if granted_scopes is None else frozenset(granted_scopes)
+        if scopes is not None and not all(isinstance(g, str) and 0 < len(g) <= 100 for g in scopes):
+            raise InvalidRequestError("granted_scopes must be scope names")
+        self.granted_scopes = scopes
         self.client = client
         self.store = store
         self.endpoints = tuple(BY_NAME[n] for n in dict.fromkeys(names))
@@ -244,7 +261,7 @@ class Syncer:
         A missing scope can answer an empty list instead of 403: an empty answer must never
         be taken for "no data", so such resources are reported as skipped up front.
         """
-        granted = await _granted_scopes(self.client)
+        granted = self.granted_scopes or await _granted_scopes(self.client)
         if granted is None:
             return {}
         # Grants read `patients:read`, `patients:write` or plain `patients`: a sync reads.
@@ -266,7 +283,12 @@ class Syncer:
             assert endpoint.record_type is not None
             await self.store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
             checkpoint = await self.store.checkpoint(endpoint.name) or {}
-            listing = checkpoint.get("listing") or self._new_listing(endpoint, checkpoint)
+            listing = checkpoint.get("listing")
+            if listing is None:
+                earliest = None
+                if self.shards > 1 and _windowed(endpoint) and not checkpoint.get("backfilled"):
+                    earliest = await self._probe_earliest(endpoint)
+                listing = self._new_listing(endpoint, checkpoint, earliest=earliest)
             if listing is None:
                 report.status = "up to date"
                 return
@@ -289,7 +311,9 @@ class Syncer:
             report.seconds = clock.now() - started
             self._report_progress(report)
 
-    def _new_listing(self, endpoint: Endpoint, cp: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _new_listing(
+        self, endpoint: Endpoint, cp: Mapping[str, Any], *, earliest: dt.date | None = None
+    ) -> dict[str, Any] | None:
         now = self.server_now()
         base: dict[str, Any] = {k: True for k in _SHOW_ALL if k in endpoint.filters}
         base["page_size"] = endpoint.max_page_size
@@ -309,7 +333,8 @@ class Syncer:
         if kind == "incremental":
             windows = [{**base, "since": cp["watermark"]}]
         elif _windowed(endpoint):
-            windows = [{**base, "date_range": w} for w in self._windows(endpoint, now)]
+            spans = self._windows(endpoint, now, earliest if kind == "backfill" else None)
+            windows = [{**base, "date_range": w} for w in spans]
         else:
             windows = [base]
         return {
@@ -319,17 +344,46 @@ class Syncer:
             "chains": [{"params": p, "next": None, "done": False} for p in windows],
         }
 
-    def _windows(self, endpoint: Endpoint, now: float) -> list[str]:
+    def _windows(
+        self, endpoint: Endpoint, now: float, earliest: dt.date | None = None
+    ) -> list[str]:
         today = dt.datetime.fromtimestamp(now, self.client.timezone).date()
         spans: list[tuple[dt.date, dt.date]] = []
         if self.backfill_from < today:
             past = (self.backfill_from, today - dt.timedelta(days=1))
-            spans += split_date_range(past, today=today, shards=self.shards, limit_days=None)
+            if self.shards == 1 or earliest is None or not past[0] < earliest < past[1]:
+                spans += split_date_range(past, today=today, shards=self.shards, limit_days=None)
+            else:
+                # Equal spans from the earliest record on; the first window still starts at
+                # `backfill_from`, so a listing that is not in date order loses nothing.
+                cut = split_date_range(
+                    (earliest, past[1]), today=today, shards=self.shards, limit_days=None
+                )
+                spans += [(past[0], cut[0][1]), *cut[1:]]
         future = (max(today, self.backfill_from), today + dt.timedelta(days=self.backfill_ahead))
         spans += split_date_range(
             future, today=today, shards=None, limit_days=endpoint.date_range_max_days
         )
         return [f"{a.isoformat()}/{b.isoformat()}" for a, b in spans]
+
+    async def _probe_earliest(self, endpoint: Endpoint) -> dt.date | None:
+        """The date of the first record the past's listing returns (one call), or None."""
+        today = dt.datetime.fromtimestamp(self.server_now(), self.client.timezone).date()
+        if not self.backfill_from < today:
+            return None
+        span = f"{self.backfill_from.isoformat()}/{(today - dt.timedelta(days=1)).isoformat()}"
+        field = endpoint.filter_field("date_range")
+        shown = {k: True for k in _SHOW_ALL if k in endpoint.filters}
+        resource = getattr(self.client, endpoint.name)
+        async for page in resource.list(date_range=span, page_size=1, prefetch=0, **shown).pages():
+            for record in page.results:
+                value = getattr(record, field, None)
+                if isinstance(value, dt.datetime):
+                    return value.date()
+                if isinstance(value, dt.date):
+                    return value
+            break
+        return None
 
     def server_now(self) -> float:
         """The API server's time, as the client's responses' `Date` headers say."""

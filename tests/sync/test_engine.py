@@ -237,3 +237,50 @@ async def test_resources_whose_scope_was_not_granted_are_skipped_not_mistaken_fo
     assert report["patients"].status == "complete" and report["patients"].records > 0
     assert report["appointments"].status == "skipped" and report["appointments"].calls == 0
     assert "calendar" in report["appointments"].reason and not report.complete
+
+
+async def test_shards_cut_the_past_from_the_earliest_record_and_lose_nothing() -> None:
+    """With shards > 1 a one-record probe finds where records begin; the past from there is
+    cut into equal spans (the emulator's year of history into about equal windows), while the
+    first window still starts at `backfill_from`."""
+    emu = emulator(appointments=3000, patients=0)
+    store = MemoryStore()
+    async with emu.client() as client:
+        syncer = Syncer(client, store, resources=["appointments"], shards=4)
+        report = await syncer.run()
+    assert report.complete
+    await assert_equal(emu, store, "appointments")
+    probes = [e for e in emu.requests if e.query.get("page_size") == "1"]
+    assert len(probes) == 1  # the probe is one call, counted in the report
+    assert report.calls == len(emu.requests)
+    windows = sorted({e.query["date_range"] for e in emu.requests
+                      if "date_range" in e.query and e not in probes})  # fmt: skip
+    today = emu.local_now().date().isoformat()
+    past = [w for w in windows if w.split("/")[1] < today]
+    assert len(past) == 4 and past[0].startswith(syncer.backfill_from.isoformat())
+    dates = [r["scheduled_time"][:10] for r in emu.records("appointments")]
+    held = [sum(1 for d in dates if a <= d <= b) for a, b in (w.split("/") for w in past)]
+    assert min(held) > 0.15 * sum(held)  # balanced: no window holds (nearly) everything
+
+
+async def test_one_past_window_by_default_keeps_calls_near_the_minimum() -> None:
+    emu = emulator(appointments=5000, patients=0)
+    async with emu.client() as client:
+        report = await Syncer(client, MemoryStore(), resources=["appointments"]).run()
+    minimum = -(-5000 // BY_NAME["appointments"].max_page_size)
+    # One past window and two future ones (380 days in spans of at most 190): each may end
+    # on a partial page.
+    assert minimum <= report["appointments"].calls <= minimum + 3
+
+
+async def test_a_fixed_token_with_stated_scopes_skips_what_it_cannot_read() -> None:
+    emu = emulator(appointments=50, patients=20)
+    async with emu.client() as client:
+        syncer = Syncer(client, MemoryStore(), resources=["appointments", "patients"],
+                        granted_scopes="patients:read user")  # fmt: skip
+        report = await syncer.run()
+    assert report["patients"].status == "complete"
+    assert report["appointments"].status == "skipped" and report["appointments"].calls == 0
+    assert not any(e.path.startswith("/api/appointments") for e in emu.requests)
+    with pytest.raises(InvalidRequestError):
+        Syncer(client, MemoryStore(), granted_scopes=["", "x"])
