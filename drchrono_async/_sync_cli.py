@@ -25,7 +25,7 @@ from typing import Any
 
 from .errors import DrChronoError, InvalidRequestError
 
-__all__ = ["add_parser", "open_store", "parse_every"]
+__all__ = ["add_parser", "backfill_eta", "open_store", "parse_every"]
 
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
@@ -263,5 +263,19 @@ class _LiveView:
         snap = quota.snapshot()
         reset = max(0.0, snap.resets_at - self._client.clock.now())
         calls = sum(r.calls for r in self._reports.values())
-        return (f"quota {snap.used}/{snap.limit} this hour, resets in {int(reset // 60)}m"
+        known = [r.calls_left for r in self._reports.values() if r.calls_left is not None]
+        line = (f"quota {snap.used}/{snap.limit} this hour, resets in {int(reset // 60)}m"
                 f"{int(reset % 60):02d}s; {calls} calls this run")  # fmt: skip
+        if known:
+            line += "; backfill " + backfill_eta(sum(known), snap.remaining, snap.limit, reset)
+        return line
+
+
+def backfill_eta(calls_left: int, remaining: int, limit: int, reset_in: float) -> str:
+    """`~N calls left, done in about ...` at one quota hour per `limit` calls."""
+    if calls_left <= remaining or limit <= 0:
+        return f"~{calls_left} calls left, within this hour"
+    # What this hour has left goes now; the rest at `limit` an hour from the reset on.
+    seconds = reset_in + (calls_left - remaining) / limit * 3600
+    h, m = divmod(int(seconds // 60), 60)
+    return f"~{calls_left} calls left, about {h}h{m:02d}m at this quota"

@@ -101,3 +101,31 @@ def test_sync_against_a_server_by_base_url(
 
     assert asyncio.run(run()) == 0
     assert any(e.path == "/api/patients" for e in emu.requests)
+
+
+def test_the_backfill_eta_counts_this_hour_then_whole_hours() -> None:
+    from drchrono_async._sync_cli import backfill_eta
+
+    assert backfill_eta(40, 100, 500, 1200) == "~40 calls left, within this hour"
+    # 100 now, 500 in the next hour, 250 in the half hour after: 20m + 1h30m.
+    assert backfill_eta(850, 100, 500, 1200) == "~850 calls left, about 1h50m at this quota"
+
+
+async def test_a_backfill_reports_the_calls_it_still_needs() -> None:
+    from drchrono_async.sync import Syncer
+    from drchrono_async.testing import Emulator, VirtualClock
+
+    from .sync._memory_store import MemoryStore
+
+    emu = Emulator(seed=2, clock=VirtualClock(), sizes={"appointments": 5000, "patients": 0})
+    seen: list[int | None] = []
+    async with emu.client() as client:
+        syncer = Syncer(client, MemoryStore(), resources=["appointments"],
+                        progress=lambda r: seen.append(r.calls_left))  # fmt: skip
+        report = await syncer.run()
+    estimates = [s for s in seen if s is not None]
+    pages = report["appointments"].pages
+    # Midway, the estimate is within a third of what was really left.
+    middle = len(estimates) // 2
+    assert abs(estimates[middle] - (pages - middle - 1)) <= max(3, pages // 3)
+    assert report["appointments"].calls_left is None  # done: nothing left

@@ -38,7 +38,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -46,20 +46,16 @@ import attrs
 from .._endpoints import BY_NAME, Endpoint
 from .._transport import call_counter
 from ..errors import (
-    BadRequestError,
     DrChronoError,
     InvalidRequestError,
-    NotFoundError,
-    PaginationError,
     PermissionDeniedError,
 )
-from ..pagination import Page, Paginator
 from ..records._base import api_fields
 from ..resources._query import split_date_range
+from ._listing import Listing, Stopped, first_error, since_on_updates, windowed
 from ._report import Mode, ResourceReport, SyncReport
-from ._rows import columns_for, row_from
-from ._store import Row, SyncStore
-from ._watermark import format_since, watermark
+from ._rows import columns_for
+from ._store import SyncStore
 
 if TYPE_CHECKING:
     from .._client import DrChronoClient
@@ -91,15 +87,6 @@ def syncable(endpoint: Endpoint) -> bool:
 
 
 DEFAULT_RESOURCES: tuple[str, ...] = tuple(e.name for e in BY_NAME.values() if syncable(e))
-
-
-def _since_on_updates(endpoint: Endpoint) -> bool:
-    # Some endpoints' `since` selects by creation (the table says): it would miss changes.
-    return "since" in endpoint.filters and endpoint.filter_field("since") == "updated_at"
-
-
-def _windowed(endpoint: Endpoint) -> bool:
-    return endpoint.date_range_max_days is not None and "date_range" in endpoint.filters
 
 
 class Syncer:
@@ -252,7 +239,7 @@ class Syncer:
                 for endpoint, report in zip(self.endpoints, reports, strict=True):
                     group.create_task(one(endpoint, report))
         except ExceptionGroup as failed:
-            raise _first(failed) from None
+            raise first_error(failed) from None
         return SyncReport(tuple(reports), self.client.clock.now() - started)
 
     async def _missing_scopes(self) -> dict[str, set[str]]:
@@ -286,16 +273,16 @@ class Syncer:
             listing = checkpoint.get("listing")
             if listing is None:
                 earliest = None
-                if self.shards > 1 and _windowed(endpoint) and not checkpoint.get("backfilled"):
+                if self.shards > 1 and windowed(endpoint) and not checkpoint.get("backfilled"):
                     earliest = await self._probe_earliest(endpoint)
                 listing = self._new_listing(endpoint, checkpoint, earliest=earliest)
             if listing is None:
                 report.status = "up to date"
                 return
             report.mode = listing["kind"]
-            await _Listing(self, endpoint, checkpoint, listing, report).run()
+            await Listing(self, endpoint, checkpoint, listing, report).run()
             report.status = "complete"
-        except _Stopped:
+        except Stopped:
             report.status = "incomplete"
             report.reason = "stopped; resumes from its checkpoint"
         except PermissionDeniedError:
@@ -319,12 +306,12 @@ class Syncer:
         base["page_size"] = endpoint.max_page_size
         kind: Mode
         windows: list[dict[str, Any]]
-        if _windowed(endpoint) and not cp.get("backfilled"):
+        if windowed(endpoint) and not cp.get("backfilled"):
             kind = "backfill"
-        elif _since_on_updates(endpoint) and cp.get("watermark") is not None:
+        elif since_on_updates(endpoint) and cp.get("watermark") is not None:
             due = now - float(cp.get("reconciled_at", -math.inf)) >= self.reconcile_every
             kind = "reconcile" if due else "incremental"
-        elif _since_on_updates(endpoint) or now - float(cp.get("full_at", -math.inf)) >= (
+        elif since_on_updates(endpoint) or now - float(cp.get("full_at", -math.inf)) >= (
             self.full_every
         ):
             kind = "full"
@@ -332,7 +319,7 @@ class Syncer:
             return None
         if kind == "incremental":
             windows = [{**base, "since": cp["watermark"]}]
-        elif _windowed(endpoint):
+        elif windowed(endpoint):
             spans = self._windows(endpoint, now, earliest if kind == "backfill" else None)
             windows = [{**base, "date_range": w} for w in spans]
         else:
@@ -418,165 +405,6 @@ class SyncPlan:
     def quota_hours(self) -> int:
         """Hours of quota the calls need at least (1 when there is no quota to go by)."""
         return 1 if not self.limit else max(1, -(-self.calls // self.limit))
-
-
-class _Stopped(Exception):
-    """`Syncer.stop()` was called: leave after the page just written."""
-
-
-class _Listing:
-    """One listing of one resource: its chains run concurrently, each page checkpointed."""
-
-    def __init__(
-        self,
-        syncer: Syncer,
-        endpoint: Endpoint,
-        checkpoint: dict[str, Any],
-        listing: dict[str, Any],
-        report: ResourceReport,
-    ) -> None:
-        self.syncer = syncer
-        self.endpoint = endpoint
-        self.resource = getattr(syncer.client, endpoint.name)
-        self.cp = checkpoint
-        self.listing = listing
-        self.report = report
-        self.resumed = listing["start"] is not None or any(
-            c["next"] or c["done"] for c in listing["chains"]
-        )
-        if self.resumed:
-            listing["fresh"] = False
-        self._write_lock = asyncio.Lock()
-        self._seen: set[str] = set()
-        self._t0 = syncer.client.clock.now()
-
-    async def run(self) -> None:
-        store = self.syncer.store
-        marks = self.listing["kind"] in ("full", "reconcile") and self.listing["fresh"]
-        before = await store.ids(self.endpoint.name, deleted=False) if marks else set()
-        gate = asyncio.Semaphore(self.syncer.shards)
-
-        async def chain(state: dict[str, Any]) -> None:
-            async with gate:
-                await self._run_chain(state)
-
-        pending = [c for c in self.listing["chains"] if not c["done"]]
-        try:
-            async with asyncio.TaskGroup() as group:
-                for state in pending:
-                    group.create_task(chain(state))
-        except ExceptionGroup as failed:
-            raise _first(failed) from None
-        # Every chain is done and checkpointed: finish the listing.
-        vanished = sorted(before - self._seen) if marks else []
-        rows, gone, left = await self._confirm_vanished(vanished)
-        self._complete()
-        result = await store.write(
-            self.endpoint.name, rows, checkpoint=self.cp, delete_ids=gone
-        )
-        self.report.written += result.written
-        self.report.skipped += result.skipped
-        self.report.deleted += result.marked_deleted
-        if left:
-            self.report.left = f"{left} vanished ids to check at the next reconciliation"
-
-    async def _run_chain(self, state: dict[str, Any]) -> None:
-        paginator = self._paginator(state)
-        try:
-            await self._pages(paginator, state)
-        except (BadRequestError, NotFoundError, PaginationError):
-            if not state["next"] or state.get("restarted"):
-                raise
-            # The server no longer takes the saved link: list this chain from its start.
-            logger.info("sync: %s: a saved page link was refused; relisting it", self.endpoint.name)
-            state["next"], state["restarted"] = None, True
-            self.listing["fresh"] = False
-            await self._pages(self._paginator(state), state)
-
-    def _paginator(self, state: dict[str, Any]) -> Paginator[Any]:
-        # No prefetch: a page fetched ahead and lost in a crash is a call of the quota
-        # spent twice. Concurrency comes from the windows and the resources instead.
-        paginator: Paginator[Any] = self.resource.list(**state["params"], prefetch=0)
-        if state["next"]:
-            return paginator.resume(state["next"])
-        return paginator
-
-    async def _pages(self, paginator: Paginator[Any], state: dict[str, Any]) -> None:
-        async for page in paginator.pages():
-            await self._write_page(page, state)
-            if self.syncer._stopping:
-                raise _Stopped
-
-    async def _write_page(self, page: Page[Any], state: dict[str, Any]) -> None:
-        rows: list[Row] = []
-        for record in page.results:
-            row = row_from(record, self.endpoint)
-            if row is not None:
-                rows.append(row)
-                self._seen.add(row.id)
-            else:
-                self.report.unkeyed += 1
-        async with self._write_lock:
-            if self.listing["start"] is None:
-                # The listing started at t0 on this clock; the first answer's Date tells the
-                # server's time for it.
-                self.listing["start"] = self._t0 + self.syncer.client._transport.server_offset()
-            state["next"] = page.next
-            state["done"] = page.next is None
-            self.cp["listing"] = self.listing
-            result = await self.syncer.store.write(self.endpoint.name, rows, checkpoint=self.cp)
-        report = self.report
-        report.pages += 1
-        report.records += len(page.results)
-        report.written += result.written
-        report.skipped += result.skipped
-        report.deleted += result.marked_deleted
-        self.syncer._report_progress(report)
-
-    async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[list[Row], list[str], int]:
-        """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it."""
-        rows: list[Row] = []
-        gone: list[str] = []
-        for rid in ids[: self.syncer.confirm_limit]:
-            key: int | str = int(rid) if self.endpoint.id_type is int else rid
-            try:
-                record = await self.resource.get(key)
-            except NotFoundError:
-                gone.append(rid)
-                continue
-            row = row_from(record, self.endpoint)
-            if row is not None:
-                rows.append(row)
-        return rows, gone, max(0, len(ids) - self.syncer.confirm_limit)
-
-    def _complete(self) -> None:
-        cp, listing = self.cp, self.listing
-        start = listing["start"]
-        if start is None:  # no page at all (nothing to list): the listing began at t0
-            start = self._t0 + self.syncer.client._transport.server_offset()
-        kind = listing["kind"]
-        if _since_on_updates(self.endpoint):
-            mark = watermark(start - self.syncer.overlap, self.syncer.client.timezone)
-            cp["watermark"] = format_since(mark)
-        if kind == "backfill":
-            cp["backfilled"] = True
-            cp["reconciled_at"] = start
-        if kind in ("full", "reconcile"):
-            cp["full_at"] = start
-            cp["reconciled_at"] = start
-        cp["listing"] = None
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error to raise for a group of concurrent failures: an API error before a stop."""
-    leaves: list[BaseException] = []
-
-    def walk(g: BaseExceptionGroup[BaseException]) -> None:
-        for exc in g.exceptions:
-            walk(exc) if isinstance(exc, BaseExceptionGroup) else leaves.append(exc)
-
-    walk(group)
-    return next((e for e in leaves if not isinstance(e, _Stopped)), leaves[0])
 
 
 async def _granted_scopes(client: DrChronoClient) -> set[str] | None:

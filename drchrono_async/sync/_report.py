@@ -27,6 +27,9 @@ class ResourceReport:
     pages: int = 0
     calls: int = 0  # HTTP requests made for this resource, retries and 429s included
     seconds: float = 0.0
+    # During a backfill: the calls its windows still need, estimated from how far into each
+    # window's dates the pages have reached (None when there is nothing to go by).
+    calls_left: int | None = None
     left: str = ""  # what remains for a later run, in words
     reason: str = ""  # why skipped or incomplete (an error type and what failed)
 
@@ -54,6 +57,12 @@ class SyncReport:
     @property
     def records(self) -> int:
         return sum(r.records for r in self.resources)
+
+    @property
+    def calls_left(self) -> int | None:
+        """Estimated calls the backfills still need (None when no resource says)."""
+        known = [r.calls_left for r in self.resources if r.calls_left is not None]
+        return sum(known) if known else None
 
     def __getitem__(self, resource: str) -> ResourceReport:
         for report in self.resources:

@@ -1,0 +1,228 @@
+"""One listing of one resource: its chains (date windows) run concurrently, each page
+written with the resource's checkpoint in one transaction; then the vanished ids are checked
+and the listing's completion moves the watermark. The engine (`_engine.Syncer`) decides which
+listing to make; this module makes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._endpoints import Endpoint
+from ..errors import BadRequestError, NotFoundError, PaginationError
+from ..pagination import Page, Paginator
+from ._report import ResourceReport
+from ._rows import row_from
+from ._store import Row
+from ._watermark import format_since, watermark
+
+if TYPE_CHECKING:
+    from ._engine import Syncer
+
+__all__ = ["Listing", "Stopped", "first_error", "since_on_updates", "windowed"]
+
+logger = logging.getLogger("drchrono_async.sync")
+
+
+def since_on_updates(endpoint: Endpoint) -> bool:
+    # Some endpoints' `since` selects by creation (the table says): it would miss changes.
+    return "since" in endpoint.filters and endpoint.filter_field("since") == "updated_at"
+
+
+def windowed(endpoint: Endpoint) -> bool:
+    return endpoint.date_range_max_days is not None and "date_range" in endpoint.filters
+
+
+class Stopped(Exception):
+    """`Syncer.stop()` was called: leave after the page just written."""
+
+
+class Listing:
+    """One listing of one resource: its chains run concurrently, each page checkpointed."""
+
+    def __init__(
+        self,
+        syncer: Syncer,
+        endpoint: Endpoint,
+        checkpoint: dict[str, Any],
+        listing: dict[str, Any],
+        report: ResourceReport,
+    ) -> None:
+        self.syncer = syncer
+        self.endpoint = endpoint
+        self.resource = getattr(syncer.client, endpoint.name)
+        self.cp = checkpoint
+        self.listing = listing
+        self.report = report
+        self.resumed = listing["start"] is not None or any(
+            c["next"] or c["done"] for c in listing["chains"]
+        )
+        if self.resumed:
+            listing["fresh"] = False
+        self._write_lock = asyncio.Lock()
+        self._seen: set[str] = set()
+        self._t0 = syncer.client.clock.now()
+
+    async def run(self) -> None:
+        store = self.syncer.store
+        marks = self.listing["kind"] in ("full", "reconcile") and self.listing["fresh"]
+        before = await store.ids(self.endpoint.name, deleted=False) if marks else set()
+        gate = asyncio.Semaphore(self.syncer.shards)
+
+        async def chain(state: dict[str, Any]) -> None:
+            async with gate:
+                await self._run_chain(state)
+
+        pending = [c for c in self.listing["chains"] if not c["done"]]
+        try:
+            async with asyncio.TaskGroup() as group:
+                for state in pending:
+                    group.create_task(chain(state))
+        except ExceptionGroup as failed:
+            raise first_error(failed) from None
+        # Every chain is done and checkpointed: finish the listing.
+        vanished = sorted(before - self._seen) if marks else []
+        rows, gone, left = await self._confirm_vanished(vanished)
+        self._complete()
+        self.report.calls_left = None
+        result = await store.write(
+            self.endpoint.name, rows, checkpoint=self.cp, delete_ids=gone
+        )
+        self.report.written += result.written
+        self.report.skipped += result.skipped
+        self.report.deleted += result.marked_deleted
+        if left:
+            self.report.left = f"{left} vanished ids to check at the next reconciliation"
+
+    async def _run_chain(self, state: dict[str, Any]) -> None:
+        paginator = self._paginator(state)
+        try:
+            await self._pages(paginator, state)
+        except (BadRequestError, NotFoundError, PaginationError):
+            if not state["next"] or state.get("restarted"):
+                raise
+            # The server no longer takes the saved link: list this chain from its start.
+            logger.info("sync: %s: a saved page link was refused; relisting it", self.endpoint.name)
+            state["next"], state["restarted"] = None, True
+            self.listing["fresh"] = False
+            await self._pages(self._paginator(state), state)
+
+    def _paginator(self, state: dict[str, Any]) -> Paginator[Any]:
+        # No prefetch: a page fetched ahead and lost in a crash is a call of the quota
+        # spent twice. Concurrency comes from the windows and the resources instead.
+        paginator: Paginator[Any] = self.resource.list(**state["params"], prefetch=0)
+        if state["next"]:
+            return paginator.resume(state["next"])
+        return paginator
+
+    async def _pages(self, paginator: Paginator[Any], state: dict[str, Any]) -> None:
+        async for page in paginator.pages():
+            await self._write_page(page, state)
+            if self.syncer._stopping:
+                raise Stopped
+
+    async def _write_page(self, page: Page[Any], state: dict[str, Any]) -> None:
+        rows: list[Row] = []
+        for record in page.results:
+            row = row_from(record, self.endpoint)
+            if row is not None:
+                rows.append(row)
+                self._seen.add(row.id)
+            else:
+                self.report.unkeyed += 1
+        async with self._write_lock:
+            if self.listing["start"] is None:
+                # The listing started at t0 on this clock; the first answer's Date tells the
+                # server's time for it.
+                self.listing["start"] = self._t0 + self.syncer.client._transport.server_offset()
+            state["next"] = page.next
+            state["done"] = page.next is None
+            if self.listing["kind"] == "backfill":
+                self._estimate(page, state)
+            self.cp["listing"] = self.listing
+            result = await self.syncer.store.write(self.endpoint.name, rows, checkpoint=self.cp)
+        report = self.report
+        report.pages += 1
+        report.records += len(page.results)
+        report.written += result.written
+        report.skipped += result.skipped
+        report.deleted += result.marked_deleted
+        self.syncer._report_progress(report)
+
+    def _estimate(self, page: Page[Any], state: dict[str, Any]) -> None:
+        """Update the report's `calls_left` from how far into its window this chain is.
+
+        Pages come in date order, so a chain that has reached day d of a window of D days
+        in p pages needs about p * (D - d) / d more. A chain not started counts one call.
+        """
+        field = self.endpoint.filter_field("date_range")
+        days = [getattr(r, field, None) for r in page.results]
+        reached = max((d if not isinstance(d, dt.datetime) else d.date()
+                       for d in days if isinstance(d, dt.date)), default=None)  # fmt: skip
+        state["pages"] = int(state.get("pages", 0)) + 1
+        if reached is not None:
+            state["reached"] = reached.isoformat()
+        left = 0.0
+        for chain in self.listing["chains"]:
+            if chain["done"]:
+                continue
+            first, last = chain["params"]["date_range"].split("/")
+            start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+            got = chain.get("reached")
+            if not got:
+                left += 1
+                continue
+            done = (dt.date.fromisoformat(got) - start).days + 1
+            total = (end - start).days + 1
+            left += max(1.0, chain["pages"] * max(0, total - done) / max(1, done))
+        self.report.calls_left = math.ceil(left)
+
+    async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[list[Row], list[str], int]:
+        """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it."""
+        rows: list[Row] = []
+        gone: list[str] = []
+        for rid in ids[: self.syncer.confirm_limit]:
+            key: int | str = int(rid) if self.endpoint.id_type is int else rid
+            try:
+                record = await self.resource.get(key)
+            except NotFoundError:
+                gone.append(rid)
+                continue
+            row = row_from(record, self.endpoint)
+            if row is not None:
+                rows.append(row)
+        return rows, gone, max(0, len(ids) - self.syncer.confirm_limit)
+
+    def _complete(self) -> None:
+        cp, listing = self.cp, self.listing
+        start = listing["start"]
+        if start is None:  # no page at all (nothing to list): the listing began at t0
+            start = self._t0 + self.syncer.client._transport.server_offset()
+        kind = listing["kind"]
+        if since_on_updates(self.endpoint):
+            mark = watermark(start - self.syncer.overlap, self.syncer.client.timezone)
+            cp["watermark"] = format_since(mark)
+        if kind == "backfill":
+            cp["backfilled"] = True
+            cp["reconciled_at"] = start
+        if kind in ("full", "reconcile"):
+            cp["full_at"] = start
+            cp["reconciled_at"] = start
+        cp["listing"] = None
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to raise for a group of concurrent failures: an API error before a stop."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for exc in g.exceptions:
+            walk(exc) if isinstance(exc, BaseExceptionGroup) else leaves.append(exc)
+
+    walk(group)
+    return next((e for e in leaves if not isinstance(e, Stopped)), leaves[0])
