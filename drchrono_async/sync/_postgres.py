@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
@@ -35,10 +36,12 @@ from ._pg_values import CONVERT, SQL_TYPES, exists, lock_key, params, payload
 from ._sql import (
     BASE_COLUMNS,
     CHECKPOINTS,
+    DELIVERIES,
     TOKENS,
     ColumnValues,
     canonical,
     check_columns,
+    check_delivery,
     check_key,
     check_name,
     check_row,
@@ -132,6 +135,13 @@ class PostgresStore:
                     "CREATE TABLE IF NOT EXISTS {s}.{t} (key text PRIMARY KEY,"
                     " token text NOT NULL, updated_at timestamptz NOT NULL)",
                     t=TOKENS,
+                )
+            )
+            await conn.execute(
+                self._sql(
+                    "CREATE TABLE IF NOT EXISTS {s}.{t} (id text PRIMARY KEY,"
+                    " handled_at timestamptz NOT NULL)",
+                    t=DELIVERIES,
                 )
             )
 
@@ -287,11 +297,14 @@ class PostgresStore:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        delivery_id: str | None = None,
     ) -> WriteResult:
         """Upsert `rows`, mark `delete_ids` deleted, save `checkpoint`: one transaction.
 
         Needs `ensure_resource(resource, ...)` first in this session (it knows the columns).
+        With `delivery_id`, the delivery is claimed in the same transaction (see `SyncStore`).
         """
+        delivery = None if delivery_id is None else check_delivery(delivery_id)
         check_name(resource, "a resource name")
         table = self._tables.get(resource)
         if table is None:
@@ -315,6 +328,17 @@ class PostgresStore:
             written = marked = 0
             staged = False
             async with conn.transaction(), conn.cursor() as cur:
+                if delivery is not None:
+                    await cur.execute(
+                        self._sql(
+                            "INSERT INTO {s}.{t} (id, handled_at) VALUES (%s, %s)"
+                            " ON CONFLICT (id) DO NOTHING",
+                            t=DELIVERIES,
+                        ),
+                        (delivery, now),
+                    )
+                    if not cur.rowcount:
+                        return WriteResult(0, n_rows, 0, duplicate=True)
                 for part in filter(None, parts):
                     new: list[tuple[Any, ...]] = []
                     held_rows = part
@@ -415,6 +439,40 @@ class PostgresStore:
             sets=sets,
             cond=condition,
         )
+
+    # -- webhook deliveries -----------------------------------------------------------------
+
+    async def delivery_handled(self, delivery_id: str) -> bool:
+        delivery = check_delivery(delivery_id)
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
+            cur = await conn.execute(
+                self._sql("SELECT 1 FROM {s}.{t} WHERE id = %s", t=DELIVERIES), (delivery,)
+            )
+            return await cur.fetchone() is not None
+
+        return await self._run("delivery_handled", "", run)
+
+    async def mark_delivery(self, delivery_id: str, *, retention: float) -> None:
+        delivery = check_delivery(delivery_id)
+        now = now_utc()
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    self._sql(
+                        "INSERT INTO {s}.{t} (id, handled_at) VALUES (%s, %s)"
+                        " ON CONFLICT (id) DO NOTHING",
+                        t=DELIVERIES,
+                    ),
+                    (delivery, now),
+                )
+                await conn.execute(
+                    self._sql("DELETE FROM {s}.{t} WHERE handled_at < %s", t=DELIVERIES),
+                    (now - dt.timedelta(seconds=retention),),
+                )
+
+        await self._run("mark_delivery", "", run)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -22,10 +22,12 @@ __all__ = [
     "BASE_COLUMNS",
     "CHECKPOINTS",
     "COLUMN_TYPES",
+    "DELIVERIES",
     "NAME",
     "TOKENS",
     "ColumnValues",
     "check_columns",
+    "check_delivery",
     "check_key",
     "check_name",
     "check_row",
@@ -45,6 +47,7 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 # Bookkeeping tables start with "_", which no resource name (NAME) can: they never collide.
 CHECKPOINTS = "_checkpoints"
 TOKENS = "_tokens"
+DELIVERIES = "_deliveries"  # webhook delivery ids handled, for the receiver's dedupe
 
 # The columns every resource table has; a record field of the same name lives in the payload
 # only (`id` and `updated_at` are already there in their normalised form).
@@ -84,6 +87,17 @@ def check_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise InvalidRequestError(f"{what} must match [a-z][a-z0-9_]{{0,62}}")
     return name
+
+
+def check_delivery(delivery_id: object) -> str:
+    """A webhook delivery id: printable text of at most 200 characters (kept as a value)."""
+    if (
+        not isinstance(delivery_id, str)
+        or not 0 < len(delivery_id) <= 200
+        or not delivery_id.isprintable()
+    ):
+        raise InvalidRequestError("a delivery id is printable text of 1 to 200 characters")
+    return delivery_id
 
 
 def check_key(key: object) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,10 +34,12 @@ from ..oauth import FileTokenStore, TokenStore
 from ._sql import (
     BASE_COLUMNS,
     CHECKPOINTS,
+    DELIVERIES,
     TOKENS,
     ColumnValues,
     canonical,
     check_columns,
+    check_delivery,
     check_key,
     check_name,
     check_row,
@@ -182,6 +185,10 @@ class SQLiteStore:
                     f"CREATE TABLE IF NOT EXISTS {_q(TOKENS)} (key TEXT PRIMARY KEY,"
                     " token TEXT NOT NULL, updated_at TEXT NOT NULL)"
                 )
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_q(DELIVERIES)} (id TEXT PRIMARY KEY,"
+                    " handled_at TEXT NOT NULL)"
+                )
         except BaseException:
             conn.close()
             raise
@@ -276,20 +283,28 @@ class SQLiteStore:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        delivery_id: str | None = None,
     ) -> WriteResult:
         """Upsert `rows`, mark `delete_ids` deleted, save `checkpoint`: one transaction.
 
         Needs `ensure_resource(resource, ...)` first in this session (it knows the columns).
+        With `delivery_id`, the delivery is claimed in the same transaction (see `SyncStore`).
         """
         _check_resource(resource)
         ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
         deletes = unique(delete_ids, resource)
+        delivery = None if delivery_id is None else check_delivery(delivery_id)
         return await self._call(
-            "write", resource, self._write_sync, resource, list(rows), ckpt, deletes
+            "write", resource, self._write_sync, resource, list(rows), ckpt, deletes, delivery
         )
 
     def _write_sync(
-        self, resource: str, rows: list[Row], ckpt: str | None, deletes: list[str]
+        self,
+        resource: str,
+        rows: list[Row],
+        ckpt: str | None,
+        deletes: list[str],
+        delivery: str | None,
     ) -> WriteResult:
         table = self._tables.get(resource)
         if table is None:
@@ -298,6 +313,12 @@ class SQLiteStore:
         params = [_params(resource, table, check_row(resource, r), now) for r in rows]
         conn = self._db()
         with _transaction(conn):
+            if delivery is not None and not conn.execute(
+                f"INSERT INTO {_q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (delivery, now),
+            ).rowcount:
+                return WriteResult(0, len(rows), 0, duplicate=True)
             written = conn.executemany(table.upsert, params).rowcount if params else 0
             marked = (
                 conn.executemany(table.mark, [(i, now) for i in deletes]).rowcount if deletes else 0
@@ -310,6 +331,36 @@ class SQLiteStore:
                     (resource, ckpt, now),
                 )
         return WriteResult(written=written, skipped=len(rows) - written, marked_deleted=marked)
+
+    # -- webhook deliveries -----------------------------------------------------------------
+
+    async def delivery_handled(self, delivery_id: str) -> bool:
+        delivery = check_delivery(delivery_id)
+
+        def run() -> bool:
+            found = self._db().execute(
+                f"SELECT 1 FROM {_q(DELIVERIES)} WHERE id = ?", (delivery,)
+            ).fetchone()
+            return found is not None
+
+        return await self._call("delivery_handled", "", run)
+
+    async def mark_delivery(self, delivery_id: str, *, retention: float) -> None:
+        delivery = check_delivery(delivery_id)
+        now = now_utc()
+        cutoff = (now - dt.timedelta(seconds=retention)).isoformat()
+
+        def run() -> None:
+            conn = self._db()
+            with _transaction(conn):
+                conn.execute(
+                    f"INSERT INTO {_q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (delivery, now.isoformat()),
+                )
+                conn.execute(f"DELETE FROM {_q(DELIVERIES)} WHERE handled_at < ?", (cutoff,))
+
+        await self._call("mark_delivery", "", run)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -63,6 +63,8 @@ class WriteResult:
     written: int  # rows inserted or updated
     skipped: int  # rows not written because the stored version is newer
     marked_deleted: int  # ids newly marked deleted
+    # The write named a webhook delivery already handled: nothing was written.
+    duplicate: bool = False
 
 
 @runtime_checkable
@@ -93,13 +95,26 @@ class SyncStore(Protocol):
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        delivery_id: str | None = None,
     ) -> WriteResult:
         """Upsert `rows`, mark `delete_ids` deleted, and save `checkpoint`: one transaction.
 
         `checkpoint=None` leaves the stored checkpoint as it is. A delete of an id the store
         does not hold inserts a tombstone row (payload `{}`, deleted), so a later, older
         redelivery cannot bring the record back. Marking keeps the payload.
+
+        `delivery_id`: the webhook delivery these rows come from, claimed under a unique
+        key in the same transaction; if it was claimed before, nothing is written and the
+        result says `duplicate`.
         """
+        ...
+
+    async def delivery_handled(self, delivery_id: str) -> bool:
+        """Whether a write (or `mark_delivery`) has claimed this webhook delivery id."""
+        ...
+
+    async def mark_delivery(self, delivery_id: str, *, retention: float) -> None:
+        """Claim a delivery id (if not yet), and forget those older than `retention` s."""
         ...
 
     async def checkpoint(self, resource: str) -> dict[str, Any] | None:

@@ -33,6 +33,13 @@ class MemoryStore:
         self.writes = 0
         self.fail_after: int | None = None  # writes left before one raises (crash tests)
         self._tokens: dict[str, MemoryTokenStore] = {}
+        self.deliveries: set[str] = set()
+
+    async def delivery_handled(self, delivery_id: str) -> bool:
+        return delivery_id in self.deliveries
+
+    async def mark_delivery(self, delivery_id: str, *, retention: float) -> None:
+        self.deliveries.add(delivery_id)
 
     async def open(self) -> None:
         pass
@@ -50,7 +57,12 @@ class MemoryStore:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        delivery_id: str | None = None,
     ) -> WriteResult:
+        if delivery_id is not None:
+            if delivery_id in self.deliveries:
+                return WriteResult(0, len(rows), 0, duplicate=True)
+            self.deliveries.add(delivery_id)
         if self.fail_after is not None:
             if self.fail_after == 0:
                 raise RuntimeError("simulated crash before commit")

@@ -340,3 +340,36 @@ async def test_concurrent_calls_on_one_store_do_not_mix_transactions(store: Stor
     await asyncio.gather(*map(sync, resources))
     for resource in resources:
         assert await store.checkpoint(resource) == {"page": 4}
+
+
+async def test_a_delivery_id_is_claimed_with_its_rows_and_only_once(store: Store) -> None:
+    await store.ensure_resource("appointments", COLUMNS)
+    first = Row("1", "2026-01-01T10:00:00.000000", {"id": 1, "v": "first"}, {})
+    again = Row("1", "2026-01-01T11:00:00.000000", {"id": 1, "v": "again"}, {})
+    assert not await store.delivery_handled("d-1")
+    result = await store.write("appointments", [first], delivery_id="d-1")
+    assert result.written == 1 and not result.duplicate
+    assert await store.delivery_handled("d-1")
+    # The same delivery again (a redelivery racing the first): nothing is written.
+    result = await store.write("appointments", [again], delivery_id="d-1")
+    assert result.duplicate and result.written == 0
+    assert await store.get("appointments", "1") == {"id": 1, "v": "first"}
+    # A failing write claims nothing: its transaction rolled back whole.
+    with pytest.raises(InvalidRequestError):
+        await store.write("appointments", [Row("2", None, {"id": 2}, {"nope": 1})],
+                          delivery_id="d-2")  # fmt: skip
+    assert not await store.delivery_handled("d-2")
+
+
+async def test_marked_deliveries_are_kept_for_their_retention_then_forgotten(
+    store: Store,
+) -> None:
+    await store.mark_delivery("old", retention=3600)
+    await store.mark_delivery("old", retention=3600)  # twice is fine
+    assert await store.delivery_handled("old")
+    # A mark with a retention of zero forgets every earlier one.
+    await store.mark_delivery("new", retention=0)
+    assert not await store.delivery_handled("old")
+    for bad in ("", "x" * 201, "a\nb", 5):
+        with pytest.raises(InvalidRequestError):
+            await store.delivery_handled(bad)  # type: ignore[arg-type]
