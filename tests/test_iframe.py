@@ -8,8 +8,10 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import jwt
 import pytest
+from fastapi import FastAPI, HTTPException, Request
 from starlette.datastructures import QueryParams
 
 from drchrono_async.errors import IframeVerificationError, InvalidRequestError
@@ -407,3 +409,30 @@ def test_the_cache_keeps_no_token_text() -> None:
     verify_iframe_request(q, SECRET, now=NOW, replay_cache=cache)
     stored = str(cache._expiry) + repr(cache)
     assert all(part not in stored for part in q["jwt"].split("."))
+
+
+async def test_a_fastapi_route_accepts_once_and_refuses_tampering_and_replays() -> None:
+    app = FastAPI()
+    cache = MemoryReplayCache()
+
+    @app.get("/tab")
+    def tab(request: Request) -> dict[str, int]:  # a sync route: the sync verifier
+        try:
+            ctx = verify_iframe_request(
+                request.query_params, SECRET, now=NOW, replay_cache=cache, page="patient"
+            )
+        except IframeVerificationError:
+            raise HTTPException(status_code=403) from None
+        return {"patient": ctx.patient_id}
+
+    q = query(PATIENT)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://app.test"
+    ) as browser:
+        tampered = await browser.get("/tab", params={**q, "patient_id": "34"})
+        ok = await browser.get("/tab", params=q)
+        replay = await browser.get("/tab", params=q)
+        twice = await browser.get("/tab?" + urlencode(q) + "&patient_id=33")
+        note = await browser.get("/tab", params=query(NOTE))
+    assert [r.status_code for r in (tampered, ok, replay, twice, note)] == [403, 200, 403, 403, 403]
+    assert ok.json() == {"patient": 33}

@@ -163,7 +163,8 @@ class Webhooks:
     own (never closed here), or `transport` (e.g. `httpx.ASGITransport(app)`) to deliver into
     an in-process app; by default a client on the network is opened per `deliver_due` call.
     `timeout` bounds each attempt. Clinical note locking is not modelled by the emulator's
-    API; `emit("CLINICAL_NOTE_LOCK", note)` raises such an event by hand.
+    API; `emit("CLINICAL_NOTE_LOCK", note)` raises such an event by hand. Deliveries do not
+    wait for `verify()` (the live service asks for it once, from its settings page).
     """
 
     def __init__(self, clock: Clock, rng: random.Random, *, timeout: float = 10.0) -> None:
@@ -295,6 +296,8 @@ class Webhooks:
         same call, so each call leaves nothing due.
         """
         made: list[DeliveryLogEntry] = []
+        if not any(d.due <= self._clock.now() for d in self._queue.values()):
+            return made  # no client opened for nothing
         async with self._lock, self._http() as client:
             while True:
                 now = self._clock.now()
