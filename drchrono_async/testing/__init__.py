@@ -2,7 +2,8 @@
 
 `Emulator` is an in-memory DrChrono v4 API (an extra: `pip install drchrono-async[emulator]`
 is not needed for it, the standard library serves it). `VirtualClock` runs hours of quota and
-token-expiry behaviour in milliseconds.
+token-expiry behaviour in milliseconds. `emulator.webhooks` sends DrChrono's webhook deliveries
+to your receiver; `emulator.iframe_url(...)` signs an iframe URL as DrChrono does.
 """
 
 from ._clock import VirtualClock
@@ -10,14 +11,21 @@ from ._emulator import Emulator
 from ._faults import FAULT_KINDS, Faults
 from ._log import LogEntry, RequestLog
 from ._seed import DEFAULT_SIZES, EXTRA_FIELD
+from ._webhooks import EVENTS as WEBHOOK_EVENTS
+from ._webhooks import DeliveryLogEntry, Hook, PendingDelivery, Webhooks
 
 __all__ = [
     "DEFAULT_SIZES",
     "EXTRA_FIELD",
     "FAULT_KINDS",
+    "WEBHOOK_EVENTS",
+    "DeliveryLogEntry",
     "Emulator",
     "Faults",
+    "Hook",
     "LogEntry",
+    "PendingDelivery",
     "RequestLog",
     "VirtualClock",
+    "Webhooks",
 ]

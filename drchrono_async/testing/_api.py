@@ -118,6 +118,13 @@ class Api:
         self.now = now
         self.files: dict[str, StoredFile] = {}
         self._schemas: dict[str, dict[str, _Field]] = {}
+        # Told of every write, at once (the webhooks): the resource, CREATE/MODIFY/DELETE, and
+        # how to build the record as a GET answers it now (only built if someone listens).
+        self.observer: Callable[[str, str, Callable[[], dict[str, Any]]], None] | None = None
+
+    def _notify(self, endpoint: Endpoint, action: str, row: Row) -> None:
+        if self.observer is not None:
+            self.observer(endpoint.name, action, lambda: row.view(False, endpoint.verbose_keys))
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -506,6 +513,7 @@ class Api:
                 return json_response(409, conflict)
             table.add(row)
             rows.append(row)
+            self._notify(endpoint, "CREATE", row)
         verbose = req.query_dict().get("verbose", "").lower() == "true"
         views = [row.view(verbose, endpoint.verbose_keys) for row in rows]
         return json_response(201, views if many else views[0])
@@ -551,6 +559,7 @@ class Api:
         rules.changed(merged, self.now().isoformat(timespec="seconds"))
         self._stamp(row, merged)
         table.changed()
+        self._notify(endpoint, "MODIFY", row)
         return EmuResponse(204, b"", None)
 
     def _stamp(self, row: Row, data: dict[str, Any]) -> None:
@@ -566,7 +575,9 @@ class Api:
         if endpoint.soft_delete_field:
             self._stamp(row, {**row.data, endpoint.soft_delete_field: True})
             table.changed()
+            self._notify(endpoint, "DELETE", row)
         else:
+            self._notify(endpoint, "DELETE", row)  # the record as it was, before it goes
             table.remove(row.key)
         return EmuResponse(204, b"", None)
 
@@ -607,12 +618,14 @@ class Api:
             )
             self._stamp(row, {**row.data, "exam_rooms": rooms})
             table.changed()
+            self._notify(endpoint, "MODIFY", row)
             return EmuResponse(200, row.encoded(False, endpoint.verbose_keys))
         if action.name == "append_to_pharmacy_note" and row is not None:
             note = str(row.data.get("pharmacy_note") or "")
             note = f"{note}\n\n{body['text']}" if note else str(body["text"])
             self._stamp(row, {**row.data, "pharmacy_note": note})
             table.changed()
+            self._notify(endpoint, "MODIFY", row)
             return json_response(200, {"pharmacy_note": note})
         if action.returns == "text":
             name = f"{row.get('first_name')} {row.get('last_name')}" if row else ""

@@ -24,6 +24,7 @@ from ._oauth import OAuthServer, Token
 from ._quota import HOUR, QuotaBook
 from ._seed import Seeder
 from ._store import Table
+from ._webhooks import Webhooks
 from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ class Emulator:
         latency: Latency = 0.0,
         base_url: str = DEFAULT_BASE_URL,
         client_id: str = "emulator-client-id",
-        client_secret: str = "emulator-client-secret",
+        # 32 bytes or more: PyJWT warns about shorter HS256 keys (iframe URLs are signed with it).
+        client_secret: str = "emulator-client-secret-hs256-signing-key",
         redirect_uri: str = "http://localhost:8000/oauth/callback",
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -87,6 +89,8 @@ class Emulator:
         self.token: Token = self.oauth.issue_token(self.current_user_id)
         self.api = Api(self.tables, seeder.fake, self.local_now)
         self.activity = Activity(self, seed=seed)  # simulated staff work
+        self.webhooks = Webhooks(self.clock, random.Random(f"webhooks:{seed}"))
+        self.api.observer = self.webhooks.record_change
         self._received = 0
         self._transport: Any = None
 
@@ -130,6 +134,36 @@ class Emulator:
     def issue_token(self, user_id: int | None = None) -> Token:
         """Another access token (with its refresh token), e.g. for a second application."""
         return self.oauth.issue_token(user_id or self.current_user_id)
+
+    def iframe_url(
+        self,
+        page: str,
+        *,
+        base_url: str,
+        user_id: int | None = None,
+        doctor_id: int | None = None,
+        patient_id: int | None = None,
+        appointment_id: int | None = None,
+        practice_id: int | None = None,
+        iat: int | None = None,
+    ) -> str:
+        """The URL DrChrono would load in an app's iframe on `page` ("patient" or
+        "clinical_note"): `base_url` plus the page's parameters and `jwt` signing them (HS256,
+        `client_secret`). Ids default to the current user, their doctor, and that doctor's
+        first patient (or appointment); `iat` to the clock's now. Needs the `jwt` extra."""
+        from ._iframe import iframe_url
+
+        return iframe_url(
+            self,
+            page,
+            base_url=base_url,
+            user_id=user_id,
+            doctor_id=doctor_id,
+            patient_id=patient_id,
+            appointment_id=appointment_id,
+            practice_id=practice_id,
+            iat=iat,
+        )
 
     def local_now(self) -> dt.datetime:
         """The emulator clock's time in the practice's timezone, naive, as the API writes it."""

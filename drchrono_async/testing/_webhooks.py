@@ -1,0 +1,451 @@
+"""The emulator's outgoing webhooks: deliveries, redeliveries, PING and the verification GET.
+
+Every create, change or delete made through the emulator's API (so `activity.run` too)
+queues one delivery per hook subscribed to its event. Nothing is sent in the background:
+`await emulator.webhooks.deliver_due()` sends every delivery due by the emulator's clock, so
+tests decide when, and hours of redelivery run on a `VirtualClock`.
+
+What a delivery looks like, as the reference and the live service have it: a POST with
+`X-drchrono-event`, `X-drchrono-signature` (the hook's secret token itself, not an HMAC),
+`X-drchrono-delivery` (an id that redeliveries keep) and the JSON body
+`{"receiver": <the hook, without its secret>, "object": <the record as the API serialises
+it>}`. The body is frozen when the event happens: a redelivery carries the object as it was
+then. Only a 2xx answer counts; anything else, a connection error or a timeout is retried at
++1 h, +3 h and +7 h of the emulator's clock after the event, then given up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import math
+import random
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import attrs
+import httpx
+import orjson
+
+from ..errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from drchrono_async.ratelimit import Clock
+
+__all__ = [
+    "DELETE_EVENTS",
+    "EVENTS",
+    "REFERENCE_EVENTS",
+    "DeliveryLog",
+    "DeliveryLogEntry",
+    "Hook",
+    "PendingDelivery",
+    "Webhooks",
+]
+
+# The emulator's resources that raise events, by the event name's stem.
+EVENT_STEMS = {
+    "appointments": "APPOINTMENT",
+    "patients": "PATIENT",
+    "problems": "PATIENT_PROBLEM",
+    "allergies": "PATIENT_ALLERGY",
+    "medications": "PATIENT_MEDICATION",
+}
+REFERENCE_EVENTS = frozenset(
+    [f"{stem}_{what}" for stem in EVENT_STEMS.values() for what in ("CREATE", "MODIFY")]
+    + ["CLINICAL_NOTE_LOCK", "CLINICAL_NOTE_UNLOCK"]
+)
+# Not in the v4 reference: public mirrors of newer event lists add `*_DELETE` events.
+DELETE_EVENTS = frozenset(f"{stem}_DELETE" for stem in EVENT_STEMS.values())
+EVENTS = REFERENCE_EVENTS | DELETE_EVENTS | {"PING"}
+
+REDELIVERY_AFTER = (3600.0, 3 * 3600.0, 7 * 3600.0)  # seconds after the event
+_MAX_HOOKS = 100
+_MAX_URL = 2048
+_MAX_SECRET = 512
+_MAX_PENDING = 100_000
+_MAX_LOG = 10_000
+_MAX_VERIFY_BODY = 64 * 1024
+_MAX_TIMEOUT = 300.0
+
+Outcome = Literal["delivered", "failed", "given_up", "dropped"]
+
+
+@attrs.frozen
+class Hook:
+    """A registered webhook. Its `secret` is never in its `repr` nor in a delivery's body."""
+
+    id: int
+    url: str
+    secret: str = attrs.field(repr=False)
+    events: frozenset[str]
+    verified: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        """The hook as a delivery's `receiver` shows it."""
+        return {"id": self.id, "callback_url": self.url, "events": sorted(self.events)}
+
+
+@attrs.frozen
+class DeliveryLogEntry:
+    """One attempt: `status` is the answer's code, or None with `error` naming what failed
+    (`"timeout"`, `"connect"`, an exception's class name)."""
+
+    delivery_id: str
+    event: str
+    hook_id: int
+    attempt: int
+    status: int | None
+    error: str | None
+    at: float
+    outcome: Outcome
+
+
+@attrs.frozen
+class PendingDelivery:
+    """A delivery waiting for its next attempt (`attempts` made so far, next one at `due`)."""
+
+    delivery_id: str
+    event: str
+    hook_id: int
+    attempts: int
+    due: float
+    event_time: float
+
+
+class DeliveryLog:
+    """The last attempts, oldest first (bounded; older entries fall off)."""
+
+    def __init__(self, maxlen: int = _MAX_LOG) -> None:
+        self._entries: deque[DeliveryLogEntry] = deque(maxlen=maxlen)
+
+    def append(self, entry: DeliveryLogEntry) -> None:
+        self._entries.append(entry)
+
+    def __iter__(self) -> Iterator[DeliveryLogEntry]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index: int) -> DeliveryLogEntry:
+        return self._entries[index]
+
+    def of(self, delivery_id: str) -> list[DeliveryLogEntry]:
+        """Every logged attempt of one delivery."""
+        return [e for e in self._entries if e.delivery_id == delivery_id]
+
+    def __repr__(self) -> str:
+        return f"DeliveryLog({len(self._entries)} attempts)"
+
+
+@attrs.define
+class _Delivery:
+    id: str
+    event: str
+    hook_id: int
+    body: bytes
+    event_time: float
+    due: float
+    seq: int
+    attempts: int = 0
+
+
+class Webhooks:
+    """`emulator.webhooks`: registered hooks and their deliveries.
+
+    Deliveries go out over real HTTP through an `httpx.AsyncClient`: set `client` to use your
+    own (never closed here), or `transport` (e.g. `httpx.ASGITransport(app)`) to deliver into
+    an in-process app; by default a client on the network is opened per `deliver_due` call.
+    `timeout` bounds each attempt. Clinical note locking is not modelled by the emulator's
+    API; `emit("CLINICAL_NOTE_LOCK", note)` raises such an event by hand. Deliveries do not
+    wait for `verify()` (the live service asks for it once, from its settings page).
+    """
+
+    def __init__(self, clock: Clock, rng: random.Random, *, timeout: float = 10.0) -> None:
+        self._clock = clock
+        self._rng = rng
+        self.transport: httpx.AsyncBaseTransport | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.timeout = timeout  # checked by the setter
+        self.log = DeliveryLog()
+        self._hooks: dict[int, Hook] = {}
+        self._queue: dict[str, _Delivery] = {}
+        self._seq = 0
+        self._lock = asyncio.Lock()
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one attempt (connect, send, answer) may take."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not 0 < value <= _MAX_TIMEOUT
+        ):
+            raise InvalidRequestError(f"timeout must be in (0, {_MAX_TIMEOUT:g}] seconds")
+        self._timeout = float(value)
+
+    # --- hooks ----------------------------------------------------------------------------
+
+    def register(self, url: str, secret: str, events: Iterable[str]) -> int:
+        """Add a hook for `events` (names of `EVENTS`) at `url`; returns its id."""
+        _check_url(url)
+        if (
+            not isinstance(secret, str)
+            or not 0 < len(secret) <= _MAX_SECRET
+            or not secret.isascii()
+            or not secret.isprintable()
+            or secret != secret.strip()
+        ):
+            raise InvalidRequestError(
+                f"secret must be 1..{_MAX_SECRET} printable ASCII characters, no outer spaces"
+            )
+        if isinstance(events, str):
+            raise InvalidRequestError("events must be a collection of event names, not a str")
+        chosen = frozenset(events)
+        unknown = [e for e in chosen if e not in EVENTS]
+        if unknown or not chosen:
+            raise InvalidRequestError(
+                "events must be a non-empty set of DrChrono event names (see EVENTS)"
+            )
+        if len(self._hooks) >= _MAX_HOOKS:
+            raise InvalidRequestError(f"at most {_MAX_HOOKS} hooks")
+        hook_id = len(self._hooks) + 1
+        self._hooks[hook_id] = Hook(hook_id, url, secret, chosen)
+        return hook_id
+
+    @property
+    def hooks(self) -> tuple[Hook, ...]:
+        return tuple(self._hooks.values())
+
+    def hook(self, hook_id: int) -> Hook:
+        found = self._hooks.get(hook_id)
+        if found is None:
+            raise InvalidRequestError("no hook with that id")
+        return found
+
+    # --- events ---------------------------------------------------------------------------
+
+    def record_change(self, resource: str, action: str, obj: Callable[[], dict[str, Any]]) -> None:
+        """Called by the API after a write: `action` is CREATE, MODIFY or DELETE.
+
+        `obj` builds the record as the API serialises it, called only if a hook listens.
+        """
+        stem = EVENT_STEMS.get(resource)
+        if stem is not None:
+            self._queue_event(f"{stem}_{action}", obj)
+
+    def emit(self, event: str, obj: dict[str, Any]) -> list[str]:
+        """Raise `event` with `obj` as if the service had (e.g. `CLINICAL_NOTE_LOCK`, which the
+        emulator's API does not model); returns the ids of the deliveries queued."""
+        if event not in EVENTS or event == "PING":
+            raise InvalidRequestError("not a DrChrono event name (use ping() for PING)")
+        if not isinstance(obj, dict):
+            raise InvalidRequestError("obj must be a dict (the record as JSON)")
+        return self._queue_event(event, lambda: obj)
+
+    def _queue_event(self, event: str, obj: Callable[[], dict[str, Any]]) -> list[str]:
+        hooks = [h for h in self._hooks.values() if event in h.events]
+        if not hooks:
+            return []
+        record = obj()
+        now = self._clock.now()
+        ids = []
+        for hook in hooks:
+            # Serialised now: a redelivery carries the object as it was at the event.
+            body = orjson.dumps({"receiver": hook.as_json(), "object": record})
+            delivery = _Delivery(self._new_id(), event, hook.id, body, now, now, self._next())
+            ids.append(delivery.id)
+            if len(self._queue) >= _MAX_PENDING:
+                self._log(delivery, None, "queue_full", "dropped")
+                continue
+            self._queue[delivery.id] = delivery
+        return ids
+
+    @property
+    def pending(self) -> tuple[PendingDelivery, ...]:
+        """Deliveries not yet delivered nor given up, by due time."""
+        waiting = sorted(self._queue.values(), key=lambda d: (d.due, d.seq))
+        return tuple(
+            PendingDelivery(d.id, d.event, d.hook_id, d.attempts, d.due, d.event_time)
+            for d in waiting
+        )
+
+    @property
+    def given_up(self) -> list[str]:
+        """Ids of deliveries given up after the last redelivery (as far as the log reaches)."""
+        return [e.delivery_id for e in self.log if e.outcome == "given_up"]
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def deliver_due(self) -> list[DeliveryLogEntry]:
+        """Send every delivery due by the emulator's clock; returns the attempts made.
+
+        A delivery that fails is due again at its next redelivery time; if the clock is
+        already past it (time was advanced by several hours), it is attempted again in this
+        same call, so each call leaves nothing due.
+        """
+        made: list[DeliveryLogEntry] = []
+        if not any(d.due <= self._clock.now() for d in self._queue.values()):
+            return made  # no client opened for nothing
+        async with self._lock, self._http() as client:
+            while True:
+                now = self._clock.now()
+                due = sorted(
+                    (d for d in self._queue.values() if d.due <= now), key=lambda d: (d.due, d.seq)
+                )
+                if not due:
+                    return made
+                for delivery in due:
+                    made.append(await self._attempt(client, delivery))
+
+    async def ping(self, hook_id: int) -> DeliveryLogEntry:
+        """Send a PING to a hook at once (one attempt, never redelivered)."""
+        hook = self.hook(hook_id)
+        body = orjson.dumps({"receiver": hook.as_json(), "object": {}})
+        now = self._clock.now()
+        delivery = _Delivery(self._new_id(), "PING", hook.id, body, now, now, self._next())
+        async with self._http() as client:
+            status, error = await self._post(client, hook, delivery)
+        outcome: Outcome = "delivered" if error is None and _ok(status) else "failed"
+        return self._log(delivery, status, error, outcome, attempt=1)
+
+    async def verify(self, hook_id: int) -> bool:
+        """The verification handshake: GET `url?msg=<random>`; True if the answer is a 200
+        JSON object whose `secret_token` is HMAC-SHA256(secret, msg) in hex."""
+        hook = self.hook(hook_id)
+        msg = uuid.UUID(int=self._rng.getrandbits(128)).hex
+        expected = hmac.new(hook.secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+        answer: Any = None
+        try:
+            async with self._http() as client:
+                req = client.build_request("GET", hook.url, params={"msg": msg})
+                resp = await client.send(req, stream=True, follow_redirects=False)
+                try:
+                    if resp.status_code == 200:
+                        answer = orjson.loads(await _read_bounded(resp, _MAX_VERIFY_BODY))
+                finally:
+                    await resp.aclose()
+        except Exception:  # any failure is a failed verification
+            answer = None
+        got = answer.get("secret_token") if isinstance(answer, dict) else None
+        ok = isinstance(got, str) and hmac.compare_digest(got.encode(), expected.encode())
+        self._hooks[hook.id] = attrs.evolve(hook, verified=ok)
+        return ok
+
+    async def _attempt(self, client: httpx.AsyncClient, delivery: _Delivery) -> DeliveryLogEntry:
+        delivery.attempts += 1
+        hook = self._hooks[delivery.hook_id]
+        status, error = await self._post(client, hook, delivery)
+        if error is None and _ok(status):
+            del self._queue[delivery.id]
+            return self._log(delivery, status, None, "delivered")
+        if delivery.attempts <= len(REDELIVERY_AFTER):
+            delivery.due = delivery.event_time + REDELIVERY_AFTER[delivery.attempts - 1]
+            return self._log(delivery, status, error, "failed")
+        del self._queue[delivery.id]
+        return self._log(delivery, status, error, "given_up")
+
+    async def _post(
+        self, client: httpx.AsyncClient, hook: Hook, delivery: _Delivery
+    ) -> tuple[int | None, str | None]:
+        headers = {
+            "Content-Type": "application/json",
+            "X-drchrono-event": delivery.event,
+            "X-drchrono-signature": hook.secret,
+            "X-drchrono-delivery": delivery.id,
+        }
+        try:
+            # Only the status counts: the answer's body is never read.
+            async with client.stream(
+                "POST", hook.url, content=delivery.body, headers=headers, follow_redirects=False
+            ) as resp:
+                return resp.status_code, None
+        except httpx.TimeoutException:
+            return None, "timeout"
+        except httpx.ConnectError:
+            return None, "connect"
+        except Exception as exc:  # a receiver that fails in any way: a failed attempt
+            return None, type(exc).__name__
+
+    @contextlib.asynccontextmanager
+    async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self.client is not None:
+            yield self.client
+            return
+        async with httpx.AsyncClient(
+            transport=self.transport, timeout=self._timeout, trust_env=False
+        ) as client:
+            yield client
+
+    def _log(
+        self,
+        delivery: _Delivery,
+        status: int | None,
+        error: str | None,
+        outcome: Outcome,
+        attempt: int | None = None,
+    ) -> DeliveryLogEntry:
+        entry = DeliveryLogEntry(
+            delivery.id,
+            delivery.event,
+            delivery.hook_id,
+            delivery.attempts if attempt is None else attempt,
+            status,
+            error,
+            self._clock.now(),
+            outcome,
+        )
+        self.log.append(entry)
+        return entry
+
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def __repr__(self) -> str:
+        return f"Webhooks(hooks={len(self._hooks)}, pending={len(self._queue)})"
+
+
+def _ok(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
+
+def _check_url(url: str) -> None:
+    if not isinstance(url, str) or not 0 < len(url) <= _MAX_URL or not url.isascii():
+        raise InvalidRequestError(f"url must be an ASCII string of at most {_MAX_URL}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InvalidRequestError("url must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidRequestError("url is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise InvalidRequestError("url must be http(s)://host[:port]/path, without a fragment")
+    if parts.username is not None or parts.password is not None or port == 0:
+        raise InvalidRequestError("url must not carry credentials or port 0")
+
+
+async def _read_bounded(resp: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ValueError("answer too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
