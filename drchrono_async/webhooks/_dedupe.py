@@ -62,7 +62,8 @@ def check_delivery_id(delivery_id: object) -> str:
     if (
         not isinstance(delivery_id, str)
         or not 0 < len(delivery_id) <= MAX_DELIVERY_ID_CHARS
-        or not all("!" <= c <= "~" for c in delivery_id)
+        or not (delivery_id.isascii() and delivery_id.isprintable())
+        or " " in delivery_id
     ):
         raise InvalidRequestError(
             f"a delivery id is 1 to {MAX_DELIVERY_ID_CHARS} visible ASCII characters"

@@ -38,16 +38,23 @@ def collect(headers: HeadersLike, wanted: frozenset[bytes]) -> dict[bytes, list[
             name, value = pair
         except (TypeError, ValueError):
             raise InvalidRequestError("headers must be name/value pairs") from None
-        key = _as_bytes(name)
-        if key is None:
-            continue  # not latin-1: not one of ours
-        key = key.lower()
+        if name.__class__ is bytes:  # ASGI: the hot path
+            key = name.lower()
+        else:
+            raw = _as_bytes(name)
+            if raw is None:
+                continue  # not latin-1: not one of ours
+            key = raw.lower()
         if key in wanted:
-            found.setdefault(key, []).append(_as_bytes(value))
+            found.setdefault(key, []).append(
+                value if value.__class__ is bytes else _as_bytes(value)
+            )
     return found
 
 
 def _pairs(headers: Any) -> Iterable[Any]:
+    if headers.__class__ is list:
+        return headers
     if isinstance(headers, (str, bytes, bytearray)):
         raise InvalidRequestError("headers must be a mapping or name/value pairs")
     multi = getattr(headers, "multi_items", None)

@@ -79,13 +79,26 @@ class _TooLarge(Exception):
 
 class _Flight:
     """A delivery being handled in this process; duplicates arriving meanwhile wait for it
-    and answer what it answers."""
+    and answer what it answers. The event is made only when a duplicate comes (rarely)."""
 
-    __slots__ = ("answer", "done")
+    __slots__ = ("answer", "finished", "waiters")
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
         self.answer = UNAVAILABLE
+        self.finished = False
+        self.waiters: anyio.Event | None = None
+
+    async def wait(self) -> tuple[int, bytes]:
+        if not self.finished:
+            if self.waiters is None:
+                self.waiters = anyio.Event()
+            await self.waiters.wait()
+        return self.answer
+
+    def finish(self) -> None:
+        self.finished = True
+        if self.waiters is not None:
+            self.waiters.set()
 
 
 class WebhookReceiver:
@@ -237,15 +250,15 @@ class WebhookReceiver:
         key = event.delivery_id
         running = self._flights.get(key)
         if running is not None:
-            await running.done.wait()
+            answer = await running.wait()
             logger.info("duplicate of %s delivery %s answered as the first", event.event, key)
-            return running.answer
+            return answer
         flight = self._flights[key] = _Flight()  # before any await: duplicates find it
         try:
             flight.answer = await self._handle(event)
         finally:
             del self._flights[key]
-            flight.done.set()
+            flight.finish()
         return flight.answer
 
     async def _handle(self, event: WebhookEvent) -> tuple[int, bytes]:
