@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import platform
 import random
 import re
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
 
+    load = os.getloadavg()[0]
     times = asyncio.run(measure(args.rounds, args.number))
     result, overhead_us, ratio = table(times)
     summary = (
@@ -217,12 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         "documented field) called as an ASGI server calls the app, in process, one after "
         "another; a no-op async handler; `MemoryDedupe`. Median of "
         f"{args.rounds} interleaved rounds of {args.number} deliveries. "
-        f"Python {platform.python_version()} on {platform.machine()}, "
-        f"{dt.date.today().isoformat()}.\n\n"
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs "
+        f"(load average {load:.1f} at the start: a shared machine, so absolute times vary "
+        f"between runs; the rows of one run are comparable), {dt.date.today().isoformat()}.\n\n"
         f"Command: `{command}`\n\n{result}\n\n{summary} "
-        "Most of it is reading the object into a typed `Appointment` (the `parse_delivery` "
-        "row); the rest is the signature check, the header checks, the dedupe and the answer. "
-        "A real server (uvicorn, hypercorn) adds its own HTTP parsing on top of every row."
+        "Most of it is `parse_delivery`: decoding the body and reading the object into a "
+        "typed `Appointment`; the rest is the ASGI plumbing, the dedupe and the answer. A "
+        "duplicate is parsed too before the dedupe answers it. A real server (uvicorn, "
+        "hypercorn) adds its own HTTP parsing on top of every row."
     )
     if not args.no_write:
         write_results(section)
