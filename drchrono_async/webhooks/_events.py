@@ -138,6 +138,8 @@ def parse_delivery(
     check_signature(found.get(SIGNATURE), secrets)
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise InvalidRequestError("body must be bytes")
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+        raise InvalidRequestError("max_body must be a number of bytes >= 1")
     if len(body) > max_body:
         raise WebhookPayloadError(f"the delivery's body is over {max_body} bytes")
     return build_event(found, body, converter)

@@ -202,6 +202,10 @@ def test_body_size_is_bounded() -> None:
         parse_delivery(headers, body, SECRET, max_body=len(body) - 1)
     with pytest.raises(InvalidRequestError):
         parse_delivery(headers, body.decode(), SECRET)  # type: ignore[arg-type]
+    for bad in (0, "1", 1.5, True):
+        with pytest.raises(InvalidRequestError):
+            parse_delivery(headers, body, SECRET, max_body=bad)  # type: ignore[arg-type]
+    assert parse_delivery(headers, memoryview(body), SECRET).event == "PING"
 
 
 @pytest.mark.parametrize(
