@@ -1,0 +1,111 @@
+"""`RedisDedupe`: handled delivery ids shared by every process and machine, in Redis."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidRequestError, WebhookError
+from ._dedupe import DEFAULT_RETENTION, check_delivery_id, check_retention
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisDedupe"]
+
+_DONE = "done"
+# Delete the key only while it still holds this claimant's token: a claim that outlived its
+# TTL and was taken by another process is not ours to release.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisDedupe:
+    """One key per delivery, `<prefix>:<delivery id>`, in Redis.
+
+    - `claim`: `SET NX` of a random claim token with a `claim_ttl` expiry, so a claim whose
+      process died mid-handler lapses and a redelivery after that is handled.
+    - `complete`: `SET` of `"done"` with the `retention` expiry (at least 8 hours).
+    - `release`: a Lua script deletes the key only if it still holds this process's token.
+
+    A handler running longer than `claim_ttl` loses its exclusivity (a redelivery arriving
+    then is handled too): keep `claim_ttl` above the slowest handler. Redis failures raise
+    `WebhookError` naming the error type only. Needs the `redis` extra; takes a
+    `redis.asyncio.Redis` client with either `decode_responses` setting.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "drchrono-async:webhook-delivery",
+        retention: float = DEFAULT_RETENTION,
+        claim_ttl: float = 300.0,
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix or len(prefix) > 256:
+            raise InvalidRequestError("prefix must be a non-empty string of at most 256 chars")
+        self.retention = check_retention(retention)
+        if isinstance(claim_ttl, bool) or not isinstance(claim_ttl, (int, float)):
+            raise InvalidRequestError("claim_ttl must be a number of seconds")
+        if not 1.0 <= claim_ttl <= self.retention:
+            raise InvalidRequestError("claim_ttl must be 1 second to the retention")
+        self.prefix = prefix
+        self.claim_ttl = float(claim_ttl)
+        self._redis = redis
+        self._release = redis.register_script(_RELEASE)
+        self._tokens: dict[str, str] = {}  # delivery id -> our claim token, while claimed
+
+    def _key(self, delivery_id: str) -> str:
+        return f"{self.prefix}:{check_delivery_id(delivery_id)}"
+
+    async def claim(self, delivery_id: str) -> bool:
+        from redis.exceptions import RedisError
+
+        key = self._key(delivery_id)
+        token = f"claim:{secrets.token_hex(16)}"
+        try:
+            won = await self._redis.set(key, token, nx=True, px=_ms(self.claim_ttl))
+        except RedisError as exc:
+            raise WebhookError(f"cannot claim the delivery ({type(exc).__name__})") from None
+        if won:
+            self._tokens[delivery_id] = token
+        return bool(won)
+
+    async def complete(self, delivery_id: str) -> None:
+        from redis.exceptions import RedisError
+
+        key = self._key(delivery_id)
+        self._tokens.pop(delivery_id, None)
+        try:
+            await self._redis.set(key, _DONE, px=_ms(self.retention))
+        except RedisError as exc:
+            raise WebhookError(
+                f"cannot record the delivery as handled ({type(exc).__name__})"
+            ) from None
+
+    async def release(self, delivery_id: str) -> None:
+        from redis.exceptions import RedisError
+
+        key = self._key(delivery_id)
+        token = self._tokens.pop(delivery_id, None)
+        if token is None:
+            return  # not claimed here (or already completed / released)
+        try:
+            await self._release(keys=[key], args=[token])
+        except RedisError as exc:
+            # The claim then lapses after claim_ttl by itself.
+            raise WebhookError(f"cannot release the delivery ({type(exc).__name__})") from None
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisDedupe(prefix={self.prefix!r}, retention={self.retention:.0f}, "
+            f"claim_ttl={self.claim_ttl:.0f})"
+        )
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
