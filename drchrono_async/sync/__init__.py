@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._apply import StoreDedupe, apply_event
 from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan
 from ._postgres import PostgresStore
 from ._report import ResourceReport, SyncReport
@@ -17,10 +18,12 @@ __all__ = [
     "ResourceReport",
     "Row",
     "SQLiteStore",
+    "StoreDedupe",
     "SyncPlan",
     "SyncReport",
     "SyncStore",
     "Syncer",
     "WriteResult",
+    "apply_event",
     "payload_checksum",
 ]

@@ -52,13 +52,15 @@ from ..errors import (
 )
 from ..records._base import api_fields
 from ..resources._query import split_date_range
+from ._apply import apply_event
 from ._listing import Listing, Stopped, first_error, since_on_updates, windowed
 from ._report import Mode, ResourceReport, SyncReport
 from ._rows import columns_for
-from ._store import SyncStore
+from ._store import SyncStore, WriteResult
 
 if TYPE_CHECKING:
     from .._client import DrChronoClient
+    from ..webhooks import WebhookEvent
 
 __all__ = ["DEFAULT_RESOURCES", "PlanItem", "SyncPlan", "Syncer", "syncable"]
 
@@ -188,6 +190,14 @@ class Syncer:
         their checkpoints. For SIGINT/SIGTERM handlers.
         """
         self._stopping = True
+
+    async def apply(self, event: WebhookEvent) -> WriteResult | None:
+        """Write a webhook event into this syncer's store: `sync.apply_event(store, event)`.
+
+        Through the same upsert rule as the sync, so a redelivery carrying an older object
+        never rolls newer data back; its delivery id is claimed in the same transaction.
+        """
+        return await apply_event(self.store, event)
 
     # -- planning -------------------------------------------------------------------------------
 

@@ -65,12 +65,15 @@ class Listing:
         if self.resumed:
             listing["fresh"] = False
         self._write_lock = asyncio.Lock()
+        # Ids listed, to find the vanished ones: kept only by listings that look for them
+        # (a backfill or a `since` listing keeps memory flat in the number of records).
+        self._marks = listing["kind"] in ("full", "reconcile") and listing["fresh"]
         self._seen: set[str] = set()
         self._t0 = syncer.client.clock.now()
 
     async def run(self) -> None:
         store = self.syncer.store
-        marks = self.listing["kind"] in ("full", "reconcile") and self.listing["fresh"]
+        marks = self._marks
         before = await store.ids(self.endpoint.name, deleted=False) if marks else set()
         gate = asyncio.Semaphore(self.syncer.shards)
 
@@ -132,7 +135,8 @@ class Listing:
             row = row_from(record, self.endpoint)
             if row is not None:
                 rows.append(row)
-                self._seen.add(row.id)
+                if self._marks:
+                    self._seen.add(row.id)
             else:
                 self.report.unkeyed += 1
         async with self._write_lock:

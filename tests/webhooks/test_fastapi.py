@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from drchrono_async.testing import Emulator
+from drchrono_async._demo import emulator_checksum
+from drchrono_async.sync import Syncer
+from drchrono_async.testing import Emulator, VirtualClock
 from drchrono_async.webhooks import WebhookEvent, WebhookReceiver, verification_response
 
 from .conftest import SECRET, signed
@@ -65,26 +68,71 @@ async def test_routed_on_an_exact_path_in_fastapi() -> None:
     assert [e.event for e in seen] == ["PING"]
 
 
-async def test_the_example_applies_upserts_deletes_and_ignores_older_states(
-    emu: Emulator,
-) -> None:
+EVENTS = ["APPOINTMENT_CREATE", "APPOINTMENT_MODIFY", "APPOINTMENT_DELETE",
+          "PATIENT_CREATE", "PATIENT_MODIFY", "PATIENT_DELETE"]  # fmt: skip
+
+
+async def test_the_example_keeps_the_sync_database_equal_to_the_emulator(tmp_path: Path) -> None:
+    """Backfill by the sync, then only webhooks: the database still equals the emulator.
+
+    A failed delivery gets a 500 and is handled when redelivered an hour later; a redelivery
+    carrying an older state of a record does not roll the newer row back.
+    """
+    emu = Emulator(seed=8, clock=VirtualClock(), sizes={"appointments": 300, "patients": 60})
     example = load_example()
-    app = example.create_app([SECRET, "whsec-old"])
-    appointment = emu.records("appointments")[0]
-    newer = {**appointment, "updated_at": "2099-01-01T00:00:00", "reason": "newer"}
-    url = "/drchrono/webhook/"
-    async with http(app) as client:
-        for n, (event, obj) in enumerate(
-            [
-                ("APPOINTMENT_MODIFY", newer),
-                ("APPOINTMENT_MODIFY", appointment),  # a late redelivery of an older state
-                ("PATIENT_CREATE", emu.records("patients")[0]),
-                ("PATIENT_DELETE", {"id": emu.records("patients")[0]["id"]}),
-                ("PING", None),
-            ]
-        ):
-            headers, body = signed(event, obj, delivery=f"ex-{n}", secret="whsec-old")
-            r = await client.post(url, headers=headers, content=body)
-            assert r.status_code == 200, (event, r.text)
-    assert example.store["appointments"][appointment["id"]]["reason"] == "newer"
-    assert example.store["patients"] == {}
+    app = example.create_app([SECRET], database=str(tmp_path / "app.db"), client=emu.client)
+    emu.webhooks.transport = httpx.ASGITransport(app=app)
+    hook = emu.webhooks.register("http://app.test/drchrono/webhook/", SECRET, EVENTS)
+    async with app.router.lifespan_context(app):
+        syncer = app.state.syncer
+        store = syncer.store
+        backfill = await Syncer(syncer.client, store, resources=["appointments", "patients"]).run()
+        assert backfill.complete
+        assert await emu.webhooks.verify(hook)
+
+        # Staff at work: every change reaches the database by webhook alone.
+        emu.clock.advance(60)
+        log = await emu.activity.run(changes=4, creates=3, deletes=2)
+        sent = await emu.webhooks.deliver_due()
+        assert len(sent) == log.total and {e.status for e in sent} == {200}
+        for resource in ("appointments", "patients"):
+            rows, digest = emulator_checksum(emu, resource)
+            assert await store.count(resource) == rows
+            assert await store.checksum(resource) == digest
+
+        # The app fails once: 500, and the redelivery an hour later is handled.
+        target = log.changed["appointments"][0]
+        apply, failures = syncer.apply, [1]
+
+        async def flaky(event: Any) -> Any:
+            if failures:
+                failures.pop()
+                raise RuntimeError("database unavailable")
+            return await apply(event)
+
+        syncer.apply = flaky
+        emu.clock.advance(60)
+        await syncer.client.appointments.patch(target, notes="first change")
+        [failed] = await emu.webhooks.deliver_due()
+        assert failed.status == 500
+        # A newer change is delivered at once...
+        emu.clock.advance(60)
+        await syncer.client.appointments.patch(target, notes="second change")
+        [ok] = await emu.webhooks.deliver_due()
+        assert ok.status == 200
+        # ...and the first one's redelivery, carrying the older state, comes an hour later.
+        emu.clock.advance(3600)
+        [again] = await emu.webhooks.deliver_due()
+        assert again.delivery_id == failed.delivery_id and again.status == 200
+        held = await store.get("appointments", target)
+        assert held is not None and held["notes"] == "second change"
+        # The same delivery once more (a manual redelivery): the handler does not run.
+        calls = len(emu.requests)
+        response = await http(app).post(
+            "/drchrono/webhook/", headers={"X-drchrono-event": "APPOINTMENT_MODIFY",
+            "X-drchrono-delivery": ok.delivery_id, "X-drchrono-signature": SECRET},
+            content=b'{"object": {"id": "x"}}',
+        )  # fmt: skip
+        assert response.status_code == 200 and len(emu.requests) == calls
+        assert await store.get("appointments", target) == held
+        assert await store.get("appointments", "x") is None
