@@ -1,4 +1,4 @@
-"""Run every benchmark in turn: decode, quota, paging (what `make bench` runs).
+"""Run every benchmark in turn: decode, quota, paging, sync, webhooks, iframe (`make bench`).
 
 Run: `python benchmarks/run_all.py [--only NAME ...] [--no-write]`. Each benchmark runs in its
 own process with this interpreter (a fresh process per measurement: no warm caches or event
@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ("decode", "quota", "paging")
+BENCHMARKS = ("decode", "quota", "paging", "sync", "webhooks", "iframe")
 
 
 def main(argv: list[str] | None = None) -> int:
