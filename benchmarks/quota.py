@@ -10,6 +10,11 @@ the body), all on one `VirtualClock`, and reports:
 - 429s the emulator answered;
 - the delay from each reset (the server's :00) to the first call it counted after it.
 
+Then the priority lanes: a background sync (20 coroutines of continuous demand on a
+`priority="background"` view) beside interactive requests arriving at random, side by side
+with the same load in one FIFO lane (everything interactive, as before lanes) and with the
+sync alone. It reports the permit waits (p50/p99) of each lane and the utilisation.
+
 Then rewrites its own section of `benchmarks/RESULTS.md` (between the `quota` markers).
 """
 
@@ -19,10 +24,12 @@ import argparse
 import asyncio
 import math
 import platform
+import random
 import statistics
 import sys
 import time
 from collections import Counter
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +38,7 @@ if str(ROOT) not in sys.path:  # runnable as `python benchmarks/quota.py` withou
     sys.path.insert(0, str(ROOT))
 
 from drchrono_async import DrChronoClient  # noqa: E402
-from drchrono_async.ratelimit import HourlyQuota  # noqa: E402
+from drchrono_async.ratelimit import HourlyQuota, Priority  # noqa: E402
 from drchrono_async.testing import Emulator, VirtualClock  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -131,6 +138,145 @@ async def run(sc: Scenario, hours: int) -> Result:
     )
 
 
+@dataclass
+class Lanes:
+    name: str
+    lanes: bool  # False: the interactive requests go in the background lane's FIFO queue too
+    interactive_per_hour: float  # mean arrivals (Poisson)
+    background: int = 20  # coroutines of continuous sync demand
+
+
+LANES = [
+    Lanes("sync + 30 interactive/h, lanes (reserve 10%)", lanes=True, interactive_per_hour=30),
+    Lanes("sync + 30 interactive/h, one FIFO lane", lanes=False, interactive_per_hour=30),
+    Lanes("sync + 120 interactive/h, lanes (reserve 10%)", lanes=True, interactive_per_hour=120),
+    Lanes("sync + 120 interactive/h, one FIFO lane", lanes=False, interactive_per_hour=120),
+    Lanes("sync alone, lanes (reserve 10%)", lanes=True, interactive_per_hour=0),
+]
+
+
+# Who is asking, whatever lane it is sent in: "interactive" (a person) or "background" (sync).
+ROLE: ContextVar[str] = ContextVar("role", default="background")
+
+
+class TimedQuota(HourlyQuota):
+    """`HourlyQuota` that records how long each permit took, per role of the request."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.waits: dict[str, list[float]] = {"interactive": [], "background": []}
+
+    async def acquire(
+        self, *, max_wait: float | None = None, priority: object = Priority.INTERACTIVE
+    ) -> None:
+        asked = self.clock.now()
+        await super().acquire(max_wait=max_wait, priority=priority)  # type: ignore[arg-type]
+        self.waits[ROLE.get()].append(self.clock.now() - asked)
+
+
+@dataclass
+class LanesResult:
+    scenario: Lanes
+    hours: int
+    utilisation: float
+    throttled: int
+    interactive: list[float]  # permit waits, seconds (requests sent as interactive)
+    background: list[float]
+    wall: float
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+async def run_lanes(sc: Lanes, hours: int) -> LanesResult:
+    clock = VirtualClock(start=T0)
+    emulator = Emulator(clock=clock, latency=(0.02, 0.15))
+    quota = TimedQuota(limit=LIMIT, clock=clock)
+    first = math.floor(clock.now() / HOUR) + 1
+    end = (first + hours) * HOUR
+    rng = random.Random(20260101)
+    started = time.perf_counter()
+    # One FIFO lane: the interactive requests queue behind the sync like any other.
+    interactive_lane = Priority.INTERACTIVE if sc.lanes else Priority.BACKGROUND
+
+    async with emulator.client(quota=quota, clock=clock, max_concurrency=50) as client:
+        sync = client.with_options(priority="background")
+        web = client.with_options(priority=interactive_lane)
+
+        async def sync_worker() -> None:
+            while clock.now() < end:
+                await sync.request("GET", PATH, params={"page_size": 1})
+
+        async def one_interactive() -> None:
+            ROLE.set("interactive")  # this task's own context
+            await web.request("GET", PATH, params={"page_size": 1})
+
+        async def arrivals() -> None:
+            asks = []
+            while sc.interactive_per_hour and clock.now() < end:
+                await clock.sleep(rng.expovariate(sc.interactive_per_hour / HOUR))
+                if clock.now() >= first * HOUR and clock.now() < end:
+                    asks.append(asyncio.create_task(one_interactive()))
+            await asyncio.gather(*asks)
+
+        await asyncio.gather(arrivals(), *(sync_worker() for _ in range(sc.background)))
+
+    full = range(first, first + hours)
+    served = Counter(
+        math.floor(e.time / HOUR) for e in emulator.requests if e.status not in (None, 429)
+    )
+    return LanesResult(
+        scenario=sc,
+        hours=hours,
+        utilisation=sum(min(LIMIT, served[w]) for w in full) / (LIMIT * hours),
+        throttled=emulator.count(status=429),
+        interactive=quota.waits["interactive"],
+        background=quota.waits["background"],
+        wall=time.perf_counter() - started,
+    )
+
+
+def lanes_table(results: list[LanesResult]) -> str:
+    lines = [
+        "| scenario | interactive requests | interactive wait p50 / p99 | "
+        "background wait p50 / p99 | utilisation | 429s | wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        inter = (
+            f"{pct(r.interactive, 0.5):.2f} s / {pct(r.interactive, 0.99):.2f} s"
+            if r.interactive
+            else "-"
+        )
+        lines.append(
+            f"| {r.scenario.name} | {len(r.interactive)} | {inter} | "
+            f"{pct(r.background, 0.5):.2f} s / {pct(r.background, 0.99):.2f} s | "
+            f"{r.utilisation:.2%} | {r.throttled} | {r.wall:.1f} |"
+        )
+    lines.append("")
+    by_name = {r.scenario.name: r for r in results}
+    for r in results:
+        if not r.scenario.lanes or not r.interactive:
+            continue
+        fifo = by_name.get(r.scenario.name.replace("lanes (reserve 10%)", "one FIFO lane"))
+        if fifo is None or not fifo.interactive:
+            continue
+        lines.append(
+            f"- {r.scenario.name}, interactive wait against one FIFO lane: p50 "
+            f"{ratio(pct(r.interactive, 0.5), pct(fifo.interactive, 0.5))}, p99 "
+            f"{ratio(pct(r.interactive, 0.99), pct(fifo.interactive, 0.99))}"
+        )
+    return "\n".join(lines)
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.3g}x ({a:.2f} s vs {b:.2f} s)" if b > 0 else "n/a"
+
+
 def table(results: list[Result]) -> str:
     lines = [
         "| scenario | utilisation | 429s | first call after reset: median / max | "
@@ -145,7 +291,9 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def write_results(results: list[Result], hours: int, command: str) -> None:
+def write_results(
+    results: list[Result], lanes: list[LanesResult], hours: int, command: str
+) -> None:
     section = "\n".join(
         [
             START,
@@ -162,6 +310,17 @@ def write_results(results: list[Result], hours: int, command: str) -> None:
             f"Command: `{command}`",
             "",
             table(results),
+            "",
+            "### Priority lanes: a background sync beside interactive requests",
+            "",
+            "20 coroutines of continuous sync demand on a `priority=\"background\"` view, and "
+            "interactive requests arriving at random (Poisson, the rate said) on the same "
+            "client and `HourlyQuota(limit=500)` (reserve 10%, released in each hour's last "
+            "minute), against the emulator in virtual time. Waits are the time each request "
+            "waited for its permit. The FIFO rows send the same interactive requests in the "
+            "background lane, as one queue without lanes would serve them.",
+            "",
+            lanes_table(lanes),
             END,
         ]
     )
@@ -185,12 +344,19 @@ def main() -> None:
         r = asyncio.run(run(sc, args.hours))
         print(f"{sc.name}: done in {r.wall:.1f} s", file=sys.stderr)
         results.append(r)
+    lanes = []
+    for ls in LANES:
+        lr = asyncio.run(run_lanes(ls, args.hours))
+        print(f"{ls.name}: done in {lr.wall:.1f} s", file=sys.stderr)
+        lanes.append(lr)
     print(table(results))
+    print()
+    print(lanes_table(lanes))
     if not args.no_write:
         command = "python benchmarks/quota.py" + (
             f" --hours {args.hours}" if args.hours != 24 else ""
         )
-        write_results(results, args.hours, command)
+        write_results(results, lanes, args.hours, command)
 
 
 if __name__ == "__main__":

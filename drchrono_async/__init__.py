@@ -31,7 +31,15 @@ from .oauth import (
     TokenStore,
 )
 from .pagination import Page, Paginator
-from .ratelimit import Clock, HourlyQuota, Quota, QuotaSnapshot, RedisQuota, SystemClock
+from .ratelimit import (
+    Clock,
+    HourlyQuota,
+    Priority,
+    Quota,
+    QuotaSnapshot,
+    RedisQuota,
+    SystemClock,
+)
 from .records import DateRange
 
 __all__ = [
@@ -54,6 +62,7 @@ __all__ = [
     "PaginationError",
     "Paginator",
     "PermissionDeniedError",
+    "Priority",
     "Quota",
     "QuotaExhaustedError",
     "QuotaSnapshot",

@@ -24,6 +24,7 @@ from .errors import InvalidRequestError
 from .oauth import DEFAULT_REFRESH_MARGIN, OAuthApp, RefreshingAuth, TokenStore
 from .pagination import Paginator
 from .ratelimit import Clock, HourlyQuota, Quota, SystemClock
+from .ratelimit._priority import PriorityLike, check_priority
 from .resources import (
     ConsentFormsResource,
     IframeIntegrationResource,
@@ -102,6 +103,10 @@ class DrChronoClient:
             `None` sends without permits and raises `RateLimitError` on a 429.
         max_wait: the longest a request may wait for a permit or a 429 pause, in seconds;
             `None` waits as long as needed (jobs), `0` fails at once (web backends).
+        priority: the quota lane of this client's requests: `"interactive"` (the default:
+            someone is waiting for the answer) goes before every waiting `"background"`
+            request and may spend the quota's reserve; give syncs and batch jobs
+            `"background"`, or a `with_options(priority="background")` view.
         max_concurrency: the most requests in flight; also sizes the connection pool.
         clock: the time source for backoff (and the quota's, when it has none of its own).
         timezone: the practice's timezone (an IANA name or a tzinfo). The API reads and writes
@@ -191,6 +196,7 @@ class DrChronoClient:
         clock: Clock | None = None,
         timezone: str | dt.tzinfo = "UTC",
         converter: DrChronoConverter | None = None,
+        priority: PriorityLike = "interactive",
     ) -> None:
         if (access_token is None) == (oauth is None):
             raise InvalidRequestError("give either access_token, or oauth with token_store")
@@ -204,6 +210,7 @@ class DrChronoClient:
             raise InvalidRequestError("refresh_margin must be seconds in [0, 86400)")
         max_retries = _max_retries(max_retries)
         max_wait = check_seconds(max_wait, "max_wait")
+        lane = check_priority(priority)
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not (
             1 <= max_concurrency <= 1024
         ):
@@ -261,6 +268,7 @@ class DrChronoClient:
             # On a caller's client, keep its timeout unless one is asked for explicitly.
             timeout=_timeout(timeout),
             max_concurrency=max_concurrency,
+            priority=lane,
         )
         if converter is None:
             converter = default_converter
@@ -333,12 +341,14 @@ class DrChronoClient:
         max_wait: float | _Unset | None = _UNSET,
         timeout: httpx.Timeout | float | _Unset = _UNSET,
         max_retries: int | _Unset = _UNSET,
+        priority: PriorityLike | _Unset = _UNSET,
     ) -> DrChronoClient:
         """A light view of this client with other per-call options.
 
         The view shares the connection pool, the quota, the token (and its refreshes) and
         the closed state: one client serves a web handler that must fail fast
-        (`client.with_options(max_wait=0, timeout=5)`) and a background job that waits.
+        (`client.with_options(max_wait=0, timeout=5)`) and a background job that waits
+        (`client.with_options(priority="background")`).
         Closing the parent closes its views; a view's own `aclose()` closes nothing shared.
         """
         checked: dict[str, Any] = {}
@@ -348,6 +358,8 @@ class DrChronoClient:
             checked["timeout"] = _timeout(timeout)
         if not isinstance(max_retries, _Unset):
             checked["max_retries"] = _max_retries(max_retries)
+        if not isinstance(priority, _Unset):
+            checked["priority"] = check_priority(priority)
         view = copy.copy(self)
         view._owns_http = False  # the pool is the parent's to close
         view._view = True

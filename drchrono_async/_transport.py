@@ -58,7 +58,8 @@ from .errors import (
     TransportError,
 )
 from .errors import TimeoutError as RequestTimeoutError
-from .ratelimit import Clock, Quota
+from .ratelimit import Clock, Priority, Quota
+from .ratelimit._priority import acquire_permit
 
 __all__ = ["MAX_REDIRECTS", "Expect", "Transport"]
 
@@ -122,6 +123,7 @@ class Transport:
         backoff: float = 0.5,
         backoff_max: float = 30.0,
         max_concurrency: int = 8,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> None:
         self._http = http
         self.base_url = httpx.URL(base_url)
@@ -134,6 +136,7 @@ class Transport:
         self.quota = quota
         self.max_retries = max_retries
         self.max_wait = max_wait
+        self.priority = priority  # the quota lane every permit of this transport waits in
         self._timeout = timeout
         self._backoff = backoff
         self._backoff_max = backoff_max
@@ -158,7 +161,8 @@ class Transport:
         """A copy with other per-call options, sharing the pool, quota, auth and life."""
         view = copy.copy(self)
         for name, value in options.items():
-            setattr(view, name if name in ("max_retries", "max_wait") else f"_{name}", value)
+            public = name in ("max_retries", "max_wait", "priority")
+            setattr(view, name if public else f"_{name}", value)
         return view
 
     def url_for(self, path_or_url: str) -> httpx.URL:
@@ -284,7 +288,7 @@ class Transport:
         if self.quota is None:
             return
         try:
-            await self.quota.acquire(max_wait=self.max_wait)
+            await acquire_permit(self.quota, max_wait=self.max_wait, priority=self.priority)
         except QuotaExhaustedError as exc:
             # The quota knows no request: say which one went unsent.
             raise QuotaExhaustedError(

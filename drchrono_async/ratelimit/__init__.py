@@ -1,8 +1,17 @@
-"""Hourly quota scheduling: the `Clock` protocol, `HourlyQuota` and `RedisQuota`."""
+"""Hourly quota scheduling: the `Clock` protocol, `HourlyQuota`, `RedisQuota`, `Priority`."""
 
 from ._base import Quota, QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._memory import HourlyQuota
+from ._priority import Priority
 from ._redis import RedisQuota
 
-__all__ = ["Clock", "HourlyQuota", "Quota", "QuotaSnapshot", "RedisQuota", "SystemClock"]
+__all__ = [
+    "Clock",
+    "HourlyQuota",
+    "Priority",
+    "Quota",
+    "QuotaSnapshot",
+    "RedisQuota",
+    "SystemClock",
+]

@@ -20,6 +20,10 @@ What it does, in order, on every call:
 4. Burst: a token bucket of `burst` tokens refilled at `rate` per second spaces the calls.
 5. A 429 pauses everyone until its wait, or the next window plus `guard`, and marks the
    window spent when the wait reaches to the window's end (a burst 429 does not).
+6. Lanes (see `_priority.py`): a background acquire also waits while the interactive reserve
+   is held and would be broken (`used + reserve >= limit` before `release` seconds from the
+   window's end, on `lo`), and while an interactive waiter's claim is live. An interactive
+   acquire that must wait writes its claim: its expected grant time plus `claim` seconds.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "Reason",
     "State",
     "eta",
+    "release_at",
     "server_wait",
     "step",
     "usable_offset",
@@ -74,6 +79,8 @@ class Reason(IntEnum):
     BURST = 1
     WINDOW = 2
     PAUSED = 3
+    RESERVE = 4  # background only: the interactive reserve is held
+    YIELD = 5  # background only: an interactive waiter has claimed the next permits
 
     @property
     def text(self) -> str:
@@ -85,6 +92,8 @@ _REASON_TEXT = {
     Reason.BURST: "burst limit",
     Reason.WINDOW: "window spent",
     Reason.PAUSED: "paused after 429",
+    Reason.RESERVE: "reserve held for interactive requests",
+    Reason.YIELD: "interactive requests first",
 }
 
 
@@ -106,13 +115,20 @@ class Params:
     step: float = 2.0
     # This many suspicious observations in a row are taken as a clock step.
     confirm: int = 3
+    # Permits of each window only interactive acquires may take while the reserve is held.
+    reserve: int = 0
+    # Seconds before the window's end (server clock) from which the reserve is not held.
+    release: float = 0.0
+    # Seconds an interactive waiter's claim outlives its expected grant (cross-process slack).
+    claim: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         from ..errors import InvalidRequestError
 
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
             raise InvalidRequestError("limit must be a whole number >= 1")
-        for name in ("window", "burst", "rate", "margin", "guard", "drift", "step"):
+        for name in ("window", "burst", "rate", "margin", "guard", "drift", "step", "release",
+                     "claim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                 math.isfinite(value) and value >= 0
@@ -120,6 +136,12 @@ class Params:
                 raise InvalidRequestError(f"{name} must be a finite number >= 0")
         if self.window <= 0 or self.burst < 1 or self.rate <= 0 or self.drift >= 0.5:
             raise InvalidRequestError("window and rate must be > 0, burst >= 1, drift < 0.5")
+        if isinstance(self.reserve, bool) or not isinstance(self.reserve, int) or not (
+            0 <= self.reserve <= self.limit
+        ):
+            raise InvalidRequestError("reserve must be a whole number of permits in [0, limit]")
+        if self.release > self.window or self.claim > self.window:
+            raise InvalidRequestError("release and claim must not exceed the window")
 
 
 @attrs.define
@@ -141,6 +163,7 @@ class State:
     alt: float = 0.0
     waits: int = 0
     throttled: int = 0
+    claimed: float = 0.0  # store time until which interactive waiters go first everywhere
 
 
 @attrs.frozen
@@ -167,6 +190,7 @@ def step(
     arg: float | None = None,
     count_wait: CountWait = CountWait.NEVER,
     zone_arg: bool = False,
+    background: bool = False,
 ) -> Decision:
     """Advance `s` to `now` and apply `op`. Mutates `s`; returns the decision.
 
@@ -175,6 +199,7 @@ def step(
     permit given back (with `zone_arg`: it had been charged to the next window too).
     `count_wait`: ACQUIRE: whether this call counts in `waits` (the scheduler counts each
     acquire that waits exactly once).
+    `background`: ACQUIRE: the background lane (held off the reserve and behind claims).
     """
     window = p.window
     calibrating = False
@@ -244,6 +269,13 @@ def step(
             until, reason = paused, Reason.PAUSED
         if (s.used >= p.limit or (zone and s.carry >= p.limit)) and resets_at > until:
             until, reason = resets_at, Reason.WINDOW
+        if background:
+            if s.used + p.reserve >= p.limit and p.reserve > 0:
+                held = release_at(s, p)
+                if held > until:
+                    until, reason = held, Reason.RESERVE
+            if s.claimed > until:
+                until, reason = s.claimed, Reason.YIELD
         if s.tokens + TOKEN_EPS < 1.0:
             t = now + (1.0 - s.tokens) / p.rate
             if t > until:
@@ -258,6 +290,8 @@ def step(
             if s.cal == 0:
                 s.pre += 1.0
             return Decision(True, 0.0, Reason.NONE, now, resets_at, paused, s.k, zone)
+        if not background:
+            s.claimed = max(s.claimed, until + p.claim)
         return Decision(False, until - now, reason, now, resets_at, paused, s.k, zone)
 
     if op == Op.THROTTLE:
@@ -314,13 +348,29 @@ def usable_offset(obs: object) -> bool:
     )
 
 
-def eta(s: State, p: Params, now: float, n: int) -> float:
-    """Seconds until the `n`-th next permit, if nobody else takes one (works on a copy)."""
+def release_at(s: State, p: Params) -> float:
+    """The store time at which `lo` reaches `release` seconds before window `s.k` ends.
+
+    The same arithmetic as `resets_at`, at an edge `release` seconds earlier.
+    """
+    edge = (s.k + 1) * p.window - p.release
+    if s.cal == 1:
+        return (edge - s.off - p.drift * s.off_t) / (1.0 - p.drift) + BOUNDARY_EPS
+    return edge + BOUNDARY_EPS
+
+
+def eta(s: State, p: Params, now: float, n: int, background: int = 0) -> float:
+    """Seconds until `n` interactive, then `background` background permits have been taken.
+
+    If nobody else takes one (works on a copy).
+    """
     sim = attrs.evolve(s)
+    # The simulated waiters' own claims would only delay the simulated background ones.
+    p = attrs.evolve(p, claim=0.0) if p.claim else p
     t = now
-    for _ in range(n):
-        for _ in range(8):  # a grant is due after at most a few re-checks
-            d = step(sim, p, t, Op.ACQUIRE)
+    for lane in [False] * n + [True] * background:
+        for _ in range(12):  # a grant is due after at most a few re-checks
+            d = step(sim, p, t, Op.ACQUIRE, background=lane)
             if d.granted:
                 break
             t += d.wait

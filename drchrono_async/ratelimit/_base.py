@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from ._clock import Clock
+from ._priority import Priority, PriorityLike
 
 __all__ = ["Quota", "QuotaSnapshot"]
 
@@ -22,6 +23,8 @@ class QuotaSnapshot:
     paused_until: float | None
     waits: int
     throttled: int  # 429s seen so far
+    # Of `remaining`, the permits only interactive requests may take now (the held reserve).
+    reserved: int = 0
 
 
 @runtime_checkable
@@ -30,11 +33,16 @@ class Quota(Protocol):
 
     clock: Clock
 
-    async def acquire(self, *, max_wait: float | None = None) -> None:
+    async def acquire(
+        self, *, max_wait: float | None = None, priority: PriorityLike = Priority.INTERACTIVE
+    ) -> None:
         """Wait for, and take, one permit.
 
         Raises `QuotaExhaustedError` (with `resets_at`) without waiting when the wait would
         exceed `max_wait` seconds (`None`: no limit). A cancelled waiter holds nothing.
+        `priority`: `"interactive"` goes before every waiting `"background"` request and may
+        spend the reserve. (A quota whose `acquire` takes no `priority` still works: the
+        transport then calls it without one.)
         """
         ...
 
@@ -51,5 +59,5 @@ class Quota(Protocol):
         ...
 
     def snapshot(self) -> QuotaSnapshot:
-        """Limit, used, remaining, resets at, paused until, waits and 429s so far."""
+        """Limit, used, remaining, resets at, paused until, waits, 429s and the held reserve."""
         ...

@@ -6,7 +6,8 @@ the same event sequences). The clock is Redis `TIME` unless a test passes `now`.
 
 KEYS[1]: the hash holding the state.
 ARGV: op, limit, window, burst, rate, margin, guard, drift, step, confirm, now ("" = TIME),
-obs ("" = none), arg ("" = none), count_wait, zone_arg, ttl (seconds: two windows).
+obs ("" = none), arg ("" = none), count_wait, zone_arg, ttl (seconds: two windows),
+background (0/1), reserve, release, claim.
 Returns strings: granted, wait, reason, now, resets_at, paused_until, k, zone, then the state
 fields in `FIELDS` order.
 """
@@ -17,12 +18,12 @@ __all__ = ["FIELDS", "SCRIPT"]
 
 FIELDS = (
     "init", "k", "used", "carry", "pre", "tokens", "tlast", "paused",
-    "cal", "off", "off_t", "bad", "alt", "waits", "throttled",
+    "cal", "off", "off_t", "bad", "alt", "waits", "throttled", "claimed",
 )  # fmt: skip
 
 SCRIPT = r"""
 local FIELDS = {'init', 'k', 'used', 'carry', 'pre', 'tokens', 'tlast', 'paused',
-                'cal', 'off', 'off_t', 'bad', 'alt', 'waits', 'throttled'}
+                'cal', 'off', 'off_t', 'bad', 'alt', 'waits', 'throttled', 'claimed'}
 local TOKEN_EPS = 1e-9
 local BOUNDARY_EPS = 1e-6
 local function num(v) if v == nil or v == '' then return nil end return tonumber(v) end
@@ -41,6 +42,8 @@ end
 local obs, arg = num(ARGV[12]), num(ARGV[13])
 local count_wait, zone_arg = tonumber(ARGV[14]), tonumber(ARGV[15])
 local ttl = tonumber(ARGV[16])
+local background = tonumber(ARGV[17]) == 1
+local reserve, release, claim = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
 
 local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
 local s = {}
@@ -128,6 +131,14 @@ else
 end
 local paused = 0.0
 if s.paused > now then paused = s.paused end
+-- `_algorithm.release_at`.
+local function release_at()
+  local edge = (s.k + 1) * window - release
+  if s.cal == 1 then
+    return (edge - s.off - drift * s.off_t) / (1.0 - drift) + BOUNDARY_EPS
+  end
+  return edge + BOUNDARY_EPS
+end
 
 if op == 1 then
   local zone = s.cal == 1 and lo + 1.0 + margin + 2.0 * drift * age >= boundary
@@ -135,6 +146,13 @@ if op == 1 then
   if paused > until_ then until_, reason = paused, 3 end
   if (s.used >= limit or (zone and s.carry >= limit)) and resets_at > until_ then
     until_, reason = resets_at, 2
+  end
+  if background then
+    if s.used + reserve >= limit and reserve > 0 then
+      local held = release_at()
+      if held > until_ then until_, reason = held, 4 end
+    end
+    if s.claimed > until_ then until_, reason = s.claimed, 5 end
   end
   if s.tokens + TOKEN_EPS < 1.0 then
     local t = now + (1.0 - s.tokens) / rate
@@ -152,6 +170,7 @@ if op == 1 then
     if s.cal == 0 then s.pre = s.pre + 1.0 end
     return finish('1', 0.0, 0, resets_at, paused, z)
   end
+  if not background then s.claimed = math.max(s.claimed, until_ + claim) end
   return finish('0', until_ - now, reason, resets_at, paused, z)
 end
 

@@ -11,12 +11,14 @@ from ._algorithm import (
     Params,
     State,
     eta,
+    release_at,
     server_wait,
     step,
     usable_offset,
 )
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
+from ._priority import DEFAULT_RESERVE, check_release, reserve_permits
 from ._scheduler import Scheduler, iso, logger
 
 __all__ = ["HourlyQuota"]
@@ -27,8 +29,14 @@ class HourlyQuota(Scheduler):
 
     `limit` permits per window of `window` seconds aligned to the epoch on the API server's
     clock (hours start at :00), spaced by a token bucket of `burst` refilled at `rate` per
-    second. Waiting is first come, first served; a 429 pauses every waiter. For several
-    processes or machines sharing one application's quota, use `RedisQuota`.
+    second. A 429 pauses every waiter. For several processes or machines sharing one
+    application's quota, use `RedisQuota`.
+
+    Each `acquire` has a priority. Interactive waiters go before every background waiter
+    (first come, first served within a lane), and a reserve of each window is spent by
+    interactive requests only until `reserve_release` seconds before the window ends, when
+    what is left of it goes to background work too: an hour with no interactive demand is
+    still spent in full.
 
     Args:
         limit: permits per window (DrChrono's default is 500 per hour).
@@ -37,6 +45,10 @@ class HourlyQuota(Scheduler):
         rate: burst tokens refilled per second.
         clock: the time source (inject a `VirtualClock` in tests).
         margin: seconds of network latency allowed for at a window boundary.
+        reserve: the interactive reserve: a fraction of `limit` in [0, 1) (a float, default
+            0.1: 50 of 500), or a number of permits in [0, limit] (an int).
+        reserve_release: seconds before the window's end from which the reserve is no longer
+            held, in [0, window]; default the window's last 60th (60 s of an hour).
     """
 
     def __init__(
@@ -48,16 +60,24 @@ class HourlyQuota(Scheduler):
         rate: float = 10.0,
         clock: Clock | None = None,
         margin: float = 1.0,
+        reserve: float | int = DEFAULT_RESERVE,
+        reserve_release: float | None = None,
     ) -> None:
         super().__init__(clock or SystemClock())
-        self.params = Params(limit=limit, window=window, burst=burst, rate=rate, margin=margin)
+        self.params = quota_params(
+            limit=limit, window=window, burst=burst, rate=rate, margin=margin,
+            reserve=reserve, reserve_release=reserve_release,
+        )  # fmt: skip
         self._state = State()
 
-    async def _attempt(self, *, count_wait: CountWait) -> Decision:
-        return step(self._state, self.params, self.clock.now(), Op.ACQUIRE, count_wait=count_wait)
+    async def _attempt(self, *, count_wait: CountWait, background: bool) -> Decision:
+        return step(
+            self._state, self.params, self.clock.now(), Op.ACQUIRE,
+            count_wait=count_wait, background=background,
+        )  # fmt: skip
 
-    async def _eta(self, n: int) -> float:
-        return eta(self._state, self.params, self.clock.now(), n)
+    async def _eta(self, n: int, background: int = 0) -> float:
+        return eta(self._state, self.params, self.clock.now(), n, background)
 
     async def throttled(self, retry_after: float | None) -> float:
         """Record a 429 and pause every waiter; returns the epoch time paused until."""
@@ -86,18 +106,45 @@ class HourlyQuota(Scheduler):
 
     def __repr__(self) -> str:
         p = self.params
-        return f"HourlyQuota(limit={p.limit}, window={p.window}, burst={p.burst}, rate={p.rate})"
+        return (
+            f"HourlyQuota(limit={p.limit}, window={p.window}, burst={p.burst}, rate={p.rate}, "
+            f"reserve={p.reserve})"
+        )
+
+
+def quota_params(
+    *,
+    limit: int,
+    window: float,
+    burst: float,
+    rate: float,
+    margin: float,
+    reserve: object,
+    reserve_release: object,
+    claim: float = 0.0,
+) -> Params:
+    """The algorithm's settings from a quota's arguments, each checked."""
+    base = Params(limit=limit, window=window, burst=burst, rate=rate, margin=margin)
+    return attrs.evolve(
+        base,
+        reserve=reserve_permits(reserve, base.limit),
+        release=check_release(reserve_release, base.window),
+        claim=claim,
+    )
 
 
 def _snapshot(p: Params, s: State, d: Decision, shift: float = 0.0) -> QuotaSnapshot:
     """A snapshot from a state just stepped to `d.now`; `shift` maps store time to local."""
     used = int(s.used)
+    remaining = max(0, p.limit - used)
+    held = p.reserve > 0 and d.now < release_at(s, p)
     return QuotaSnapshot(
         limit=p.limit,
         used=used,
-        remaining=max(0, p.limit - used),
+        remaining=remaining,
         resets_at=d.resets_at + shift,
         paused_until=d.paused_until + shift if d.paused_until > 0 else None,
         waits=s.waits,
         throttled=s.throttled,
+        reserved=min(p.reserve, remaining) if held else 0,
     )

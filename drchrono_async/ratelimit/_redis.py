@@ -3,6 +3,20 @@
 The algorithm is `_algorithm.step`, run as one atomic Lua script per operation on a hash at
 `key`, with Redis `TIME` as the clock every process shares. A 429 seen by any process is
 written there and pauses all of them. Needs the `redis` extra (redis-py's asyncio client).
+
+Priorities across processes, exactly what holds (see `_priority.py` for the rules):
+
+- The reserve holds across processes: the check is in the same atomic script as the shared
+  count, so no background acquire in any process takes a permit that leaves fewer than
+  `reserve` of the window before the reserve is released.
+- Within a process, interactive waiters go before every background waiter (two queues).
+- Between processes, an interactive acquire that has to wait writes a claim into the hash (its
+  expected grant time plus `claim` seconds), and background acquires in every process wait
+  while a claim is live. So a background permit goes ahead of a waiting interactive request
+  of another process only when the interactive one has not yet been refused once (the two
+  raced for a free permit), or when its process comes back later than `claim` seconds after
+  its expected grant time (a stalled event loop or a slow network); a dead process's claim
+  ends by itself.
 """
 
 from __future__ import annotations
@@ -30,7 +44,8 @@ from ._algorithm import (
 from ._base import QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._lua import FIELDS, SCRIPT
-from ._memory import _snapshot
+from ._memory import _snapshot, quota_params
+from ._priority import DEFAULT_RESERVE
 from ._scheduler import Scheduler, iso, logger
 
 if TYPE_CHECKING:
@@ -38,20 +53,29 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisQuota"]
 
+# A waiting interactive request's claim outlives its due time by this much: time for its
+# process to wake and reach Redis. Background work of every process pays it once per claim.
+DEFAULT_CLAIM = 0.25
+MAX_CLAIM = 10.0
+
 
 class RedisQuota(Scheduler):
     """DrChrono's hourly quota shared through Redis by any number of processes and machines.
 
     The same algorithm as `HourlyQuota` (aligned windows on the API server's clock, a burst
     bucket, a pause after a 429), kept in one Redis hash per application with a TTL. Within a
-    process, waiting is first come, first served and only the head of the queue calls Redis;
-    between processes, the next free permit goes to whichever process asks first.
+    process, waiting is first come, first served within each lane, interactive before
+    background, and only the head of the queue calls Redis; between processes, the next free
+    permit goes to whichever process asks first, except that a background acquire waits while
+    an interactive waiter anywhere has a claim, and never spends the held reserve.
 
     Args:
         redis: a `redis.asyncio.Redis` client (either `decode_responses` setting works).
         key: the Redis key of this application's state, e.g. `"drchrono:quota:<client id>"`;
             every process spending the same application's quota must use the same key.
-        limit, window, burst, rate, margin: as for `HourlyQuota`.
+        limit, window, burst, rate, margin, reserve, reserve_release: as for `HourlyQuota`.
+        claim: seconds, in [0, 10], an interactive waiter's claim outlives the time its permit
+            is due, so that its process has time to come back for it (default 0.25).
         clock: this process's clock; waits are slept on it (the quota's own time is Redis's).
     """
 
@@ -66,12 +90,22 @@ class RedisQuota(Scheduler):
         rate: float = 10.0,
         clock: Clock | None = None,
         margin: float = 1.0,
+        reserve: float | int = DEFAULT_RESERVE,
+        reserve_release: float | None = None,
+        claim: float = DEFAULT_CLAIM,
     ) -> None:
         super().__init__(clock or SystemClock())
         if not isinstance(key, str) or not key:
             raise InvalidRequestError("key must name this application's quota")
+        if isinstance(claim, bool) or not isinstance(claim, (int, float)) or not (
+            0 <= claim <= MAX_CLAIM
+        ):
+            raise InvalidRequestError(f"claim must be seconds in [0, {MAX_CLAIM:g}]")
         self.key = key
-        self.params = Params(limit=limit, window=window, burst=burst, rate=rate, margin=margin)
+        self.params = quota_params(
+            limit=limit, window=window, burst=burst, rate=rate, margin=margin,
+            reserve=reserve, reserve_release=reserve_release, claim=float(claim),
+        )  # fmt: skip
         self._redis = redis
         self._script = redis.register_script(SCRIPT)
         # Local time minus Redis time, a lower bound from the latest call (None: no call yet).
@@ -89,6 +123,7 @@ class RedisQuota(Scheduler):
         arg: float | None = None,
         count_wait: CountWait = CountWait.NEVER,
         zone_arg: bool = False,
+        background: bool = False,
         now: float | None = None,
     ) -> Decision:
         p = self.params
@@ -97,7 +132,7 @@ class RedisQuota(Scheduler):
             # Date - local receive time, moved onto Redis's clock (still a lower bound).
             obs, self._pending_obs = self._pending_obs + self._delta, None
         args = script_args(p, op, now=now, obs=obs, arg=arg, count_wait=count_wait,
-                           zone_arg=zone_arg)  # fmt: skip
+                           zone_arg=zone_arg, background=background)  # fmt: skip
         before = self.clock.now()
         reply = await self._script(keys=[self.key], args=args)
         state, d = decode(reply)
@@ -105,8 +140,10 @@ class RedisQuota(Scheduler):
         self._last = (state, d)
         return d
 
-    async def _attempt(self, *, count_wait: CountWait) -> Decision:
-        task = asyncio.ensure_future(self._call(Op.ACQUIRE, count_wait=count_wait))
+    async def _attempt(self, *, count_wait: CountWait, background: bool) -> Decision:
+        task = asyncio.ensure_future(
+            self._call(Op.ACQUIRE, count_wait=count_wait, background=background)
+        )
         try:
             # Shielded: once sent, the script runs; a permit it grants must not be lost.
             return await asyncio.shield(task)
@@ -133,11 +170,11 @@ class RedisQuota(Scheduler):
     def _store_now(self) -> float:
         return self.clock.now() - (self._delta or 0.0)
 
-    async def _eta(self, n: int) -> float:
+    async def _eta(self, n: int, background: int = 0) -> float:
         if self._last is None:
             await self._call(Op.PEEK)
         assert self._last is not None
-        return eta(self._last[0], self.params, self._store_now(), n)
+        return eta(self._last[0], self.params, self._store_now(), n, background)
 
     # -- the Quota protocol -------------------------------------------------------------------
 
@@ -189,7 +226,10 @@ class RedisQuota(Scheduler):
 
     def __repr__(self) -> str:
         p = self.params
-        return f"RedisQuota(key={self.key!r}, limit={p.limit}, window={p.window})"
+        return (
+            f"RedisQuota(key={self.key!r}, limit={p.limit}, window={p.window}, "
+            f"reserve={p.reserve})"
+        )
 
 
 def script_args(
@@ -201,6 +241,7 @@ def script_args(
     arg: float | None = None,
     count_wait: CountWait = CountWait.NEVER,
     zone_arg: bool = False,
+    background: bool = False,
 ) -> list[str | int]:
     """The script's ARGV; `repr` keeps every float exact.
 
@@ -217,6 +258,7 @@ def script_args(
         "" if obs is None else repr(obs),
         "" if arg is None else repr(float(arg)),
         int(count_wait), int(zone_arg), repr(2 * p.window),
+        int(background), p.reserve, repr(p.release), repr(p.claim),
     ]  # fmt: skip
 
 

@@ -1,10 +1,12 @@
-"""Fair waiting in front of a store: first come, first served, one poller, cancellation-safe.
+"""Fair waiting in front of a store: two lanes, first come first served in each, one poller.
 
-Every `acquire` joins a FIFO queue. Only the head of the queue asks the store for a permit and
-sleeps on the clock until one is due; the others wait for their turn on a future. A waiter
-that leaves (granted, cancelled, or out of `max_wait`) hands the head position to the next.
-A permit is taken only inside the store's atomic step, and the head returns right after it,
-so a cancelled waiter never holds one.
+Every `acquire` joins the FIFO queue of its lane (interactive or background). The head is the
+first interactive waiter, else the first background one; only the head asks the store for a
+permit and sleeps on the clock until one is due, the others wait for their turn on a future.
+An interactive arrival overtakes a background head: it wakes it, and the background waiter
+goes back to waiting for its turn. A waiter that leaves (granted, cancelled, or out of
+`max_wait`) hands the head position to the next. A permit is taken only inside the store's
+atomic step, and the head returns right after it, so a cancelled waiter never holds one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import attrs
 from ..errors import InvalidRequestError, QuotaExhaustedError
 from ._algorithm import CountWait, Decision, Reason
 from ._clock import Clock
+from ._priority import Priority, PriorityLike, check_priority
 
 __all__ = ["Scheduler", "check_max_wait", "iso", "logger"]
 
@@ -29,8 +32,10 @@ logger = logging.getLogger("drchrono_async.ratelimit")
 
 @attrs.define(eq=False)
 class _Waiter:
-    turn: asyncio.Future[None]
+    background: bool
     deadline: float | None  # local epoch time; None: no limit
+    # Set while the waiter waits for its turn at the head; a fresh one for every such wait.
+    turn: asyncio.Future[None] | None = None
 
 
 def iso(ts: float) -> str:
@@ -59,21 +64,27 @@ class Scheduler:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._queue: collections.deque[_Waiter] = collections.deque()
+        # One FIFO queue per lane: interactive, background. The head is the first
+        # interactive waiter, else the first background one.
+        self._lanes: tuple[collections.deque[_Waiter], collections.deque[_Waiter]] = (
+            collections.deque(),
+            collections.deque(),
+        )
         self._kick: asyncio.Future[None] | None = None
         self._logged: Reason = Reason.NONE
 
     # -- to be supplied by the store ----------------------------------------------------------
 
-    async def _attempt(self, *, count_wait: CountWait) -> Decision:
+    async def _attempt(self, *, count_wait: CountWait, background: bool) -> Decision:
         """One atomic step of the store: take a permit now, or say how long to wait.
 
-        `count_wait`: whether this attempt counts as a wait (see `CountWait`).
+        `count_wait`: whether this attempt counts as a wait (see `CountWait`);
+        `background`: the lane of the request.
         """
         raise NotImplementedError
 
-    async def _eta(self, n: int) -> float:
-        """Seconds until the `n`-th next permit, from what this process knows."""
+    async def _eta(self, n: int, background: int = 0) -> float:
+        """Seconds until `n` interactive, then `background` background permits are taken."""
         raise NotImplementedError
 
     def _local(self, d: Decision, store_time: float) -> float:
@@ -82,33 +93,50 @@ class Scheduler:
 
     # -- the waiting discipline ---------------------------------------------------------------
 
-    async def acquire(self, *, max_wait: float | None = None) -> None:
+    async def acquire(
+        self, *, max_wait: float | None = None, priority: PriorityLike = Priority.INTERACTIVE
+    ) -> None:
         """Wait for, and take, one permit (see `Quota.acquire`)."""
-        await self._acquire(check_max_wait(max_wait))
+        background = check_priority(priority) is Priority.BACKGROUND
+        await self._acquire(check_max_wait(max_wait), background=background)
 
-    async def _acquire(self, max_wait: float | None) -> Decision:
+    def _head(self) -> _Waiter | None:
+        for lane in self._lanes:
+            if lane:
+                return lane[0]
+        return None
+
+    async def _acquire(self, max_wait: float | None, *, background: bool = False) -> Decision:
         loop = asyncio.get_running_loop()
         now = self.clock.now()
-        w = _Waiter(loop.create_future(), None if max_wait is None else now + max_wait)
-        self._queue.append(w)
+        w = _Waiter(background, None if max_wait is None else now + max_wait)
+        before = self._head()
+        self._lanes[background].append(w)
         try:
-            queued = self._queue[0] is not w
+            queued = self._head() is not w
             if queued:
                 if max_wait is not None:
                     # Behind others: refuse at once if our turn surely comes too late.
-                    wait = await self._eta(len(self._queue))
+                    wait = await self._eta(*self._ahead(w))
                     if wait > max_wait:
                         raise self._exhausted(now + wait, "the queue ahead")
-                await self._wait_turn(w)
+                await self._wait_turn(w, loop)
+            elif before is not None:
+                self._preempt()  # an interactive waiter overtakes a background head
             first = True
             while True:
+                if self._head() is not w:
+                    # An interactive waiter overtook us: back to waiting for the turn.
+                    queued = True
+                    await self._wait_turn(w, loop)
+                    continue
                 # Count each acquire that waits once: a queued one always, a head if refused.
                 count = CountWait.NEVER
                 if first:
                     count = CountWait.ALWAYS if queued else CountWait.IF_REFUSED
-                d = await self._attempt(count_wait=count)
+                d = await self._attempt(count_wait=count, background=background)
                 if d.granted:
-                    if first and not queued and len(self._queue) == 1:
+                    if first and not queued and self._waiting() == 1:
                         self._logged = Reason.NONE  # an idle spell ends a waiting episode
                     return d
                 first = False
@@ -116,22 +144,36 @@ class Scheduler:
                 if w.deadline is not None and until > w.deadline:
                     raise self._exhausted(until, d.reason.text)
                 self._log_wait(d, until)
-                await self._sleep_or_kick(d.wait)
+                if self._head() is w:
+                    await self._sleep_or_kick(d.wait)
         finally:
             self._leave(w)
 
-    async def _wait_turn(self, w: _Waiter) -> None:
+    def _waiting(self) -> int:
+        return len(self._lanes[0]) + len(self._lanes[1])
+
+    def _ahead(self, w: _Waiter) -> tuple[int, int]:
+        """(interactive, background) permits due up to and including `w`'s, in queue order."""
+        interactive, background = self._lanes
+        if not w.background:
+            return _index(interactive, w) + 1, 0
+        return len(interactive), _index(background, w) + 1
+
+    async def _wait_turn(self, w: _Waiter, loop: asyncio.AbstractEventLoop) -> None:
+        if self._head() is w:
+            return
+        w.turn = turn = loop.create_future()
         if w.deadline is None:
-            await w.turn
+            await turn
             return
         sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, w.deadline - self.clock.now())))
         try:
-            await asyncio.wait({w.turn, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({turn, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             sleeper.cancel()
-        if not w.turn.done():
-            raise self._exhausted(self.clock.now() + await self._eta(self._position(w)), "queue")
-        w.turn.result()  # re-raises an exhaustion set by `_recheck_deadlines`
+        if not turn.done():
+            raise self._exhausted(self.clock.now() + await self._eta(*self._ahead(w)), "queue")
+        turn.result()  # re-raises an exhaustion set by `_recheck_deadlines`
 
     async def _sleep_or_kick(self, seconds: float) -> None:
         if self._kick is None or self._kick.done():
@@ -142,36 +184,40 @@ class Scheduler:
         finally:
             sleeper.cancel()
 
+    def _preempt(self) -> None:
+        """Wake the sleeping head so that it sees it is no longer the head."""
+        if self._kick is not None and not self._kick.done():
+            self._kick.set_result(None)
+
     def _leave(self, w: _Waiter) -> None:
-        if self._queue and self._queue[0] is w:
-            self._queue.popleft()
-            # Hand the head position on. A next waiter already told to give up hands it on
-            # itself when it leaves, so there is never more than one head.
-            if self._queue and not self._queue[0].turn.done():
-                self._queue[0].turn.set_result(None)
+        was_head = self._head() is w
+        lane = self._lanes[w.background]
+        if lane and lane[0] is w:
+            lane.popleft()
         else:
             with contextlib.suppress(ValueError):  # already gone
-                self._queue.remove(w)
-        if not w.turn.done():
+                lane.remove(w)
+        if was_head:
+            # Hand the head position on. A next waiter already told to give up hands it on
+            # itself when it leaves, so there is never more than one head.
+            head = self._head()
+            if head is not None and head.turn is not None and not head.turn.done():
+                head.turn.set_result(None)
+        if w.turn is not None and not w.turn.done():
             w.turn.cancel()
-
-    def _position(self, w: _Waiter) -> int:
-        for i, other in enumerate(self._queue):
-            if other is w:
-                return i + 1
-        return 1
 
     async def _recheck_deadlines(self) -> None:
         """After a 429: wake the head, and fail queued waiters whose wait now exceeds theirs."""
-        if self._kick is not None and not self._kick.done():
-            self._kick.set_result(None)
+        self._preempt()
         now = self.clock.now()
-        for i, w in enumerate(list(self._queue)):
-            if i == 0 or w.deadline is None or w.turn.done():
+        head = self._head()
+        for w in [*self._lanes[0], *self._lanes[1]]:
+            turn = w.turn
+            if w is head or w.deadline is None or turn is None or turn.done():
                 continue
-            wait = await self._eta(i + 1)
-            if now + wait > w.deadline and not w.turn.done():
-                w.turn.set_exception(self._exhausted(now + wait, "paused after 429"))
+            wait = await self._eta(*self._ahead(w))
+            if now + wait > w.deadline and not turn.done():
+                turn.set_exception(self._exhausted(now + wait, "paused after 429"))
 
     def _exhausted(self, resets_at: float, why: str) -> QuotaExhaustedError:
         # No method or path: the quota knows no request (the transport adds them).
@@ -189,3 +235,10 @@ class Scheduler:
             return
         self._logged = d.reason
         logger.info("rate limit: waiting until %s (%s)", iso(until), d.reason.text)
+
+
+def _index(lane: collections.deque[_Waiter], w: _Waiter) -> int:
+    for i, other in enumerate(lane):
+        if other is w:
+            return i
+    return 0
