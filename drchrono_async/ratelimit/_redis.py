@@ -22,6 +22,7 @@ Priorities across processes, exactly what holds (see `_priority.py` for the rule
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,13 @@ from ._scheduler import Scheduler, iso, logger
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["RedisQuota"]
+__all__ = ["RedisQuota", "application_key"]
+
+
+def application_key(client_id: str) -> str:
+    """The Redis key of one OAuth application's quota (shared by all its tokens)."""
+    digest = hashlib.sha256(client_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"drchrono:quota:{digest}"
 
 # A waiting interactive request's claim outlives its due time by this much: time for its
 # process to wake and reach Redis. Background work of every process pays it once per claim.
@@ -71,8 +78,12 @@ class RedisQuota(Scheduler):
 
     Args:
         redis: a `redis.asyncio.Redis` client (either `decode_responses` setting works).
-        key: the Redis key of this application's state, e.g. `"drchrono:quota:<client id>"`;
-            every process spending the same application's quota must use the same key.
+        client_id: the OAuth application's client id. DrChrono counts the quota per
+            application, so by default every process of one application shares the key
+            `drchrono:quota:<sha256 of the client id, 16 hex>` (the id itself is not
+            written to Redis).
+        key: the Redis key instead, where one application's workers must name it themselves
+            (e.g. a fixed access token with no client id at hand). One of the two is needed.
         limit, window, burst, rate, margin, reserve, reserve_release: as for `HourlyQuota`.
         claim: seconds, in [0, 10], an interactive waiter's claim outlives the time its permit
             is due, so that its process has time to come back for it (default 0.25).
@@ -83,7 +94,8 @@ class RedisQuota(Scheduler):
         self,
         redis: Redis,
         *,
-        key: str,
+        client_id: str | None = None,
+        key: str | None = None,
         limit: int = 500,
         window: float = 3600.0,
         burst: float = 10.0,
@@ -95,8 +107,10 @@ class RedisQuota(Scheduler):
         claim: float = DEFAULT_CLAIM,
     ) -> None:
         super().__init__(clock or SystemClock())
-        if not isinstance(key, str) or not key:
-            raise InvalidRequestError("key must name this application's quota")
+        if key is None and isinstance(client_id, str) and 0 < len(client_id) <= 512:
+            key = application_key(client_id)
+        if not isinstance(key, str) or not key or len(key) > 512:
+            raise InvalidRequestError("RedisQuota needs the application's client_id (or a key)")
         if isinstance(claim, bool) or not isinstance(claim, (int, float)) or not (
             0 <= claim <= MAX_CLAIM
         ):

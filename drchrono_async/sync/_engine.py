@@ -50,6 +50,7 @@ from ..errors import (
     InvalidRequestError,
     PermissionDeniedError,
 )
+from ..ratelimit._priority import PriorityLike
 from ..records._base import api_fields
 from ..resources._query import split_date_range
 from ._apply import apply_event
@@ -116,6 +117,9 @@ class Syncer:
             fixed access token); an OAuth client's token says them itself. Resources that
             need another scope are skipped and reported, never listed: the live API can
             answer an empty list for a scope it was not granted.
+        priority: the quota lane of the sync's calls: "background" (the default) leaves
+            the interactive reserve and the head of the queue to a web backend's requests
+            on the same quota.
         progress: called with a resource's report after each page it writes.
     """
 
@@ -134,6 +138,7 @@ class Syncer:
         concurrency: int = 4,
         confirm_limit: int = 50,
         granted_scopes: Iterable[str] | None = None,
+        priority: PriorityLike = "background",
         progress: Progress | None = None,
     ) -> None:
         names = DEFAULT_RESOURCES if resources is None else tuple(resources)
@@ -169,7 +174,7 @@ class Syncer:
         if scopes is not None and not all(isinstance(g, str) and 0 < len(g) <= 100 for g in scopes):
             raise InvalidRequestError("granted_scopes must be scope names")
         self.granted_scopes = scopes
-        self.client = client
+        self.client = client.with_options(priority=priority)
         self.store = store
         self.endpoints = tuple(BY_NAME[n] for n in dict.fromkeys(names))
         self.overlap = float(overlap)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from drchrono_async.errors import QuotaExhaustedError
+from drchrono_async.errors import InvalidRequestError, QuotaExhaustedError
 from drchrono_async.ratelimit import Quota, RedisQuota
 from drchrono_async.testing import VirtualClock
 
@@ -193,3 +193,28 @@ async def test_waits_are_slept_on_the_injected_clock(
     with pytest.raises(QuotaExhaustedError):
         await waiter  # the next token is 1000 s away
     assert clock.now() == 1_767_225_600.0
+
+
+async def test_the_key_follows_the_application_by_default(redis_client: aioredis.Redis) -> None:
+    import uuid
+
+    from drchrono_async.ratelimit._redis import application_key
+
+    one, two = f"app-one-{uuid.uuid4().hex}", f"app-two-{uuid.uuid4().hex}"
+    a = RedisQuota(redis_client, client_id=one)
+    b = RedisQuota(redis_client, client_id=one)
+    other = RedisQuota(redis_client, client_id=two)
+    # Every worker of one application (whatever its practice's token) shares one key.
+    assert a.key == b.key == application_key(one) != other.key
+    assert one not in a.key  # the client id itself is not written to Redis
+    try:
+        await a.acquire()
+        assert b.snapshot().used == 0  # not yet synced: b has not asked Redis
+        await b.acquire()
+        assert b.snapshot().used == 2 and other.snapshot().used == 0
+    finally:
+        await redis_client.delete(a.key, other.key)
+    assert RedisQuota(redis_client, key="custom").key == "custom"
+    for bad in ({}, {"client_id": ""}, {"key": ""}, {"client_id": 5}):
+        with pytest.raises(InvalidRequestError):
+            RedisQuota(redis_client, **bad)

@@ -284,3 +284,24 @@ async def test_a_fixed_token_with_stated_scopes_skips_what_it_cannot_read() -> N
     assert not any(e.path.startswith("/api/appointments") for e in emu.requests)
     with pytest.raises(InvalidRequestError):
         Syncer(client, MemoryStore(), granted_scopes=["", "x"])
+
+
+async def test_the_sync_takes_background_permits_and_leaves_the_client_as_it_was() -> None:
+    from drchrono_async import HourlyQuota
+
+    emu = emulator(patients=30)
+    quota = HourlyQuota(limit=10**6, clock=emu.clock)
+    lanes: list[str] = []
+    acquire = quota.acquire
+
+    async def recording(*, max_wait: Any = None, priority: Any = "interactive") -> Any:
+        lanes.append(str(priority))
+        return await acquire(max_wait=max_wait, priority=priority)
+
+    quota.acquire = recording  # type: ignore[method-assign]
+    async with emu.client(quota=quota) as client:
+        report = await Syncer(client, MemoryStore(), resources=["patients"]).run()
+        assert report.complete and lanes and set(lanes) == {"background"}
+        lanes.clear()
+        await client.patients.get(int(emu.records("patients")[0]["id"]))
+        assert lanes == ["interactive"]  # the caller's own client keeps its lane
