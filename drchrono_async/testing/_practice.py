@@ -164,6 +164,13 @@ class Practice:
         live = self.live(resource)
         return len(live), payload_checksum(live.items())
 
+    def iframe_url(self, page: str, *, base_url: str, **ids: int | None) -> str:
+        """`Emulator.iframe_url` for this practice: ids default to its first user, their
+        doctor and that doctor's first patient (or appointment)."""
+        from ._iframe import iframe_url
+
+        return iframe_url(self, page, base_url=base_url, **ids)
+
     # --- ways in -----------------------------------------------------------------------------
 
     def client(self, **options: Any) -> DrChronoClient:

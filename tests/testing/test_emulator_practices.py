@@ -15,6 +15,7 @@ import pytest
 
 from drchrono_async._demo import emulator_checksum
 from drchrono_async.errors import InvalidRequestError
+from drchrono_async.iframe import verify_iframe_request
 from drchrono_async.sync import SQLiteStore, Syncer
 from drchrono_async.testing import Emulator, Practice, VirtualClock
 from drchrono_async.testing._seed import PRACTICE_ID_STRIDE
@@ -385,3 +386,13 @@ def test_the_cli_refuses_a_bad_practice_count() -> None:
            "--practices", "0"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ})
     assert done.returncode != 0 and "practices must be" in done.stderr
+
+
+def test_a_practice_signs_iframe_urls_with_its_own_users_and_patients(three: Emulator) -> None:
+    p1 = three.practice(1)
+    url = p1.iframe_url("patient", base_url="https://app.test/patient")
+    ctx = verify_iframe_request(httpx.URL(url).query.decode(), three.client_secret,
+                                now=three.clock, page="patient")  # fmt: skip
+    assert ctx.user_id == p1.current_user_id
+    assert p1.record("patients", ctx.patient_id) is not None
+    assert three.practice(0).record("patients", ctx.patient_id) is None
