@@ -31,7 +31,22 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     emu.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     emu.add_argument("--seed", type=int, default=0, help="seed of the practice's data")
-    emu.add_argument("--quota", type=int, default=500, help="calls per token per clock hour")
+    emu.add_argument(
+        "--quota", type=int, default=500, help="calls per clock hour (see --quota-scope)"
+    )
+    emu.add_argument(
+        "--quota-scope",
+        choices=("application", "token"),
+        default="application",
+        help="whom the quota counts: the application, all tokens together (the default, as "
+        "the live service), or each access token apart",
+    )
+    emu.add_argument(
+        "--practices",
+        type=int,
+        default=1,
+        help="practices to host, each seeded on its own with its own token (default 1)",
+    )
     emu.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     emu.add_argument(
         "--size",
@@ -78,20 +93,37 @@ def _parse_sizes(items: Sequence[str]) -> dict[str, int]:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
+    from drchrono_async.errors import InvalidRequestError
     from drchrono_async.testing import Emulator
 
-    emulator = Emulator(
-        seed=args.seed, quota=args.quota, latency=args.latency, sizes=_parse_sizes(args.size)
-    )
+    try:
+        emulator = Emulator(
+            seed=args.seed,
+            quota=args.quota,
+            latency=args.latency,
+            sizes=_parse_sizes(args.size),
+            practices=args.practices,
+            quota_scope=args.quota_scope,
+        )
+    except InvalidRequestError as exc:
+        raise SystemExit(f"drchrono-async emulator: {exc}") from None
 
     async def serve() -> None:
         async with emulator.serve(host=args.host, port=args.port) as url:
             print(f"DrChrono emulator at {url}", flush=True)
+            # Practice 0's credentials first, as they always were printed.
             print(f"  access token:  {emulator.access_token}")
             print(f"  refresh token: {emulator.refresh_token}")
             print(f"  client id:     {emulator.client_id}")
             print(f"  client secret: {emulator.client_secret}")
             print(f"  redirect uri:  {emulator.redirect_uri}")
+            print(f"  quota:         {emulator.quota} calls per hour per {emulator.quota_scope}")
+            # One line per practice: "practice <i> token <access> refresh <refresh>".
+            for practice in emulator.practices:
+                print(
+                    f"practice {practice.index} token {practice.access_token} "
+                    f"refresh {practice.refresh_token}"
+                )
             print("Ctrl-C to stop.", flush=True)
             await asyncio.Event().wait()
 

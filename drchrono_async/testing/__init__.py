@@ -4,12 +4,15 @@
 is not needed for it, the standard library serves it). `VirtualClock` runs hours of quota and
 token-expiry behaviour in milliseconds. `emulator.webhooks` sends DrChrono's webhook deliveries
 to your receiver; `emulator.iframe_url(...)` signs an iframe URL as DrChrono does.
+`Emulator(practices=N)` hosts N practices of one application (`emulator.practice(i)`), whose
+tokens share one hourly quota.
 """
 
 from ._clock import VirtualClock
 from ._emulator import Emulator
 from ._faults import FAULT_KINDS, Faults
 from ._log import LogEntry, RequestLog
+from ._practice import Practice
 from ._seed import DEFAULT_SIZES, EXTRA_FIELD
 from ._webhooks import EVENTS as WEBHOOK_EVENTS
 from ._webhooks import DeliveryLogEntry, Hook, PendingDelivery, Webhooks
@@ -25,6 +28,7 @@ __all__ = [
     "Hook",
     "LogEntry",
     "PendingDelivery",
+    "Practice",
     "RequestLog",
     "VirtualClock",
     "Webhooks",

@@ -5,6 +5,10 @@ API (PATCH, POST, DELETE, with a staff token of its own), so every change is sta
 validated exactly as a client's would be; `vanish` removes records outright, as the live
 service sometimes does, so that only a reconciliation can notice. Each call returns what it
 did, by resource and id, for tests to check a copy against.
+
+Each practice of an emulator has its own (`emulator.practice(i).activity`), working on that
+practice's records only. Its token belongs to DrChrono's own web application, not to the
+emulator's client id: staff work never spends the application's hourly quota.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from ._wire import EmuRequest
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
+    from ._practice import Practice
 
-__all__ = ["Activity", "ActivityLog"]
+__all__ = ["STAFF_CLIENT_ID", "Activity", "ActivityLog"]
+
+# The application staff work through (the web UI): a quota apart from the emulator's client.
+STAFF_CLIENT_ID = "drchrono-web"
 
 # What staff edit, per resource: a text field a PATCH may change freely.
 _EDITABLE = {"appointments": "notes", "patients": "nick_name"}
@@ -45,10 +53,11 @@ class ActivityLog:
 
 
 class Activity:
-    """Simulated staff work on an emulator's records (appointments and patients by default)."""
+    """Simulated staff work on a practice's records (appointments and patients by default)."""
 
-    def __init__(self, emulator: Emulator, *, seed: int = 0) -> None:
+    def __init__(self, emulator: Emulator, *, seed: int | str = 0, practice: int = 0) -> None:
         self._emu = emulator
+        self._index = practice
         self._rng = random.Random(f"activity:{seed}")
         self._token: str | None = None  # issued on first use: seeding stays as it was
         self._slot = 0
@@ -75,8 +84,12 @@ class Activity:
 
     # -- one act each -----------------------------------------------------------------------------
 
+    @property
+    def _practice(self) -> Practice:
+        return self._emu.practice(self._index)
+
     def _pick(self, name: str) -> dict[str, Any]:
-        live = [r for r in self._emu.records(name) if not r.get("deleted_flag")]
+        live = [r for r in self._practice.records(name) if not r.get("deleted_flag")]
         if not live:
             raise InvalidRequestError(f"no {name} left to work on")
         return self._rng.choice(live)
@@ -108,7 +121,7 @@ class Activity:
 
     def _vanish(self, name: str) -> str:
         record = self._pick(name)
-        table = self._emu.tables[name]
+        table = self._practice.tables[name]
         row = table.lookup(str(record["id"]))
         assert row is not None
         table.remove(row.key)
@@ -116,7 +129,10 @@ class Activity:
 
     async def _call(self, method: str, path: str, body: Any, expect: int) -> Any:
         if self._token is None:
-            self._token = self._emu.oauth.issue_token(self._emu.current_user_id).access
+            practice = self._practice
+            self._token = self._emu.oauth.issue_token(
+                practice.current_user_id, practice=self._index, client_id=STAFF_CLIENT_ID
+            ).access
         request = EmuRequest(
             method=method,
             path=path,

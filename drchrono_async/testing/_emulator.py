@@ -6,23 +6,24 @@ import contextlib
 import datetime as dt
 import math
 import random
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import orjson
 
-from drchrono_async._endpoints import BY_NAME, ENDPOINTS
+from drchrono_async._endpoints import BY_NAME
 from drchrono_async.ratelimit import Clock, SystemClock
 
+from ..errors import InvalidRequestError
 from ._activity import Activity
 from ._api import Api
 from ._faults import FaultContext, Faults
 from ._log import LogEntry, RequestLog
 from ._oauth import OAuthServer, Token
+from ._practice import Practice
 from ._quota import HOUR, QuotaBook
-from ._seed import Seeder
 from ._store import Table
 from ._webhooks import Webhooks
 from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body
@@ -30,11 +31,14 @@ from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body
 if TYPE_CHECKING:
     from drchrono_async import DrChronoClient
 
-__all__ = ["DEFAULT_BASE_URL", "Emulator"]
+__all__ = ["DEFAULT_BASE_URL", "MAX_PRACTICES", "QUOTA_SCOPES", "Emulator"]
 
 DEFAULT_BASE_URL = "http://drchrono.emulator"
+MAX_PRACTICES = 1000
+QUOTA_SCOPES = ("application", "token")
 
 Latency = float | tuple[float, float]
+QuotaScope = Literal["application", "token"]
 
 
 class Emulator:
@@ -48,6 +52,14 @@ class Emulator:
     "the past" is for `date_range`); timestamps are naive times in `timezone`.
     `sizes` overrides how many records of each kind the seed creates (see `DEFAULT_SIZES`),
     e.g. `Emulator(sizes={"appointments": 100_000})`.
+
+    `practices=N` hosts N practices of one application, each seeded on its own (practice 0
+    from `seed`, practice i from `f"{seed}:{i}"`) with `sizes`, or `practice_sizes[i]` over
+    them; `practice(i)` holds each one's tokens and data, and a token sees its practice only.
+    `quota_scope` says whom the hourly `quota` counts: `"application"` (the reference's rule:
+    every token issued to the client id shares one budget) or `"token"` (each access token
+    its own). The emulator's `access_token`, `records()`, `tables`, `activity`, ... are
+    practice 0's.
     """
 
     def __init__(
@@ -57,6 +69,9 @@ class Emulator:
         clock: Clock | None = None,
         quota: int = 500,
         sizes: Mapping[str, int] | None = None,
+        practices: int | None = None,
+        practice_sizes: Sequence[Mapping[str, int]] | None = None,
+        quota_scope: QuotaScope = "application",
         timezone: str = "UTC",
         latency: Latency = 0.0,
         base_url: str = DEFAULT_BASE_URL,
@@ -65,6 +80,10 @@ class Emulator:
         client_secret: str = "emulator-client-secret-hs256-signing-key",
         redirect_uri: str = "http://localhost:8000/oauth/callback",
     ) -> None:
+        if quota_scope not in QUOTA_SCOPES:
+            raise InvalidRequestError('quota_scope must be "application" or "token"')
+        all_sizes = _practice_sizes(practices, sizes, practice_sizes)
+        self.quota_scope: QuotaScope = quota_scope
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.tz = ZoneInfo(timezone)
         self.base_url = base_url.rstrip("/")
@@ -73,12 +92,6 @@ class Emulator:
         self.requests = RequestLog()
         self._quota = QuotaBook(quota)
         self._rng = random.Random(f"emulator:{seed}")
-        self.tables: dict[str, Table] = {e.name: Table(e) for e in ENDPOINTS}
-        seeder = Seeder(
-            self.tables, seed=seed, now=self.local_now(), origin=self.base_url, sizes=sizes
-        )
-        seeder.run()
-        self.current_user_id = seeder.current_user_id
         self.oauth = OAuthServer(
             self.clock,
             random.Random(f"tokens:{seed}"),
@@ -86,11 +99,19 @@ class Emulator:
             client_secret=client_secret,
             redirect_uri=redirect_uri,
         )
-        self.token: Token = self.oauth.issue_token(self.current_user_id)
-        self.api = Api(self.tables, seeder.fake, self.local_now)
-        self.activity = Activity(self, seed=seed)  # simulated staff work
-        self.webhooks = Webhooks(self.clock, random.Random(f"webhooks:{seed}"))
-        self.api.observer = self.webhooks.record_change
+        self.webhooks = Webhooks(
+            self.clock, random.Random(f"webhooks:{seed}"), practices=len(all_sizes)
+        )
+        # Practice 0 is seeded exactly as a one-practice emulator always was.
+        self._practices = tuple(
+            Practice(self, i, seed=seed if i == 0 else f"{seed}:{i}", sizes=practice)
+            for i, practice in enumerate(all_sizes)
+        )
+        first = self._practices[0]
+        self.tables: dict[str, Table] = first.tables
+        self.current_user_id = first.current_user_id
+        self.api: Api = first.api
+        self.activity: Activity = first.activity  # simulated staff work
         self._received = 0
         self._transport: Any = None
 
@@ -98,16 +119,49 @@ class Emulator:
 
     @property
     def quota(self) -> int:
-        """Calls allowed per access token per clock hour."""
+        """Calls allowed per clock hour to the application (per access token when
+        `quota_scope="token"`)."""
         return self._quota.limit
 
     @quota.setter
     def quota(self, value: int) -> None:
         self._quota.limit = value
 
+    # --- practices -----------------------------------------------------------------------
+
+    @property
+    def practices(self) -> tuple[Practice, ...]:
+        """Every practice, by index."""
+        return self._practices
+
+    def practice(self, index: int) -> Practice:
+        """Practice `index` (0 .. number of practices - 1)."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidRequestError("a practice index is an int")
+        if not 0 <= index < len(self._practices):
+            raise InvalidRequestError(f"practice index must be in 0..{len(self._practices) - 1}")
+        return self._practices[index]
+
+    def practice_of_user(self, user_id: int) -> Practice:
+        """The practice a user belongs to (a user id outside every practice is refused)."""
+        if isinstance(user_id, bool) or not isinstance(user_id, int):
+            raise InvalidRequestError("user_id must be an int")
+        for practice in self._practices:
+            if practice.owns_user(user_id):
+                return practice
+        raise InvalidRequestError("user_id is not a user of any practice")
+
+    # --- credentials (practice 0's) ------------------------------------------------------
+
+    @property
+    def token(self) -> Token:
+        """Practice 0's token, issued at construction."""
+        return self._practices[0].token
+
     @property
     def access_token(self) -> str:
-        """A valid access token, issued at construction (it expires after 48 clock hours)."""
+        """A valid access token of practice 0, issued at construction (it expires after 48
+        clock hours)."""
         return self.token.access
 
     @property
@@ -128,12 +182,19 @@ class Emulator:
         return self.oauth.redirect_uri
 
     def issue_code(self, user_id: int | None = None) -> str:
-        """An authorization code, as `/o/authorize` would hand the redirect URI (valid 60 s)."""
-        return self.oauth.issue_code(user_id or self.current_user_id)
+        """An authorization code, as `/o/authorize` would hand the redirect URI (valid 60 s);
+        its token will see the practice of `user_id` (default: practice 0's first user)."""
+        if user_id is None:
+            return self._practices[0].issue_code()
+        return self.practice_of_user(user_id).issue_code(user_id)
 
-    def issue_token(self, user_id: int | None = None) -> Token:
-        """Another access token (with its refresh token), e.g. for a second application."""
-        return self.oauth.issue_token(user_id or self.current_user_id)
+    def issue_token(self, user_id: int | None = None, *, client_id: str | None = None) -> Token:
+        """Another access token (with its refresh token) for `user_id`'s practice (default:
+        practice 0's first user). `client_id` issues it to another application (default: this
+        one), which has a quota of its own when the quota is per application."""
+        if user_id is None:
+            return self._practices[0].issue_token(client_id=client_id)
+        return self.practice_of_user(user_id).issue_token(user_id, client_id=client_id)
 
     def iframe_url(
         self,
@@ -180,26 +241,49 @@ class Emulator:
         return self.window_start() + HOUR
 
     def used(self, token: str | None = None) -> int:
-        """Calls counted for `token` (default: `access_token`) in the current window."""
-        return self._quota.used(token or self.access_token, self.clock.now())
+        """Calls counted in the current window against `token`'s budget (default:
+        `access_token`). Under `quota_scope="application"` the budget is the application's
+        that `token` was issued to (every practice's tokens share it); under `"token"` it is
+        that access token's alone."""
+        return self._quota.used(self._quota_key_of(token), self.clock.now())
 
     def remaining(self, token: str | None = None) -> int:
+        """What `token`'s budget has left in the current window (see `used`)."""
         return max(0, self.quota - self.used(token))
 
     def spend(self, calls: int, token: str | None = None) -> None:
-        """Count `calls` made by an outside consumer sharing `token`'s window."""
-        self._quota.spend(token or self.access_token, self.clock.now(), calls)
+        """Count `calls` made by an outside consumer sharing `token`'s budget (see `used`)."""
+        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
+            raise InvalidRequestError("calls must be an int >= 0")
+        self._quota.spend(self._quota_key_of(token), self.clock.now(), calls)
+
+    def _quota_key(self, token: Token) -> str:
+        """What the quota counts a call made with `token` against."""
+        if self.quota_scope == "token":
+            return token.access
+        return f"app:{token.client_id}"
+
+    def _quota_key_of(self, access: str | None) -> str:
+        if access is None:
+            return self._quota_key(self.token)
+        if self.quota_scope == "token":
+            return access
+        token = self.oauth.by_access.get(access) if isinstance(access, str) else None
+        if token is None:
+            # Whose application it is cannot be told: refuse rather than count nobody.
+            raise InvalidRequestError("not an access token this emulator issued")
+        return self._quota_key(token)
 
     # --- state -------------------------------------------------------------------------------
 
     def records(self, endpoint: str) -> list[dict[str, Any]]:
-        """Copies of every stored record of an endpoint (verbose keys included), by id."""
-        return [dict(row.data) for row in self.tables[endpoint]]
+        """Copies of every stored record of an endpoint in practice 0 (verbose keys
+        included), by id."""
+        return self._practices[0].records(endpoint)
 
     def record(self, endpoint: str, id: int | str) -> dict[str, Any] | None:
-        """A copy of one stored record, or None."""
-        row = self.tables[endpoint].lookup(str(id))
-        return dict(row.data) if row is not None else None
+        """A copy of one stored record of practice 0, or None."""
+        return self._practices[0].record(endpoint, id)
 
     def count(self, **criteria: Any) -> int:
         """Shorthand for `requests.count(...)`, e.g. `emulator.count(status=429)`."""
@@ -217,7 +301,8 @@ class Emulator:
         return self._transport
 
     def client(self, **options: Any) -> DrChronoClient:
-        """A `DrChronoClient` on this emulator: its token, base URL, in-process transport and clock.
+        """A `DrChronoClient` on this emulator: practice 0's token (or `access_token=`), base
+        URL, in-process transport and clock.
 
         `options` go to `DrChronoClient` (e.g. `quota=`, `max_wait=`, `max_concurrency=`).
         """
@@ -254,13 +339,14 @@ class Emulator:
         delay = self._latency()
         if delay > 0:
             await self.clock.sleep(delay)
-        resp = self._answer(req, fault)
+        resp, practice = self._answer(req, fault)
         resp.headers.append(("Date", http_date(self.clock.now())))
         if fault in ("drop", "truncate", "slow"):
             resp.fault = fault
             resp.slow_seconds = self.faults.slow_body_seconds
         location = next((v for k, v in resp.headers if k == "Location"), None)
-        self._log(req, query, None if fault == "drop" else resp.status, arrived, fault, location)
+        status = None if fault == "drop" else resp.status
+        self._log(req, query, status, arrived, fault, location, practice)
         return resp
 
     def _latency(self) -> float:
@@ -277,31 +363,36 @@ class Emulator:
         arrived: float,
         fault: str | None,
         location: str | None = None,
+        practice: int | None = None,
     ) -> None:
         self.requests.append(
-            LogEntry(req.method, req.path, query, status, arrived, fault, location)
+            LogEntry(req.method, req.path, query, status, arrived, fault, location, practice)
         )
 
-    def _answer(self, req: EmuRequest, fault: str | None) -> EmuResponse:
+    def _answer(self, req: EmuRequest, fault: str | None) -> tuple[EmuResponse, int | None]:
+        """The answer, and the practice of the request's token (None without a valid one)."""
         path = req.path
         if path.startswith("/files/"):
-            return self._file(req)
+            return self._file(req), None
         if path.startswith("/o/"):
-            return self._oauth(req, fault)
+            return self._oauth(req, fault), None
         if not path.startswith("/api/"):
-            return json_response(404, {"detail": "Not found."})
+            return json_response(404, {"detail": "Not found."}), None
         token = self.oauth.authenticate(req.headers.get("authorization"))
         if token is None:
-            return json_response(401, {"detail": "Authentication credentials were not provided."})
+            body = {"detail": "Authentication credentials were not provided."}
+            return json_response(401, body), None
         if fault == "429":
-            return self._throttled(self._quota.window_start(self.clock.now()) + HOUR)
-        wait = self._quota.take(token.access, self.clock.now())
+            until = self._quota.window_start(self.clock.now()) + HOUR
+            return self._throttled(until), token.practice
+        wait = self._quota.take(self._quota_key(token), self.clock.now())
         if wait is not None:
-            return self._throttled(self.clock.now() + wait)
+            return self._throttled(self.clock.now() + wait), token.practice
         early = self._early_fault(fault)
         if early is not None:
-            return early
-        return self.api.handle(req, token.user_id)
+            return early, token.practice
+        # The token's practice answers: another practice's ids are simply not in its tables.
+        return self._practices[token.practice].api.handle(req, token.user_id), token.practice
 
     def _throttled(self, until: float) -> EmuResponse:
         # The live service puts the wait in the body only, with no Retry-After header.
@@ -353,14 +444,21 @@ class Emulator:
         return self.oauth.revoke_endpoint(form)
 
     def _authorize(self, req: EmuRequest) -> EmuResponse:
-        """`/o/authorize`: approve at once as the current user and redirect with a code."""
+        """`/o/authorize`: approve at once as the first user of a practice and redirect with a
+        code. The emulator-only parameter `practice=<index>` says whose user signs in
+        (default 0), as a different person at the browser would."""
         q = req.query_dict()
         if q.get("client_id") != self.client_id:
             return json_response(400, {"error": "invalid_client"})
         redirect = q.get("redirect_uri") or self.redirect_uri
         if redirect != self.redirect_uri:
             return json_response(400, {"error": "invalid_request"})
-        params = {"code": self.issue_code()}
+        raw = q.get("practice", "0")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or int(raw) >= len(
+            self._practices
+        ):
+            return json_response(400, {"error": "invalid_request"})
+        params = {"code": self._practices[int(raw)].issue_code()}
         if "state" in q:
             params["state"] = q["state"]
         sep = "&" if "?" in redirect else "?"
@@ -370,11 +468,45 @@ class Emulator:
         parts = req.path.split("/")
         if len(parts) >= 3 and parts[2] == "seed":
             return EmuResponse(200, b"%PDF-1.4\n% emulator seed file\n", "application/pdf")
-        stored = self.api.files.get(parts[2]) if len(parts) >= 3 else None
+        name = parts[2] if len(parts) >= 3 else ""
+        found = (p.api.files.get(name) for p in self._practices)
+        stored = next((f for f in found if f is not None), None)
         if stored is None:
             return json_response(404, {"detail": "Not found."})
         return EmuResponse(200, stored.data, stored.content_type)
 
     def __repr__(self) -> str:
         sizes = {name: len(t) for name, t in self.tables.items() if name in BY_NAME and len(t)}
-        return f"Emulator(base_url={self.base_url!r}, sizes={orjson.dumps(sizes).decode()})"
+        more = f", practices={len(self._practices)}" if len(self._practices) > 1 else ""
+        return (
+            f"Emulator(base_url={self.base_url!r}, sizes={orjson.dumps(sizes).decode()}{more})"
+        )
+
+
+def _practice_sizes(
+    practices: int | None,
+    sizes: Mapping[str, int] | None,
+    practice_sizes: Sequence[Mapping[str, int]] | None,
+) -> list[dict[str, int]]:
+    """Each practice's `sizes`: the shared ones with the practice's own over them."""
+    if practices is not None and (
+        isinstance(practices, bool)
+        or not isinstance(practices, int)
+        or not 1 <= practices <= MAX_PRACTICES
+    ):
+        raise InvalidRequestError(f"practices must be an int in 1..{MAX_PRACTICES}")
+    if sizes is not None and not isinstance(sizes, Mapping):
+        raise InvalidRequestError("sizes must be a mapping of endpoint name to a count")
+    if practice_sizes is None:
+        return [dict(sizes or {}) for _ in range(practices or 1)]
+    if isinstance(practice_sizes, (str, bytes, Mapping)) or not isinstance(
+        practice_sizes, Sequence
+    ):
+        raise InvalidRequestError("practice_sizes must be a list of mappings, one per practice")
+    if practices is not None and len(practice_sizes) != practices:
+        raise InvalidRequestError("practice_sizes must have one mapping per practice")
+    if not 1 <= len(practice_sizes) <= MAX_PRACTICES:
+        raise InvalidRequestError(f"practice_sizes must hold 1..{MAX_PRACTICES} mappings")
+    if not all(isinstance(own, Mapping) for own in practice_sizes):
+        raise InvalidRequestError("practice_sizes must be a list of mappings, one per practice")
+    return [{**(sizes or {}), **own} for own in practice_sizes]

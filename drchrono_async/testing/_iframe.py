@@ -14,6 +14,7 @@ from ..errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
+    from ._practice import Practice
 
 __all__ = ["iframe_url"]
 
@@ -22,7 +23,7 @@ _MAX_ID = 2**63 - 1
 
 
 def iframe_url(
-    emulator: Emulator,
+    emulator: Emulator | Practice,
     page: str,
     *,
     base_url: str,
@@ -84,7 +85,7 @@ def iframe_url(
     return f"{base_url}{sep}{query}"
 
 
-def _first(emulator: Emulator, endpoint: str, where: dict[str, Any]) -> dict[str, Any]:
+def _first(emulator: Emulator | Practice, endpoint: str, where: dict[str, Any]) -> dict[str, Any]:
     """The first stored record matching `where` (or the first at all), for default ids."""
     for row in emulator.tables[endpoint]:
         if all(row.get(k) == v for k, v in where.items()):

@@ -21,6 +21,7 @@ class LogEntry:
     time: float  # the emulator clock when the request arrived
     fault: str | None = None
     location: str | None = None  # for redirects
+    practice: int | None = None  # the practice of the request's token; None without one
 
 
 class RequestLog:
@@ -56,6 +57,7 @@ class RequestLog:
         path_prefix: str | None = None,
         status: int | Literal["any"] | None = "any",
         fault: str | Literal["any"] | None = "any",
+        practice: int | Literal["any"] | None = "any",
     ) -> list[LogEntry]:
         """The entries matching every given criterion."""
         out = []
@@ -70,6 +72,8 @@ class RequestLog:
                 continue
             if fault != "any" and e.fault != fault:
                 continue
+            if practice != "any" and e.practice != practice:
+                continue
             out.append(e)
         return out
 
@@ -81,10 +85,16 @@ class RequestLog:
         path_prefix: str | None = None,
         status: int | Literal["any"] | None = "any",
         fault: str | Literal["any"] | None = "any",
+        practice: int | Literal["any"] | None = "any",
     ) -> int:
-        """How many entries match, e.g. `count(status=429)`."""
+        """How many entries match, e.g. `count(status=429)` or `count(practice=1)`."""
         return len(
             self.filter(
-                method=method, path=path, path_prefix=path_prefix, status=status, fault=fault
+                method=method,
+                path=path,
+                path_prefix=path_prefix,
+                status=status,
+                fault=fault,
+                practice=practice,
             )
         )

@@ -2,7 +2,9 @@
 
 Tokens follow django-oauth-toolkit, which the live service runs: access tokens live 48 hours,
 refreshing rotates the refresh token (the old one dies at once, and with it the access token
-it was issued with), authorization codes live one minute and work once.
+it was issued with), authorization codes live one minute and work once. A token is bound to
+the practice of the user who authorized (a code carries it), and to the application (client
+id) it was issued to, which is what an application-wide quota counts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Token:
     scope: str = "user patients calendar clinical billing settings labs messages tasks"
     revoked: bool = False  # the access token
     refresh_used: bool = False
+    practice: int = 0  # the index of the practice whose data the token sees
+    client_id: str = ""  # the application it was issued to
 
 
 @attrs.define
@@ -40,6 +44,7 @@ class _Code:
     user_id: int
     redirect_uri: str
     expires_at: float
+    practice: int = 0
 
 
 class OAuthServer:
@@ -66,21 +71,27 @@ class OAuthServer:
     def _secret(self, prefix: str) -> str:
         return f"{prefix}{self._rng.getrandbits(160):040x}"
 
-    def issue_token(self, user_id: int) -> Token:
+    def issue_token(
+        self, user_id: int, *, practice: int = 0, client_id: str | None = None
+    ) -> Token:
         token = Token(
             access=self._secret("at_"),
             refresh=self._secret("rt_"),
             user_id=user_id,
             expires_at=self.clock.now() + ACCESS_TOKEN_LIFETIME,
+            practice=practice,
+            client_id=self.client_id if client_id is None else client_id,
         )
         self.by_access[token.access] = token
         self.by_refresh[token.refresh] = token
         return token
 
-    def issue_code(self, user_id: int, redirect_uri: str | None = None) -> str:
+    def issue_code(
+        self, user_id: int, redirect_uri: str | None = None, *, practice: int = 0
+    ) -> str:
         code = self._secret("code_")
         self._codes[code] = _Code(
-            user_id, redirect_uri or self.redirect_uri, self.clock.now() + CODE_LIFETIME
+            user_id, redirect_uri or self.redirect_uri, self.clock.now() + CODE_LIFETIME, practice
         )
         return code
 
@@ -108,7 +119,7 @@ class OAuthServer:
                 return json_response(400, {"error": "invalid_grant"})
             if form.get("redirect_uri") != code.redirect_uri:
                 return json_response(400, {"error": "invalid_request"})
-            return self._token_answer(self.issue_token(code.user_id))
+            return self._token_answer(self.issue_token(code.user_id, practice=code.practice))
         if grant == "refresh_token":
             old = self.by_refresh.get(str(form.get("refresh_token", "")))
             if old is None or old.refresh_used:
@@ -117,7 +128,8 @@ class OAuthServer:
             old.refresh_used = True
             old.revoked = True
             del self.by_refresh[old.refresh]
-            return self._token_answer(self.issue_token(old.user_id))
+            new = self.issue_token(old.user_id, practice=old.practice, client_id=old.client_id)
+            return self._token_answer(new)
         return json_response(400, {"error": "unsupported_grant_type"})
 
     def revoke_endpoint(self, form: Mapping[str, object]) -> EmuResponse:

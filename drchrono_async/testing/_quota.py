@@ -1,4 +1,9 @@
-"""The hourly quota as the emulator keeps it: calls per access token per clock hour."""
+"""The hourly quota as the emulator keeps it: calls per key per clock hour.
+
+The key is what the quota counts: an application's client id (the reference's rule: one
+budget shared by every token issued to the application) or, in `quota_scope="token"`, each
+access token apart. The book itself does not care which.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ HOUR = 3600.0
 
 
 class QuotaBook:
-    """Calls per access token per clock hour (epoch-aligned); the live service's hourly limit."""
+    """Calls per key per clock hour (epoch-aligned); the live service's hourly limit."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -21,21 +26,21 @@ class QuotaBook:
         """The start of the clock hour holding `now`."""
         return math.floor(now / HOUR) * HOUR
 
-    def used(self, token: str, now: float) -> int:
+    def used(self, key: str, now: float) -> int:
         """Calls already counted in the current window."""
-        start, used = self._windows.get(token, (math.nan, 0))
+        start, used = self._windows.get(key, (math.nan, 0))
         return used if start == self.window_start(now) else 0
 
-    def take(self, token: str, now: float) -> float | None:
+    def take(self, key: str, now: float) -> float | None:
         """Count one call; or, over the limit, return the seconds until the next window."""
         start = self.window_start(now)
-        used = self.used(token, now)
+        used = self.used(key, now)
         if used >= self.limit:
             return start + HOUR - now
-        self._windows[token] = (start, used + 1)
+        self._windows[key] = (start, used + 1)
         return None
 
-    def spend(self, token: str, now: float, calls: int) -> None:
-        """Count calls made by someone else with the same token (capped at the limit)."""
+    def spend(self, key: str, now: float, calls: int) -> None:
+        """Count calls made by someone else against the same key (capped at the limit)."""
         start = self.window_start(now)
-        self._windows[token] = (start, min(self.limit, self.used(token, now) + calls))
+        self._windows[key] = (start, min(self.limit, self.used(key, now) + calls))

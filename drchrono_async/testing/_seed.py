@@ -21,7 +21,7 @@ from drchrono_async._endpoints import BY_NAME, ENDPOINTS, Endpoint
 from ._fake import FIRST_NAMES, LAST_NAMES, REFS, WRITE_ONLY, Faker, record_fields
 from ._store import Row, Table
 
-__all__ = ["DEFAULT_SIZES", "EXTRA_FIELD", "ID_BASE", "Seeder"]
+__all__ = ["DEFAULT_SIZES", "EXTRA_FIELD", "ID_BASE", "PRACTICE_ID_STRIDE", "Seeder"]
 
 # Every record carries this key, which no documentation mentions, as live records carry
 # undocumented keys: a client must tolerate them.
@@ -53,6 +53,10 @@ ID_BASE: Mapping[str, int] = {
     "patients": 5_000_001,
     "appointments": 90_000_001,
 }
+# Practice i numbers its records from i * PRACTICE_ID_STRIDE on (practice 0 as above), so an id
+# of one practice is a 404 for every other; each range holds 900 million appointments.
+PRACTICE_ID_STRIDE = 1_000_000_000
+PRACTICE_GROUP = 4242  # practice i's practice group is PRACTICE_GROUP + i
 
 SLOT_MINUTES = 30
 SLOTS_PER_DAY = 18  # 08:00 to 17:00
@@ -79,24 +83,38 @@ def _ts(value: dt.datetime) -> str:
 
 
 class Seeder:
-    """Builds every table for one practice."""
+    """Builds every table for one practice.
+
+    `practice` (the practice's index in its emulator) moves every id into the practice's own
+    range and names its practice group; practice 0 is exactly the one-practice emulator's.
+    """
 
     def __init__(
         self,
         tables: dict[str, Table],
         *,
-        seed: int,
+        seed: int | str,
         now: dt.datetime,
         origin: str,
         sizes: Mapping[str, int] | None = None,
+        practice: int = 0,
     ) -> None:
         self.tables = tables
+        self.id_offset = practice * PRACTICE_ID_STRIDE
+        self.practice_group = PRACTICE_GROUP + practice
+        self.practice_group_name = "Emulated Family Practice" + (
+            f" {practice + 1}" if practice else ""
+        )
         self.rng = random.Random(f"practice:{seed}")
         self.now = now.replace(microsecond=0)
         self.sizes = {**DEFAULT_SIZES, **(sizes or {})}
         self.fake = Faker(self.rng, self.now, origin)
         self.origin = origin
         self.current_user_id = 0
+
+    def first_key(self, name: str) -> int:
+        """The first id of an endpoint in this practice's range."""
+        return ID_BASE.get(name, 1) + self.id_offset
 
     def size(self, name: str) -> int:
         return int(self.sizes.get(name, self.sizes["other"]))
@@ -182,7 +200,7 @@ class Seeder:
         rows = []
         specialties = ("Family Medicine", "Internal Medicine", "Pediatrics", "Cardiology")
         for i in range(self.size("doctors")):
-            key = ID_BASE["doctors"] + i
+            key = self.first_key("doctors") + i
             first, last = r.choice(FIRST_NAMES), r.choice(LAST_NAMES)
             rows.append(
                 Row(
@@ -203,8 +221,8 @@ class Seeder:
                         "website": "",
                         "npi_number": f"{r.randrange(10**9, 10**10)}",
                         "group_npi_number": "1234567893",
-                        "practice_group": 4242,
-                        "practice_group_name": "Emulated Family Practice",
+                        "practice_group": self.practice_group,
+                        "practice_group_name": self.practice_group_name,
                         "profile_picture": None,
                         "is_account_suspended": False,
                     },
@@ -217,7 +235,7 @@ class Seeder:
         rows = []
         doctors = self.fake.pools["doctors"]
         for i in range(self.size("offices")):
-            key = ID_BASE["offices"] + i
+            key = self.first_key("offices") + i
             city, state, zip_code = r.choice(
                 (("Sunnyvale", "CA", "94086"), ("Austin", "TX", "73301"), ("Denver", "CO", "80202"))
             )
@@ -253,7 +271,7 @@ class Seeder:
         r = self.rng
         rows = []
         doctors = self.fake.pools["doctors"]
-        key = ID_BASE["users"]
+        key = self.first_key("users")
         perms = {"access_clinical_notes": True, "access_billing": True, "manage_patients": True}
         for n, doc in enumerate(doctors):
             row = self.tables["doctors"].rows[doc].data
@@ -268,8 +286,7 @@ class Seeder:
         self.current_user_id = rows[0].key
         self._store("users", rows)
 
-    @staticmethod
-    def _user(key: int, doc: int, name: str, *, doctor: bool, perms: dict[str, bool]) -> Any:
+    def _user(self, key: int, doc: int, name: str, *, doctor: bool, perms: dict[str, bool]) -> Any:
         return {
             "id": key,
             "doctor": doc,
@@ -277,7 +294,7 @@ class Seeder:
             "is_doctor": doctor,
             "is_staff": not doctor,
             "plan_type": "Complete",
-            "practice_group": 4242,
+            "practice_group": self.practice_group,
             "permissions": dict(perms),
         }
 
@@ -300,7 +317,7 @@ class Seeder:
         doctors = self.fake.pools["doctors"]
         today = self.now.date()
         for i in range(self.size("patients")):
-            key = ID_BASE["patients"] + i
+            key = self.first_key("patients") + i
             first, last = r.choice(FIRST_NAMES), r.choice(LAST_NAMES)
             city, state, zip_code = r.choice(
                 (("Sunnyvale", "CA", "94086"), ("Austin", "TX", "73301"), ("Denver", "CO", "80202"))
@@ -389,7 +406,7 @@ class Seeder:
         picks = sorted(r.sample(range(total), n))
         day0 = dt.datetime.combine(self.now.date() - dt.timedelta(days=past_days), dt.time(8))
         now = self.now
-        base = ID_BASE["appointments"]
+        base = self.first_key("appointments")
         # The hot loop of a 100k seed: floats from `random()` instead of randrange/choice,
         # and whole-second datetimes so that `isoformat()` needs no timespec.
         rand = r.random
@@ -568,7 +585,7 @@ class Seeder:
         visits = self._past_visits(self.size("documents"))
         for i, appt in enumerate(visits):
             a = appt.data
-            key = i + 1
+            key = self.first_key("documents") + i
             rows.append(
                 Row(
                     key,
@@ -595,7 +612,7 @@ class Seeder:
             state = r.choice(("CA", "TX", "CO", "NY", "WA"))
             rows.append(
                 Row(
-                    i + 1,
+                    self.first_key("insurances") + i,
                     {
                         "payer_name": f"{payer} {state}" if i >= len(PAYERS) else payer,
                         "payer_id": payer_id if i < len(PAYERS) else f"{payer_id}{i}",
@@ -614,7 +631,7 @@ class Seeder:
             return
         rows = []
         for i in range(self.size(name)):
-            key = i + 1
+            key = self.first_key(name) + i
             p = patients.rows[r.choice(patients.keys)].data
             data: dict[str, Any] = {"id": key, "doctor": p["doctor"], "patient": p["id"]}
             if name == "problems":
@@ -679,7 +696,7 @@ class Seeder:
         value = self.fake.value
         rows = []
         for i in range(self.size(endpoint.name)):
-            key = i + 1
+            key = self.first_key(endpoint.name) + i
             data: dict[str, Any] = {}
             for spec in specs:
                 if spec.name not in WRITE_ONLY.get(endpoint.name, ()):

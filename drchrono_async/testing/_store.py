@@ -60,14 +60,18 @@ class Row:
 
 
 class Table:
-    """The rows of one endpoint, sorted by key (the numeric id)."""
+    """The rows of one endpoint, sorted by key (the numeric id).
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    `first_key` is where new keys start while the table is empty: each practice of an
+    emulator numbers from its own range, so no id is shared by two practices.
+    """
+
+    def __init__(self, endpoint: Endpoint, first_key: int = 1) -> None:
         self.endpoint = endpoint
         self.rows: dict[int, Row] = {}
         self.keys: list[int] = []
         self.version = 0
-        self.next_key = 1
+        self.next_key = first_key
         self._cache: OrderedDict[Hashable, list[int]] = OrderedDict()
         # field -> (dates, keys), sorted by (date, key); rebuilt after a change.
         self._date_index: dict[str, tuple[list[str], list[int]]] = {}

@@ -12,6 +12,10 @@ What a delivery looks like, as the reference and the live service have it: a POS
 it>}`. The body is frozen when the event happens: a redelivery carries the object as it was
 then. Only a 2xx answer counts; anything else, a connection error or a timeout is retried at
 +1 h, +3 h and +7 h of the emulator's clock after the event, then given up.
+
+An emulator with several practices has one `webhooks` for the application, as the live service
+has one set of hooks per app: a hook registered with `practice=None` (the default) hears the
+events of every practice, one registered with `practice=i` only those of practice i.
 """
 
 from __future__ import annotations
@@ -85,6 +89,11 @@ class Hook:
     secret: str = attrs.field(repr=False)
     events: frozenset[str]
     verified: bool = False
+    practice: int | None = None  # None: every practice's events
+
+    def hears(self, event: str, practice: int) -> bool:
+        """Whether an event of `practice` is delivered to this hook."""
+        return event in self.events and self.practice in (None, practice)
 
     def as_json(self) -> dict[str, Any]:
         """The hook as a delivery's `receiver` shows it."""
@@ -167,9 +176,12 @@ class Webhooks:
     wait for `verify()` (the live service asks for it once, from its settings page).
     """
 
-    def __init__(self, clock: Clock, rng: random.Random, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, clock: Clock, rng: random.Random, *, timeout: float = 10.0, practices: int = 1
+    ) -> None:
         self._clock = clock
         self._rng = rng
+        self._practices = practices
         self.transport: httpx.AsyncBaseTransport | None = None
         self.client: httpx.AsyncClient | None = None
         self.timeout = timeout  # checked by the setter
@@ -197,9 +209,16 @@ class Webhooks:
 
     # --- hooks ----------------------------------------------------------------------------
 
-    def register(self, url: str, secret: str, events: Iterable[str]) -> int:
-        """Add a hook for `events` (names of `EVENTS`) at `url`; returns its id."""
+    def register(
+        self, url: str, secret: str, events: Iterable[str], *, practice: int | None = None
+    ) -> int:
+        """Add a hook for `events` (names of `EVENTS`) at `url`; returns its id.
+
+        `practice=i` limits it to practice i's events; None (the default) hears every practice.
+        """
         _check_url(url)
+        if practice is not None:
+            self._check_practice(practice)
         if (
             not isinstance(secret, str)
             or not 0 < len(secret) <= _MAX_SECRET
@@ -221,8 +240,16 @@ class Webhooks:
         if len(self._hooks) >= _MAX_HOOKS:
             raise InvalidRequestError(f"at most {_MAX_HOOKS} hooks")
         hook_id = len(self._hooks) + 1
-        self._hooks[hook_id] = Hook(hook_id, url, secret, chosen)
+        self._hooks[hook_id] = Hook(hook_id, url, secret, chosen, practice=practice)
         return hook_id
+
+    def _check_practice(self, practice: int) -> None:
+        if (
+            isinstance(practice, bool)
+            or not isinstance(practice, int)
+            or not 0 <= practice < self._practices
+        ):
+            raise InvalidRequestError(f"practice must be an index in 0..{self._practices - 1}")
 
     @property
     def hooks(self) -> tuple[Hook, ...]:
@@ -236,26 +263,36 @@ class Webhooks:
 
     # --- events ---------------------------------------------------------------------------
 
-    def record_change(self, resource: str, action: str, obj: Callable[[], dict[str, Any]]) -> None:
+    def record_change(
+        self,
+        resource: str,
+        action: str,
+        obj: Callable[[], dict[str, Any]],
+        practice: int = 0,
+    ) -> None:
         """Called by the API after a write: `action` is CREATE, MODIFY or DELETE.
 
         `obj` builds the record as the API serialises it, called only if a hook listens.
         """
         stem = EVENT_STEMS.get(resource)
         if stem is not None:
-            self._queue_event(f"{stem}_{action}", obj)
+            self._queue_event(f"{stem}_{action}", obj, practice)
 
-    def emit(self, event: str, obj: dict[str, Any]) -> list[str]:
+    def emit(self, event: str, obj: dict[str, Any], *, practice: int = 0) -> list[str]:
         """Raise `event` with `obj` as if the service had (e.g. `CLINICAL_NOTE_LOCK`, which the
-        emulator's API does not model); returns the ids of the deliveries queued."""
+        emulator's API does not model) in `practice`; returns the ids of the deliveries
+        queued."""
         if event not in EVENTS or event == "PING":
             raise InvalidRequestError("not a DrChrono event name (use ping() for PING)")
         if not isinstance(obj, dict):
             raise InvalidRequestError("obj must be a dict (the record as JSON)")
-        return self._queue_event(event, lambda: obj)
+        self._check_practice(practice)
+        return self._queue_event(event, lambda: obj, practice)
 
-    def _queue_event(self, event: str, obj: Callable[[], dict[str, Any]]) -> list[str]:
-        hooks = [h for h in self._hooks.values() if event in h.events]
+    def _queue_event(
+        self, event: str, obj: Callable[[], dict[str, Any]], practice: int
+    ) -> list[str]:
+        hooks = [h for h in self._hooks.values() if h.hears(event, practice)]
         if not hooks:
             return []
         record = obj()

@@ -207,13 +207,28 @@ async def test_the_window_resets_at_the_top_of_the_clock_hour(clock: VirtualCloc
         assert (await c.get("/api/doctors")).status_code == 200
 
 
-async def test_the_quota_is_per_access_token(clock: VirtualClock) -> None:
-    emu = quota_emulator(clock, 1)
+async def test_the_quota_is_per_application_by_default(clock: VirtualClock) -> None:
+    emu = quota_emulator(clock, 2)
+    other = emu.issue_token()  # the same application: the same hour's budget
+    elsewhere = emu.issue_token(client_id="another-app")
+    async with httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url) as c:
+        assert (await c.get("/api/doctors", headers=bearer(emu.access_token))).status_code == 200
+        assert (await c.get("/api/doctors", headers=bearer(other.access))).status_code == 200
+        assert (await c.get("/api/doctors", headers=bearer(emu.access_token))).status_code == 429
+        assert (await c.get("/api/doctors", headers=bearer(other.access))).status_code == 429
+        assert (await c.get("/api/doctors", headers=bearer(elsewhere.access))).status_code == 200
+    assert emu.used() == emu.used(other.access) == 2
+    assert emu.used(elsewhere.access) == 1
+
+
+async def test_a_token_scoped_quota_counts_each_access_token_apart(clock: VirtualClock) -> None:
+    emu = Emulator(seed=1, clock=clock, quota=1, quota_scope="token", sizes={"other": 2})
     other = emu.issue_token()
     async with httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url) as c:
         assert (await c.get("/api/doctors", headers=bearer(emu.access_token))).status_code == 200
         assert (await c.get("/api/doctors", headers=bearer(emu.access_token))).status_code == 429
         assert (await c.get("/api/doctors", headers=bearer(other.access))).status_code == 200
+    assert emu.used() == emu.used(other.access) == 1
 
 
 async def test_an_outside_consumer_can_spend_the_window(clock: VirtualClock) -> None:
