@@ -64,13 +64,17 @@ def add_parsers(commands: Any) -> None:
     worker.add_argument("--concurrency", type=int, default=4, help="jobs at once (default 4)")
     worker.add_argument("--every", type=int, default=15,
                         help="minutes between scheduled syncs of everything (default 15)")
-    worker.add_argument("--slice-calls", type=int, default=20,
-                        help="calls a job makes before yielding to other practices")
+    worker.add_argument("--slice-pages", type=int, default=20,
+                        help="pages a job writes before yielding to other practices")
     worker.add_argument("--max-wait", type=float, default=30.0,
                         help="seconds to wait for a permit before deferring to the reset")
     worker.add_argument("--heartbeat", type=float, default=10.0, help="seconds")
     worker.add_argument("--stalled-after", type=float, default=60.0,
                         help="seconds without a heartbeat before a worker counts as dead")
+    worker.add_argument("--poll", type=float, default=1.0,
+                        help="seconds between looks for due jobs (default 1)")
+    worker.add_argument("-v", "--verbose", action="store_true",
+                        help="log each job (practice, resource, outcome) and the queue's events")
     worker.add_argument("--migrate", action="store_true",
                         help="create the queue's tables and exit (workers also do it)")
     worker.set_defaults(run=_run, action=_worker)
@@ -165,10 +169,15 @@ async def _remove(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
+    import logging
+
     from .fleet import FleetConfig, build_app, ensure_schema, run_worker
 
+    # Job lines name the practice key and resource only: no token, no record content.
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = FleetConfig(args.store, schema=args.schema, every=args.every,
-                         slice_calls=args.slice_calls, max_wait=args.max_wait,
+                         slice_pages=args.slice_pages, max_wait=args.max_wait,
                          heartbeat=args.heartbeat, stalled_after=args.stalled_after)  # fmt: skip
     if args.migrate:
         created = await ensure_schema(build_app(config), config)
@@ -193,7 +202,9 @@ async def _worker(args: argparse.Namespace) -> int:
     oauth = _OAuthApps() if _oauth_app("https://drchrono.com") is not None else None
     try:
         quota = RedisQuota(redis, key=key, limit=args.quota_limit)
-        await run_worker(config, quota, concurrency=args.concurrency, oauth=oauth)
+        if not 0.05 <= args.poll <= 60:
+            raise InvalidRequestError("--poll must be 0.05 to 60 seconds")
+        await run_worker(config, quota, concurrency=args.concurrency, oauth=oauth, poll=args.poll)
     finally:
         await redis.aclose()
         if oauth is not None:

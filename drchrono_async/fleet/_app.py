@@ -8,7 +8,7 @@ back-off, and worker heartbeats with `get_stalled_jobs` to find the jobs of a de
 
 Fairness: jobs are fetched by priority, then age. A job's priority is minus the calls its
 practice has spent in the current quota window, so the next free worker slot goes to the
-practice served least this window; and a job stops after `slice_calls` calls and is
+practice served least this window; and a job stops after `slice_pages` pages (one call each) and is
 deferred again, so a long backfill holds a slot for one slice at a time.
 """
 
@@ -50,7 +50,7 @@ class FleetConfig:
         dsn: the PostgreSQL connection string (registry, job queue and practices' data).
         schema: the registry schema; procrastinate's tables are created in it too.
         every: minutes between scheduled syncs of every active practice and resource.
-        slice_calls: calls a job makes before it yields its slot to the next practice.
+        slice_pages: pages a job writes before it yields its slot to the next practice.
         max_wait: seconds a job waits for a quota permit before it is deferred to the reset.
         heartbeat: seconds between a worker's heartbeats.
         stalled_after: seconds without a heartbeat after which a worker counts as dead and
@@ -60,7 +60,7 @@ class FleetConfig:
     dsn: str
     schema: str = DEFAULT_SCHEMA
     every: int = 15
-    slice_calls: int = 20
+    slice_pages: int = 20
     max_wait: float = 30.0
     heartbeat: float = 10.0
     stalled_after: float = 60.0
@@ -70,8 +70,8 @@ class FleetConfig:
             1 <= self.every <= 59
         ):
             raise InvalidRequestError("every must be a whole number of minutes from 1 to 59")
-        if not isinstance(self.slice_calls, int) or not 1 <= self.slice_calls <= 100_000:
-            raise InvalidRequestError("slice_calls must be a whole number from 1 to 100000")
+        if not isinstance(self.slice_pages, int) or not 1 <= self.slice_pages <= 100_000:
+            raise InvalidRequestError("slice_pages must be a whole number from 1 to 100000")
         for name in ("max_wait", "heartbeat", "stalled_after"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (

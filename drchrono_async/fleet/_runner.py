@@ -1,7 +1,7 @@
 """One slice of one practice's resource: the body of the `sync_resource` job.
 
 A slice syncs one resource of one practice until it is up to date, or until it has spent
-`slice_calls` calls (then it yields: the job is deferred again, behind the other practices'
+`slice_pages` pages (then it yields: the job is deferred again, behind the other practices'
 jobs), or until the quota has no permit within `max_wait` (then it is deferred to when the
 quota resets). Progress is the store's checkpoint, written with each page: whatever stops a
 slice, the next one resumes from the last whole page.
@@ -74,7 +74,7 @@ class FleetRuntime:
 
     registry: PracticeRegistry
     quota: Quota
-    slice_calls: int = 20
+    slice_pages: int = 20
     max_wait: float = 30.0
     quota_window: float = 3600.0
     oauth: Callable[[str], OAuthApp] | None = None  # base URL -> the app; None: no refresh
@@ -104,7 +104,7 @@ class FleetRuntime:
 
                 def progress(report: ResourceReport) -> None:
                     nonlocal yielded
-                    if report.calls >= self.slice_calls and not yielded:
+                    if report.pages >= self.slice_pages and not yielded:
                         yielded = True
                         syncer.stop()  # the page is written; the rest waits its turn
 

@@ -37,7 +37,7 @@ async def run_worker(
     oauth: Callable[[str], OAuthApp] | None = None,
     signals: bool = True,
     stop: asyncio.Event | None = None,
-    poll: float = 5.0,
+    poll: float = 1.0,
 ) -> None:
     """Run a worker until SIGINT/SIGTERM (with `signals`) or until `stop` is set.
 
@@ -47,7 +47,9 @@ async def run_worker(
         concurrency: jobs this worker runs at once.
         oauth: the `OAuthApp` for a practice's base URL (tokens are then refreshed,
             single-flight through the registry's lock); None: tokens are used as stored.
-        poll: seconds between looks for due jobs (new jobs also arrive by LISTEN/NOTIFY).
+        poll: seconds between looks for due jobs. New jobs also arrive by LISTEN/NOTIFY,
+            but a slice's follow-up waits on its own lock until the slice ends: the poll
+            bounds that pause.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not (
         1 <= concurrency <= 256
@@ -59,7 +61,7 @@ async def run_worker(
         runtime = FleetRuntime(
             registry,
             quota,
-            slice_calls=config.slice_calls,
+            slice_pages=config.slice_pages,
             max_wait=config.max_wait,
             quota_window=float(getattr(getattr(quota, "params", None), "window", 3600.0)),
             oauth=oauth,

@@ -15,12 +15,18 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from drchrono_async.fleet import FleetConfig, PracticeRegistry
+from drchrono_async.fleet import (
+    FleetConfig,
+    PracticeRegistry,
+    build_app,
+    ensure_schema,
+    schedule_all,
+)
 from drchrono_async.ratelimit import RedisQuota
 from tests.ratelimit.conftest import redis_client, redis_key  # noqa: F401  (fixtures)
 from tests.sync.conftest import POSTGRES_DSN, postgres_or_skip
 
-__all__ = ["POSTGRES_DSN", "jobs_state", "wait_until_idle"]
+__all__ = ["POSTGRES_DSN", "jobs_state", "queue_everything", "wait_until_idle"]
 
 
 @pytest.fixture
@@ -79,14 +85,21 @@ async def jobs_state(schema: str) -> dict[str, int]:
 
 
 async def wait_until_idle(
-    schema: str, *, timeout: float = 40.0, also: Callable[[], Awaitable[bool]] | None = None
+    schema: str,
+    *,
+    limit: float = 40.0,
+    also: Callable[[], Awaitable[bool]] | None = None,
+    every: Callable[[], Awaitable[object]] | None = None,
 ) -> dict[str, int]:
     """Poll the queue until no sync job runs or is due (the work is done, or waits for a
-    quota reset); fails after `timeout` seconds of real time."""
+    quota reset) and `also()` holds; `every()` runs at each poll. Fails after `limit`
+    seconds of real time."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit
     quiet = 0
     while True:
+        if every is not None:
+            await every()
         state = await jobs_state(schema)
         idle = state["doing"] == 0 and state["due"] == 0
         quiet = quiet + 1 if idle else 0
@@ -95,3 +108,12 @@ async def wait_until_idle(
         if loop.time() > deadline:
             raise AssertionError(f"the queue did not settle: {state}")
         await asyncio.sleep(0.2)
+
+
+async def queue_everything(config: FleetConfig) -> None:
+    """Create the queue and queue every active practice's syncs (as a worker's start does),
+    so that the queue is not taken for idle before a worker has started."""
+    app = build_app(config)
+    await ensure_schema(app, config)
+    async with app.open_async(), PracticeRegistry(config.dsn, schema=config.schema) as reg:
+        await schedule_all(app, reg, window=3600.0)
