@@ -31,12 +31,14 @@ async def assert_equal(registry: PracticeRegistry, key: str, emulator: Emulator)
 
 
 @contextlib.asynccontextmanager
-async def worker(schema: str, quota: RedisQuota, **options: object) -> AsyncIterator[None]:
+async def worker(
+    schema: str, quota: RedisQuota, *, concurrency: int = 3, **options: object
+) -> AsyncIterator[None]:
     config = config_for(schema, **options)
     await queue_everything(config)
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_worker(config, quota, concurrency=3, signals=False,
+        run_worker(config, quota, concurrency=concurrency, signals=False,
                    stop=stop, poll=0.2)
     )
     try:
