@@ -15,7 +15,6 @@ deferred again, so a long backfill holds a slot for one slice at a time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -236,6 +235,8 @@ async def recover_stalled(app: procrastinate.App, *, stalled_after: float) -> in
 async def stall_watch(app: procrastinate.App, config: FleetConfig) -> None:
     """Every heartbeat, hand the jobs of dead workers to the living."""
     while True:
-        with contextlib.suppress(Exception):  # a failed round is retried on the next
+        try:
             await recover_stalled(app, stalled_after=config.stalled_after)
+        except Exception as exc:  # retried next round; its text may quote values
+            logger.warning("fleet: looking for dead workers' jobs failed: %s", type(exc).__name__)
         await asyncio.sleep(config.heartbeat)
