@@ -4,6 +4,8 @@ Subcommands:
   demo       sync an in-process emulator's practice into SQLite, then prove it equal
   sync       copy a practice into SQLite and keep it current (`--emulator` needs nothing)
   emulator   serve a local DrChrono emulator over HTTP until interrupted
+  practices  register the practices a fleet syncs (PostgreSQL)
+  worker     run a fleet worker: sync jobs from a PostgreSQL queue, one shared Redis quota
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._sync_cli import add_parser as add_sync
 
     add_sync(commands)
+    from ._fleet_cli import add_parsers as add_fleet
+
+    add_fleet(commands)
     return parser
 
 

@@ -1,0 +1,27 @@
+"""A fleet of sync workers on a PostgreSQL-backed job queue (procrastinate).
+
+Each (practice, resource) sync is a job; any number of `drchrono-async worker` processes,
+on any machines, share the queue, one `RedisQuota` and the practices' tokens. Needs the
+`fleet` extra: `pip install 'drchrono-async[fleet]'`.
+"""
+
+from ._app import FleetConfig, build_app, defer_sync, ensure_schema, recover_stalled, schedule_all
+from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry
+from ._runner import FleetRuntime, Outcome, SliceResult
+from ._worker import run_worker
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "FleetConfig",
+    "FleetRuntime",
+    "Outcome",
+    "Practice",
+    "PracticeRegistry",
+    "SliceResult",
+    "build_app",
+    "defer_sync",
+    "ensure_schema",
+    "recover_stalled",
+    "run_worker",
+    "schedule_all",
+]

@@ -1,0 +1,242 @@
+"""The fleet's procrastinate app: the `sync_resource` job, its schedule, and the worker.
+
+Why procrastinate: the queue lives in the PostgreSQL the fleet already needs (no broker to
+run), and it provides each piece the fleet needs as a documented feature: `lock` (no two
+jobs with one lock run at once, enforced by a unique index), `queueing_lock` (at most one
+waiting job per lock), periodic deferral deduplicated across workers, retries with
+back-off, and worker heartbeats with `get_stalled_jobs` to find the jobs of a dead worker.
+
+Fairness: jobs are fetched by priority, then age. A job's priority is minus the calls its
+practice has spent in the current quota window, so the next free worker slot goes to the
+practice served least this window; and a job stops after `slice_pages` pages (one call each) and is
+deferred again, so a long backfill holds a slot for one slice at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..errors import InvalidRequestError, StoreError
+from ..sync import DEFAULT_RESOURCES
+from ..sync._pg_values import lock_key
+from ._registry import DEFAULT_SCHEMA, PracticeRegistry
+from ._runner import FleetJobError, FleetRuntime, Outcome
+
+if TYPE_CHECKING:
+    import procrastinate
+
+__all__ = ["FleetConfig", "build_app", "defer_sync", "ensure_schema", "recover_stalled",
+           "schedule_all"]  # fmt: skip
+
+logger = logging.getLogger("drchrono_async.fleet")
+
+SYNC_TASK = "drchrono_async.fleet.sync_resource"
+SCHEDULE_TASK = "drchrono_async.fleet.schedule"
+_MIN_PRIORITY = -(2**31) + 1
+
+
+@attrs.frozen
+class FleetConfig:
+    """A fleet's settings; every worker of one fleet must use the same.
+
+    Args:
+        dsn: the PostgreSQL connection string (registry, job queue and practices' data).
+        schema: the registry schema; procrastinate's tables are created in it too.
+        every: minutes between scheduled syncs of every active practice and resource.
+        slice_pages: pages a job writes before it yields its slot to the next practice.
+        max_wait: seconds a job waits for a quota permit before it is deferred to the reset.
+        heartbeat: seconds between a worker's heartbeats.
+        stalled_after: seconds without a heartbeat after which a worker counts as dead and
+            its running jobs are given to others.
+    """
+
+    dsn: str
+    schema: str = DEFAULT_SCHEMA
+    every: int = 15
+    slice_pages: int = 20
+    max_wait: float = 30.0
+    heartbeat: float = 10.0
+    stalled_after: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.every, int) or isinstance(self.every, bool) or not (
+            1 <= self.every <= 59
+        ):
+            raise InvalidRequestError("every must be a whole number of minutes from 1 to 59")
+        if not isinstance(self.slice_pages, int) or not 1 <= self.slice_pages <= 100_000:
+            raise InvalidRequestError("slice_pages must be a whole number from 1 to 100000")
+        for name in ("max_wait", "heartbeat", "stalled_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                0 < value <= 86_400
+            ):
+                raise InvalidRequestError(f"{name} must be seconds in (0, 86400]")
+        if self.stalled_after <= self.heartbeat:
+            raise InvalidRequestError("stalled_after must exceed heartbeat")
+
+    def __repr__(self) -> str:  # never the DSN: it may carry a password
+        return f"FleetConfig(schema={self.schema!r}, every={self.every})"
+
+
+def _connector(config: FleetConfig) -> Any:
+    try:
+        from procrastinate import PsycopgConnector
+    except ImportError:
+        raise StoreError(
+            "the fleet needs procrastinate: pip install 'drchrono-async[fleet]'"
+        ) from None
+    # The queue's tables and functions live in the registry schema (found via search_path).
+    return PsycopgConnector(
+        conninfo=config.dsn,
+        kwargs={"options": f"-c search_path={config.schema}"},
+        min_size=1,
+        max_size=10,
+    )
+
+
+def build_app(config: FleetConfig) -> procrastinate.App:
+    """The procrastinate app with the fleet's two tasks registered (not opened)."""
+    import procrastinate
+
+    app = procrastinate.App(connector=_connector(config))
+
+    @app.task(
+        name=SYNC_TASK,
+        pass_context=True,
+        # Network, server and store failures: retried with back-off, then left to the
+        # periodic schedule. Quota waits and slices never count as failures.
+        retry=procrastinate.RetryStrategy(
+            max_attempts=5, exponential_wait=5, retry_exceptions={FleetJobError, StoreError}
+        ),
+    )
+    async def sync_resource(context: procrastinate.JobContext, practice: str,
+                            resource: str) -> str:  # fmt: skip
+        runtime: FleetRuntime = context.additional_context["fleet"]
+        result = await runtime.sync_slice(practice, resource)
+        if result.outcome in (Outcome.YIELDED, Outcome.STOPPED):
+            await defer_sync(app, runtime.registry, practice, resource, window=runtime.quota_window)
+        elif result.outcome is Outcome.QUOTA:
+            await defer_sync(app, runtime.registry, practice, resource,
+                             window=runtime.quota_window, at=result.retry_at)  # fmt: skip
+        return f"{result.outcome.value}: {result.calls} calls"
+
+    @app.periodic(cron=f"*/{config.every} * * * *", periodic_id="all")
+    @app.task(name=SCHEDULE_TASK, pass_context=True)
+    async def schedule(context: procrastinate.JobContext, timestamp: int) -> int:
+        runtime: FleetRuntime = context.additional_context["fleet"]
+        return await schedule_all(app, runtime.registry, window=runtime.quota_window)
+
+    return app
+
+
+async def defer_sync(
+    app: procrastinate.App,
+    registry: PracticeRegistry,
+    practice: str,
+    resource: str,
+    *,
+    window: float,
+    at: float | None = None,
+) -> int | None:
+    """Queue a sync of `resource` for `practice` (at epoch `at`, or now); its job id.
+
+    None when one is already waiting (the queueing lock): that one will do.
+    """
+    from procrastinate import exceptions
+
+    spent = await registry.spent(practice, window=window)
+    lock = f"sync:{practice}:{resource}"
+    options: dict[str, Any] = {
+        "lock": lock,
+        "queueing_lock": lock,
+        "priority": max(_MIN_PRIORITY, -spent),  # least served this window first
+    }
+    if at is not None:
+        # Bounded: a server-controlled reset time never parks a job for more than a day.
+        delay = min(max(at - time.time(), 0.0), 86_400.0)
+        options["schedule_at"] = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+    try:
+        job_id: int = await app.configure_task(SYNC_TASK, **options).defer_async(
+            practice=practice, resource=resource
+        )
+    except exceptions.AlreadyEnqueued:
+        return None
+    return job_id
+
+
+async def schedule_all(app: procrastinate.App, registry: PracticeRegistry, *,
+                       window: float) -> int:  # fmt: skip
+    """Queue a sync of every active practice's resources; how many were queued."""
+    queued = 0
+    for practice in await registry.practices(active_only=True):
+        for resource in practice.sync_resources(DEFAULT_RESOURCES):
+            if await defer_sync(app, registry, practice.key, resource, window=window):
+                queued += 1
+    return queued
+
+
+async def ensure_schema(app: procrastinate.App, config: FleetConfig) -> bool:
+    """Create the schema and procrastinate's tables if missing; True when it created them."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        conn = await psycopg.AsyncConnection.connect(config.dsn, autocommit=True)
+        async with conn, conn.transaction():
+            # One worker migrates; the others wait here, then find the tables.
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)",
+                               (lock_key("fleet-migrate", config.schema),))  # fmt: skip
+            await conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(config.schema))
+            )
+            cur = await conn.execute("SELECT to_regclass(%s)",
+                                     (f'"{config.schema}".procrastinate_jobs',))  # fmt: skip
+            found = await cur.fetchone()
+            if found is not None and found[0] is not None:
+                return False
+            await conn.execute(
+                sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(config.schema))
+            )
+            schema_sql = app.schema_manager.get_schema()
+            await conn.execute(schema_sql)
+            return True
+    except psycopg.Error as exc:
+        raise StoreError(f"migrating the job queue failed ({type(exc).__name__})") from None
+
+
+async def recover_stalled(app: procrastinate.App, *, stalled_after: float) -> int:
+    """Give the running jobs of dead workers (no heartbeat for `stalled_after` s) back.
+
+    A job with a waiting twin (the same queueing lock) is marked failed instead: the twin
+    resumes from the same checkpoint.
+    """
+    from procrastinate import exceptions, jobs
+
+    manager = app.job_manager
+    given = 0
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+        if job.task_name != SYNC_TASK:
+            continue
+        try:
+            await manager.retry_job(job)
+            given += 1
+        except exceptions.UniqueViolation:
+            await manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
+        logger.info("fleet: job %s of a dead worker given back", job.id)
+    return given
+
+
+async def stall_watch(app: procrastinate.App, config: FleetConfig) -> None:
+    """Every heartbeat, hand the jobs of dead workers to the living."""
+    while True:
+        try:
+            await recover_stalled(app, stalled_after=config.stalled_after)
+        except Exception as exc:  # retried next round; its text may quote values
+            logger.warning("fleet: looking for dead workers' jobs failed: %s", type(exc).__name__)
+        await asyncio.sleep(config.heartbeat)

@@ -1,0 +1,153 @@
+"""One slice of one practice's resource: the body of the `sync_resource` job.
+
+A slice syncs one resource of one practice until it is up to date, or until it has spent
+`slice_pages` pages (then it yields: the job is deferred again, behind the other practices'
+jobs), or until the quota has no permit within `max_wait` (then it is deferred to when the
+quota resets). Progress is the store's checkpoint, written with each page: whatever stops a
+slice, the next one resumes from the last whole page.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._client import DrChronoClient
+from ..errors import DrChronoError
+from ..oauth import OAuthApp
+from ..sync import ResourceReport, Syncer
+from ._registry import Practice, PracticeRegistry
+
+if TYPE_CHECKING:
+    from ..ratelimit import Quota
+
+__all__ = ["FleetRuntime", "Outcome", "SliceResult", "client_priority"]
+
+logger = logging.getLogger("drchrono_async.fleet")
+
+# The fleet's requests are background work: they yield the quota to interactive callers.
+PRIORITY = "background"
+
+_QUOTA_ERRORS = ("QuotaExhaustedError", "RateLimitError")
+
+
+def client_priority() -> dict[str, Any]:
+    """The client's `priority=` argument, for a `DrChronoClient` that takes one.
+
+    Clients without priority lanes take every permit in one lane; the fleet then competes
+    with interactive callers on equal terms, which is still correct, only less polite.
+    """
+    if "priority" in inspect.signature(DrChronoClient.__init__).parameters:
+        return {"priority": PRIORITY}
+    return {}
+
+
+class Outcome(enum.Enum):
+    """How a slice ended, and so what becomes of its job."""
+
+    DONE = "done"  # up to date: the periodic schedule brings the next sync
+    YIELDED = "yielded"  # spent its calls: deferred again now, behind the others
+    QUOTA = "quota"  # no permit this window: deferred to the reset
+    STOPPED = "stopped"  # the worker is shutting down: deferred again now, for any worker
+    INACTIVE = "inactive"  # the practice was removed (or never registered)
+
+
+@attrs.frozen
+class SliceResult:
+    outcome: Outcome
+    calls: int
+    retry_at: float | None = None  # epoch seconds, with Outcome.QUOTA
+
+
+class FleetJobError(DrChronoError):
+    """A slice failed for a reason a retry may cure (network, server, store)."""
+
+
+@attrs.define
+class FleetRuntime:
+    """What every job of a worker process shares: the registry, the quota, the OAuth app."""
+
+    registry: PracticeRegistry
+    quota: Quota
+    slice_pages: int = 20
+    max_wait: float = 30.0
+    quota_window: float = 3600.0
+    oauth: Callable[[str], OAuthApp] | None = None  # base URL -> the app; None: no refresh
+    _running: set[Syncer] = attrs.field(factory=set, init=False)
+    stopping: bool = attrs.field(default=False, init=False)
+
+    def stop(self) -> None:
+        """Let every running slice finish its current page, then end it."""
+        self.stopping = True
+        for syncer in list(self._running):
+            syncer.stop()
+
+    async def sync_slice(self, key: str, resource: str) -> SliceResult:
+        """Sync `resource` of practice `key` for one slice; see the module's docstring."""
+        practice = await self.registry.get(key)
+        if practice is None or not practice.active:
+            return SliceResult(Outcome.INACTIVE, 0)
+        if self.stopping:
+            return SliceResult(Outcome.STOPPED, 0)
+        calls = 0
+        yielded = False
+        store = self.registry.data_store(key)
+        await store.open()
+        try:
+            async with await self._client(practice) as client:
+                syncer: Syncer
+
+                def progress(report: ResourceReport) -> None:
+                    nonlocal yielded
+                    if report.pages >= self.slice_pages and not yielded:
+                        yielded = True
+                        syncer.stop()  # the page is written; the rest waits its turn
+
+                syncer = Syncer(client, store, resources=[resource], progress=progress)
+                self._running.add(syncer)
+                if self.stopping:
+                    syncer.stop()
+                try:
+                    report = await syncer.run()
+                finally:
+                    self._running.discard(syncer)
+                calls = report.calls
+                snapshot = self.quota.snapshot()
+        finally:
+            await store.close()
+            if calls:
+                await self.registry.spend(key, calls, window=self.quota_window)
+        (result,) = report.resources
+        if result.status in ("complete", "up to date", "skipped"):
+            return SliceResult(Outcome.DONE, calls)
+        cause = (result.reason or "").split(";", 1)[0]
+        if cause in _QUOTA_ERRORS:
+            retry_at = max(snapshot.resets_at, snapshot.paused_until or 0.0)
+            return SliceResult(Outcome.QUOTA, calls, retry_at)
+        if cause.startswith("stopped"):
+            return SliceResult(Outcome.STOPPED if self.stopping and not yielded
+                               else Outcome.YIELDED, calls)  # fmt: skip
+        # The error's class name only: a report's reason never holds a value.
+        raise FleetJobError(f"sync of {resource} for practice {key} failed: {cause or 'unknown'}")
+
+    async def _client(self, practice: Practice) -> DrChronoClient:
+        options: dict[str, Any] = {
+            "base_url": practice.base_url,
+            "quota": self.quota,
+            "max_wait": self.max_wait,
+            "timezone": practice.timezone,
+            **client_priority(),
+        }
+        tokens = self.registry.token_store(practice.key)
+        if practice.auth == "oauth" and self.oauth is not None:
+            return DrChronoClient(oauth=self.oauth(practice.base_url), token_store=tokens,
+                                  **options)  # fmt: skip
+        token = await tokens.load()
+        if token is None:
+            raise FleetJobError(f"practice {practice.key} has no token in the registry")
+        return DrChronoClient(token.access_token, **options)

@@ -1,0 +1,76 @@
+"""The practices registry: add, list, remove, tokens under the practice key."""
+
+from __future__ import annotations
+
+import pytest
+
+from drchrono_async.errors import InvalidRequestError
+from drchrono_async.fleet import PracticeRegistry
+from drchrono_async.oauth import Token
+
+
+def token(n: int = 1) -> Token:
+    return Token(f"access-{n}", f"refresh-{n}", 2_000_000_000.0, scope="patients:read")
+
+
+async def test_add_list_remove(registry: PracticeRegistry) -> None:
+    added = await registry.add("acme", token(1), name="Acme Clinic",
+                               base_url="http://127.0.0.1:9/", resources=["appointments"])
+    await registry.add("beta", token(2), auth="fixed", timezone="America/New_York")
+    assert added.schema == f"{registry.schema}_p_acme"
+    assert added.base_url == "http://127.0.0.1:9"
+    assert added.resources == ("appointments",)
+    listed = await registry.practices()
+    assert [p.key for p in listed] == ["acme", "beta"]
+    assert listed[1].resources is None and listed[1].auth == "fixed"
+    assert listed[1].timezone == "America/New_York"
+    # Each practice's token under its own key, never mixed.
+    loaded = await registry.token_store("acme").load()
+    assert loaded is not None and loaded.access_token == "access-1"
+    other = await registry.token_store("beta").load()
+    assert other is not None and other.access_token == "access-2"
+
+    assert await registry.remove("acme") is True
+    assert await registry.remove("nobody") is False
+    assert [p.key for p in await registry.practices(active_only=True)] == ["beta"]
+    assert [p.active for p in await registry.practices()] == [False, True]
+    # Adding again re-activates and updates.
+    again = await registry.add("acme", token(3), name="Acme 2")
+    assert again.active and again.name == "Acme 2" and again.resources is None
+    reloaded = await registry.token_store("acme").load()
+    assert reloaded is not None and reloaded.access_token == "access-3"
+
+
+async def test_usage_counts_per_practice(registry: PracticeRegistry) -> None:
+    assert await registry.spend("acme", 5, window=3600) == 5
+    assert await registry.spend("acme", 7, window=3600) == 12
+    assert await registry.spent("beta", window=3600) == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "options"),
+    [
+        ("Acme", {}),  # upper case would escape the schema name rule
+        ("a" * 33, {}),
+        ("x; drop", {}),
+        ("ok", {"resources": ["no_such_endpoint"]}),
+        ("ok", {"resources": "appointments"}),
+        ("ok", {"base_url": "ftp://example.com"}),
+        ("ok", {"base_url": "https://user:pw@example.com"}),
+        ("ok", {"name": "bad\nname"}),
+        ("ok", {"auth": "magic"}),
+        ("ok", {"timezone": "Mars/Olympus"}),
+    ],
+)
+async def test_bad_values_are_refused(
+    registry: PracticeRegistry, key: str, options: dict[str, object]
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        await registry.add(key, token(), **options)  # type: ignore[arg-type]
+    assert "pw" not in str(caught.value)
+    assert await registry.practices() == []
+
+
+def test_repr_names_no_dsn() -> None:
+    registry = PracticeRegistry("postgresql://u:secret-pw@127.0.0.1/test", schema="fleet_x")
+    assert "secret-pw" not in repr(registry)
