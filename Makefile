@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt
+EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck demo bench clean

@@ -193,15 +193,15 @@ async def _worker(args: argparse.Namespace) -> int:
         ) from None
     from .ratelimit import RedisQuota
 
+    # The quota is the application's: every worker of one client id shares its key.
     client_id = os.environ.get("DRCHRONO_CLIENT_ID") or "default"
-    key = args.quota_key or f"drchrono:quota:{client_id}"
     try:
         redis = aioredis.Redis.from_url(args.redis)
     except ValueError:
         raise InvalidRequestError("--redis is not a redis:// URL") from None
     oauth = _OAuthApps() if _oauth_app("https://drchrono.com") is not None else None
     try:
-        quota = RedisQuota(redis, key=key, limit=args.quota_limit)
+        quota = RedisQuota(redis, key=args.quota_key, client_id=client_id, limit=args.quota_limit)
         if not 0.05 <= args.poll <= 60:
             raise InvalidRequestError("--poll must be 0.05 to 60 seconds")
         await run_worker(config, quota, concurrency=args.concurrency, oauth=oauth, poll=args.poll)

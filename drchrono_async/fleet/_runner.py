@@ -10,7 +10,6 @@ slice, the next one resumes from the last whole page.
 from __future__ import annotations
 
 import enum
-import inspect
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -37,14 +36,8 @@ _QUOTA_ERRORS = ("QuotaExhaustedError", "RateLimitError")
 
 
 def client_priority() -> dict[str, Any]:
-    """The client's `priority=` argument, for a `DrChronoClient` that takes one.
-
-    Clients without priority lanes take every permit in one lane; the fleet then competes
-    with interactive callers on equal terms, which is still correct, only less polite.
-    """
-    if "priority" in inspect.signature(DrChronoClient.__init__).parameters:
-        return {"priority": PRIORITY}
-    return {}
+    """The fleet's clients' `priority=` argument: background, behind interactive callers."""
+    return {"priority": PRIORITY}
 
 
 class Outcome(enum.Enum):

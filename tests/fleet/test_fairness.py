@@ -34,7 +34,7 @@ async def test_each_practice_gets_a_fair_share_of_a_scarce_quota(
         for key, (emu, resources) in practices.items():
             url = await stack.enter_async_context(emu.serve())
             await registry.add(key, fixed(emu), base_url=url, resources=resources, auth="fixed")
-        quota = quota_factory(limit=LIMIT)
+        quota = quota_factory(limit=LIMIT, reserve=0)  # no interactive callers here
         async with worker(registry.schema, quota, slice_pages=1, concurrency=1):
             state = await wait_until_idle(registry.schema)
         # The hour's permits are spent: every job waits for the reset, none failed.
