@@ -100,6 +100,12 @@ class _Life:
     closed = False
 
 
+class _ServerOffset:
+    """API server time minus local time, shared by the client and its views."""
+
+    offset: float | None = None
+
+
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the default port made explicit, for same-origin checks."""
     port = url.port or {"http": 80, "https": 443}.get(url.scheme)
@@ -130,8 +136,9 @@ class Transport:
         self._origin = origin(self.base_url)
         # None: requests carry no bearer token (the OAuth token endpoint).
         self._auth = auth
-        # API server time minus local time, from the latest usable `Date` header.
-        self._server_offset: float | None = None
+        # API server time minus local time, from the latest usable `Date` header; shared
+        # with every view, so a view made before the first answer still learns it.
+        self._server = _ServerOffset()
         self.clock = clock
         self.quota = quota
         self.max_retries = max_retries
@@ -282,7 +289,7 @@ class Transport:
 
     def server_offset(self) -> float:
         """API server time minus local time, from `Date` headers (0 until one arrives)."""
-        return self._server_offset or 0.0
+        return self._server.offset or 0.0
 
     async def _permit(self, request: httpx.Request) -> None:
         if self.quota is None:
@@ -348,7 +355,7 @@ class Transport:
             local = self.clock.now()
             # A Date a day away from this clock is garbage, not a clock offset.
             if abs(server_now - local) <= MAX_SERVER_OFFSET:
-                self._server_offset = server_now - local
+                self._server.offset = server_now - local
             if self.quota is not None:
                 self.quota.observe_server_time(server_now)
         return response

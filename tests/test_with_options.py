@@ -78,3 +78,15 @@ def test_a_view_keeps_everything_else() -> None:
     assert view.timezone == client.timezone and view.quota is client.quota
     assert view.base_url == client.base_url and view.appointments is not client.appointments
     assert client._transport.max_wait is None and view._transport.max_wait == 0
+
+
+async def test_a_view_made_before_the_first_answer_learns_the_server_clock() -> None:
+    emu = Emulator(seed=1, clock=VirtualClock(start=1_800_000_000.0), sizes={"patients": 3})
+    local = VirtualClock(start=1_800_000_000.0 - 120.0)  # two minutes behind the server
+    client = DrChronoClient(emu.access_token, base_url=emu.base_url, transport=emu.transport,
+                            clock=local, quota=None)  # fmt: skip
+    async with client:
+        sync = client.with_options(priority="background")  # as the syncer makes its view
+        await client.users.list()  # only the parent has heard from the server
+        assert client._server_now() == pytest.approx(emu.clock.now(), abs=1.0)
+        assert sync._server_now() == pytest.approx(emu.clock.now(), abs=1.0)
