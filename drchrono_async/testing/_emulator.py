@@ -58,8 +58,9 @@ class Emulator:
     them; `practice(i)` holds each one's tokens and data, and a token sees its practice only.
     `quota_scope` says whom the hourly `quota` counts: `"application"` (the reference's rule:
     every token issued to the client id shares one budget) or `"token"` (each access token
-    its own). The emulator's `access_token`, `records()`, `tables`, `activity`, ... are
-    practice 0's.
+    its own). `quota_window` shortens the quota's hour (still aligned on the epoch), so that a
+    benchmark sees windows end and reset in real time. The emulator's `access_token`,
+    `records()`, `tables`, `activity`, ... are practice 0's.
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class Emulator:
         seed: int = 0,
         clock: Clock | None = None,
         quota: int = 500,
+        quota_window: float = HOUR,
         sizes: Mapping[str, int] | None = None,
         practices: int | None = None,
         practice_sizes: Sequence[Mapping[str, int]] | None = None,
@@ -82,6 +84,10 @@ class Emulator:
     ) -> None:
         if quota_scope not in QUOTA_SCOPES:
             raise InvalidRequestError('quota_scope must be "application" or "token"')
+        if isinstance(quota_window, bool) or not isinstance(quota_window, (int, float)) or not (
+            1.0 <= quota_window <= HOUR
+        ):
+            raise InvalidRequestError("quota_window must be seconds in [1, 3600]")
         all_sizes = _practice_sizes(practices, sizes, practice_sizes)
         self.quota_scope: QuotaScope = quota_scope
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -90,7 +96,7 @@ class Emulator:
         self.latency: Latency = latency
         self.faults = Faults(seed)
         self.requests = RequestLog()
-        self._quota = QuotaBook(quota)
+        self._quota = QuotaBook(quota, float(quota_window))
         self._rng = random.Random(f"emulator:{seed}")
         self.oauth = OAuthServer(
             self.clock,
@@ -238,7 +244,7 @@ class Emulator:
 
     def window_resets_at(self) -> float:
         """Epoch time the current window ends and a fresh quota begins."""
-        return self.window_start() + HOUR
+        return self.window_start() + self._quota.window
 
     def used(self, token: str | None = None) -> int:
         """Calls counted in the current window against `token`'s budget (default:
@@ -383,7 +389,7 @@ class Emulator:
             body = {"detail": "Authentication credentials were not provided."}
             return json_response(401, body), None
         if fault == "429":
-            until = self._quota.window_start(self.clock.now()) + HOUR
+            until = self.window_resets_at()
             return self._throttled(until), token.practice
         wait = self._quota.take(self._quota_key(token), self.clock.now())
         if wait is not None:
@@ -426,7 +432,7 @@ class Emulator:
         if req.method != "POST":
             return json_response(405, {"detail": f'Method "{req.method}" not allowed.'})
         if fault == "429":
-            return self._throttled(self._quota.window_start(self.clock.now()) + HOUR)
+            return self._throttled(self.window_resets_at())
         early = self._early_fault(fault)
         if early is not None:
             return early

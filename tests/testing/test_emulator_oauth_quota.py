@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
+from drchrono_async.errors import InvalidRequestError
 from drchrono_async.testing import Emulator, VirtualClock
 
 from .conftest import START
@@ -205,6 +207,31 @@ async def test_the_window_resets_at_the_top_of_the_clock_hour(clock: VirtualCloc
         clock.advance(1)
         assert emu.window_start() == START + 3600
         assert (await c.get("/api/doctors")).status_code == 200
+
+
+async def test_a_shortened_window_resets_on_its_own_epoch_aligned_boundaries(
+    clock: VirtualClock,
+) -> None:
+    emu = Emulator(seed=1, clock=clock, quota=2, quota_window=30.0, sizes={"other": 2})
+    assert START % 30 == 0
+    clock.advance(25)  # 5 s before the first 30-s boundary after START
+    async with httpx.AsyncClient(
+        transport=emu.transport, base_url=emu.base_url, headers=bearer(emu.access_token)
+    ) as c:
+        assert [(await c.get("/api/doctors")).status_code for _ in range(3)] == [200, 200, 429]
+        r = await c.get("/api/doctors")
+        assert "in 5.0 seconds" in r.json()["detail"]
+        assert (emu.window_start(), emu.window_resets_at()) == (START, START + 30)
+        clock.advance(5)
+        assert emu.window_start() == START + 30
+        assert (await c.get("/api/doctors")).status_code == 200
+        assert emu.used() == 1
+
+
+@pytest.mark.parametrize("window", [0.5, 3601, float("nan"), True, "30"])
+def test_a_quota_window_must_be_seconds_up_to_an_hour(window: object) -> None:
+    with pytest.raises(InvalidRequestError):
+        Emulator(quota_window=window)  # type: ignore[arg-type]
 
 
 async def test_the_quota_is_per_application_by_default(clock: VirtualClock) -> None:

@@ -147,6 +147,9 @@ def test_cli_parses_the_emulator_subcommand() -> None:
     )
     assert (args.command, args.port, args.seed, args.quota) == ("emulator", 0, 3, 50)
     assert args.size == ["appointments=10"]
+    assert args.quota_window == 3600.0
+    args = build_parser().parse_args(["emulator", "--quota-window", "30"])
+    assert args.quota_window == 30.0
 
 
 def test_cli_serves_until_interrupted() -> None:
