@@ -120,7 +120,12 @@ class FleetRuntime:
             return SliceResult(Outcome.DONE, calls)
         cause = (result.reason or "").split(";", 1)[0]
         if cause in _QUOTA_ERRORS:
-            retry_at = max(snapshot.resets_at, snapshot.paused_until or 0.0)
+            # When the quota expects a permit for background work: for a window spent down to
+            # the interactive reserve, the reserve's release, not the reset, so the rest of
+            # the window is still spent.
+            retry_at = result.retry_at
+            if retry_at is None:
+                retry_at = max(snapshot.resets_at, snapshot.paused_until or 0.0)
             return SliceResult(Outcome.QUOTA, calls, retry_at)
         if cause.startswith("stopped"):
             return SliceResult(Outcome.STOPPED if self.stopping and not yielded

@@ -49,6 +49,7 @@ from ..errors import (
     DrChronoError,
     InvalidRequestError,
     PermissionDeniedError,
+    QuotaExhaustedError,
 )
 from ..ratelimit._priority import PriorityLike
 from ..records._base import api_fields
@@ -306,7 +307,12 @@ class Syncer:
         except DrChronoError as exc:
             report.status = "incomplete"
             report.reason = f"{type(exc).__name__}; resumes from its checkpoint"
-            logger.warning("sync: %s stopped: %s", endpoint.name, type(exc).__name__)
+            # The hour being spent is the quota doing its job, not a fault: info, not warning.
+            level = logging.WARNING
+            if isinstance(exc, QuotaExhaustedError):
+                level = logging.INFO
+                report.retry_at = exc.resets_at
+            logger.log(level, "sync: %s stopped: %s", endpoint.name, type(exc).__name__)
         finally:
             call_counter.reset(reset)
             report.calls += counter[0]

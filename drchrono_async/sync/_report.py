@@ -30,6 +30,9 @@ class ResourceReport:
     # During a backfill: the calls its windows still need, estimated from how far into each
     # window's dates the pages have reached (None when there is nothing to go by).
     calls_left: int | None = None
+    # Stopped by the quota: the epoch time a permit is expected for this sync's lane (for a
+    # background sync held off by the interactive reserve, when the reserve is released).
+    retry_at: float | None = None
     left: str = ""  # what remains for a later run, in words
     reason: str = ""  # why skipped or incomplete (an error type and what failed)
 

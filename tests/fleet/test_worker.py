@@ -73,3 +73,28 @@ async def test_a_worker_syncs_every_practice_exactly(
         assert {p.schema for p in north} == {f"{registry.schema}_p_{k}" for k in emulators}
         # Each page was its own job: far more jobs than (practice, resource) pairs.
         assert await registry.spent("north", window=3600) == len(emulators["north"].requests)
+
+
+async def test_a_slice_held_off_by_the_reserve_is_deferred_to_its_release(
+    registry: PracticeRegistry,
+) -> None:
+    from drchrono_async.fleet import FleetRuntime, Outcome
+    from drchrono_async.ratelimit import HourlyQuota
+    from drchrono_async.testing import VirtualClock
+
+    # A clock ten minutes into an hour, for the server and the quota: far from the release.
+    clock = VirtualClock(start=1_800_000_000.0 + 600.0)
+    emu = Emulator(seed=4, clock=clock, sizes={"patients": 2000})
+    async with emu.serve() as url:
+        await registry.add("held", fixed(emu), base_url=url, resources=["patients"], auth="fixed")
+        # 6 background permits, then 4 held for interactive callers until the last minute.
+        quota = HourlyQuota(limit=10, reserve=4, clock=clock)
+        runtime = FleetRuntime(registry, quota, slice_pages=100, max_wait=0.5)
+        result = await runtime.sync_slice("held", "patients")
+    assert result.outcome is Outcome.QUOTA and result.calls == 6
+    window_end = quota.snapshot().resets_at
+    # Deferred to when background work may spend the reserve, not to the reset: the
+    # window's last minute is still used.
+    assert result.retry_at is not None
+    assert abs(window_end - (1_800_000_000.0 + 3600.0)) < 2  # the hour, plus margins
+    assert window_end - 62 <= result.retry_at <= window_end - 58

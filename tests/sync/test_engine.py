@@ -305,3 +305,20 @@ async def test_the_sync_takes_background_permits_and_leaves_the_client_as_it_was
         lanes.clear()
         await client.patients.get(int(emu.records("patients")[0]["id"]))
         assert lanes == ["interactive"]  # the caller's own client keeps its lane
+
+
+async def test_a_sync_held_off_by_the_reserve_says_when_the_reserve_is_released() -> None:
+    from drchrono_async import HourlyQuota
+
+    emu = emulator(patients=2000)  # 8 pages at the largest page size
+    clock = emu.clock
+    quota = HourlyQuota(limit=10, reserve=4, clock=clock)  # 6 background permits, then held
+    async with emu.client(quota=quota, max_wait=0) as client:
+        report = await Syncer(client, MemoryStore(), resources=["patients"]).run()
+    patients = report["patients"]
+    assert patients.status == "incomplete" and patients.calls == 6
+    assert patients.reason.startswith("QuotaExhaustedError")
+    window_end = quota.snapshot().resets_at
+    # Not the reset: the reserve's release, the window's last minute (a 60th of an hour).
+    assert patients.retry_at is not None
+    assert window_end - 61 <= patients.retry_at <= window_end - 59
