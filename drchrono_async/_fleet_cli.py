@@ -61,6 +61,14 @@ def add_parsers(commands: Any) -> None:
     worker.add_argument("--quota-key", default=None,
                         help="the quota's Redis key (default drchrono:quota:<client id>)")
     worker.add_argument("--quota-limit", type=int, default=500, help="calls per hour")
+    worker.add_argument("--quota-window", type=float, default=3600.0, metavar="SECONDS",
+                        help="the quota's window: 3600 (shorter only against an emulator "
+                        "run with the same --quota-window)")
+    worker.add_argument("--quota-reserve", type=float, default=0.1, metavar="FRACTION",
+                        help="share of each window held for interactive callers (default 0.1)")
+    worker.add_argument("--quota-release", type=float, default=None, metavar="SECONDS",
+                        help="seconds before the window's end at which background work may "
+                        "spend the reserve (default: the window's last 60th, 60 s of an hour)")
     worker.add_argument("--concurrency", type=int, default=4, help="jobs at once (default 4)")
     worker.add_argument("--every", type=int, default=15,
                         help="minutes between scheduled syncs of everything (default 15)")
@@ -113,29 +121,32 @@ def _oauth_app(base_url: str) -> Any:
 
 async def _add(args: argparse.Namespace) -> int:
     from .fleet import PracticeRegistry
+    from .fleet._registry import check_practice
     from .oauth import FileTokenStore, Token
 
-    auth = "oauth"
-    if args.access_token is not None:
-        value = args.access_token
-        if value == "-":
-            value = os.environ.get("DRCHRONO_ACCESS_TOKEN", "")
-        # A fixed token has no refresh token; a random one stands in, flagged never to be used.
-        token = Token(value, secrets.token_urlsafe(24), _FAR_FUTURE)
-        auth = "fixed"
-    elif args.token_file is not None:
-        loaded = await FileTokenStore(args.token_file).load()
-        if loaded is None:
-            raise InvalidRequestError("the token file holds no token")
-        token = loaded
-    else:
-        app = _oauth_app(args.base_url)
-        if app is None:
-            raise InvalidRequestError("--oauth-code needs $DRCHRONO_CLIENT_ID, "
-                                      "$DRCHRONO_CLIENT_SECRET and $DRCHRONO_REDIRECT_URI")
-        async with app:
-            token = await app.exchange_code(args.oauth_code)
+    auth = "fixed" if args.access_token is not None else "oauth"
+    # Every value is checked, and the registry reached, before a one-time code is spent.
+    check_practice(args.key, name=args.name, base_url=args.base_url, resources=args.resource,
+                   auth=auth, timezone=args.timezone)  # fmt: skip
     async with PracticeRegistry(args.store, schema=args.schema) as registry:
+        if args.access_token is not None:
+            value = args.access_token
+            if value == "-":
+                value = os.environ.get("DRCHRONO_ACCESS_TOKEN", "")
+            # A fixed token has no refresh token; a random one stands in, never to be used.
+            token = Token(value, secrets.token_urlsafe(24), _FAR_FUTURE)
+        elif args.token_file is not None:
+            loaded = await FileTokenStore(args.token_file).load()
+            if loaded is None:
+                raise InvalidRequestError("the token file holds no token")
+            token = loaded
+        else:
+            app = _oauth_app(args.base_url)
+            if app is None:
+                raise InvalidRequestError("--oauth-code needs $DRCHRONO_CLIENT_ID, "
+                                          "$DRCHRONO_CLIENT_SECRET and $DRCHRONO_REDIRECT_URI")
+            async with app:
+                token = await app.exchange_code(args.oauth_code)
         practice = await registry.add(args.key, token, name=args.name, base_url=args.base_url,
                                       resources=args.resource, auth=auth,
                                       timezone=args.timezone)  # fmt: skip
@@ -201,7 +212,9 @@ async def _worker(args: argparse.Namespace) -> int:
         raise InvalidRequestError("--redis is not a redis:// URL") from None
     oauth = _OAuthApps() if _oauth_app("https://drchrono.com") is not None else None
     try:
-        quota = RedisQuota(redis, key=args.quota_key, client_id=client_id, limit=args.quota_limit)
+        quota = RedisQuota(redis, key=args.quota_key, client_id=client_id, limit=args.quota_limit,
+                           window=args.quota_window, reserve=args.quota_reserve,
+                           reserve_release=args.quota_release)
         if not 0.05 <= args.poll <= 60:
             raise InvalidRequestError("--poll must be 0.05 to 60 seconds")
         await run_worker(config, quota, concurrency=args.concurrency, oauth=oauth, poll=args.poll)

@@ -3,8 +3,9 @@
 Why procrastinate: the queue lives in the PostgreSQL the fleet already needs (no broker to
 run), and it provides each piece the fleet needs as a documented feature: `lock` (no two
 jobs with one lock run at once, enforced by a unique index), `queueing_lock` (at most one
-waiting job per lock), periodic deferral deduplicated across workers, retries with
-back-off, and worker heartbeats with `get_stalled_jobs` to find the jobs of a dead worker.
+waiting job per lock), periodic deferral deduplicated across workers, and worker
+heartbeats with `get_stalled_jobs` to find the jobs of a dead worker. (Retries are the
+fleet's own: see `sync_resource`.)
 
 Fairness: jobs are fetched by priority, then age. A job's priority is minus the calls its
 practice has spent in the current quota window, so the next free worker slot goes to the
@@ -39,6 +40,8 @@ logger = logging.getLogger("drchrono_async.fleet")
 SYNC_TASK = "drchrono_async.fleet.sync_resource"
 SCHEDULE_TASK = "drchrono_async.fleet.schedule"
 _MIN_PRIORITY = -(2**31) + 1
+_MAX_ATTEMPTS = 5  # runs of a failing sync before it is left to the periodic schedule
+_RETRY_WAIT = 5.0  # seconds; the n-th retry waits _RETRY_WAIT ** n
 
 
 @attrs.frozen
@@ -106,19 +109,25 @@ def build_app(config: FleetConfig) -> procrastinate.App:
 
     app = procrastinate.App(connector=_connector(config))
 
-    @app.task(
-        name=SYNC_TASK,
-        pass_context=True,
-        # Network, server and store failures: retried with back-off, then left to the
-        # periodic schedule. Quota waits and slices never count as failures.
-        retry=procrastinate.RetryStrategy(
-            max_attempts=5, exponential_wait=5, retry_exceptions={FleetJobError, StoreError}
-        ),
-    )
+    # Network, server and store failures: retried with back-off (5, 25, 125, 625 s), then left
+    # to the periodic schedule. Quota waits and slices never count as failures. Not with
+    # procrastinate's retry: it puts the failed job back to "todo" under its queueing lock,
+    # which a waiting twin (a scheduled sync, a slice's follow-up) may hold; the retry then
+    # fails and leaves the job "doing" for good, its lock barring the twin. A failed job
+    # queues its retry as a new job instead (a waiting twin already is one), then fails.
+    @app.task(name=SYNC_TASK, pass_context=True)
     async def sync_resource(context: procrastinate.JobContext, practice: str,
-                            resource: str) -> str:  # fmt: skip
+                            resource: str, attempt: int = 0) -> str:  # fmt: skip
         runtime: FleetRuntime = context.additional_context["fleet"]
-        result = await runtime.sync_slice(practice, resource)
+        try:
+            result = await runtime.sync_slice(practice, resource)
+        except (FleetJobError, StoreError):
+            if attempt + 1 < _MAX_ATTEMPTS:
+                await defer_sync(app, runtime.registry, practice, resource,
+                                 window=runtime.quota_window,
+                                 at=time.time() + _RETRY_WAIT ** (attempt + 1),
+                                 attempt=attempt + 1)  # fmt: skip
+            raise
         if result.outcome in (Outcome.YIELDED, Outcome.STOPPED):
             await defer_sync(app, runtime.registry, practice, resource, window=runtime.quota_window)
         elif result.outcome is Outcome.QUOTA:
@@ -143,10 +152,12 @@ async def defer_sync(
     *,
     window: float,
     at: float | None = None,
+    attempt: int = 0,
 ) -> int | None:
     """Queue a sync of `resource` for `practice` (at epoch `at`, or now); its job id.
 
-    None when one is already waiting (the queueing lock): that one will do.
+    None when one is already waiting (the queueing lock): that one will do. `attempt`: the
+    retries of a failed sync so far.
     """
     from procrastinate import exceptions
 
@@ -162,8 +173,9 @@ async def defer_sync(
         delay = min(max(at - time.time(), 0.0), 86_400.0)
         options["schedule_at"] = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
     try:
+        retry = {"attempt": attempt} if attempt else {}
         job_id: int = await app.configure_task(SYNC_TASK, **options).defer_async(
-            practice=practice, resource=resource
+            practice=practice, resource=resource, **retry
         )
     except exceptions.AlreadyEnqueued:
         return None

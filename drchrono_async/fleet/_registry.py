@@ -28,7 +28,13 @@ from ..sync._sql import check_name
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DEFAULT_SCHEMA", "Practice", "PracticeRegistry", "check_practice_key"]
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "Practice",
+    "PracticeRegistry",
+    "check_practice",
+    "check_practice_key",
+]
 
 DEFAULT_SCHEMA = "drchrono_fleet"
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -67,6 +73,29 @@ def _check_timezone(name: object) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidRequestError("timezone must be an IANA timezone name") from None
     return name
+
+
+def check_practice(
+    key: str,
+    *,
+    name: str | None = None,
+    base_url: str = "https://drchrono.com",
+    resources: Iterable[str] | None = None,
+    auth: str = "oauth",
+    timezone: str = "UTC",
+) -> tuple[str, str, tuple[str, ...] | None]:
+    """Check `PracticeRegistry.add`'s values (before a token is got for them): the name,
+    base URL and resources as they are stored."""
+    check_practice_key(key)
+    name = key if name is None else name
+    if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME or not name.isprintable():
+        raise InvalidRequestError(f"name must be printable text of 1 to {_MAX_NAME} characters")
+    url = str(check_base_url(base_url)).rstrip("/")
+    names = _check_resources(resources)
+    if auth not in _AUTH_KINDS:
+        raise InvalidRequestError("auth must be 'oauth' or 'fixed'")
+    _check_timezone(timezone)
+    return name, url, names
 
 
 @attrs.frozen
@@ -163,18 +192,12 @@ class PracticeRegistry:
         timezone: str = "UTC",
     ) -> Practice:
         """Register (or re-activate and update) a practice and save its token."""
-        check_practice_key(key)
-        name = key if name is None else name
-        if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME or not name.isprintable():
-            raise InvalidRequestError(f"name must be printable text of 1 to {_MAX_NAME} characters")
-        url = str(check_base_url(base_url)).rstrip("/")
-        names = _check_resources(resources)
-        if auth not in _AUTH_KINDS:
-            raise InvalidRequestError("auth must be 'oauth' or 'fixed'")
+        name, url, names = check_practice(
+            key, name=name, base_url=base_url, resources=resources, auth=auth, timezone=timezone
+        )
         if not isinstance(token, Token):
             raise InvalidRequestError("token must be a Token")
         schema = self.practice_schema(key)
-        _check_timezone(timezone)
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.execute(

@@ -25,13 +25,14 @@ from .test_worker import RESOURCES, assert_equal, fixed
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def start_worker(schema: str, quota_key: str) -> asyncio.subprocess.Process:
+async def start_worker(schema: str, quota_key: str, *extra: str) -> asyncio.subprocess.Process:
+    """A worker process; `extra` arguments override the defaults (the last one wins)."""
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "drchrono_async.cli", "worker", "--store", POSTGRES_DSN,
         "--schema", schema, "--redis", REDIS_URL, "--quota-key", quota_key,
         "--quota-limit", "100000", "--concurrency", "2", "--slice-pages", "1",
         "--heartbeat", "0.5", "--stalled-after", "2", "--max-wait", "5", "--poll", "0.2",
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+        *extra, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
 
