@@ -71,7 +71,8 @@ def add_parsers(commands: Any) -> None:
                         "spend the reserve (default: the window's last 60th, 60 s of an hour)")
     worker.add_argument("--concurrency", type=int, default=4, help="jobs at once (default 4)")
     worker.add_argument("--every", type=int, default=15,
-                        help="minutes between scheduled syncs of everything (default 15)")
+                        help="minutes between scheduled syncs of everything (default 15; 0: "
+                        "none, only the pass queued when a worker starts)")
     worker.add_argument("--slice-pages", type=int, default=20,
                         help="pages a job writes before yielding to other practices")
     worker.add_argument("--max-wait", type=float, default=30.0,

@@ -51,7 +51,8 @@ class FleetConfig:
     Args:
         dsn: the PostgreSQL connection string (registry, job queue and practices' data).
         schema: the registry schema; procrastinate's tables are created in it too.
-        every: minutes between scheduled syncs of every active practice and resource.
+        every: minutes between scheduled syncs of every active practice and resource; 0: no
+            schedule (a worker's start still queues one pass, as for a one-off backfill).
         slice_pages: pages a job writes before it yields its slot to the next practice.
         max_wait: seconds a job waits for a quota permit before it is deferred to the reset.
         heartbeat: seconds between a worker's heartbeats.
@@ -69,9 +70,9 @@ class FleetConfig:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.every, int) or isinstance(self.every, bool) or not (
-            1 <= self.every <= 59
+            0 <= self.every <= 59
         ):
-            raise InvalidRequestError("every must be a whole number of minutes from 1 to 59")
+            raise InvalidRequestError("every must be a whole number of minutes from 0 to 59")
         if not isinstance(self.slice_pages, int) or not 1 <= self.slice_pages <= 100_000:
             raise InvalidRequestError("slice_pages must be a whole number from 1 to 100000")
         for name in ("max_wait", "heartbeat", "stalled_after"):
@@ -135,11 +136,13 @@ def build_app(config: FleetConfig) -> procrastinate.App:
                              window=runtime.quota_window, at=result.retry_at)  # fmt: skip
         return f"{result.outcome.value}: {result.calls} calls"
 
-    @app.periodic(cron=f"*/{config.every} * * * *", periodic_id="all")
-    @app.task(name=SCHEDULE_TASK, pass_context=True)
     async def schedule(context: procrastinate.JobContext, timestamp: int) -> int:
         runtime: FleetRuntime = context.additional_context["fleet"]
         return await schedule_all(app, runtime.registry, window=runtime.quota_window)
+
+    task = app.task(name=SCHEDULE_TASK, pass_context=True)(schedule)
+    if config.every:  # 0: no schedule; each worker's start queues one pass over everything
+        app.periodic(cron=f"*/{config.every} * * * *", periodic_id="all")(task)
 
     return app
 

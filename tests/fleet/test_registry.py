@@ -14,8 +14,13 @@ def token(n: int = 1) -> Token:
 
 
 async def test_add_list_remove(registry: PracticeRegistry) -> None:
-    added = await registry.add("acme", token(1), name="Acme Clinic",
-                               base_url="http://127.0.0.1:9/", resources=["appointments"])
+    added = await registry.add(
+        "acme",
+        token(1),
+        name="Acme Clinic",
+        base_url="http://127.0.0.1:9/",
+        resources=["appointments"],
+    )
     await registry.add("beta", token(2), auth="fixed", timezone="America/New_York")
     assert added.schema == f"{registry.schema}_p_acme"
     assert added.base_url == "http://127.0.0.1:9"
@@ -74,3 +79,24 @@ async def test_bad_values_are_refused(
 def test_repr_names_no_dsn() -> None:
     registry = PracticeRegistry("postgresql://u:secret-pw@127.0.0.1/test", schema="fleet_x")
     assert "secret-pw" not in repr(registry)
+
+
+@pytest.mark.parametrize(
+    ("every", "crons"), [(15, ["*/15 * * * *"]), (1, ["*/1 * * * *"]), (0, [])]
+)
+def test_every_sets_the_periodic_schedule_and_zero_turns_it_off(
+    every: int, crons: list[str]
+) -> None:
+    from drchrono_async.fleet import FleetConfig, build_app
+
+    app = build_app(FleetConfig("postgresql://u@127.0.0.1/test", every=every))
+    assert [t.cron for t in app.periodic_registry.periodic_tasks.values()] == crons
+    assert "drchrono_async.fleet.schedule" in app.tasks  # still callable by hand
+
+
+@pytest.mark.parametrize("every", [-1, 60, 1.5, True])
+def test_every_is_checked(every: object) -> None:
+    from drchrono_async.fleet import FleetConfig
+
+    with pytest.raises(InvalidRequestError):
+        FleetConfig("postgresql://u@127.0.0.1/test", every=every)  # type: ignore[arg-type]
