@@ -1,4 +1,4 @@
-"""Run every benchmark in turn: decode, quota, paging, sync, webhooks, iframe (`make bench`).
+"""Run every benchmark in turn: decode, quota, paging, sync, webhooks, iframe, fleet (`make bench`).
 
 Run: `python benchmarks/run_all.py [--only NAME ...] [--no-write]`. Each benchmark runs in its
 own process with this interpreter (a fresh process per measurement: no warm caches or event
@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ("decode", "quota", "paging", "sync", "webhooks", "iframe")
+BENCHMARKS = ("decode", "quota", "paging", "sync", "webhooks", "iframe", "fleet")
 
 
 def main(argv: list[str] | None = None) -> int:
