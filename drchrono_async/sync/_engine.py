@@ -109,9 +109,10 @@ class Syncer:
         backfill_from: the earliest date a backfill by `date_range` asks for.
         backfill_ahead: days after today a backfill by `date_range` reaches (records further
             ahead arrive with the reconciliation that first sees them within reach).
-        shards: how many windows the past of a backfill is cut into (fetched concurrently);
-            above 1, a one-record probe first finds the earliest record, and the past from
-            there is cut into equal spans (the probe costs one call).
+        shards: how many windows the past of a backfill is cut into; above 1, a one-record
+            probe first finds the earliest record, the past from there is cut into equal
+            spans (the probe costs one call), and these and the future's windows are fetched
+            concurrently. 1: one window after another.
         concurrency: how many resources sync at once.
         confirm_limit: the most vanished ids one reconciliation checks (one GET each).
         granted_scopes: the scopes the token was granted, where the client cannot tell (a

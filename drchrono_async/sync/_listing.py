@@ -75,7 +75,10 @@ class Listing:
         store = self.syncer.store
         marks = self._marks
         before = await store.ids(self.endpoint.name, deleted=False) if marks else set()
-        gate = asyncio.Semaphore(self.syncer.shards)
+        # One stream with shards=1; else the past's shards and the future's windows at once
+        # (a practice books months ahead: the future is a shard's worth of pages too).
+        shards = self.syncer.shards
+        gate = asyncio.Semaphore(1 if shards == 1 else max(shards, len(self.listing["chains"])))
 
         async def chain(state: dict[str, Any]) -> None:
             async with gate:
