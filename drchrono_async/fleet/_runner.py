@@ -25,7 +25,7 @@ from ._registry import Practice, PracticeRegistry
 if TYPE_CHECKING:
     from ..ratelimit import Quota
 
-__all__ = ["FleetRuntime", "Outcome", "SliceResult", "client_priority"]
+__all__ = ["FleetRuntime", "Outcome", "SliceResult"]
 
 logger = logging.getLogger("drchrono_async.fleet")
 
@@ -33,11 +33,6 @@ logger = logging.getLogger("drchrono_async.fleet")
 PRIORITY = "background"
 
 _QUOTA_ERRORS = ("QuotaExhaustedError", "RateLimitError")
-
-
-def client_priority() -> dict[str, Any]:
-    """The fleet's clients' `priority=` argument: background, behind interactive callers."""
-    return {"priority": PRIORITY}
 
 
 class Outcome(enum.Enum):
@@ -139,7 +134,7 @@ class FleetRuntime:
             "quota": self.quota,
             "max_wait": self.max_wait,
             "timezone": practice.timezone,
-            **client_priority(),
+            "priority": PRIORITY,  # background: behind the web backend's interactive calls
         }
         tokens = self.registry.token_store(practice.key)
         if practice.auth == "oauth" and self.oauth is not None:
