@@ -280,9 +280,12 @@ class DrChronoClient:
         for name, resource in self._resources.items():
             setattr(self, name, resource)
 
-    def _server_now(self) -> float:
-        # The API server's time, as this client's responses' `Date` headers say.
+    def server_time(self) -> float:
+        """The API server's time now (epoch seconds), as this client's responses' `Date`
+        headers say: the client's clock plus the offset they showed (0 before any answer)."""
         return self.clock.now() + self._transport.server_offset()
+
+    _server_now = server_time
 
     @property
     def quota(self) -> Quota | None:

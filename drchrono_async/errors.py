@@ -11,6 +11,7 @@
     |       RateLimitError (a real 429), ServerError
     +-- RecordDecodeError (record_type, field)
     +-- StoreError -- TokenStoreError -- TokenConflictError
+    |   +-- StoreTimeoutError, StoreLockedError
     +-- WebhookError -- WebhookSignatureError, WebhookPayloadError
     +-- IframeVerificationError
 
@@ -45,6 +46,8 @@ __all__ = [
     "ResponseDecodeError",
     "ServerError",
     "StoreError",
+    "StoreLockedError",
+    "StoreTimeoutError",
     "TimeoutError",
     "TokenConflictError",
     "TokenStoreError",
@@ -240,6 +243,21 @@ class InvalidGrantError(AuthenticationError):
 
 class StoreError(DrChronoError):
     """A sync store (a database) could not read or write; a failed write left nothing."""
+
+
+class StoreTimeoutError(StoreError):
+    """A store operation waited longer than its stated bound: a lock another session held
+    (PostgreSQL `lock_timeout`, SQLite's busy timeout) or a statement that ran too long
+    (`statement_timeout`). Nothing of the operation was written."""
+
+
+class StoreLockedError(StoreError):
+    """Another sync holds the store's sync lock of a resource this run needs (see
+    `SyncStore.lock`); the run did nothing. `resource` names the first one held."""
+
+    def __init__(self, message: str, *, resource: str = "") -> None:
+        super().__init__(message)
+        self.resource = resource
 
 
 class TokenStoreError(StoreError):

@@ -1,22 +1,38 @@
-"""Webhook events into a sync store: the same upsert rule as the sync, and delivery dedupe.
+"""Webhook events into a sync store, in any order of arrival, ending in the newest state.
 
-`apply_event(store, event)` writes a delivery's object (or its deletion) in one transaction
-that also claims the delivery id, so a redelivery hours later neither runs twice nor rolls a
-newer row back (the upsert compares `updated_at`). `StoreDedupe` lets a `WebhookReceiver`
-ask the same database whether a delivery was already handled.
+DrChrono redelivers a failed delivery at +1 h, +3 h and +7 h with the object as it was at the
+event, so deliveries arrive out of order. The rule (`apply_event`):
+
+- a CREATE or MODIFY of a record with a version (`updated_at`) goes through the sync's upsert
+  rule: it never replaces a newer row, and revives a deleted row only when it is strictly
+  newer than the delete;
+- a DELETE carries a version: the object's own `updated_at` where it has one, else the time
+  the delivery is applied (by the API server's clock when a client is given). It wins over
+  any stored state that is not strictly newer, so a late MODIFY never brings it back;
+- a CREATE or MODIFY of a record without a version (allergies, problems, medications)
+  cannot be ordered by its payload: it only marks the row stale (inserting it if the store
+  has none) and the current state is fetched with one GET, at once when a client is given
+  (in that client's quota lane), else by the next sync run of that resource.
+
+Deliveries are marked handled by the receiver's dedupe after the handler returned, never
+here: a handler that fails after writing is redelivered and applied again, which the rule
+makes harmless.
 """
 
 from __future__ import annotations
 
-import weakref
-from typing import TYPE_CHECKING, Any
+import datetime as dt
+import time
+from typing import TYPE_CHECKING
 
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
-from ._rows import columns_for, row_from
+from ._refresh import refresh
+from ._rows import columns_for, has_version, local_time, normalise_timestamp, row_from
 from ._store import SyncStore, WriteResult
 
 if TYPE_CHECKING:
+    from .._client import DrChronoClient
     from ..webhooks import WebhookEvent
 
 __all__ = ["DEFAULT_RETENTION", "StoreDedupe", "apply_event"]
@@ -24,46 +40,65 @@ __all__ = ["DEFAULT_RETENTION", "StoreDedupe", "apply_event"]
 # Redeliveries come up to 7 hours after the event; a day leaves room for a late manual one.
 DEFAULT_RETENTION = 86_400.0
 
-_ensured: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
-
-async def apply_event(store: SyncStore, event: WebhookEvent) -> WriteResult | None:
+async def apply_event(
+    store: SyncStore,
+    event: WebhookEvent,
+    *,
+    client: DrChronoClient | None = None,
+    timezone: dt.tzinfo | None = None,
+) -> WriteResult | None:
     """Write `event`'s object into `store` (or mark its id deleted); None if nothing to write.
 
     Nothing is written for PING, an event of no known resource, or an object without an id.
-    The delivery id is claimed in the same transaction: a second delivery of it writes
-    nothing (`WriteResult.duplicate`). An older object than the stored one is skipped.
+    See the module's docstring for the ordering rule. `client`: fetches the current state of
+    records without a version at once (one GET); without it they wait, marked stale, for
+    the next sync. `timezone`: the practice's (default: the client's, else UTC), in which
+    the API's times are written.
     """
     resource = event.resource
     endpoint = BY_NAME.get(resource) if resource else None
     if endpoint is None or endpoint.record_type is None:
         return None
-    done = _ensured.setdefault(store, set())
-    if endpoint.name not in done:
-        await store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
-        done.add(endpoint.name)
+    if timezone is not None and not isinstance(timezone, dt.tzinfo):
+        raise InvalidRequestError("timezone must be a tzinfo")
+    tz = timezone or (client.timezone if client is not None else dt.UTC)
+    now = client.server_time() if client is not None else time.time()
+    # Cheap after the first time: the store remembers what it ensured in this session.
+    await store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
     if event.is_delete:
         if not event.object_id:
             return None
+        updated = getattr(event.object, "updated_at", None)
+        version = normalise_timestamp(updated) if isinstance(updated, dt.datetime) else None
         return await store.write(
-            endpoint.name, [], delete_ids=[event.object_id], delivery_id=event.delivery_id
+            endpoint.name,
+            [],
+            delete_ids=[event.object_id],
+            deleted_at=version or local_time(now, tz),
         )
     if event.object is None:
         return None
     row = row_from(event.object, endpoint)
     if row is None:
         return None
-    return await store.write(endpoint.name, [row], delivery_id=event.delivery_id)
+    if has_version(endpoint):
+        return await store.write(endpoint.name, [row])
+    marked = await store.mark_stale(endpoint.name, row, at=local_time(now, tz))
+    if client is None:
+        return marked
+    return await refresh(client, store, endpoint, [row.id])
 
 
 class StoreDedupe:
     """A `webhooks.DeliveryDedupe` kept in a sync store's `_deliveries` table.
 
     `claim` answers whether the delivery is not yet handled; `complete` records it (kept
-    `retention` seconds); `release` has nothing to undo. With a handler that writes through
-    `apply_event`, the claim that counts is the one inside that write's transaction: two
-    copies of one delivery racing each other write once. Side effects of a handler outside
-    the database can run twice in that race; pair it with `RedisDedupe` if they must not.
+    `retention` seconds) after the handler returned; `release` has nothing to undo. Two
+    copies of one delivery racing each other may both run the handler: writes through
+    `apply_event` make that harmless (the same state written twice); side effects of a
+    handler outside the database can run twice, so pair it with `RedisDedupe` if they must
+    not. A handler that raised leaves the delivery unrecorded: its redelivery runs again.
     """
 
     def __init__(self, store: SyncStore, *, retention: float = DEFAULT_RETENTION) -> None:

@@ -56,6 +56,8 @@ from ..records._base import api_fields
 from ..resources._query import split_date_range
 from ._apply import apply_event
 from ._listing import Listing, Stopped, first_error, since_on_updates, windowed
+from ._locks import check_wait
+from ._refresh import refresh
 from ._report import Mode, ResourceReport, SyncReport
 from ._rows import columns_for
 from ._store import SyncStore, WriteResult
@@ -123,6 +125,8 @@ class Syncer:
             the interactive reserve and the head of the queue to a web backend's requests
             on the same quota.
         progress: called with a resource's report after each page it writes.
+        wait_lock: seconds `run()` waits for the store's sync lock of its resources while
+            another sync holds it, before it raises `StoreLockedError` having done nothing.
     """
 
     def __init__(
@@ -142,6 +146,7 @@ class Syncer:
         granted_scopes: Iterable[str] | None = None,
         priority: PriorityLike = "background",
         progress: Progress | None = None,
+        wait_lock: float = 0.0,
     ) -> None:
         names = DEFAULT_RESOURCES if resources is None else tuple(resources)
         if isinstance(resources, str):
@@ -188,6 +193,7 @@ class Syncer:
         self.concurrency = concurrency
         self.confirm_limit = confirm_limit
         self._progress = progress
+        self.wait_lock = check_wait(wait_lock)
         self._stopping = False
 
     def stop(self) -> None:
@@ -199,12 +205,15 @@ class Syncer:
         self._stopping = True
 
     async def apply(self, event: WebhookEvent) -> WriteResult | None:
-        """Write a webhook event into this syncer's store: `sync.apply_event(store, event)`.
+        """Write a webhook event into this syncer's store: `sync.apply_event(store, event,
+        client=...)` with this syncer's client.
 
         Through the same upsert rule as the sync, so a redelivery carrying an older object
-        never rolls newer data back; its delivery id is claimed in the same transaction.
+        never rolls newer data back; a record without a version is fetched with one GET, in
+        the sync's quota lane (background by default: a burst of deliveries never takes the
+        interactive reserve).
         """
-        return await apply_event(self.store, event)
+        return await apply_event(self.store, event, client=self.client)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -234,7 +243,15 @@ class Syncer:
     # -- the run --------------------------------------------------------------------------------
 
     async def run(self) -> SyncReport:
-        """Sync every resource once; returns what was done and what is left."""
+        """Sync every resource once; returns what was done and what is left.
+
+        Holds the store's sync lock of its resources for the run: a second sync of any of
+        them on the same store waits `wait_lock` seconds, then raises `StoreLockedError`.
+        """
+        async with self.store.lock([e.name for e in self.endpoints], wait=self.wait_lock):
+            return await self._run()
+
+    async def _run(self) -> SyncReport:
         started = self.client.clock.now()
         reports = [ResourceReport(e.name) for e in self.endpoints]
         missing = await self._missing_scopes()
@@ -293,12 +310,11 @@ class Syncer:
                 if self.shards > 1 and windowed(endpoint) and not checkpoint.get("backfilled"):
                     earliest = await self._probe_earliest(endpoint)
                 listing = self._new_listing(endpoint, checkpoint, earliest=earliest)
-            if listing is None:
-                report.status = "up to date"
-                return
-            report.mode = listing["kind"]
-            await Listing(self, endpoint, checkpoint, listing, report).run()
-            report.status = "complete"
+            if listing is not None:
+                report.mode = listing["kind"]
+                await Listing(self, endpoint, checkpoint, listing, report).run()
+            await self._refresh_stale(endpoint, report)
+            report.status = "complete" if listing is not None else "up to date"
         except Stopped:
             report.status = "incomplete"
             report.reason = "stopped; resumes from its checkpoint"
@@ -319,6 +335,18 @@ class Syncer:
             report.calls += counter[0]
             report.seconds = clock.now() - started
             self._report_progress(report)
+
+    async def _refresh_stale(self, endpoint: Endpoint, report: ResourceReport) -> None:
+        """GET the rows webhooks marked stale (records without a version), up to
+        `confirm_limit` a run; the rest wait for the next."""
+        ids = await self.store.stale_ids(endpoint.name, limit=self.confirm_limit)
+        if not ids:
+            return
+        result = await refresh(self.client, self.store, endpoint, ids)
+        report.written += result.written
+        report.skipped += result.skipped
+        report.deleted += result.marked_deleted
+        report.misfits += result.misfits
 
     def _new_listing(
         self, endpoint: Endpoint, cp: Mapping[str, Any], *, earliest: dt.date | None = None
@@ -396,7 +424,7 @@ class Syncer:
 
     def server_now(self) -> float:
         """The API server's time, as the client's responses' `Date` headers say."""
-        return self.client.clock.now() + self.client._transport.server_offset()
+        return self.client.server_time()
 
     def _report_progress(self, report: ResourceReport) -> None:
         if self._progress is not None:

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from .._endpoints import Endpoint
 from ..errors import BadRequestError, NotFoundError, PaginationError
 from ..pagination import Page, Paginator
+from ._refresh import Current, fetch_current
 from ._report import ResourceReport
-from ._rows import row_from
+from ._rows import local_time, row_from
 from ._store import Row
 from ._watermark import format_since, watermark
 
@@ -93,11 +94,15 @@ class Listing:
             raise first_error(failed) from None
         # Every chain is done and checkpointed: finish the listing.
         vanished = sorted(before - self._seen) if marks else []
-        rows, gone, left = await self._confirm_vanished(vanished)
+        found, left = await self._confirm_vanished(vanished)
         self._complete()
         self.report.calls_left = None
         result = await store.write(
-            self.endpoint.name, rows, checkpoint=self.cp, delete_ids=gone
+            self.endpoint.name,
+            list(found.rows),
+            checkpoint=self.cp,
+            delete_ids=list(found.gone),
+            deleted_at=found.gone_at,
         )
         self.report.written += result.written
         self.report.skipped += result.skipped
@@ -127,15 +132,23 @@ class Listing:
         return paginator
 
     async def _pages(self, paginator: Paginator[Any], state: dict[str, Any]) -> None:
-        async for page in paginator.pages():
-            await self._write_page(page, state)
+        pages = paginator.pages()
+        client = self.syncer.client
+        while True:
+            # The page's request goes out now (no prefetch): what it lists was live then.
+            observed = local_time(client.server_time(), client.timezone)
+            try:
+                page = await anext(pages)
+            except StopAsyncIteration:
+                return
+            await self._write_page(page, state, observed)
             if self.syncer._stopping:
                 raise Stopped
 
-    async def _write_page(self, page: Page[Any], state: dict[str, Any]) -> None:
+    async def _write_page(self, page: Page[Any], state: dict[str, Any], observed: str) -> None:
         rows: list[Row] = []
         for record in page.results:
-            row = row_from(record, self.endpoint)
+            row = row_from(record, self.endpoint, observed_at=observed)
             if row is not None:
                 rows.append(row)
                 if self._marks:
@@ -146,7 +159,7 @@ class Listing:
             if self.listing["start"] is None:
                 # The listing started at t0 on this clock; the first answer's Date tells the
                 # server's time for it.
-                self.listing["start"] = self._t0 + self.syncer.client._transport.server_offset()
+                self.listing["start"] = self._t0 + self._offset()
             state["next"] = page.next
             state["done"] = page.next is None
             if self.listing["kind"] == "backfill":
@@ -159,7 +172,13 @@ class Listing:
         report.written += result.written
         report.skipped += result.skipped
         report.deleted += result.marked_deleted
+        report.misfits += result.misfits
         self.syncer._report_progress(report)
+
+    def _offset(self) -> float:
+        """The server's clock minus the client's, as the answers' `Date` headers say."""
+        client = self.syncer.client
+        return client.server_time() - client.clock.now()
 
     def _estimate(self, page: Page[Any], state: dict[str, Any]) -> None:
         """Update the report's `calls_left` from how far into its window this chain is.
@@ -189,27 +208,17 @@ class Listing:
             left += max(1.0, chain["pages"] * max(0, total - done) / max(1, done))
         self.report.calls_left = math.ceil(left)
 
-    async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[list[Row], list[str], int]:
+    async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[Current, int]:
         """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it."""
-        rows: list[Row] = []
-        gone: list[str] = []
-        for rid in ids[: self.syncer.confirm_limit]:
-            key: int | str = int(rid) if self.endpoint.id_type is int else rid
-            try:
-                record = await self.resource.get(key)
-            except NotFoundError:
-                gone.append(rid)
-                continue
-            row = row_from(record, self.endpoint)
-            if row is not None:
-                rows.append(row)
-        return rows, gone, max(0, len(ids) - self.syncer.confirm_limit)
+        limit = self.syncer.confirm_limit
+        found = await fetch_current(self.syncer.client, self.endpoint, ids[:limit])
+        return found, max(0, len(ids) - limit)
 
     def _complete(self) -> None:
         cp, listing = self.cp, self.listing
         start = listing["start"]
         if start is None:  # no page at all (nothing to list): the listing began at t0
-            start = self._t0 + self.syncer.client._transport.server_offset()
+            start = self._t0 + self._offset()
         kind = listing["kind"]
         if since_on_updates(self.endpoint):
             mark = watermark(start - self.syncer.overlap, self.syncer.client.timezone)

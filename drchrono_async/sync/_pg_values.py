@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, LiteralString
 
 import orjson
 
-from ._sql import ColumnValues, dump_payload
+from ._columns import ColumnValues
+from ._sql import deleted_version, dump_payload
 from ._store import Row
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["CONVERT", "SQL_TYPES", "exists", "lock_key", "params", "payload"]
+__all__ = ["CONVERT", "ROW_COLUMNS", "SQL_TYPES", "exists", "lock_key", "params", "payload"]
 
 SQL_TYPES: dict[str, LiteralString] = {
     "text": "text",
@@ -29,14 +30,9 @@ SQL_TYPES: dict[str, LiteralString] = {
 
 _NUL = b"\\u0000"
 
-
-def _text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; the column is a query aid, the payload stays exact.
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
-
-
+# Text holding U+0000 does not fit PostgreSQL's text: ColumnValues stores it NULL.
 CONVERT: dict[str, Callable[[Any], Any] | None] = {
-    "text": _text,
+    "text": None,
     "integer": None,
     "real": None,  # an int is valid input for double precision
     "boolean": None,
@@ -65,18 +61,37 @@ async def exists(conn: psycopg.AsyncConnection[Any], schema: str, table: str) ->
     return await cur.fetchone() is not None
 
 
-def params(resource: str, table: ColumnValues, row: Row, now: Any) -> tuple[Any, ...]:
+# The columns a row's parameters fill, in order (then the table's typed columns).
+ROW_COLUMNS = (
+    "id",
+    "payload",
+    "payload_text",
+    "updated_at",
+    "deleted",
+    "synced_at",
+    "deleted_at",
+    "observed_at",
+)
+
+
+def params(resource: str, table: ColumnValues, row: Row, now: Any) -> tuple[tuple[Any, ...], int]:
+    """A row's parameters in `ROW_COLUMNS` order and its typed columns, and its misfits."""
     data = dump_payload(resource, row.payload)
     exact = None
     if _NUL in data:
+        # jsonb cannot hold U+0000: the exact JSON goes to payload_text, which get() reads.
         exact = data.decode()
         data = data.replace(_NUL, b"\\ufffd")
-    return (
+    values, misfits = table(row.id, row.columns)
+    out = (
         row.id,
         data.decode(),
         exact,
         row.updated_at,
         row.deleted,
         now,
-        *table(row.columns),
+        deleted_version(row),
+        row.observed_at,
+        *values,
     )
+    return out, misfits

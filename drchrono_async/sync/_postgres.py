@@ -9,14 +9,17 @@ hints (this package is checked with mypy --strict), composes identifiers safely
 (`psycopg.sql.Identifier`), and takes the same connection strings, environment variables and
 service files as psql.
 
-Bulk upsert: one look-up of which ids of the page are stored; the others are COPYed straight
-into the table (a first sync: nearly every row), the stored ones COPYed into a temporary
-table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` (the upsert
-rule). A row another writer inserts in between makes the COPY fail; the write is then redone
-whole through the upsert. Rows, delete marks and checkpoint: one transaction.
+Connections: a small pool (psycopg_pool, `pool_size`, 4 by default), so that one slow query
+(a checksum, a webhook's write behind a lock) cannot stall every other operation, and
+concurrent resources write at once. The pool checks a connection before handing it out
+(one round trip), so a connection that died while idle (a server restart, an idle timeout,
+a pooler recycling it) is replaced before any statement is sent, where retrying is safe.
+Every session has a `lock_timeout` and a `statement_timeout`: a lock held elsewhere (a
+migration, a stuck session) ends the operation with `StoreTimeoutError` after a stated time,
+and an operation still waiting after `slow_after` seconds is logged with the sessions that
+block it.
 
-One connection, opened in `open()` and reopened on the next call after it broke; one
-operation at a time on it (an asyncio lock).
+The bulk upsert (`_pg_write`): rows, delete marks and checkpoint go in one transaction.
 """
 
 from __future__ import annotations
@@ -25,63 +28,111 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 import orjson
 
-from ..errors import DrChronoError, InvalidRequestError, StoreError
+from ..errors import (
+    DrChronoError,
+    InvalidRequestError,
+    StoreError,
+    StoreLockedError,
+    StoreTimeoutError,
+)
 from ..oauth import TokenStore
-from ._pg_values import CONVERT, SQL_TYPES, exists, lock_key, params, payload
+from ._columns import ColumnValues
+from ._locks import POLL, check_wait, locked_message
+from ._pg_values import CONVERT, SQL_TYPES, exists, lock_key, payload
+from ._pg_write import PageWriter
 from ._sql import (
     BASE_COLUMNS,
     CHECKPOINTS,
     DELIVERIES,
     TOKENS,
-    ColumnValues,
+    VERSION_COLUMNS,
     canonical,
     check_columns,
     check_delivery,
+    check_id,
     check_key,
     check_name,
-    check_row,
     checksum_add,
     checksum_of,
-    dump_checkpoint,
-    layers,
     now_utc,
-    unique,
-    upsert_condition,
 )
-from ._store import Column, Row, WriteResult
+from ._store import Column, ColumnType, Row, WriteResult
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
+    from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["PostgresStore"]
 
+logger = logging.getLogger("drchrono_async.sync")
+
 T = TypeVar("T")
+
+_LOCK_NOT_AVAILABLE = "55P03"
+_QUERY_CANCELED = "57014"
+
+
+def _seconds(value: object, what: str, low: float, high: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise InvalidRequestError(f"{what} must be a number of seconds in [{low:g}, {high:g}]")
+    return float(value)
 
 
 class PostgresStore:
     """A `SyncStore` in a PostgreSQL schema (created if missing). Needs the `postgres` extra.
 
     Each resource's table has `id` (text), `payload` (jsonb), `updated_at` (text, ISO),
-    `deleted` (boolean), `synced_at` (timestamptz) and one typed column per scalar field
-    (bigint, double precision, boolean, numeric, date, time, timestamp, text). Bookkeeping
-    tables start with `_` (`_checkpoints`, `_tokens`), which no resource name can.
+    `deleted` (boolean), `synced_at` (timestamptz), the version columns `deleted_at`,
+    `observed_at`, `stale_at` (text, ISO) and one typed column per scalar field (bigint,
+    double precision, boolean, numeric, date, time, timestamp, text). Bookkeeping tables
+    start with `_` (`_checkpoints`, `_tokens`), which no resource name can.
 
     jsonb cannot hold the character U+0000: a payload containing it is also kept, exact, as
     JSON text in `payload_text` (and `payload` gets U+FFFD in its place); `get()` returns the
-    exact one. jsonb keeps numbers as decimals: a float written in exponent form with an
-    integral value (`1e16`) reads back as the equal int.
+    exact one. A text column value holding it does not fit and is stored NULL. jsonb keeps
+    numbers as decimals: a float written in exponent form with an integral value (`1e16`)
+    reads back as the equal int.
+
+    Args:
+        dsn: a libpq connection string or URL (never shown in a repr or an error).
+        schema: the schema of the tables.
+        pool_size: at most this many connections at once.
+        lock_timeout: seconds a statement waits for a lock another session holds before the
+            operation fails with `StoreTimeoutError`.
+        statement_timeout: seconds any one statement may run.
+        slow_after: seconds after which a still-running operation is logged (WARNING) with
+            the sessions blocking it.
+        connect_timeout: seconds to wait for a connection.
 
         async with PostgresStore("postgresql://sync@db/practice") as store:
             ...
     """
 
-    def __init__(self, dsn: str, *, schema: str = "drchrono", lock_poll: float = 0.05) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "drchrono",
+        lock_poll: float = POLL,
+        pool_size: int = 4,
+        lock_timeout: float = 30.0,
+        statement_timeout: float = 300.0,
+        slow_after: float = 5.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
         try:
             from psycopg.conninfo import conninfo_to_dict
         except ImportError:
@@ -95,50 +146,76 @@ class PostgresStore:
             info = conninfo_to_dict(dsn)
         except Exception:  # its message may quote the string, password included
             raise InvalidRequestError("dsn is not a PostgreSQL connection string") from None
-        if isinstance(lock_poll, bool) or not isinstance(lock_poll, (int, float)) or lock_poll <= 0:
-            raise InvalidRequestError("lock_poll must be a number of seconds > 0")
+        if (
+            isinstance(pool_size, bool)
+            or not isinstance(pool_size, int)
+            or not 1 <= pool_size <= 64
+        ):
+            raise InvalidRequestError("pool_size must be a whole number from 1 to 64")
+        self._lock_poll = _seconds(lock_poll, "lock_poll", 0.001, 60.0)
+        self.lock_timeout = _seconds(lock_timeout, "lock_timeout", 0.001, 86_400.0)
+        self.statement_timeout = _seconds(statement_timeout, "statement_timeout", 0.001, 86_400.0)
+        self.slow_after = _seconds(slow_after, "slow_after", 0.001, 86_400.0)
+        self._connect_timeout = _seconds(connect_timeout, "connect_timeout", 0.1, 600.0)
         self._dsn = dsn
         self._where = f"host={info.get('host', '')!s}, dbname={info.get('dbname', '')!s}"
         self.schema = schema
-        self._lock_poll = float(lock_poll)
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._open = False
-        self._busy = asyncio.Lock()  # one operation at a time on the connection
+        self.pool_size = pool_size
+        self._pool: AsyncConnectionPool[Any] | None = None
         self._tables: dict[str, ColumnValues] = {}
-        self._temps: dict[str, tuple[str, tuple[str, ...]]] = {}  # resource -> (name, columns)
-        self._all_new: dict[str, bool] = {}  # did the resource's last page hold only new ids?
+        self._writer = PageWriter(self)
+        self._watchers: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Connect; create the schema and the bookkeeping tables if missing."""
-        if self._open:
+        if self._pool is not None:
             return
-        async with self._busy:
-            await self._guard("open", "", self._open_locked)
-        self._open = True
+        from psycopg_pool import AsyncConnectionPool
 
-    async def _open_locked(self) -> None:
-        conn = await self._connection()
+        # One plain connection first: an unreachable server fails here at once, with its
+        # own error, instead of after the pool's patient retries.
+        conn = await self._guard("open", "", self._connect)
+        try:
+            await self._guard("open", "", lambda: self._create(conn))
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self._dsn,
+            min_size=1,
+            max_size=self.pool_size,
+            open=False,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            check=AsyncConnectionPool.check_connection,
+            timeout=self._connect_timeout,
+            name=f"drchrono-{self.schema}",
+        )
+        await self._guard("open", "", lambda: pool.open(wait=True, timeout=self._connect_timeout))
+        self._pool = pool
+
+    async def _create(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
-            await self._ddl_lock(conn)
-            await conn.execute(self._sql("CREATE SCHEMA IF NOT EXISTS {s}"))
+            await self.ddl_lock(conn)
+            await conn.execute(self.sql("CREATE SCHEMA IF NOT EXISTS {s}"))
             await conn.execute(
-                self._sql(
+                self.sql(
                     "CREATE TABLE IF NOT EXISTS {s}.{t} (resource text PRIMARY KEY,"
                     " checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL)",
                     t=CHECKPOINTS,
                 )
             )
             await conn.execute(
-                self._sql(
+                self.sql(
                     "CREATE TABLE IF NOT EXISTS {s}.{t} (key text PRIMARY KEY,"
                     " token text NOT NULL, updated_at timestamptz NOT NULL)",
                     t=TOKENS,
                 )
             )
             await conn.execute(
-                self._sql(
+                self.sql(
                     "CREATE TABLE IF NOT EXISTS {s}.{t} (id text PRIMARY KEY,"
                     " handled_at timestamptz NOT NULL)",
                     t=DELIVERIES,
@@ -146,14 +223,14 @@ class PostgresStore:
             )
 
     async def close(self) -> None:
-        """Close the connection; safe to call twice."""
-        self._open = False
-        async with self._busy:
-            conn, self._conn = self._conn, None
-            self._temps.clear()
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+        """Close every connection; safe to call twice."""
+        pool, self._pool = self._pool, None
+        for task in list(self._watchers):
+            task.cancel()
+        self._writer.forget()
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.close()
 
     async def __aenter__(self) -> PostgresStore:
         await self.open()
@@ -162,21 +239,35 @@ class PostgresStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        import psycopg
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         from psycopg.types.json import set_json_loads
 
-        conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
         set_json_loads(orjson.loads, conn)
         await conn.execute("SET TIME ZONE 'UTC'")
-        return conn
+        await conn.execute(
+            "SELECT set_config('lock_timeout', %s, false),"
+            " set_config('statement_timeout', %s, false),"
+            " set_config('application_name', %s, false)",
+            (
+                f"{round(self.lock_timeout * 1000)}ms",
+                f"{round(self.statement_timeout * 1000)}ms",
+                # What an operator sees in pg_stat_activity (no secret in it).
+                f"drchrono-async:{self.schema}"[:63],
+            ),
+        )
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        conn = self._conn
-        if conn is None or conn.closed or conn.broken:
-            self._conn = None
-            self._temps.clear()  # temporary tables went with the old session
-            conn = self._conn = await self._connect()
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        """A connection of its own, outside the pool (locks held for a while, the open)."""
+        import psycopg
+
+        conn = await psycopg.AsyncConnection.connect(
+            self._dsn, autocommit=True, connect_timeout=max(1, round(self._connect_timeout))
+        )
+        try:
+            await self._configure(conn)
+        except BaseException:
+            await conn.close()
+            raise
         return conn
 
     async def _guard(
@@ -189,16 +280,31 @@ class PostgresStore:
     ) -> T:
         """Run `fn`, turning driver errors into `error` that names no value."""
         import psycopg
+        from psycopg_pool import PoolTimeout
 
         try:
             return await fn()
+        except PoolTimeout:
+            raise StoreTimeoutError(
+                f"{op}: no database connection within {self._connect_timeout:g} s"
+            ) from None
         except psycopg.Error as exc:
             where = f" of {resource}" if resource else ""
+            if exc.sqlstate == _LOCK_NOT_AVAILABLE:
+                raise StoreTimeoutError(
+                    f"{op}{where}: waited over lock_timeout={self.lock_timeout:g} s for a lock"
+                    " another session holds"
+                ) from None
+            if exc.sqlstate == _QUERY_CANCELED:
+                raise StoreTimeoutError(
+                    f"{op}{where}: a statement ran over"
+                    f" statement_timeout={self.statement_timeout:g} s"
+                ) from None
             state = f"SQLSTATE {exc.sqlstate}, " if exc.sqlstate else ""
             # Never the server's message or DETAIL: they quote the values they refuse.
             raise error(f"{op}{where} failed ({state}{type(exc).__name__})") from None
 
-    async def _run(
+    async def run(
         self,
         op: str,
         resource: str,
@@ -206,16 +312,70 @@ class PostgresStore:
         *,
         error: type[DrChronoError] = StoreError,
     ) -> T:
-        if not self._open:
+        """Run `fn` on a pooled connection, errors typed (see `_guard`), slowness logged.
+
+        For code beside the store that keeps its own tables in the same schema (the fleet's
+        registry, the token table); `op` names the operation in errors and logs.
+        """
+        pool = self._pool
+        if pool is None:
             raise error(f"{op}: the store is not open")
 
         async def call() -> T:
-            async with self._busy:
-                return await fn(await self._connection())
+            async with pool.connection() as conn:
+                watch = asyncio.get_running_loop().call_later(
+                    self.slow_after, self._watch, op, resource, conn.info.backend_pid
+                )
+                try:
+                    return await fn(conn)
+                finally:
+                    watch.cancel()
 
         return await self._guard(op, resource, call, error=error)
 
-    def _sql(self, template: LiteralString, **parts: str | sql.Composable) -> sql.Composed:
+    _run = run  # the name the token tables and the registry used before
+
+    def _watch(self, op: str, resource: str, pid: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._report_slow(op, resource, pid))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _report_slow(self, op: str, resource: str, pid: int) -> None:
+        """Log which sessions block a slow operation: pid, application and state only (a
+        query's text may hold patient data)."""
+        where = f" of {resource}" if resource else ""
+        blockers: list[str] = []
+        try:
+            conn = await self._connect()
+            try:
+                cur = await conn.execute(
+                    "SELECT pid, application_name, state,"
+                    " coalesce(extract(epoch FROM now() - xact_start), 0)::bigint"
+                    " FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids(%s))",
+                    (pid,),
+                )
+                for bpid, app, state, age in await cur.fetchall():
+                    blockers.append(f"pid {bpid} ({app or 'no application name'}, {state},"
+                                    f" in its transaction for {age} s)")  # fmt: skip
+            finally:
+                await conn.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            blockers = [f"(could not ask: {type(exc).__name__})"]
+        held = "; blocked by " + ", ".join(blockers) if blockers else " (not blocked by a lock)"
+        logger.warning(
+            "PostgresStore: %s%s has run %g s%s; it fails after lock_timeout=%g s of waiting"
+            " for a lock, or statement_timeout=%g s",
+            op,
+            where,
+            self.slow_after,
+            held,
+            self.lock_timeout,
+            self.statement_timeout,
+        )
+
+    def sql(self, template: LiteralString, **parts: str | sql.Composable) -> sql.Composed:
         """`template` with `{s}` the schema; str parts become quoted identifiers."""
         from psycopg import sql
 
@@ -224,9 +384,14 @@ class PostgresStore:
             **{k: sql.Identifier(v) if isinstance(v, str) else v for k, v in parts.items()},
         )
 
-    async def _ddl_lock(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        # Serialises schema changes across processes (CREATE ... IF NOT EXISTS can race).
+    _sql = sql
+
+    async def ddl_lock(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Serialise schema changes across processes (CREATE ... IF NOT EXISTS can race);
+        held to the end of the transaction `conn` is in."""
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("ddl", self.schema),))
+
+    _ddl_lock = ddl_lock
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -234,59 +399,80 @@ class PostgresStore:
         """Create the resource's table if missing; add the columns it lacks (never drops).
 
         Columns named like a base column (`id`, `updated_at`, ...) are left to the payload.
+        Cheap once done in this session for the same columns.
         """
         check_name(resource, "a resource name")
         declared = check_columns(columns)
+        known = self._tables.get(resource)
+        if known is not None and known.declared == declared and self._pool is not None:
+            return
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
-            from psycopg import sql
-
-            async with conn.transaction():
-                await self._ddl_lock(conn)
-                await conn.execute(
-                    self._sql(
-                        'CREATE TABLE IF NOT EXISTS {s}.{t} (id text COLLATE "C" PRIMARY KEY,'
-                        " payload jsonb NOT NULL, payload_text text,"
-                        ' updated_at text COLLATE "C", deleted boolean NOT NULL DEFAULT false,'
-                        " synced_at timestamptz NOT NULL)",
-                        t=resource,
-                    )
-                )
-                cur = await conn.execute(
-                    "SELECT column_name FROM information_schema.columns"
-                    " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-                    (self.schema, resource),
-                )
-                have = [str(r[0]) for r in await cur.fetchall()]
-                for name, type_ in declared.items():
-                    if name not in have:
-                        await conn.execute(
-                            self._sql("ALTER TABLE {s}.{t} ADD COLUMN {c} ", t=resource, c=name)
-                            + sql.SQL(SQL_TYPES[type_])
-                        )
-                        have.append(name)
+            have = await self._ensure(conn, resource, declared)
             names = tuple(n for n in have if n not in BASE_COLUMNS)
-            self._tables[resource] = ColumnValues(resource, names, declared, CONVERT)
-
-        await self._run("ensure_resource", resource, run)
-
-    async def _temp(
-        self, conn: psycopg.AsyncConnection[Any], resource: str, table: ColumnValues
-    ) -> str:
-        """The session's staging table for `resource`, (re)made to match its columns."""
-        found = self._temps.get(resource)
-        if found is not None and found[1] == table.names:
-            return found[0]
-        name = f"_in_{len(self._temps)}" if found is None else found[0]
-        # Made outside the write's transaction so that a rollback cannot undo it.
-        await conn.execute(self._sql("DROP TABLE IF EXISTS pg_temp.{n}", n=name))
-        await conn.execute(
-            self._sql(
-                "CREATE TEMP TABLE {n} (LIKE {s}.{t}) ON COMMIT DELETE ROWS", n=name, t=resource
+            self._tables[resource] = ColumnValues(
+                resource, names, declared, CONVERT, nul_in_text=False
             )
-        )
-        self._temps[resource] = (name, table.names)
-        return name
+
+        await self.run("ensure_resource", resource, run)
+
+    async def _ensure(
+        self, conn: psycopg.AsyncConnection[Any], resource: str, declared: dict[str, ColumnType]
+    ) -> list[str]:
+        from psycopg import sql
+
+        async with conn.transaction():
+            await self.ddl_lock(conn)
+            await conn.execute(
+                self.sql(
+                    'CREATE TABLE IF NOT EXISTS {s}.{t} (id text COLLATE "C" PRIMARY KEY,'
+                    " payload jsonb NOT NULL, payload_text text,"
+                    ' updated_at text COLLATE "C", deleted boolean NOT NULL DEFAULT false,'
+                    ' synced_at timestamptz NOT NULL, deleted_at text COLLATE "C",'
+                    ' observed_at text COLLATE "C", stale_at text COLLATE "C")',
+                    t=resource,
+                )
+            )
+            cur = await conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                (self.schema, resource),
+            )
+            have = [str(r[0]) for r in await cur.fetchall()]
+            for name in VERSION_COLUMNS:  # tables made before these columns existed
+                if name not in have:
+                    await conn.execute(
+                        self.sql(
+                            'ALTER TABLE {s}.{t} ADD COLUMN {c} text COLLATE "C"',
+                            t=resource,
+                            c=name,
+                        )
+                    )
+                    have.append(name)
+            for name, type_ in declared.items():
+                if name not in have:
+                    await conn.execute(
+                        self.sql("ALTER TABLE {s}.{t} ADD COLUMN {c} ", t=resource, c=name)
+                        + sql.SQL(SQL_TYPES[type_])
+                    )
+                    have.append(name)
+            await conn.execute(
+                self.sql(
+                    "CREATE INDEX IF NOT EXISTS {i} ON {s}.{t} (stale_at)"
+                    " WHERE stale_at IS NOT NULL",
+                    i=f"{resource}__stale"[:63],
+                    t=resource,
+                )
+            )
+        return have
+
+    def table(self, resource: str, op: str) -> ColumnValues:
+        """The columns of `resource` as ensured in this session."""
+        check_name(resource, "a resource name")
+        table = self._tables.get(resource)
+        if table is None:
+            raise InvalidRequestError(f"call ensure_resource() for {resource} before {op}()")
+        return table
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -297,6 +483,7 @@ class PostgresStore:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        deleted_at: str | None = None,
         delivery_id: str | None = None,
     ) -> WriteResult:
         """Upsert `rows`, mark `delete_ids` deleted, save `checkpoint`: one transaction.
@@ -304,141 +491,69 @@ class PostgresStore:
         Needs `ensure_resource(resource, ...)` first in this session (it knows the columns).
         With `delivery_id`, the delivery is claimed in the same transaction (see `SyncStore`).
         """
-        delivery = None if delivery_id is None else check_delivery(delivery_id)
-        check_name(resource, "a resource name")
-        table = self._tables.get(resource)
-        if table is None:
-            raise InvalidRequestError(f"call ensure_resource() for {resource} before write()")
-        ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
-        deletes = unique(delete_ids, resource)
-        now = now_utc()
-        # Checked and converted before anything is sent.
-        parts = [
-            [params(resource, table, check_row(resource, r), now) for r in part]
-            for part in layers(rows)
-        ]
-        n_rows = sum(map(len, parts))
-
-        async def run(conn: psycopg.AsyncConnection[Any], mode: str) -> WriteResult:
-            from psycopg import sql
-
-            names = ["id", "payload", "payload_text", "updated_at", "deleted", "synced_at"]
-            cols = sql.SQL(", ").join(map(sql.Identifier, [*names, *table.names]))
-            temp = await self._temp(conn, resource, table) if n_rows and mode != "direct" else ""
-            written = marked = 0
-            staged = False
-            async with conn.transaction(), conn.cursor() as cur:
-                if delivery is not None:
-                    await cur.execute(
-                        self._sql(
-                            "INSERT INTO {s}.{t} (id, handled_at) VALUES (%s, %s)"
-                            " ON CONFLICT (id) DO NOTHING",
-                            t=DELIVERIES,
-                        ),
-                        (delivery, now),
-                    )
-                    if not cur.rowcount:
-                        return WriteResult(0, n_rows, 0, duplicate=True)
-                for part in filter(None, parts):
-                    new: list[tuple[Any, ...]] = []
-                    held_rows = part
-                    if mode == "direct":
-                        new, held_rows = part, []
-                    elif mode == "lookup":
-                        # Ids not stored yet go straight in (a fresh sync: most rows), the
-                        # others through the staging table and the upsert rule.
-                        await cur.execute(
-                            self._sql("SELECT id FROM {s}.{t} WHERE id = ANY(%s)", t=resource),
-                            ([p[0] for p in part],),
-                        )
-                        held = {r[0] for r in await cur.fetchall()}
-                        new = [p for p in part if p[0] not in held]
-                        held_rows = [p for p in part if p[0] in held]
-                        self._all_new[resource] = not held_rows
-                    if new:
-                        copy = self._sql("COPY {s}.{t} ({c}) FROM STDIN", t=resource, c=cols)
-                        async with cur.copy(copy) as sink:
-                            for params in new:
-                                await sink.write_row(params)
-                        written += len(new)
-                    if held_rows:
-                        if staged:
-                            await cur.execute(self._sql("DELETE FROM pg_temp.{n}", n=temp))
-                        copy = self._sql("COPY pg_temp.{n} ({c}) FROM STDIN", n=temp, c=cols)
-                        async with cur.copy(copy) as sink:
-                            for params in held_rows:
-                                await sink.write_row(params)
-                        await cur.execute(self._upsert(resource, temp, table, cols))
-                        written += cur.rowcount
-                        staged = True
-                if deletes:
-                    await cur.execute(
-                        self._sql(
-                            "INSERT INTO {s}.{t} AS t (id, payload, updated_at, deleted,"
-                            " synced_at) SELECT i, '{{}}'::jsonb, NULL, true, %s"
-                            " FROM unnest(%s::text[]) AS i ON CONFLICT (id) DO UPDATE"
-                            " SET deleted = true, synced_at = excluded.synced_at"
-                            " WHERE NOT t.deleted",
-                            t=resource,
-                        ),
-                        (now, deletes),
-                    )
-                    marked = cur.rowcount
-                if ckpt is not None:
-                    await cur.execute(
-                        self._sql(
-                            "INSERT INTO {s}.{t} (resource, checkpoint, updated_at)"
-                            " VALUES (%s, %s::jsonb, %s) ON CONFLICT (resource) DO UPDATE"
-                            " SET checkpoint = excluded.checkpoint,"
-                            " updated_at = excluded.updated_at",
-                            t=CHECKPOINTS,
-                        ),
-                        (resource, ckpt, now),
-                    )
-            return WriteResult(written=written, skipped=n_rows - written, marked_deleted=marked)
-
-        async def attempt(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
-            import psycopg
-
-            # "direct": every row COPYed straight in, no look-up (a backfill, page after
-            # page of new ids); after a page with stored ids, "lookup" until a page is new
-            # again. A unique violation rolls the attempt back whole: "direct" falls back to
-            # "lookup"; "lookup" (another writer inserted an id meanwhile) to "upsert".
-            modes = ["direct", "lookup", "upsert"]
-            first = "direct" if self._all_new.get(resource, True) else "lookup"
-            for mode in modes[modes.index(first) :]:
-                try:
-                    result = await run(conn, mode)
-                except psycopg.errors.UniqueViolation:
-                    if mode == "upsert":
-                        raise
-                    continue
-                if mode == "upsert":
-                    self._all_new[resource] = False
-                return result
-            raise AssertionError("unreachable")  # pragma: no cover
-
-        return await self._run("write", resource, attempt)
-
-    def _upsert(
-        self, resource: str, temp: str, table: ColumnValues, cols: sql.Composable
-    ) -> sql.Composed:
-        from psycopg import sql
-
-        sets = sql.SQL(", ").join(
-            sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c))
-            for c in ["payload", "payload_text", "updated_at", "deleted", "synced_at", *table.names]
+        return await self._writer.write(
+            resource,
+            rows,
+            checkpoint=checkpoint,
+            delete_ids=delete_ids,
+            deleted_at=deleted_at,
+            delivery_id=delivery_id,
         )
-        condition = sql.SQL(upsert_condition("t"))  # constants only
-        return self._sql(
-            "INSERT INTO {s}.{t} AS t ({cols}) SELECT {cols} FROM pg_temp.{n}"
-            " ON CONFLICT (id) DO UPDATE SET {sets} WHERE {cond}",
-            t=resource,
-            n=temp,
-            cols=cols,
-            sets=sets,
-            cond=condition,
+
+    async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
+        """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`)."""
+        return await self._writer.mark_stale(resource, row, at=at)
+
+    async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
+        """Up to `limit` ids flagged stale, the longest-stale first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1_000_000:
+            raise InvalidRequestError("limit must be a whole number from 0 to 1000000")
+        return await self._read(
+            "stale_ids",
+            resource,
+            "SELECT id FROM {s}.{t} WHERE stale_at IS NOT NULL ORDER BY stale_at, id LIMIT %s",
+            (limit,),
+            [],
+            lambda rows: [str(r[0]) for r in rows],
         )
+
+    @contextlib.asynccontextmanager
+    async def lock(self, resources: Sequence[str], *, wait: float = 0.0) -> AsyncIterator[None]:
+        """The sync lock (see `SyncStore.lock`): a session advisory lock per resource, on a
+        connection of its own held for the block (a holder that dies loses it at once)."""
+        names = [check_name(r, "a resource name") for r in resources]
+        seconds = check_wait(wait)
+        keys = [(name, lock_key("sync", self.schema, name)) for name in names]
+        conn = await self._guard("take the sync lock", "", self._connect)
+        try:
+            await self._guard("take the sync lock", "", lambda: self._take(conn, keys, seconds))
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()  # ends the session: releases every lock it holds
+
+    async def _take(
+        self, conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, int]], wait: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            held: list[int] = []
+            busy = ""
+            for name, key in keys:
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                found = await cur.fetchone()
+                if found is None or not found[0]:
+                    busy = name
+                    break
+                held.append(key)
+            if not busy:
+                return
+            for key in held:  # all or none: never sit on a part while waiting
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            if loop.time() >= deadline:
+                raise StoreLockedError(locked_message(busy, wait), resource=busy)
+            await asyncio.sleep(min(self._lock_poll, max(0.0, deadline - loop.time())))
 
     # -- webhook deliveries -----------------------------------------------------------------
 
@@ -447,32 +562,29 @@ class PostgresStore:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
             cur = await conn.execute(
-                self._sql("SELECT 1 FROM {s}.{t} WHERE id = %s", t=DELIVERIES), (delivery,)
+                self.sql("SELECT 1 FROM {s}.{t} WHERE id = %s", t=DELIVERIES), (delivery,)
             )
             return await cur.fetchone() is not None
 
-        return await self._run("delivery_handled", "", run)
+        return await self.run("delivery_handled", "", run)
 
     async def mark_delivery(self, delivery_id: str, *, retention: float) -> None:
         delivery = check_delivery(delivery_id)
         now = now_utc()
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
-            async with conn.transaction():
-                await conn.execute(
-                    self._sql(
-                        "INSERT INTO {s}.{t} (id, handled_at) VALUES (%s, %s)"
-                        " ON CONFLICT (id) DO NOTHING",
-                        t=DELIVERIES,
-                    ),
-                    (delivery, now),
-                )
-                await conn.execute(
-                    self._sql("DELETE FROM {s}.{t} WHERE handled_at < %s", t=DELIVERIES),
-                    (now - dt.timedelta(seconds=retention),),
-                )
+            # One round trip: the claim and the clean-up of ids past their retention.
+            await conn.execute(
+                self.sql(
+                    "WITH gone AS (DELETE FROM {s}.{t} WHERE handled_at < %s)"
+                    " INSERT INTO {s}.{t} (id, handled_at) VALUES (%s, %s)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    t=DELIVERIES,
+                ),
+                (now - dt.timedelta(seconds=retention), delivery, now),
+            )
 
-        await self._run("mark_delivery", "", run)
+        await self.run("mark_delivery", "", run)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -491,12 +603,12 @@ class PostgresStore:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> T:
             try:
-                cur = await conn.execute(self._sql(query, t=resource), params)
+                cur = await conn.execute(self.sql(query, t=resource), params)
             except psycopg.errors.UndefinedTable:
                 return empty  # nothing was ever written for this resource
             return shape(await cur.fetchall())
 
-        return await self._run(op, resource, run)
+        return await self.run(op, resource, run)
 
     async def checkpoint(self, resource: str) -> dict[str, Any] | None:
         """The resource's saved checkpoint, or None."""
@@ -504,32 +616,32 @@ class PostgresStore:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any] | None:
             cur = await conn.execute(
-                self._sql("SELECT checkpoint FROM {s}.{t} WHERE resource = %s", t=CHECKPOINTS),
+                self.sql("SELECT checkpoint FROM {s}.{t} WHERE resource = %s", t=CHECKPOINTS),
                 (resource,),
             )
             found = await cur.fetchone()
             return None if found is None else dict(found[0])
 
-        return await self._run("checkpoint", resource, run)
+        return await self.run("checkpoint", resource, run)
 
-    async def get(self, resource: str, id: str) -> dict[str, Any] | None:
+    async def get(self, resource: str, id: str | int) -> dict[str, Any] | None:
         """The payload of one row as received, or None (also for a tombstone)."""
         return await self._read(
             "get",
             resource,
             "SELECT payload, payload_text FROM {s}.{t} WHERE id = %s",
-            (id,),
+            (check_id(id),),
             None,
             lambda rows: (payload(*rows[0]) or None) if rows else None,
         )
 
-    async def is_deleted(self, resource: str, id: str) -> bool | None:
+    async def is_deleted(self, resource: str, id: str | int) -> bool | None:
         """Whether the row is marked deleted; None when there is no row."""
         return await self._read(
             "is_deleted",
             resource,
             "SELECT deleted FROM {s}.{t} WHERE id = %s",
-            (id,),
+            (check_id(id),),
             None,
             lambda rows: bool(rows[0][0]) if rows else None,
         )
@@ -570,7 +682,7 @@ class PostgresStore:
                 cur.itersize = 2000
                 # COLLATE "C": byte order of UTF-8, the order of Python's sorted(str).
                 await cur.execute(
-                    self._sql(
+                    self.sql(
                         "SELECT id, payload, payload_text FROM {s}.{t}"
                         ' WHERE NOT deleted ORDER BY id COLLATE "C"',
                         t=resource,
@@ -580,7 +692,7 @@ class PostgresStore:
                     checksum_add(digest, id_, canonical(payload(data, text)))
             return digest.hexdigest()
 
-        return await self._run("checksum", resource, run)
+        return await self.run("checksum", resource, run)
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -599,3 +711,4 @@ class PostgresStore:
     def __repr__(self) -> str:
         # Never the DSN: it may carry a password.
         return f"PostgresStore({self._where}, schema={self.schema!r})"
+

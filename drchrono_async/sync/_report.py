@@ -23,7 +23,8 @@ class ResourceReport:
     written: int = 0  # rows inserted or updated
     skipped: int = 0  # rows not written: the store held a newer version
     deleted: int = 0  # rows newly marked deleted
-    unkeyed: int = 0  # records without an id: not stored (the converter warned about each)
+    unkeyed: int = 0  # records without a usable id: not stored (a warning named each)
+    misfits: int = 0  # column values that did not fit their column: NULL there, payload kept
     pages: int = 0
     calls: int = 0  # HTTP requests made for this resource, retries and 429s included
     seconds: float = 0.0

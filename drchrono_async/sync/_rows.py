@@ -8,16 +8,27 @@ from the library's record classes, never from the server.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import types
 import typing
 from decimal import Decimal
 from typing import Any
 
 from .._endpoints import Endpoint
+from .._ids import check_object_id
 from ..records._base import Record, api_fields
 from ._store import Column, ColumnType, Row, Scalar
 
-__all__ = ["DELETED_FIELDS", "columns_for", "normalise_timestamp", "row_from"]
+__all__ = [
+    "DELETED_FIELDS",
+    "columns_for",
+    "has_version",
+    "local_time",
+    "normalise_timestamp",
+    "row_from",
+]
+
+logger = logging.getLogger("drchrono_async.sync")
 
 # Payload flags that say the API keeps a record only as soft-deleted or archived.
 DELETED_FIELDS = ("archived", "deleted_flag")
@@ -64,16 +75,42 @@ def columns_for(record_type: type[Record]) -> tuple[Column, ...]:
 
 
 def normalise_timestamp(value: dt.datetime | None) -> str | None:
-    """`YYYY-MM-DDTHH:MM:SS.ffffff`, so that text order is time order (naive, as the API)."""
+    """`YYYY-MM-DDTHH:MM:SS.ffffff`, so that text order is time order (naive, as the API).
+
+    Years below 1000 keep their four digits (strftime's `%Y` would drop them and sort
+    year 1 after year 2020)."""
     if value is None:
         return None
-    return value.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def row_from(record: Record, endpoint: Endpoint) -> Row | None:
-    """The row of `record`, or None when it has no usable id (nothing to key it on)."""
-    rid = getattr(record, "id", None)
-    if rid is None or isinstance(rid, bool) or str(rid).strip() == "":
+def local_time(epoch: float, tz: dt.tzinfo) -> str:
+    """An epoch time as the practice's wall time, normalised as `updated_at` is."""
+    return dt.datetime.fromtimestamp(epoch, tz).replace(tzinfo=None).isoformat(
+        timespec="microseconds"
+    )
+
+
+def has_version(endpoint: Endpoint) -> bool:
+    """Whether the endpoint's records carry `updated_at`, by which their states are ordered."""
+    record_type = endpoint.record_type
+    return record_type is not None and "updated_at" in {f.name for f in api_fields(record_type)}
+
+
+def row_from(record: Record, endpoint: Endpoint, *, observed_at: str | None = None) -> Row | None:
+    """The row of `record`, or None when it has no usable id (nothing to key it on).
+
+    An id that is not one (blank, too long, holding control characters) is refused here,
+    with a warning naming the resource only, so that no store is asked to key on it.
+    `observed_at`: when a listing or GET showed this state (see `Row`).
+    """
+    raw_id = getattr(record, "id", None)
+    if raw_id is None:
+        return None
+    rid = check_object_id(raw_id)
+    if rid is None:
+        logger.warning("sync: a record of %s has an id no store can key on; not stored",
+                       endpoint.name)  # fmt: skip
         return None
     payload = record.raw
     flags = (*DELETED_FIELDS, endpoint.soft_delete_field) if endpoint.soft_delete_field else (
@@ -85,9 +122,10 @@ def row_from(record: Record, endpoint: Endpoint) -> Row | None:
         columns[column.name] = getattr(record, column.name)
     updated = getattr(record, "updated_at", None)
     return Row(
-        id=str(rid),
+        id=rid,
         updated_at=normalise_timestamp(updated if isinstance(updated, dt.datetime) else None),
         payload=payload,
         columns=columns,
         deleted=deleted,
+        observed_at=observed_at,
     )

@@ -2,6 +2,28 @@
 
 Identifiers (resource and column names) are checked against `NAME` before they go into any
 statement, and are quoted; every value is a bound parameter.
+
+Versions. Every time below is the practice's naive local time as the API writes it,
+normalised to `YYYY-MM-DDTHH:MM:SS.ffffff` so that text order is time order. A row carries:
+
+- `updated_at`: the record's own version, where it has one;
+- `observed_at`: when a listing or a GET of the API (the request's send time, by the
+  server's clock) showed this state; None for a webhook's object, whose state is as old as
+  the event;
+- `deleted_at`: for a deleted row, the version of the delete (the delete's own `updated_at`,
+  or when it was received or found); None while live;
+- `stale_at`: when a delivery said the row changed but could not say to what (records with
+  no version); a later observation clears it.
+
+The upsert rule (`upsert_condition`), stored row `t`, incoming row `e`:
+
+- over a live row: with a version, `e` is written unless `t`'s version is newer; without
+  one on either side, the later observation wins (a webhook of such a record is never
+  written over a row: it only marks it stale);
+- over a deleted row: `e` revives or updates it only when its version or its observation
+  is strictly newer than the delete (so a late redelivery never brings a deleted record
+  back, and a listing that shows a record again after a false delete does);
+- a delete (`mark_*`) wins over a live row unless that row's version is strictly newer.
 """
 
 from __future__ import annotations
@@ -9,8 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -25,21 +46,24 @@ __all__ = [
     "DELIVERIES",
     "NAME",
     "TOKENS",
-    "ColumnValues",
     "check_columns",
     "check_delivery",
+    "check_id",
     "check_key",
     "check_name",
     "check_row",
     "checksum_add",
     "checksum_of",
+    "deleted_version",
     "dump_checkpoint",
     "dump_payload",
     "layers",
+    "mark_conditions",
     "now_utc",
     "payload_checksum",
     "unique",
     "upsert_condition",
+    "upsert_versions",
 ]
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
@@ -51,36 +75,26 @@ DELIVERIES = "_deliveries"  # webhook delivery ids handled, for the receiver's d
 
 # The columns every resource table has; a record field of the same name lives in the payload
 # only (`id` and `updated_at` are already there in their normalised form).
-BASE_COLUMNS = frozenset({"id", "payload", "payload_text", "updated_at", "deleted", "synced_at"})
+BASE_COLUMNS = frozenset(
+    {
+        "id",
+        "payload",
+        "payload_text",
+        "updated_at",
+        "deleted",
+        "synced_at",
+        "deleted_at",
+        "observed_at",
+        "stale_at",
+    }
+)
+# Added (as text) to tables made before they existed, by `ensure_resource`.
+VERSION_COLUMNS = ("deleted_at", "observed_at", "stale_at")
+MAX_ID_CHARS = 64
 
 COLUMN_TYPES: frozenset[str] = frozenset(
     {"text", "integer", "real", "boolean", "decimal", "date", "time", "timestamp"}
 )
-
-# Which Python values each column type takes (None always). bool is an int: excluded apart.
-_ACCEPTS: dict[str, tuple[type, ...]] = {
-    "text": (str,),
-    "integer": (int,),
-    "real": (float, int),
-    "boolean": (bool,),
-    "decimal": (Decimal, int),
-    "date": (dt.date,),
-    "time": (dt.time,),
-    "timestamp": (dt.datetime,),
-}
-
-# The exact types taken without a further look (the fast path; subclasses get one).
-_EXACT: dict[str, frozenset[type]] = {
-    "text": frozenset({str}),
-    "integer": frozenset({int}),
-    "real": frozenset({float, int}),
-    "boolean": frozenset({bool}),
-    "decimal": frozenset({Decimal, int}),
-    "date": frozenset({dt.date}),
-    "time": frozenset({dt.time}),
-    "timestamp": frozenset({dt.datetime}),
-}
-
 
 def check_name(name: object, what: str) -> str:
     """`name` if it is a safe identifier, else `InvalidRequestError` (naming `what` only)."""
@@ -121,66 +135,6 @@ def check_columns(columns: Sequence[Column]) -> dict[str, ColumnType]:
     return out
 
 
-class ColumnValues:
-    """Checks a row's column values against their types and converts them, in table order.
-
-    `names`: the table's typed columns in order; `declared`: the types the record class
-    declares now. A column the table has but the class no longer declares (columns are never
-    dropped) is written NULL; a value for a column not declared is refused.
-    """
-
-    def __init__(
-        self,
-        resource: str,
-        names: Sequence[str],
-        declared: Mapping[str, ColumnType],
-        convert: Mapping[str, Callable[[Any], Any] | None],
-    ) -> None:
-        self.resource = resource
-        self.names = tuple(names)
-        self.known = BASE_COLUMNS | set(declared)
-        self._types = [declared.get(n) for n in self.names]
-        # Per column, the exact types taken at once (None always; nothing else when the
-        # column is no longer declared, since such values are refused above).
-        self._fast = [frozenset({type(None)} | (_EXACT[t] if t else set())) for t in self._types]
-        self._convert = [
-            (i, f) for i, t in enumerate(self._types) if t and (f := convert[t]) is not None
-        ]
-
-    def __call__(self, values: Mapping[str, Any]) -> list[Any]:
-        if not self.known.issuperset(values):
-            for name in values:
-                if name not in self.known:
-                    check_name(name, "a column name")
-                    raise InvalidRequestError(
-                        f"{self.resource} has no column {name}; see ensure_resource()"
-                    )
-        out = [values.get(n) for n in self.names]
-        # C-level loops over the columns: this runs for every row of every page.
-        if not all(map(frozenset.__contains__, self._fast, map(type, out))):
-            for name, type_, value in zip(self.names, self._types, out, strict=True):
-                if value is not None:
-                    self._check(name, type_, value)
-        for i, convert in self._convert:
-            value = out[i]
-            if value is not None:
-                out[i] = convert(value)
-        return out
-
-    def _check(self, name: str, type_: str | None, value: Any) -> None:
-        if type_ is None:
-            return  # not declared any more: written NULL
-        if (
-            not isinstance(value, _ACCEPTS[type_])
-            or (type_ in ("integer", "real", "decimal") and isinstance(value, bool))
-            or (type_ == "date" and isinstance(value, dt.datetime))
-        ):
-            # The value's type, never the value: it may be patient data.
-            raise InvalidRequestError(
-                f"{self.resource}.{name} is a {type_} column; got a {type(value).__name__}"
-            )
-
-
 def dump_payload(resource: str, payload: Mapping[str, Any]) -> bytes:
     """The payload as JSON bytes (key order kept)."""
     if not isinstance(payload, Mapping):
@@ -201,15 +155,43 @@ def dump_checkpoint(checkpoint: Mapping[str, Any]) -> bytes:
         raise InvalidRequestError("checkpoint is not JSON") from None
 
 
+def _id_ok(value: str) -> bool:
+    return 0 < len(value) <= MAX_ID_CHARS and value.isprintable() and value == value.strip()
+
+
+def check_id(id_: object, what: str = "id") -> str:
+    """A record id as the stores key it: an int (not a bool) or printable text of 1 to 64
+    characters without outer whitespace; `InvalidRequestError` otherwise (never quoting it)."""
+    if isinstance(id_, int) and not isinstance(id_, bool):
+        return str(id_)
+    if isinstance(id_, str) and _id_ok(id_):
+        return id_
+    raise InvalidRequestError(
+        f"{what} must be an int or printable text of 1 to {MAX_ID_CHARS} characters"
+    )
+
+
 def check_row(resource: str, row: object) -> Row:
-    """`row` if it is a Row with a text id and a text-or-None updated_at."""
+    """`row` if it is a Row with a usable text id and text-or-None versions."""
     if not isinstance(row, Row):
         raise InvalidRequestError(f"rows of {resource} must be Row values")
-    if not isinstance(row.id, str) or not row.id:
-        raise InvalidRequestError(f"a row of {resource} has no text id")
-    if row.updated_at is not None and not isinstance(row.updated_at, str):
-        raise InvalidRequestError(f"a row of {resource} has an updated_at that is not text")
+    if not isinstance(row.id, str) or not _id_ok(row.id):
+        raise InvalidRequestError(
+            f"a row of {resource} has no id of printable text (1 to {MAX_ID_CHARS} chars)"
+        )
+    for version in (row.updated_at, row.observed_at):
+        if version is not None and not isinstance(version, str):
+            raise InvalidRequestError(f"a row of {resource} has a version that is not text")
     return row
+
+
+def deleted_version(row: Row) -> str | None:
+    """The `deleted_at` a row brings: for a row whose payload says deleted, the later of its
+    version and its observation; None for a live row."""
+    if not row.deleted:
+        return None
+    versions = [v for v in (row.updated_at, row.observed_at) if v is not None]
+    return max(versions) if versions else None
 
 
 def unique(ids: Sequence[str], resource: str) -> list[str]:
@@ -218,8 +200,8 @@ def unique(ids: Sequence[str], resource: str) -> list[str]:
         raise InvalidRequestError("delete_ids must be a sequence of ids, not one string")
     out: dict[str, None] = {}
     for id_ in ids:
-        if not isinstance(id_, str) or not id_:
-            raise InvalidRequestError(f"delete_ids of {resource} must be non-empty strings")
+        if not isinstance(id_, str) or not _id_ok(id_):
+            raise InvalidRequestError(f"delete_ids of {resource} must be ids as text")
         out[id_] = None
     return list(out)
 
@@ -241,23 +223,71 @@ def layers(rows: Sequence[Row]) -> list[list[Row]]:
     return out
 
 
+# A stored deleted row's delete version (NULL: unknown, a tombstone of old).
+_DV = "COALESCE({t}.deleted_at, {t}.updated_at)"
+
+
 def upsert_condition(table: str) -> str:
     """The `DO UPDATE ... WHERE` condition of the upsert rule, for stored row alias `table`.
 
-    - no incoming version (`updated_at` NULL): the last write wins;
-    - over a live row: written unless the stored version is newer;
-    - over a deleted row: only a strictly newer version revives it, so neither a late
-      redelivery of the version that was deleted nor an older one brings it back; a
-      tombstone (deleted, no version) is only replaced by a deleted row.
+    See the module's docstring. Comparisons with NULL are NULL, so each branch holds only
+    where its versions exist.
     """
     t = table
+    dv = _DV.format(t=t)
     return (
-        f"excluded.updated_at IS NULL"
-        f" OR (NOT {t}.deleted AND ({t}.updated_at IS NULL"
+        f"CASE WHEN {t}.deleted THEN"
+        f" (excluded.updated_at > {dv} OR excluded.observed_at > {dv}"
+        f" OR ({dv} IS NULL AND (excluded.observed_at IS NOT NULL OR excluded.deleted)))"
+        " ELSE"
+        f" (excluded.updated_at IS NOT NULL AND ({t}.updated_at IS NULL"
         f" OR excluded.updated_at >= {t}.updated_at))"
-        f" OR ({t}.deleted AND excluded.updated_at > {t}.updated_at)"
-        f" OR ({t}.deleted AND {t}.updated_at IS NULL AND excluded.deleted)"
+        f" OR (excluded.updated_at IS NULL AND ({t}.updated_at IS NOT NULL"
+        f" OR excluded.observed_at IS NULL OR {t}.observed_at IS NULL"
+        f" OR excluded.observed_at >= {t}.observed_at))"
+        " END"
     )
+
+
+def upsert_versions(table: str) -> list[tuple[str, str]]:
+    """The `SET` assignments of the version columns when the upsert writes over `table`.
+
+    `deleted_at` keeps the stronger of the stored delete and the incoming one while the row
+    stays deleted; `stale_at` is cleared by an observation made after it.
+    """
+    t = table
+    old = f"CASE WHEN {t}.deleted THEN {_DV.format(t=t)} END"
+    return [
+        (
+            "deleted_at",
+            f"CASE WHEN excluded.deleted THEN (CASE WHEN {old} > excluded.deleted_at"
+            f" THEN {old} ELSE COALESCE(excluded.deleted_at, {old}) END) END",
+        ),
+        ("observed_at", "excluded.observed_at"),
+        (
+            "stale_at",
+            f"CASE WHEN excluded.observed_at IS NOT NULL AND ({t}.stale_at IS NULL"
+            f" OR {t}.stale_at <= excluded.observed_at) THEN NULL ELSE {t}.stale_at END",
+        ),
+    ]
+
+
+def mark_conditions(table: str, version: str) -> tuple[str, str, str]:
+    """The parts of marking an id deleted at `version` (an SQL expression, maybe NULL).
+
+    Returns (the `WHERE` of the `DO UPDATE` that marks a live row: it wins unless the row's
+    own version is strictly newer; the `WHERE` that raises an already deleted row's delete
+    version; the `stale_at` expression: cleared when the delete is as new as the mark).
+    """
+    t = table
+    dv = _DV.format(t=t)
+    mark = (
+        f"NOT {t}.deleted AND ({version} IS NULL OR {t}.updated_at IS NULL"
+        f" OR {t}.updated_at <= {version})"
+    )
+    raise_ = f"{t}.deleted AND {version} IS NOT NULL AND ({dv} IS NULL OR {dv} < {version})"
+    stale = f"CASE WHEN {t}.stale_at <= {version} THEN NULL ELSE {t}.stale_at END"
+    return mark, raise_, stale
 
 
 def now_utc() -> dt.datetime:

@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -29,26 +29,32 @@ from typing import Any, Literal, TypeVar
 import attrs
 import orjson
 
-from ..errors import DrChronoError, InvalidRequestError, StoreError
+from ..errors import DrChronoError, InvalidRequestError, StoreError, StoreTimeoutError
 from ..oauth import FileTokenStore, TokenStore
+from ._columns import ColumnValues
+from ._locks import check_wait, file_lock
 from ._sql import (
     BASE_COLUMNS,
     CHECKPOINTS,
     DELIVERIES,
     TOKENS,
-    ColumnValues,
+    VERSION_COLUMNS,
     canonical,
     check_columns,
     check_delivery,
+    check_id,
     check_key,
     check_name,
     check_row,
     checksum_of,
+    deleted_version,
     dump_checkpoint,
     dump_payload,
+    mark_conditions,
     now_utc,
     unique,
     upsert_condition,
+    upsert_versions,
 )
 from ._store import Column, ColumnType, Row, WriteResult
 
@@ -96,6 +102,8 @@ class _Table:
     values: ColumnValues
     upsert: str
     mark: str
+    raise_mark: str
+    stale: str
 
 
 class SQLiteStore:
@@ -130,12 +138,16 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._tables: dict[str, _Table] = {}
         self._exists: set[str] = set()
+        # Resource -> the columns ensured in this session (read on the event loop: a write's
+        # `ensure_resource` then costs no trip to the worker thread).
+        self._ensured: dict[str, dict[str, ColumnType]] = {}
         # The refresh lock: a flock beside the database, as FileTokenStore takes it.
         self._token_lock: AbstractAsyncContextManager[None] | FileTokenStore
         if isinstance(self.path, Path):
             self._token_lock = FileTokenStore(self.path.with_name(self.path.name + ".token"))
         else:
             self._token_lock = asyncio.Lock()
+        self._memory_lock = asyncio.Lock()  # the sync lock of an in-memory database
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -154,6 +166,7 @@ class SQLiteStore:
     async def close(self) -> None:
         """Close the connection; safe to call twice."""
         executor, self._executor = self._executor, None
+        self._ensured.clear()
         if executor is None:
             return
         try:
@@ -218,6 +231,11 @@ class SQLiteStore:
             where = f" of {resource}" if resource else ""
             # The class and SQLite's error code only: messages may quote values.
             code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+            if code in ("SQLITE_BUSY", "SQLITE_LOCKED") and error is StoreError:
+                raise StoreTimeoutError(
+                    f"{op}{where}: another connection held the database's write lock for"
+                    f" over busy_timeout={self._busy_timeout:g} s ({code})"
+                ) from None
             raise error(f"{op}{where} failed ({code})") from None
 
     def _db(self) -> sqlite3.Connection:
@@ -234,42 +252,68 @@ class SQLiteStore:
         """
         _check_resource(resource)
         declared = check_columns(columns)
+        if self._ensured.get(resource) == declared and self._executor is not None:
+            return  # this session made it so already
         await self._call("ensure_resource", resource, self._ensure_sync, resource, declared)
+        self._ensured[resource] = declared
 
     def _ensure_sync(self, resource: str, declared: dict[str, ColumnType]) -> None:
         conn = self._db()
+        t = _q(resource)
         with _transaction(conn):
             conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {_q(resource)} (id TEXT PRIMARY KEY,"
+                f"CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY,"
                 " payload TEXT NOT NULL, updated_at TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
-                " synced_at TEXT NOT NULL)"
+                " synced_at TEXT NOT NULL, deleted_at TEXT, observed_at TEXT, stale_at TEXT)"
             )
             have = [
                 r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (resource,))
             ]
+            for name in VERSION_COLUMNS:  # tables made before these columns existed
+                if name not in have:
+                    conn.execute(f"ALTER TABLE {t} ADD COLUMN {name} TEXT")
+                    have.append(name)
             for name, type_ in declared.items():
                 if name not in have:
-                    conn.execute(
-                        f"ALTER TABLE {_q(resource)} ADD COLUMN {_q(name)} {_SQL_TYPES[type_]}"
-                    )
+                    conn.execute(f"ALTER TABLE {t} ADD COLUMN {_q(name)} {_SQL_TYPES[type_]}")
                     have.append(name)
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {_q(resource + '__stale')} ON {t} (stale_at)"
+                " WHERE stale_at IS NOT NULL"
+            )
         names = tuple(n for n in have if n not in BASE_COLUMNS)
-        cols = ", ".join(["id", "payload", "updated_at", "deleted", "synced_at", *map(_q, names)])
+        base = ["id", "payload", "updated_at", "deleted", "synced_at", "deleted_at", "observed_at"]
+        cols = ", ".join([*base, *map(_q, names)])
         sets = ", ".join(
-            f"{c} = excluded.{c}"
-            for c in ["payload", "updated_at", "deleted", "synced_at", *map(_q, names)]
-        )
-        marks = ", ".join("?" * (5 + len(names)))
+            [
+                *(f"{c} = excluded.{c}" for c in ["payload", "updated_at", "deleted",
+                                                  "synced_at", *map(_q, names)]),
+                *(f"{c} = {expr}" for c, expr in upsert_versions("t")),
+            ]
+        )  # fmt: skip
+        marks = ", ".join("?" * (len(base) + len(names)))
+        mark, raise_mark, stale = mark_conditions("t", "excluded.deleted_at")
+        _, raise_mark, raise_stale = mark_conditions("t", ":v")
         self._tables[resource] = _Table(
             values=ColumnValues(resource, names, declared, _CONVERT),
             upsert=(
-                f"INSERT INTO {_q(resource)} AS t ({cols}) VALUES ({marks})"
+                f"INSERT INTO {t} AS t ({cols}) VALUES ({marks})"
                 f" ON CONFLICT (id) DO UPDATE SET {sets} WHERE {upsert_condition('t')}"
             ),
             mark=(
-                f"INSERT INTO {_q(resource)} AS t (id, payload, updated_at, deleted, synced_at)"
-                " VALUES (?, '{}', NULL, 1, ?) ON CONFLICT (id) DO UPDATE"
-                " SET deleted = 1, synced_at = excluded.synced_at WHERE NOT t.deleted"
+                f"INSERT INTO {t} AS t (id, payload, updated_at, deleted, synced_at, deleted_at)"
+                " VALUES (?, '{}', NULL, 1, ?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET deleted = 1, synced_at = excluded.synced_at,"
+                f" deleted_at = excluded.deleted_at, stale_at = {stale} WHERE {mark}"
+            ),
+            raise_mark=(
+                f"UPDATE {t} AS t SET deleted_at = :v, synced_at = :now, stale_at = {raise_stale}"
+                f" WHERE t.id = :id AND {raise_mark}"
+            ),
+            stale=(
+                f"INSERT INTO {t} AS t ({cols}, stale_at) VALUES ({marks}, ?)"
+                " ON CONFLICT (id) DO UPDATE SET stale_at = CASE WHEN t.stale_at IS NULL"
+                " OR excluded.stale_at > t.stale_at THEN excluded.stale_at ELSE t.stale_at END"
             ),
         )
         self._exists.add(resource)
@@ -283,6 +327,7 @@ class SQLiteStore:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        deleted_at: str | None = None,
         delivery_id: str | None = None,
     ) -> WriteResult:
         """Upsert `rows`, mark `delete_ids` deleted, save `checkpoint`: one transaction.
@@ -293,10 +338,25 @@ class SQLiteStore:
         _check_resource(resource)
         ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
         deletes = unique(delete_ids, resource)
+        version = _check_version(deleted_at)
         delivery = None if delivery_id is None else check_delivery(delivery_id)
         return await self._call(
-            "write", resource, self._write_sync, resource, list(rows), ckpt, deletes, delivery
+            "write",
+            resource,
+            self._write_sync,
+            resource,
+            list(rows),
+            ckpt,
+            deletes,
+            version,
+            delivery,
         )
+
+    def _table(self, resource: str, op: str) -> _Table:
+        table = self._tables.get(resource)
+        if table is None:
+            raise InvalidRequestError(f"call ensure_resource() for {resource} before {op}()")
+        return table
 
     def _write_sync(
         self,
@@ -304,13 +364,17 @@ class SQLiteStore:
         rows: list[Row],
         ckpt: str | None,
         deletes: list[str],
+        version: str | None,
         delivery: str | None,
     ) -> WriteResult:
-        table = self._tables.get(resource)
-        if table is None:
-            raise InvalidRequestError(f"call ensure_resource() for {resource} before write()")
+        table = self._table(resource, "write")
         now = now_utc().isoformat()
-        params = [_params(resource, table, check_row(resource, r), now) for r in rows]
+        params: list[tuple[Any, ...]] = []
+        misfits = 0
+        for row in rows:
+            values, bad = _params(resource, table, check_row(resource, row), now)
+            params.append(values)
+            misfits += bad
         conn = self._db()
         with _transaction(conn):
             if delivery is not None and not conn.execute(
@@ -320,9 +384,13 @@ class SQLiteStore:
             ).rowcount:
                 return WriteResult(0, len(rows), 0, duplicate=True)
             written = conn.executemany(table.upsert, params).rowcount if params else 0
-            marked = (
-                conn.executemany(table.mark, [(i, now) for i in deletes]).rowcount if deletes else 0
-            )
+            marked = 0
+            if deletes:
+                marked = conn.executemany(table.mark, [(i, now, version) for i in deletes]).rowcount
+                if version is not None:
+                    conn.executemany(
+                        table.raise_mark, [{"v": version, "now": now, "id": i} for i in deletes]
+                    )
             if ckpt is not None:
                 conn.execute(
                     f"INSERT INTO {_q(CHECKPOINTS)} (resource, checkpoint, updated_at)"
@@ -330,7 +398,56 @@ class SQLiteStore:
                     " SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
                     (resource, ckpt, now),
                 )
-        return WriteResult(written=written, skipped=len(rows) - written, marked_deleted=marked)
+        return WriteResult(
+            written=written, skipped=len(rows) - written, marked_deleted=marked, misfits=misfits
+        )
+
+    async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
+        """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`)."""
+        _check_resource(resource)
+        since = _check_version(at)
+
+        def run() -> WriteResult:
+            table = self._table(resource, "mark_stale")
+            now = now_utc().isoformat()
+            values, misfits = _params(resource, table, check_row(resource, row), now)
+            conn = self._db()
+            with _transaction(conn):
+                held = conn.execute(
+                    f"SELECT 1 FROM {_q(resource)} WHERE id = ?", (row.id,)
+                ).fetchone()
+                conn.execute(table.stale, (*values, since))
+            return WriteResult(written=0 if held else 1, skipped=0, marked_deleted=0,
+                               misfits=misfits)  # fmt: skip
+
+        return await self._call("mark_stale", resource, run)
+
+    async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
+        """Up to `limit` ids flagged stale, the longest-stale first."""
+        _check_resource(resource)
+        count = _check_limit(limit)
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            cur = conn.execute(
+                f"SELECT id FROM {_q(resource)} WHERE stale_at IS NOT NULL"
+                " ORDER BY stale_at, id LIMIT ?",
+                (count,),
+            )
+            return [str(r[0]) for r in cur]
+
+        return await self._call("stale_ids", resource, self._read, resource, run, [])
+
+    def lock(
+        self, resources: Sequence[str], *, wait: float = 0.0
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The sync lock (see `SyncStore.lock`): for SQLite, one for the whole file, an
+        `flock` on `<path>.sync.lock` (an in-memory database: this process only)."""
+        names = [_check_resource(r) for r in resources]
+        seconds = check_wait(wait)
+        label = names[0] if len(names) == 1 else "this database"
+        if not isinstance(self.path, Path):
+            return _memory_lock(self._memory_lock, label, seconds)
+        return file_lock(self.path.with_name(self.path.name + ".sync.lock"), label, seconds)
 
     # -- webhook deliveries -----------------------------------------------------------------
 
@@ -394,9 +511,10 @@ class SQLiteStore:
 
         return await self._call("checkpoint", resource, run)
 
-    async def get(self, resource: str, id: str) -> dict[str, Any] | None:
+    async def get(self, resource: str, id: str | int) -> dict[str, Any] | None:
         """The payload of one row as received, or None (also for a tombstone)."""
         _check_resource(resource)
+        id = check_id(id)
 
         def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
             found = conn.execute(
@@ -407,9 +525,10 @@ class SQLiteStore:
 
         return await self._call("get", resource, self._read, resource, run, None)
 
-    async def is_deleted(self, resource: str, id: str) -> bool | None:
+    async def is_deleted(self, resource: str, id: str | int) -> bool | None:
         """Whether the row is marked deleted; None when there is no row."""
         _check_resource(resource)
+        id = check_id(id)
 
         def run(conn: sqlite3.Connection) -> bool | None:
             found = conn.execute(
@@ -486,18 +605,50 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def _check_resource(resource: str) -> None:
+def _check_resource(resource: str) -> str:
     check_name(resource, "a resource name")
     if resource.startswith("sqlite_"):  # SQLite reserves these table names
         raise InvalidRequestError("a resource name must not start with sqlite_")
+    return resource
 
 
-def _params(resource: str, table: _Table, row: Row, now: str) -> tuple[Any, ...]:
-    return (
+def _check_version(value: object) -> str | None:
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
+        raise InvalidRequestError("a version is a normalised timestamp as text")
+    return value
+
+
+def _check_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1_000_000:
+        raise InvalidRequestError("limit must be a whole number from 0 to 1000000")
+    return limit
+
+
+@contextlib.asynccontextmanager
+async def _memory_lock(lock: asyncio.Lock, label: str, wait: float) -> AsyncIterator[None]:
+    from ..errors import StoreLockedError
+    from ._locks import locked_message
+
+    try:
+        await asyncio.wait_for(lock.acquire(), timeout=wait if wait > 0 else 1e-9)
+    except TimeoutError:
+        raise StoreLockedError(locked_message(label, wait), resource=label) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _params(resource: str, table: _Table, row: Row, now: str) -> tuple[tuple[Any, ...], int]:
+    values, misfits = table.values(row.id, row.columns)
+    params = (
         row.id,
         dump_payload(resource, row.payload).decode(),
         row.updated_at,
         1 if row.deleted else 0,
         now,
-        *table.values(row.columns),
+        deleted_version(row),
+        row.observed_at,
+        *values,
     )
+    return params, misfits

@@ -8,13 +8,16 @@ crash at any instant the database holds a page and the checkpoint that follows i
 The upsert rule: a row never replaces a stored row with an older version. Where both carry
 `updated_at`, the incoming row is written only if its `updated_at` is not older than the
 stored one; otherwise it is counted as `skipped`. Re-fetched overlap and late webhook
-redeliveries therefore cannot roll data back.
+redeliveries therefore cannot roll data back. A deleted row carries the version of its
+delete: only a strictly newer version, or a listing made after the delete, revives it.
+(The whole rule, with records that have no version: `_sql`'s docstring.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -47,6 +50,9 @@ class Row:
     `payload`: the record's JSON object exactly as the API sent it.
     `columns`: the typed scalar fields, by column name (a subset of the table's columns).
     `deleted`: the API marks it deleted or archived, or it vanished from the API.
+    `observed_at`: when the API showed this state (a listing's or a GET's send time, by the
+    server's clock, in the practice's local time, normalised as `updated_at`); None for a
+    webhook's object, which is only as new as its event.
     """
 
     id: str
@@ -54,6 +60,7 @@ class Row:
     payload: Mapping[str, Any]
     columns: Mapping[str, Scalar]
     deleted: bool = False
+    observed_at: str | None = None
 
 
 @attrs.frozen
@@ -65,6 +72,8 @@ class WriteResult:
     marked_deleted: int  # ids newly marked deleted
     # The write named a webhook delivery already handled: nothing was written.
     duplicate: bool = False
+    # Column values that did not fit their column: stored NULL (the payload keeps them).
+    misfits: int = 0
 
 
 @runtime_checkable
@@ -95,6 +104,7 @@ class SyncStore(Protocol):
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        deleted_at: str | None = None,
         delivery_id: str | None = None,
     ) -> WriteResult:
         """Upsert `rows`, mark `delete_ids` deleted, and save `checkpoint`: one transaction.
@@ -102,10 +112,42 @@ class SyncStore(Protocol):
         `checkpoint=None` leaves the stored checkpoint as it is. A delete of an id the store
         does not hold inserts a tombstone row (payload `{}`, deleted), so a later, older
         redelivery cannot bring the record back. Marking keeps the payload.
+        `deleted_at`: the version of the deletes (normalised practice-local time); a delete
+        loses to a stored row whose `updated_at` is strictly newer. None: unversioned, it
+        wins over any live row.
+
+        A column value that does not fit its column is stored NULL with a warning naming
+        the resource, id and field (`WriteResult.misfits` counts them); the payload keeps it.
 
         `delivery_id`: the webhook delivery these rows come from, claimed under a unique
         key in the same transaction; if it was claimed before, nothing is written and the
         result says `duplicate`.
+        """
+        ...
+
+    async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
+        """A delivery said `row.id` changed, but its object has no version to order it by.
+
+        The row is inserted from `row` if the store has none (live, unobserved), and in every
+        case flagged stale since `at` (normalised practice-local time) until an observation
+        made at or after `at` (a listing's page, a GET) is written over it. Needs
+        `ensure_resource` as `write` does.
+        """
+        ...
+
+    async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
+        """Up to `limit` ids flagged stale, the longest-stale first."""
+        ...
+
+    def lock(
+        self, resources: Sequence[str], *, wait: float = 0.0
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold the sync lock of `resources` (all of them, or none) for a run.
+
+        Another holder (a process or task) of any of them makes it wait up to `wait`
+        seconds, then raise `errors.StoreLockedError`. The lock is the database's
+        (PostgreSQL advisory locks, a file lock beside a SQLite file), so it also excludes
+        other processes and machines, and it goes with a holder that dies.
         """
         ...
 
@@ -121,11 +163,11 @@ class SyncStore(Protocol):
         """The resource's saved checkpoint (a JSON object), or None."""
         ...
 
-    async def get(self, resource: str, id: str) -> dict[str, Any] | None:
+    async def get(self, resource: str, id: str | int) -> dict[str, Any] | None:
         """The payload of one row as received, or None (also for a tombstone)."""
         ...
 
-    async def is_deleted(self, resource: str, id: str) -> bool | None:
+    async def is_deleted(self, resource: str, id: str | int) -> bool | None:
         """Whether the row is marked deleted; None when there is no row."""
         ...
 

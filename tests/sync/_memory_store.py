@@ -6,24 +6,38 @@ engine tests exercise the same contract the SQLite and PostgreSQL stores impleme
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from drchrono_async.errors import StoreLockedError
 from drchrono_async.oauth import MemoryTokenStore, TokenStore
 from drchrono_async.sync import Column, Row, WriteResult, payload_checksum
+
+
+def _gt(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a > b
 
 
 def _wins(row: Row, old: dict[str, Any]) -> bool:
     """The stores' upsert rule (`drchrono_async.sync._sql.upsert_condition`), in Python."""
     new, held = row.updated_at, old["updated_at"]
-    if new is None:
-        return True
-    if not old["deleted"]:
+    if old["deleted"]:
+        dv = old["deleted_at"] if old["deleted_at"] is not None else held
+        if dv is None:
+            return row.observed_at is not None or row.deleted
+        return _gt(new, dv) or _gt(row.observed_at, dv)
+    if new is not None:
         return held is None or new >= held
-    if held is None:
-        return row.deleted  # a tombstone: only a deletion replaces it
-    return new > held  # a deleted version: only a strictly newer one revives it
+    seen, held_seen = row.observed_at, old["observed_at"]
+    return held is not None or seen is None or held_seen is None or seen >= held_seen
+
+
+def _deleted_at(row: Row) -> str | None:
+    versions = [v for v in (row.updated_at, row.observed_at) if v is not None]
+    return max(versions) if row.deleted and versions else None
 
 
 class MemoryStore:
@@ -34,6 +48,7 @@ class MemoryStore:
         self.fail_after: int | None = None  # writes left before one raises (crash tests)
         self._tokens: dict[str, MemoryTokenStore] = {}
         self.deliveries: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def delivery_handled(self, delivery_id: str) -> bool:
         return delivery_id in self.deliveries
@@ -57,6 +72,7 @@ class MemoryStore:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         delete_ids: Sequence[str] = (),
+        deleted_at: str | None = None,
         delivery_id: str | None = None,
     ) -> WriteResult:
         if delivery_id is not None:
@@ -74,32 +90,84 @@ class MemoryStore:
             if old is not None and not _wins(row, old):
                 skipped += 1
                 continue
+            deleted_version = _deleted_at(row)
+            if row.deleted and old is not None and old["deleted"]:
+                held = old["deleted_at"] if old["deleted_at"] is not None else old["updated_at"]
+                if deleted_version is None or _gt(held, deleted_version):
+                    deleted_version = held
+            stale = old["stale_at"] if old is not None else None
+            if row.observed_at is not None and (stale is None or stale <= row.observed_at):
+                stale = None
             table[row.id] = {"payload": dict(row.payload), "updated_at": row.updated_at,
-                             "deleted": row.deleted}  # fmt: skip
+                             "deleted": row.deleted, "deleted_at": deleted_version,
+                             "observed_at": row.observed_at, "stale_at": stale}  # fmt: skip
             written += 1
+        v = deleted_at
         for rid in delete_ids:
             old = table.get(rid)
             if old is None:
-                table[rid] = {"payload": {}, "updated_at": None, "deleted": True}
+                table[rid] = {"payload": {}, "updated_at": None, "deleted": True,
+                              "deleted_at": v, "observed_at": None, "stale_at": None}  # fmt: skip
                 marked += 1
-            elif not old["deleted"]:
-                old["deleted"] = True
+                continue
+            if not old["deleted"]:
+                if v is not None and _gt(old["updated_at"], v):
+                    continue  # the stored state is strictly newer than the delete
+                old["deleted"], old["deleted_at"] = True, v
                 marked += 1
+            elif v is not None:
+                dv = old["deleted_at"] if old["deleted_at"] is not None else old["updated_at"]
+                if dv is None or dv < v:
+                    old["deleted_at"] = v
+            if v is not None and old["stale_at"] is not None and old["stale_at"] <= v:
+                old["stale_at"] = None
         if checkpoint is not None:
             self.checkpoints[resource] = copy.deepcopy(dict(checkpoint))
         self.writes += 1
         return WriteResult(written, skipped, marked)
 
+    async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
+        table = self.tables.setdefault(resource, {})
+        old = table.get(row.id)
+        if old is None:
+            table[row.id] = {"payload": dict(row.payload), "updated_at": row.updated_at,
+                             "deleted": row.deleted, "deleted_at": _deleted_at(row),
+                             "observed_at": row.observed_at, "stale_at": at}  # fmt: skip
+            return WriteResult(1, 0, 0)
+        if old["stale_at"] is None or at > old["stale_at"]:
+            old["stale_at"] = at
+        return WriteResult(0, 0, 0)
+
+    async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
+        stale = [(r["stale_at"], i) for i, r in self.tables.get(resource, {}).items()
+                 if r["stale_at"] is not None]  # fmt: skip
+        return [i for _, i in sorted(stale)[:limit]]
+
+    @contextlib.asynccontextmanager
+    async def lock(self, resources: Sequence[str], *, wait: float = 0.0) -> AsyncIterator[None]:
+        taken: list[asyncio.Lock] = []
+        try:
+            for name in sorted(resources):
+                lock = self._locks.setdefault(name, asyncio.Lock())
+                if lock.locked():
+                    raise StoreLockedError("held", resource=name)
+                await lock.acquire()
+                taken.append(lock)
+            yield
+        finally:
+            for lock in taken:
+                lock.release()
+
     async def checkpoint(self, resource: str) -> dict[str, Any] | None:
         cp = self.checkpoints.get(resource)
         return copy.deepcopy(cp) if cp is not None else None
 
-    async def get(self, resource: str, id: str) -> dict[str, Any] | None:
-        row = self.tables.get(resource, {}).get(id)
+    async def get(self, resource: str, id: str | int) -> dict[str, Any] | None:
+        row = self.tables.get(resource, {}).get(str(id))
         return None if row is None or not row["payload"] else dict(row["payload"])
 
-    async def is_deleted(self, resource: str, id: str) -> bool | None:
-        row = self.tables.get(resource, {}).get(id)
+    async def is_deleted(self, resource: str, id: str | int) -> bool | None:
+        row = self.tables.get(resource, {}).get(str(id))
         return None if row is None else bool(row["deleted"])
 
     async def count(self, resource: str, *, deleted: bool = False) -> int:

@@ -37,9 +37,12 @@ async def test_an_older_redelivery_never_rolls_a_newer_row_back(
     late = await apply_event(store, event("APPOINTMENT_MODIFY", old, "d-old"))
     assert late is not None and late.skipped == 1 and late.written == 0
     assert await store.get("appointments", str(old["id"])) == new
-    # The same delivery id again: claimed already, nothing written.
-    again = await apply_event(store, event("APPOINTMENT_MODIFY", old, "d-new"))
-    assert again is not None and again.duplicate
+    # apply_event never claims the delivery (the receiver's dedupe does, after the handler
+    # returned): the same delivery again is applied again, harmlessly.
+    again = await apply_event(store, event("APPOINTMENT_MODIFY", new, "d-new"))
+    assert again is not None and not again.duplicate
+    assert await store.get("appointments", str(old["id"])) == new
+    assert not await store.delivery_handled("d-new")
 
 
 async def test_deletes_mark_rows_and_tombstone_unknown_ids(

@@ -80,13 +80,44 @@ async def test_an_id_repeated_in_one_page_ends_at_its_newest_version(store: Stor
     assert await store.count("patients") == 2
 
 
-async def test_a_failing_write_leaves_neither_rows_nor_checkpoint(store: Store) -> None:
+async def _fail_on_id(backend: Backend, resource: str, rid: str) -> None:
+    """A trigger that makes the database refuse one row mid-write (a failure no check of
+    the store's can see coming)."""
+    if backend.kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(backend.where) as conn:
+            conn.execute(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON {resource} WHEN NEW.id = '{rid}'"
+                " BEGIN SELECT RAISE(ABORT, 'SECRET-refused'); END"
+            )
+        return
+    import psycopg
+
+    from .conftest import POSTGRES_DSN
+
+    async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as conn:
+        await conn.execute(
+            f'CREATE FUNCTION "{backend.where}".refuse() RETURNS trigger LANGUAGE plpgsql AS'
+            f" $$ BEGIN IF NEW.id = '{rid}' THEN RAISE EXCEPTION 'SECRET-refused'; END IF;"
+            " RETURN NEW; END $$"
+        )
+        await conn.execute(
+            f'CREATE TRIGGER refuse BEFORE INSERT ON "{backend.where}".{resource}'
+            f' FOR EACH ROW EXECUTE FUNCTION "{backend.where}".refuse()'
+        )
+
+
+async def test_a_failing_write_leaves_neither_rows_nor_checkpoint(
+    store: Store, backend: Backend
+) -> None:
     await store.ensure_resource("appointments", COLUMNS)
     await store.write("appointments", [row("1", 1)], checkpoint={"page": 1})
-    page = [row("2", 1), row("3", 1, patient=2**63), row("4", 1)]  # bigint overflows mid-way
+    await _fail_on_id(backend, "appointments", "3")
+    page = [row("2", 1), row("3", 1), row("4", 1)]  # the database refuses id 3 mid-way
     with pytest.raises(StoreError) as info:
         await store.write("appointments", page, checkpoint={"page": 2}, delete_ids=["1", "99"])
-    assert str(2**63) not in str(info.value) and info.value.__cause__ is None
+    assert "SECRET" not in str(info.value) and info.value.__cause__ is None
     assert "write of appointments failed" in str(info.value)
     assert await store.checkpoint("appointments") == {"page": 1}
     assert await store.ids("appointments", deleted=None) == {"1"}
@@ -96,19 +127,13 @@ async def test_a_failing_write_leaves_neither_rows_nor_checkpoint(store: Store) 
     assert await store.ids("appointments") == {"1", "2"}
 
 
-async def test_values_not_fitting_their_column_are_refused_before_writing(store: Store) -> None:
+async def test_a_row_for_a_column_the_table_lacks_is_refused_before_writing(
+    store: Store,
+) -> None:
     await store.ensure_resource("appointments", COLUMNS)
-    for bad in (
-        {"patient": "SECRET-1"},
-        {"patient": True},
-        {"price": 1.5},
-        {"day": dt.datetime(2024, 1, 1)},
-        {"is_walk_in": 1},
-        {"nosuch": 1},
-    ):
-        with pytest.raises(InvalidRequestError) as info:
-            await store.write("appointments", [row("1", 1), row("2", 1, **bad)], checkpoint={})
-        assert "SECRET" not in str(info.value)
+    with pytest.raises(InvalidRequestError) as info:
+        await store.write("appointments", [row("1", 1), row("2", 1, nosuch=1)], checkpoint={})
+    assert "nosuch" in str(info.value)
     assert await store.ids("appointments", deleted=None) == set()
     assert await store.checkpoint("appointments") is None
 

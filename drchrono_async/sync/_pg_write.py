@@ -1,0 +1,301 @@
+"""PostgresStore's writes: a page's bulk upsert, delete marks, stale marks, the checkpoint.
+
+Bulk upsert: one look-up of which ids of the page are stored; the others are COPYed straight
+into the table (a first sync: nearly every row), the stored ones COPYed into a temporary
+table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` (the upsert
+rule). A row another writer inserts in between makes the COPY fail; the write is then redone
+whole through the upsert. Rows, delete marks and checkpoint: one transaction.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidRequestError
+from ._columns import ColumnValues
+from ._pg_values import ROW_COLUMNS, params
+from ._sql import (
+    CHECKPOINTS,
+    DELIVERIES,
+    check_delivery,
+    check_name,
+    check_row,
+    dump_checkpoint,
+    layers,
+    mark_conditions,
+    now_utc,
+    unique,
+    upsert_condition,
+    upsert_versions,
+)
+from ._store import Row, WriteResult
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+    from ._postgres import PostgresStore
+
+__all__ = ["PageWriter"]
+
+
+def _version(value: object) -> str | None:
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
+        raise InvalidRequestError("a version is a normalised timestamp as text")
+    return value
+
+
+class PageWriter:
+    """The write paths of one `PostgresStore`."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        # Per connection (a session): resource -> (staging table, its columns).
+        self._temps: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, tuple[str, ...]]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._all_new: dict[str, bool] = {}  # did the resource's last page hold only new ids?
+
+    def forget(self) -> None:
+        self._temps = weakref.WeakKeyDictionary()
+
+    async def _temp(
+        self, conn: psycopg.AsyncConnection[Any], resource: str, table: ColumnValues
+    ) -> str:
+        """The session's staging table for `resource`, (re)made to match its columns."""
+        temps = self._temps.setdefault(conn, {})
+        found = temps.get(resource)
+        if found is not None and found[1] == table.names:
+            return found[0]
+        name = f"_in_{len(temps)}" if found is None else found[0]
+        sql = self._store.sql
+        # Made outside the write's transaction so that a rollback cannot undo it.
+        await conn.execute(sql("DROP TABLE IF EXISTS pg_temp.{n}", n=name))
+        await conn.execute(
+            sql("CREATE TEMP TABLE {n} (LIKE {s}.{t}) ON COMMIT DELETE ROWS", n=name, t=resource)
+        )
+        temps[resource] = (name, table.names)
+        return name
+
+    async def write(
+        self,
+        resource: str,
+        rows: Sequence[Row],
+        *,
+        checkpoint: Mapping[str, Any] | None,
+        delete_ids: Sequence[str],
+        deleted_at: str | None,
+        delivery_id: str | None,
+    ) -> WriteResult:
+        delivery = None if delivery_id is None else check_delivery(delivery_id)
+        table = self._store.table(resource, "write")
+        ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
+        deletes = unique(delete_ids, resource)
+        version = _version(deleted_at)
+        now = now_utc()
+        # Checked and converted before anything is sent.
+        misfits = 0
+        parts: list[list[tuple[Any, ...]]] = []
+        for layer in layers(rows):
+            part = []
+            for row in layer:
+                values, bad = params(resource, table, check_row(resource, row), now)
+                part.append(values)
+                misfits += bad
+            parts.append(part)
+        n_rows = sum(map(len, parts))
+        store = self._store
+
+        async def run(conn: psycopg.AsyncConnection[Any], mode: str) -> WriteResult:
+            from psycopg import sql
+
+            cols = sql.SQL(", ").join(map(sql.Identifier, [*ROW_COLUMNS, *table.names]))
+            temp = await self._temp(conn, resource, table) if n_rows and mode != "direct" else ""
+            written = marked = 0
+            staged = False
+            async with conn.transaction(), conn.cursor() as cur:
+                if delivery is not None:
+                    await cur.execute(
+                        store.sql(
+                            "INSERT INTO {s}.{t} (id, handled_at) VALUES (%s, %s)"
+                            " ON CONFLICT (id) DO NOTHING",
+                            t=DELIVERIES,
+                        ),
+                        (delivery, now),
+                    )
+                    if not cur.rowcount:
+                        return WriteResult(0, n_rows, 0, duplicate=True)
+                for part in filter(None, parts):
+                    new: list[tuple[Any, ...]] = []
+                    held_rows = part
+                    if mode == "direct":
+                        new, held_rows = part, []
+                    elif mode == "lookup":
+                        # Ids not stored yet go straight in (a fresh sync: most rows), the
+                        # others through the staging table and the upsert rule.
+                        await cur.execute(
+                            store.sql("SELECT id FROM {s}.{t} WHERE id = ANY(%s)", t=resource),
+                            ([p[0] for p in part],),
+                        )
+                        held = {r[0] for r in await cur.fetchall()}
+                        new = [p for p in part if p[0] not in held]
+                        held_rows = [p for p in part if p[0] in held]
+                        self._all_new[resource] = not held_rows
+                    if new:
+                        copy = store.sql("COPY {s}.{t} ({c}) FROM STDIN", t=resource, c=cols)
+                        async with cur.copy(copy) as sink:
+                            for values in new:
+                                await sink.write_row(values)
+                        written += len(new)
+                    if held_rows:
+                        if staged:
+                            await cur.execute(store.sql("DELETE FROM pg_temp.{n}", n=temp))
+                        copy = store.sql("COPY pg_temp.{n} ({c}) FROM STDIN", n=temp, c=cols)
+                        async with cur.copy(copy) as sink:
+                            for values in held_rows:
+                                await sink.write_row(values)
+                        await cur.execute(self._upsert(resource, temp, table, cols))
+                        written += cur.rowcount
+                        staged = True
+                if deletes:
+                    marked = await self._mark(cur, resource, deletes, version, now)
+                if ckpt is not None:
+                    await cur.execute(
+                        store.sql(
+                            "INSERT INTO {s}.{t} (resource, checkpoint, updated_at)"
+                            " VALUES (%s, %s::jsonb, %s) ON CONFLICT (resource) DO UPDATE"
+                            " SET checkpoint = excluded.checkpoint,"
+                            " updated_at = excluded.updated_at",
+                            t=CHECKPOINTS,
+                        ),
+                        (resource, ckpt, now),
+                    )
+            return WriteResult(written=written, skipped=n_rows - written, marked_deleted=marked,
+                               misfits=misfits)  # fmt: skip
+
+        async def attempt(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
+            import psycopg
+
+            # "direct": every row COPYed straight in, no look-up (a backfill, page after
+            # page of new ids); after a page with stored ids, "lookup" until a page is new
+            # again. A unique violation rolls the attempt back whole: "direct" falls back to
+            # "lookup"; "lookup" (another writer inserted an id meanwhile) to "upsert".
+            modes = ["direct", "lookup", "upsert"]
+            first = "direct" if self._all_new.get(resource, True) else "lookup"
+            for mode in modes[modes.index(first) :]:
+                try:
+                    result = await run(conn, mode)
+                except psycopg.errors.UniqueViolation:
+                    if mode == "upsert":
+                        raise
+                    continue
+                if mode == "upsert":
+                    self._all_new[resource] = False
+                return result
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return await store.run("write", resource, attempt)
+
+    async def _mark(
+        self,
+        cur: psycopg.AsyncCursor[Any],
+        resource: str,
+        ids: list[str],
+        version: str | None,
+        now: Any,
+    ) -> int:
+        """Mark `ids` deleted at `version`; returns how many were newly marked."""
+        from psycopg import sql
+
+        store = self._store
+        mark, _, stale = mark_conditions("t", "excluded.deleted_at")
+        await cur.execute(
+            store.sql(
+                "INSERT INTO {s}.{t} AS t (id, payload, updated_at, deleted, synced_at,"
+                " deleted_at) SELECT i, '{{}}'::jsonb, NULL, true, %(now)s, %(v)s::text"
+                " FROM unnest(%(ids)s::text[]) AS i ON CONFLICT (id) DO UPDATE"
+                " SET deleted = true, synced_at = excluded.synced_at,"
+                " deleted_at = excluded.deleted_at, stale_at = {stale} WHERE {mark}",
+                t=resource,
+                stale=sql.SQL(stale),  # constants only
+                mark=sql.SQL(mark),
+            ),
+            {"now": now, "v": version, "ids": ids},
+        )
+        marked = cur.rowcount
+        if version is not None:
+            _, raise_, stale = mark_conditions("t", "%(v)s::text")
+            await cur.execute(
+                store.sql(
+                    "UPDATE {s}.{t} AS t SET deleted_at = %(v)s::text, synced_at = %(now)s,"
+                    " stale_at = {stale} WHERE t.id = ANY(%(ids)s::text[]) AND {raise_}",
+                    t=resource,
+                    stale=sql.SQL(stale),
+                    raise_=sql.SQL(raise_),
+                ),
+                {"now": now, "v": version, "ids": ids},
+            )
+        return marked
+
+    def _upsert(
+        self, resource: str, temp: str, table: ColumnValues, cols: sql.Composable
+    ) -> sql.Composed:
+        from psycopg import sql
+
+        plain = ["payload", "payload_text", "updated_at", "deleted", "synced_at", *table.names]
+        sets = sql.SQL(", ").join(
+            [
+                *(sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in plain),
+                *(
+                    sql.SQL("{c} = ").format(c=sql.Identifier(c)) + sql.SQL(expr)
+                    for c, expr in upsert_versions("t")
+                ),
+            ]
+        )
+        condition = sql.SQL(upsert_condition("t"))  # constants only
+        return self._store.sql(
+            "INSERT INTO {s}.{t} AS t ({cols}) SELECT {cols} FROM pg_temp.{n}"
+            " ON CONFLICT (id) DO UPDATE SET {sets} WHERE {cond}",
+            t=resource,
+            n=temp,
+            cols=cols,
+            sets=sets,
+            cond=condition,
+        )
+
+    async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
+        """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`)."""
+        since = _version(at)
+        if since is None:
+            raise InvalidRequestError("at must be a normalised timestamp")
+        check_name(resource, "a resource name")
+        table = self._store.table(resource, "mark_stale")
+        values, misfits = params(resource, table, check_row(resource, row), now_utc())
+        store = self._store
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
+            from psycopg import sql
+
+            names = [*ROW_COLUMNS, *table.names, "stale_at"]
+            cols = sql.SQL(", ").join(map(sql.Identifier, names))
+            marks = sql.SQL(", ").join([sql.Placeholder()] * len(names))
+            cur = await conn.execute(
+                store.sql(
+                    "INSERT INTO {s}.{t} AS t ({cols}) VALUES ({marks})"
+                    " ON CONFLICT (id) DO UPDATE SET stale_at = CASE WHEN t.stale_at IS NULL"
+                    " OR excluded.stale_at > t.stale_at THEN excluded.stale_at"
+                    " ELSE t.stale_at END RETURNING (xmax = 0)",
+                    t=resource,
+                    cols=cols,
+                    marks=marks,
+                ),
+                (*values, since),
+            )
+            found = await cur.fetchone()
+            inserted = bool(found and found[0])
+            return WriteResult(written=int(inserted), skipped=0, marked_deleted=0,
+                               misfits=misfits)  # fmt: skip
+
+        return await store.run("mark_stale", resource, run)
