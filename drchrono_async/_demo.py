@@ -11,9 +11,12 @@ Virtual time: the hour's burst spacing and any 429 pause are skipped, not slept.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import InvalidRequestError
 from .sync import ResourceReport, SQLiteStore, Syncer, SyncReport, payload_checksum
 from .sync._rows import DELETED_FIELDS
 from .testing import Emulator, VirtualClock
@@ -40,11 +43,51 @@ def emulator_checksum(emulator: Emulator, resource: str) -> tuple[int, str]:
     return len(live), payload_checksum(live.items())
 
 
-async def demo(*, seed: int = 1, path: str | Path = "demo.db", out: Out = print) -> bool:
-    """Run the demo; returns True when the database equals the emulator everywhere."""
-    db = Path(path)
+# A table only the demo makes: a file holding it is the demo's own, safe to start afresh.
+MARKER = "_drchrono_async_demo"
+
+
+def made_by_demo(db: Path) -> bool:
+    """Whether `db` is a SQLite file the demo made (read only; never changes it)."""
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    except (sqlite3.Error, OSError):
+        return False
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MARKER,)
+        ).fetchone()
+    except sqlite3.Error:  # not a database at all
+        return False
+    finally:
+        conn.close()
+    return found is not None
+
+
+def _start_afresh(db: Path, overwrite: bool) -> None:
+    if (db.exists() or db.is_symlink()) and not (overwrite or made_by_demo(db)):
+        raise InvalidRequestError(
+            f"{db} exists and was not made by the demo: refusing to replace it "
+            "(give another --db, or --overwrite to replace it)"
+        )
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         stale.unlink(missing_ok=True)  # a fresh backfill every time
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))  # patient data: 0600
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"CREATE TABLE {MARKER} (made_at TEXT)")
+    conn.close()
+
+
+async def demo(
+    *, seed: int = 1, path: str | Path = "demo.db", out: Out = print, overwrite: bool = False
+) -> bool:
+    """Run the demo; returns True when the database equals the emulator everywhere.
+
+    An existing file at `path` is replaced only when the demo made it (or `overwrite`);
+    anything else is refused with `InvalidRequestError`, untouched.
+    """
+    db = Path(path)
+    _start_afresh(db, overwrite)
     emulator = Emulator(seed=seed, clock=VirtualClock())
     async with emulator.client() as client, SQLiteStore(db) as store:
         syncer = Syncer(client, store, progress=_progress(out))

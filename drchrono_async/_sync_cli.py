@@ -23,9 +23,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .errors import DrChronoError, InvalidRequestError
+from .errors import DrChronoError, InvalidRequestError, StoreLockedError
 
-__all__ = ["add_parser", "backfill_eta", "open_store", "parse_every"]
+__all__ = ["EXIT_LOCKED", "add_parser", "backfill_eta", "open_store", "parse_every"]
+
+# Another sync holds the store's lock (sysexits' EX_TEMPFAIL: try again later).
+EXIT_LOCKED = 75
 
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
@@ -63,6 +66,9 @@ def add_parser(commands: Any) -> None:
     sync.add_argument("--seed", type=int, default=1, help="with --emulator: the practice's seed")
     sync.add_argument("--timezone", default="UTC", help="the practice's IANA timezone")
     sync.add_argument("--plain", action="store_true", help="log lines instead of a live display")
+    sync.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                      help="while another sync of the same store runs, wait up to SECONDS "
+                      f"for it (default 0: exit {EXIT_LOCKED} at once)")
     sync.set_defaults(run=run)  # fmt: skip
 
 
@@ -88,6 +94,9 @@ def open_store(url: str, *, schema: str = "drchrono") -> Any:
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(args))
+    except StoreLockedError as exc:
+        print(f"drchrono-async sync: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except DrChronoError as exc:
         print(f"drchrono-async sync: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +112,7 @@ async def _main(args: argparse.Namespace) -> int:
             live = not args.plain and sys.stdout.isatty() and _has_rich()
             view = _LiveView(client) if live else _PlainView()
             syncer = Syncer(client, store, resources=args.resource, progress=view.update,
-                            granted_scopes=args.scopes)  # fmt: skip
+                            granted_scopes=args.scopes, wait_lock=args.wait_lock)  # fmt: skip
             stop = _Signals(syncer)
             with stop, view:
                 while True:

@@ -74,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(rows and checksums) with the emulator. No credentials needed.",
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the practice's data")
-    demo.add_argument("--db", default="demo.db", help="the SQLite file (default demo.db)")
+    demo.add_argument("--db", default="demo.db", help="the SQLite file (default demo.db); "
+                      "an existing file is replaced only if the demo made it")  # fmt: skip
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace --db even if the demo did not make it")  # fmt: skip
     demo.set_defaults(run=_run_demo)
 
     from ._sync_cli import add_parser as add_sync
@@ -150,8 +153,14 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 def _run_demo(args: argparse.Namespace) -> int:
     from ._demo import demo
+    from .errors import DrChronoError
 
-    return 0 if asyncio.run(demo(seed=args.seed, path=args.db)) else 1
+    try:
+        equal = asyncio.run(demo(seed=args.seed, path=args.db, overwrite=args.overwrite))
+    except DrChronoError as exc:
+        print(f"drchrono-async demo: {exc}", file=sys.stderr)
+        return 2
+    return 0 if equal else 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ event, so deliveries arrive out of order. The rule (`apply_event`):
   newer than the delete;
 - a DELETE carries a version: the object's own `updated_at` where it has one, else the time
   the delivery is applied (by the API server's clock when a client is given). It wins over
-  any stored state that is not strictly newer, so a late MODIFY never brings it back;
+  any stored state that is not strictly newer, so a late MODIFY never brings it back. (A
+  soft delete's object, marked deleted or archived, is written as the row's last state.);
 - a CREATE or MODIFY of a record without a version (allergies, problems, medications)
   cannot be ordered by its payload: it only marks the row stale (inserting it if the store
   has none) and the current state is fetched with one GET, at once when a client is given
@@ -69,6 +70,10 @@ async def apply_event(
     if event.is_delete:
         if not event.object_id:
             return None
+        gone = row_from(event.object, endpoint) if event.object is not None else None
+        if gone is not None and gone.deleted and gone.updated_at is not None:
+            # A soft delete: the object is the record as deleted, with its version.
+            return await store.write(endpoint.name, [gone])
         updated = getattr(event.object, "updated_at", None)
         version = normalise_timestamp(updated) if isinstance(updated, dt.datetime) else None
         return await store.write(
