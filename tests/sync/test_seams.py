@@ -159,7 +159,8 @@ async def test_a_delete_wins_over_anything_not_strictly_newer(store: Store) -> N
     assert (await store.write("patients", [row("1", 4)])).written == 1
     assert await store.is_deleted("patients", "1") is False
     # A delete older than what is stored loses: the stored row is strictly newer.
-    assert (await store.write("patients", [], delete_ids=["1"], deleted_at=ts(2))).marked_deleted == 0
+    older = await store.write("patients", [], delete_ids=["1"], deleted_at=ts(2))
+    assert older.marked_deleted == 0
     assert await store.is_deleted("patients", "1") is False
     # A tombstone (a delete before any create) keeps its version as well.
     await store.write("patients", [], delete_ids=["9"], deleted_at=ts(5))
