@@ -10,6 +10,8 @@ in FastAPI or Starlette) and answers every path it is given.
                     413  body over max_body (a Content-Length over it: nothing is read)
                     400  a bad event or delivery header, or a malformed body
                     200  a delivery already handled (the handler is not called again)
+                    409  a delivery another process (or receiver) is handling right now:
+                         its outcome is unknown, so DrChrono is asked to redeliver
                     200  the handler returned
                     500  the handler raised (DrChrono redelivers at +1 h, +3 h, +7 h)
                     503  the dedupe store failed (DrChrono redelivers)
@@ -35,7 +37,7 @@ from ..errors import (
     WebhookSignatureError,
 )
 from ..ratelimit import Clock
-from ._dedupe import DeliveryDedupe, MemoryDedupe
+from ._dedupe import Claim, DeliveryDedupe, MemoryDedupe, to_claim
 from ._events import CONTENT_LENGTH, DEFAULT_MAX_BODY, HEADERS, WebhookEvent, build_event
 from ._headers import collect
 from ._signature import SIGNATURE, Secrets, check_signature, verification_response
@@ -60,6 +62,7 @@ def _json(status: int, body: dict[str, Any]) -> tuple[int, bytes]:
 
 OK = _json(200, {"detail": "handled"})
 DUPLICATE = _json(200, {"detail": "already handled"})
+BUSY = _json(409, {"detail": "in progress elsewhere; redeliver"})
 NO_MSG = _json(400, {"detail": "the verification request has no usable msg"})
 BAD_REQUEST = _json(400, {"detail": "malformed delivery"})
 UNAUTHORIZED = _json(401, {"detail": "bad signature"})
@@ -119,7 +122,9 @@ class WebhookReceiver:
         converter: the record converter of `parse_delivery` (default: the lenient one).
 
     Duplicates of a delivery being handled in this process wait for it and answer as it
-    does; duplicates of one handled (or in progress in another process) answer 200.
+    does; duplicates of one handled answer 200; of one in progress in another process
+    (the dedupe's claim says `Claim.BUSY`), 409, so that DrChrono redelivers it: should
+    that process fail, the delivery is not lost.
     Failures are logged on `drchrono_async.webhooks` with the exception's type only.
     """
 
@@ -264,13 +269,16 @@ class WebhookReceiver:
     async def _handle(self, event: WebhookEvent) -> tuple[int, bytes]:
         key = event.delivery_id
         try:
-            claimed = await self.dedupe.claim(key)
+            claim = to_claim(await self.dedupe.claim(key))
         except Exception as exc:
             logger.error("webhook dedupe claim failed: %s (503)", type(exc).__name__)
             return UNAVAILABLE
-        if not claimed:
+        if claim is Claim.HANDLED:
             logger.info("%s delivery %s already handled (200)", event.event, key)
             return DUPLICATE
+        if claim is Claim.BUSY:
+            logger.info("%s delivery %s in progress elsewhere (409)", event.event, key)
+            return BUSY
         try:
             await self.handler(event)
         except BaseException as exc:

@@ -6,7 +6,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidRequestError, WebhookError
-from ._dedupe import DEFAULT_RETENTION, check_delivery_id, check_retention
+from ._dedupe import DEFAULT_RETENTION, Claim, check_delivery_id, check_retention
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -62,18 +62,21 @@ class RedisDedupe:
     def _key(self, delivery_id: str) -> str:
         return f"{self.prefix}:{check_delivery_id(delivery_id)}"
 
-    async def claim(self, delivery_id: str) -> bool:
+    async def claim(self, delivery_id: str) -> Claim:
         from redis.exceptions import RedisError
 
         key = self._key(delivery_id)
         token = f"claim:{secrets.token_hex(16)}"
         try:
             won = await self._redis.set(key, token, nx=True, px=_ms(self.claim_ttl))
+            held = None if won else await self._redis.get(key)
         except RedisError as exc:
             raise WebhookError(f"cannot claim the delivery ({type(exc).__name__})") from None
         if won:
             self._tokens[delivery_id] = token
-        return bool(won)
+            return Claim.NEW
+        # Another claimant's token (or a claim released just now): its outcome is unknown.
+        return Claim.HANDLED if held in (_DONE, _DONE.encode()) else Claim.BUSY
 
     async def complete(self, delivery_id: str) -> None:
         from redis.exceptions import RedisError

@@ -16,7 +16,7 @@ import pytest
 from drchrono_async import make_converter, records
 from drchrono_async.errors import InvalidRequestError, WebhookError
 from drchrono_async.testing import Emulator, VirtualClock
-from drchrono_async.webhooks import MemoryDedupe, WebhookEvent, WebhookReceiver
+from drchrono_async.webhooks import Claim, MemoryDedupe, WebhookEvent, WebhookReceiver
 
 from .conftest import OTHER_SECRET, PATIENT_NAME, SECRET, patient, signed, until
 
@@ -189,7 +189,7 @@ async def test_a_cancelled_handler_releases_its_claim(emu: Emulator) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await dedupe.claim("cancel-1") is True  # released: the redelivery will run
+    assert await dedupe.claim("cancel-1") is Claim.NEW  # released: the redelivery will run
 
 
 # -- body limits and the raw ASGI protocol ------------------------------------------------------
@@ -268,7 +268,7 @@ async def test_a_client_gone_mid_body_gets_no_handler_call_and_no_answer() -> No
     call = ASGICall("POST", headers.items(), messages)
     assert await call.run(WebhookReceiver(SECRET, handler, dedupe=dedupe)) is None
     assert handler.events == [] and call.sent == []
-    assert await dedupe.claim("gone-1") is True  # nothing was claimed
+    assert await dedupe.claim("gone-1") is Claim.NEW  # nothing was claimed
 
 
 async def test_lifespan_is_accepted() -> None:
