@@ -128,10 +128,16 @@ def parse_delivery(
     `WebhookSignatureError` when `X-drchrono-signature` is missing, empty, repeated or
     matches no secret (checked first), and `WebhookPayloadError` for a bad event or
     delivery header or a body that is too large, not a JSON object, too deep, or whose object
-    does not fit its record type. Messages name headers, events and fields, never values.
+    does not fit its record type, or whose id `check_object_id` refuses. Messages name
+    headers, events and fields, never values.
 
     `converter`: the record converter (default: the library's lenient one, as the client's);
     pass `make_converter(strict=True)` to refuse objects with values that do not fit.
+
+    PING is verified like any event here. DrChrono's "Ping webhook" button may send it with
+    an empty body and no signature, which this refuses: a receiver of its own should answer
+    a request whose `X-drchrono-event` is `PING` with 200 before calling this (as
+    `WebhookReceiver` does), using nothing in it.
     """
     secrets = secret if isinstance(secret, Secrets) else Secrets(secret)
     found = collect(headers, HEADERS)
