@@ -47,9 +47,11 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    DrChronoError,
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    QuotaBackendError,
     QuotaExhaustedError,
     RateLimitError,
     RedirectError,
@@ -305,6 +307,24 @@ class Transport:
                 resets_at=exc.resets_at,
                 retry_after=exc.retry_after,
             ) from None
+        except QuotaBackendError as exc:
+            raise _quota_failed(request, exc) from None
+        except DrChronoError:
+            raise
+        except Exception as exc:  # a quota of the caller's own: typed, by its type only
+            raise _quota_failed(request, exc) from None
+
+    async def _throttled(self, request: httpx.Request, retry_after: float | None) -> float:
+        """`quota.throttled`, its store's failure typed with the request's method and path."""
+        assert self.quota is not None
+        try:
+            return await self.quota.throttled(retry_after)
+        except QuotaBackendError as exc:
+            raise _quota_failed(request, exc) from None
+        except DrChronoError:
+            raise
+        except Exception as exc:  # a quota of the caller's own: typed, by its type only
+            raise _quota_failed(request, exc) from None
 
     async def _send_once(self, request: httpx.Request, attempt: int) -> httpx.Response:
         method, path = request.method, safe_path(request.url)
@@ -423,7 +443,7 @@ class Transport:
                 body=body,
                 retry_after=retry_after,
             )
-        paused_until = await self.quota.throttled(retry_after)
+        paused_until = await self._throttled(request, retry_after)
         wait = max(0.0, paused_until - self.clock.now())
         if self.max_wait is not None and wait > self.max_wait:
             raise RateLimitError(
@@ -477,6 +497,17 @@ class Transport:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _quota_failed(request: httpx.Request, exc: Exception) -> QuotaBackendError:
+    """A quota's failure as a `QuotaBackendError` of the request that got no permit (its
+    method and path): the store's own message (the error type only), or for a quota of the
+    caller's own that raised something else, that exception's type."""
+    if isinstance(exc, QuotaBackendError):
+        message = str(exc)
+    else:
+        message = f"the quota failed: {type(exc).__name__}"
+    return QuotaBackendError(message, method=request.method, path=safe_path(request.url))
 
 
 def _is_retryable(method: str, exc: BaseException) -> bool:

@@ -6,6 +6,7 @@
     |   +-- TransportError (sent) -- TimeoutError
     |   +-- ResponseDecodeError, RedirectError, PaginationError
     |   +-- QuotaExhaustedError (resets_at): no permit within max_wait; nothing was sent
+    |   +-- QuotaBackendError: the quota's shared store (Redis) failed; not (re-)sent
     |   +-- APIError (status_code, body): BadRequestError, AuthenticationError
     |       (InvalidGrantError), PermissionDeniedError, NotFoundError, ConflictError,
     |       RateLimitError (a real 429), ServerError
@@ -38,6 +39,7 @@ __all__ = [
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
+    "QuotaBackendError",
     "QuotaExhaustedError",
     "RateLimitError",
     "RecordDecodeError",
@@ -135,6 +137,19 @@ class QuotaExhaustedError(RequestError):
         super().__init__(message, method=method, path=path)
         self.resets_at = resets_at
         self.retry_after = retry_after
+
+
+class QuotaBackendError(RequestError):
+    """The quota's shared store (Redis) failed or gave an unreadable answer.
+
+    The request was not sent: it got no permit (or, after a 429, the pause could not be
+    recorded, and it was not sent again). A request error, as `QuotaExhaustedError`, so
+    that it says which request (`method`, `path`; both empty for a quota used directly),
+    and a caller catching `DrChronoError` (the sync engine, per resource) stops cleanly.
+    The message names the error type only: a Redis error's text can quote keys or values.
+    A permit may have been counted when the store applied the call but its answer was lost:
+    the quota then errs on the side of fewer requests, never more.
+    """
 
 
 class RecordDecodeError(DrChronoError):

@@ -17,6 +17,12 @@ Priorities across processes, exactly what holds (see `_priority.py` for the rule
   raced for a free permit), or when its process comes back later than `claim` seconds after
   its expected grant time (a stalled event loop or a slow network); a dead process's claim
   ends by itself.
+
+Every failure of Redis (a refused or killed connection, a timeout, an error reply, an answer
+the script cannot have given) is a `QuotaBackendError` naming the error type only, from
+`acquire`, `throttled`, `fetch_snapshot` and `reset` alike; the transport adds the request's
+method and path. Work left running by a cancelled waiter logs its failure instead of
+leaving an exception nobody retrieves.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, QuotaBackendError
 from ._algorithm import (
     CountWait,
     Decision,
@@ -148,8 +154,18 @@ class RedisQuota(Scheduler):
         args = script_args(p, op, now=now, obs=obs, arg=arg, count_wait=count_wait,
                            zone_arg=zone_arg, background=background)  # fmt: skip
         before = self.clock.now()
-        reply = await self._script(keys=[self.key], args=args)
-        state, d = decode(reply)
+        try:
+            reply = await self._script(keys=[self.key], args=args)
+        except Exception as exc:  # redis-py's errors, and whatever its connection lets out
+            raise _failed(f"the quota's Redis call ({op.name.lower()}) failed", exc) from None
+        try:
+            state, d = decode(reply)
+        except Exception as exc:  # not what the script returns: a foreign key or server
+            raise _failed("the quota's Redis answer is unreadable", exc) from None
+        if not (math.isfinite(d.now) and math.isfinite(d.wait) and d.wait >= 0):
+            raise QuotaBackendError(
+                "the quota's Redis answer is unreadable (a time out of range)", method="", path=""
+            )
         self._delta = before - d.now
         self._last = (state, d)
         return d
@@ -175,6 +191,7 @@ class RedisQuota(Scheduler):
         back = asyncio.ensure_future(self._call(Op.RELEASE, arg=d.k, zone_arg=d.zone))
         self._background.add(back)
         back.add_done_callback(self._background.discard)
+        back.add_done_callback(_log_give_back_failure)
 
     async def _settle(self) -> None:
         """Wait for the script calls and give-backs that cancelled waiters left running."""
@@ -235,7 +252,10 @@ class RedisQuota(Scheduler):
 
     async def reset(self) -> None:
         """Forget the shared state (counts, pause, clock offset): for tests and operators."""
-        await self._redis.delete(self.key)
+        try:
+            await self._redis.delete(self.key)
+        except Exception as exc:
+            raise _failed("the quota's Redis call (reset) failed", exc) from None
         self._last = None
 
     def __repr__(self) -> str:
@@ -243,6 +263,24 @@ class RedisQuota(Scheduler):
         return (
             f"RedisQuota(key={self.key!r}, limit={p.limit}, window={p.window}, "
             f"reserve={p.reserve})"
+        )
+
+
+def _failed(what: str, exc: BaseException) -> QuotaBackendError:
+    # The type only: a Redis error's text can quote the key, an argument or the server.
+    return QuotaBackendError(f"{what}: {type(exc).__name__}", method="", path="")
+
+
+def _log_give_back_failure(task: asyncio.Task[Decision]) -> None:
+    """Retrieve a give-back's failure (no "Task exception was never retrieved") and say so:
+    the permit then stays counted, which errs on the side of fewer requests."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        logger.warning(
+            "rate limit: a cancelled waiter's permit could not be given back (%s)",
+            type(exc).__name__,
         )
 
 

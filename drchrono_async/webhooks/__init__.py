@@ -15,7 +15,7 @@ token itself (not an HMAC of the body); only the GET verification handshake is a
 `X-drchrono-delivery` id, so deliveries are deduplicated on that id for at least 8 hours.
 """
 
-from ._dedupe import DEFAULT_RETENTION, MIN_RETENTION, DeliveryDedupe, MemoryDedupe
+from ._dedupe import DEFAULT_RETENTION, MIN_RETENTION, Claim, DeliveryDedupe, MemoryDedupe
 from ._events import DEFAULT_MAX_BODY, EVENT_RESOURCES, WebhookEvent, parse_delivery
 from ._receiver import WebhookReceiver
 from ._redis_dedupe import RedisDedupe
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "EVENT_RESOURCES",
     "MIN_RETENTION",
+    "Claim",
     "DeliveryDedupe",
     "MemoryDedupe",
     "RedisDedupe",

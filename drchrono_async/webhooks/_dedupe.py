@@ -1,4 +1,4 @@
-"""Remembering handled deliveries: the `DeliveryDedupe` protocol and `MemoryDedupe`.
+"""Remembering handled deliveries: `Claim`, the `DeliveryDedupe` protocol and `MemoryDedupe`.
 
 DrChrono redelivers a delivery that got no 2xx at +1 h, +3 h and +7 h after the event, and a
 person can redeliver by hand at any time; each redelivery carries the same
@@ -9,6 +9,7 @@ redelivery is handled.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import OrderedDict
 from typing import Protocol, runtime_checkable
@@ -19,10 +20,12 @@ from ..ratelimit import Clock, SystemClock
 __all__ = [
     "DEFAULT_RETENTION",
     "MIN_RETENTION",
+    "Claim",
     "DeliveryDedupe",
     "MemoryDedupe",
     "check_delivery_id",
     "check_retention",
+    "to_claim",
 ]
 
 logger = logging.getLogger("drchrono_async.webhooks")
@@ -33,14 +36,53 @@ DEFAULT_RETENTION = 24 * HOUR  # also covers a redelivery by hand the same day
 MAX_DELIVERY_ID_CHARS = 128
 
 
+class Claim(enum.Enum):
+    """What `DeliveryDedupe.claim` found: three answers, because "not mine" is two things.
+
+    - `NEW`: claimed for the caller, who handles the delivery now.
+    - `HANDLED`: handled already; the copy is answered 200 and dropped.
+    - `BUSY`: another claimant (process, receiver) is handling it right now. Its outcome is
+      unknown, so the copy is answered 409: if the other claimant then fails, DrChrono's
+      redelivery is still coming. (Answering 200 here lost the delivery for good.)
+
+    A member is truthy only for `NEW`, as the bool `claim` returned before, so that
+    `if await dedupe.claim(id):` keeps its meaning.
+    """
+
+    NEW = "new"
+    HANDLED = "handled"
+    BUSY = "busy"
+
+    def __bool__(self) -> bool:
+        return self is Claim.NEW
+
+
+def to_claim(value: object) -> Claim:
+    """A `claim` result as a `Claim`: a plain bool of an older dedupe means NEW / HANDLED.
+
+    Anything else is a bug of that dedupe, raised as `WebhookError` (the receiver answers
+    503 and DrChrono redelivers) rather than read as one of the two by its truthiness.
+    """
+    if isinstance(value, Claim):
+        return value
+    if value is True:
+        return Claim.NEW
+    if value is False:
+        return Claim.HANDLED
+    raise WebhookError("the dedupe's claim returned neither a Claim nor a bool")
+
+
 @runtime_checkable
 class DeliveryDedupe(Protocol):
     """Where a receiver records which deliveries it has handled.
 
-    - `claim(id)`: True if the caller should handle the delivery now; False if it was handled
-      already, or (for stores that can tell) is being handled elsewhere. Must be atomic: of
-      two concurrent claims of one id, at most one returns True while neither completed
-      nor released.
+    - `claim(id)`: a `Claim`. `NEW`: the caller should handle the delivery now; `HANDLED`:
+      it was handled already; `BUSY`: another claimant holds a claim not yet completed
+      nor released (the receiver answers 409 so that DrChrono redelivers, in case that
+      claimant fails). A store that cannot tell the last two apart may return `HANDLED`,
+      and a plain `True` / `False` still means `NEW` / `HANDLED`. Must be atomic: of two
+      concurrent claims of one id, at most one returns `NEW` while neither completed nor
+      released.
     - `complete(id)`: the handler succeeded; remember the id for at least the retention.
     - `release(id)`: the handler failed; forget the claim, so a redelivery is handled.
 
@@ -50,7 +92,7 @@ class DeliveryDedupe(Protocol):
     `release` then has nothing to do. Errors are raised as `WebhookError` (or `StoreError`).
     """
 
-    async def claim(self, delivery_id: str) -> bool: ...
+    async def claim(self, delivery_id: str) -> Claim | bool: ...
 
     async def complete(self, delivery_id: str) -> None: ...
 
@@ -94,7 +136,9 @@ class MemoryDedupe:
     raise `WebhookError` (the receiver answers 503 and DrChrono redelivers later).
 
     In-progress claims do not expire here: the receiver always completes or releases them,
-    and a process that dies takes them with it.
+    and a process that dies takes them with it. A claim of an id claimed but not yet
+    completed or released is `Claim.BUSY` (one receiver never asks: its copies wait for the
+    one in flight; two receivers sharing one `MemoryDedupe` do).
     """
 
     def __init__(
@@ -119,17 +163,17 @@ class MemoryDedupe:
     def __len__(self) -> int:
         return len(self._handled) + len(self._claimed)
 
-    async def claim(self, delivery_id: str) -> bool:
+    async def claim(self, delivery_id: str) -> Claim:
         check_delivery_id(delivery_id)
         now = self._clock.now()
         self._expire(now)
         expires = self._handled.get(delivery_id)
         if expires is not None:
             if expires > now:
-                return False
+                return Claim.HANDLED
             del self._handled[delivery_id]  # expired out of order (the clock went back)
         if delivery_id in self._claimed:
-            return False
+            return Claim.BUSY  # one receiver waits on its own in-flight copy; two can get here
         if len(self) >= self.max_entries:
             if not self._handled:
                 raise WebhookError("the delivery dedupe is full of deliveries in progress")
@@ -141,7 +185,7 @@ class MemoryDedupe:
                 self.max_entries,
             )
         self._claimed.add(delivery_id)
-        return True
+        return Claim.NEW
 
     async def complete(self, delivery_id: str) -> None:
         check_delivery_id(delivery_id)

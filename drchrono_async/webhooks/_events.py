@@ -18,6 +18,7 @@ import orjson
 from .._converter import DrChronoConverter
 from .._converter import converter as default_converter
 from .._endpoints import BY_NAME
+from .._ids import check_object_id
 from ..errors import InvalidRequestError, RecordDecodeError, WebhookPayloadError
 from ..records import Record
 from ._headers import HeadersLike, collect
@@ -42,7 +43,6 @@ DEFAULT_MAX_BODY = 1024 * 1024
 MAX_DEPTH = 32  # an appointment nests 4 deep; orjson.dumps itself refuses past 254
 MAX_EVENT_CHARS = 64
 MAX_DELIVERY_CHARS = 128
-MAX_ID_CHARS = 64
 _EVENT_NAME = re.compile(rb"[A-Z0-9_]+")
 _PRINTABLE = re.compile(rb"[!-~]+")  # visible ASCII, no spaces
 
@@ -128,10 +128,16 @@ def parse_delivery(
     `WebhookSignatureError` when `X-drchrono-signature` is missing, empty, repeated or
     matches no secret (checked first), and `WebhookPayloadError` for a bad event or
     delivery header or a body that is too large, not a JSON object, too deep, or whose object
-    does not fit its record type. Messages name headers, events and fields, never values.
+    does not fit its record type, or whose id `check_object_id` refuses. Messages name
+    headers, events and fields, never values.
 
     `converter`: the record converter (default: the library's lenient one, as the client's);
     pass `make_converter(strict=True)` to refuse objects with values that do not fit.
+
+    PING is verified like any event here. DrChrono's "Ping webhook" button may send it with
+    an empty body and no signature, which this refuses: a receiver of its own should answer
+    a request whose `X-drchrono-event` is `PING` with 200 before calling this (as
+    `WebhookReceiver` does), using nothing in it.
     """
     secrets = secret if isinstance(secret, Secrets) else Secrets(secret)
     found = collect(headers, HEADERS)
@@ -176,7 +182,7 @@ def build_event(
     if not isinstance(obj, dict):
         raise WebhookPayloadError(f"{name}: the body has no object")
     cls = _record_type(resource)
-    object_id = _object_id(obj)
+    object_id = _object_id(name, obj)
     if is_delete and object_id is None and "id" in attrs.fields_dict(cls):
         raise WebhookPayloadError(f"{name}: the object has no usable id")
     conv = default_converter if converter is None else converter
@@ -195,6 +201,10 @@ def build_event(
                 f"{name}: the object could not be read as {cls.__name__} ({type(exc).__name__})"
             ) from None
         record = None
+    # A converter hook of the user's may build the id itself: the record is checked too.
+    record_id = getattr(record, "id", None)
+    if record_id is not None and check_object_id(record_id) is None:
+        raise WebhookPayloadError(f"{name}: the record's id is not a usable id")
     return WebhookEvent(
         name,
         delivery_id,
@@ -250,14 +260,17 @@ def _depth_within(value: dict[str, Any], limit: int) -> bool:
     return True
 
 
-def _object_id(obj: Mapping[str, Any]) -> str | None:
+def _object_id(name: str, obj: Mapping[str, Any]) -> str | None:
+    """The object's id as text; None when it has none. A present id that `check_object_id`
+    refuses is a bad delivery (400): handed on, it would fail in the database on every
+    redelivery (a NUL), or address another row (whitespace, a number past 64 bits)."""
     value = obj.get("id")
-    if value.__class__ is int:
-        text = str(value)
-        return text if len(text) <= MAX_ID_CHARS else None
-    if value.__class__ is str and value.strip() and len(value) <= MAX_ID_CHARS:
-        return str(value)
-    return None
+    if value is None:
+        return None
+    text = check_object_id(value)
+    if text is None:
+        raise WebhookPayloadError(f"{name}: the object's id is not a usable id")
+    return text
 
 
 def _redacted(receiver: dict[str, Any]) -> dict[str, Any]:

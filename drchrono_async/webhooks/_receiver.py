@@ -5,11 +5,18 @@ in FastAPI or Starlette) and answers every path it is given.
 
     GET  ?msg=...   200 {"secret_token": ...}       the verification handshake
     GET  (no msg)   400
+    POST PING       200 {"detail": "pong"}          `X-drchrono-event: PING`, answered before
+                         any other check: DrChrono's "Ping webhook" button may send it with
+                         an empty body and no signature. Nothing in it is trusted or used:
+                         no handler, no dedupe, the body (if any) read up to max_body and
+                         dropped (a Content-Length over it: nothing is read)
     POST            401  signature missing, empty, repeated or wrong (checked from the
                          headers, before any of the body is read)
                     413  body over max_body (a Content-Length over it: nothing is read)
                     400  a bad event or delivery header, or a malformed body
                     200  a delivery already handled (the handler is not called again)
+                    409  a delivery another process (or receiver) is handling right now:
+                         its outcome is unknown, so DrChrono is asked to redeliver
                     200  the handler returned
                     500  the handler raised (DrChrono redelivers at +1 h, +3 h, +7 h)
                     503  the dedupe store failed (DrChrono redelivers)
@@ -35,8 +42,16 @@ from ..errors import (
     WebhookSignatureError,
 )
 from ..ratelimit import Clock
-from ._dedupe import DeliveryDedupe, MemoryDedupe
-from ._events import CONTENT_LENGTH, DEFAULT_MAX_BODY, HEADERS, WebhookEvent, build_event
+from ._dedupe import Claim, DeliveryDedupe, MemoryDedupe, to_claim
+from ._events import (
+    CONTENT_LENGTH,
+    DEFAULT_MAX_BODY,
+    EVENT,
+    HEADERS,
+    PING,
+    WebhookEvent,
+    build_event,
+)
 from ._headers import collect
 from ._signature import SIGNATURE, Secrets, check_signature, verification_response
 
@@ -52,6 +67,7 @@ Handler = Callable[[WebhookEvent], Awaitable[object]]
 
 MAX_BODY_LIMIT = 64 * 1024 * 1024
 MAX_QUERY_BYTES = 8192
+_PING = PING.encode("ascii")
 
 
 def _json(status: int, body: dict[str, Any]) -> tuple[int, bytes]:
@@ -59,7 +75,9 @@ def _json(status: int, body: dict[str, Any]) -> tuple[int, bytes]:
 
 
 OK = _json(200, {"detail": "handled"})
+PONG = _json(200, {"detail": "pong"})
 DUPLICATE = _json(200, {"detail": "already handled"})
+BUSY = _json(409, {"detail": "in progress elsewhere; redeliver"})
 NO_MSG = _json(400, {"detail": "the verification request has no usable msg"})
 BAD_REQUEST = _json(400, {"detail": "malformed delivery"})
 UNAUTHORIZED = _json(401, {"detail": "bad signature"})
@@ -118,8 +136,14 @@ class WebhookReceiver:
         clock: the clock of the default `MemoryDedupe` (for tests).
         converter: the record converter of `parse_delivery` (default: the lenient one).
 
+    A PING is answered 200 at once, unauthenticated (DrChrono's "Ping webhook" button may
+    send it unsigned and empty, and a 401 there shows the webhook as failing); it never
+    reaches the handler. Every other event is checked in full, the signature first.
+
     Duplicates of a delivery being handled in this process wait for it and answer as it
-    does; duplicates of one handled (or in progress in another process) answer 200.
+    does; duplicates of one handled answer 200; of one in progress in another process
+    (the dedupe's claim says `Claim.BUSY`), 409, so that DrChrono redelivers it: should
+    that process fail, the delivery is not lost.
     Failures are logged on `drchrono_async.webhooks` with the exception's type only.
     """
 
@@ -205,6 +229,10 @@ class WebhookReceiver:
     async def _delivery(self, scope: Scope, receive: Receive) -> tuple[int, bytes] | None:
         try:
             found = collect(scope.get("headers", ()), HEADERS)
+            if _is_ping(found.get(EVENT)):
+                await self._drain(found, receive)
+                logger.info("answered a webhook PING (200; not authenticated, nothing used)")
+                return PONG
             check_signature(found.get(SIGNATURE), self._secrets)
             body = await self._read_body(found, receive)
             event = build_event(found, body, self._converter)
@@ -246,6 +274,29 @@ class WebhookReceiver:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    async def _drain(self, found: dict[bytes, list[bytes | None]], receive: Receive) -> None:
+        """Read and drop a PING's body, at most max_body bytes (none when its Content-Length
+        is over that or unreadable): nothing of it is used, and answering before the client
+        finished sending can reset the connection on its side."""
+        lengths = found.get(CONTENT_LENGTH)
+        if lengths:
+            length = lengths[0]
+            if len(lengths) != 1 or length is None or not length.isdigit() or len(length) > 12:
+                return
+            if int(length) > self.max_body:
+                return
+        size = 0
+        while size <= self.max_body:
+            message = await receive()
+            kind = message["type"]
+            if kind == "http.disconnect":
+                raise _Disconnected
+            if kind != "http.request":
+                continue
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
     async def _dispatch(self, event: WebhookEvent) -> tuple[int, bytes]:
         key = event.delivery_id
         running = self._flights.get(key)
@@ -264,13 +315,16 @@ class WebhookReceiver:
     async def _handle(self, event: WebhookEvent) -> tuple[int, bytes]:
         key = event.delivery_id
         try:
-            claimed = await self.dedupe.claim(key)
+            claim = to_claim(await self.dedupe.claim(key))
         except Exception as exc:
             logger.error("webhook dedupe claim failed: %s (503)", type(exc).__name__)
             return UNAVAILABLE
-        if not claimed:
+        if claim is Claim.HANDLED:
             logger.info("%s delivery %s already handled (200)", event.event, key)
             return DUPLICATE
+        if claim is Claim.BUSY:
+            logger.info("%s delivery %s in progress elsewhere (409)", event.event, key)
+            return BUSY
         try:
             await self.handler(event)
         except BaseException as exc:
@@ -305,6 +359,13 @@ class WebhookReceiver:
             f"WebhookReceiver(secrets={len(self._secrets)}, dedupe={self.dedupe!r}, "
             f"max_body={self.max_body})"
         )
+
+
+def _is_ping(events: list[bytes | None] | None) -> bool:
+    """Exactly one `X-drchrono-event` header, and it says PING (HTTP's spaces aside)."""
+    if not events or len(events) != 1 or events[0] is None:
+        return False
+    return events[0].strip(b" \t") == _PING
 
 
 async def _send(send: Send, answer: tuple[int, bytes], *, allow: bool = False) -> None:

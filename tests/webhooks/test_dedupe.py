@@ -13,6 +13,7 @@ from drchrono_async.testing import VirtualClock
 from drchrono_async.webhooks import (
     DEFAULT_RETENTION,
     MIN_RETENTION,
+    Claim,
     DeliveryDedupe,
     MemoryDedupe,
 )
@@ -29,17 +30,17 @@ async def test_claim_complete_and_the_retention_window() -> None:
     dedupe, clock = make()
     assert isinstance(dedupe, DeliveryDedupe)
     assert dedupe.retention == DEFAULT_RETENTION >= MIN_RETENTION == 8 * HOUR
-    assert await dedupe.claim("d1") is True
-    assert await dedupe.claim("d1") is False  # in progress
+    assert await dedupe.claim("d1") is Claim.NEW
+    assert await dedupe.claim("d1") is Claim.BUSY  # in progress
     await dedupe.complete("d1")
     # The redeliveries at +1 h, +3 h and +7 h all find it handled.
     for hours in (1, 2, 4):
         clock.advance(hours * HOUR)
-        assert await dedupe.claim("d1") is False
+        assert await dedupe.claim("d1") is Claim.HANDLED
     clock.advance(DEFAULT_RETENTION - 7 * HOUR - 1)
-    assert await dedupe.claim("d1") is False  # one second before the end of the retention
+    assert await dedupe.claim("d1") is Claim.HANDLED  # one second before the end of the retention
     clock.advance(1)
-    assert await dedupe.claim("d1") is True  # forgotten exactly at the retention
+    assert await dedupe.claim("d1") is Claim.NEW  # forgotten exactly at the retention
     assert len(dedupe) == 1
 
 
@@ -55,7 +56,7 @@ async def test_release_forgets_the_claim_so_a_redelivery_is_handled() -> None:
 async def test_concurrent_claims_one_winner() -> None:
     dedupe, _ = make()
     results = await asyncio.gather(*(dedupe.claim("same") for _ in range(50)))
-    assert results.count(True) == 1
+    assert results.count(Claim.NEW) == 1 and results.count(Claim.BUSY) == 49
 
 
 async def test_retention_shorter_than_the_redelivery_schedule_is_refused() -> None:
@@ -77,8 +78,8 @@ async def test_when_full_expired_ids_go_first() -> None:
     clock.advance(5 * HOUR)  # d0 has had its 8 hours; d1 and d2 have not
     assert await dedupe.claim("new")
     assert dedupe.evicted == 0
-    assert await dedupe.claim("d2") is False
-    assert await dedupe.claim("d0") is True  # expired: handled again, as intended
+    assert await dedupe.claim("d2") is Claim.HANDLED
+    assert await dedupe.claim("d0") is Claim.NEW  # expired: handled again, as intended
 
 
 async def test_when_still_full_the_oldest_handled_id_is_forgotten_with_a_warning(
@@ -93,9 +94,9 @@ async def test_when_still_full_the_oldest_handled_id_is_forgotten_with_a_warning
     assert await dedupe.claim("new")  # at capacity, nothing expired: d0 is evicted
     assert dedupe.evicted == 1 and len(dedupe) == 3
     assert "MemoryDedupe is full" in caplog.text
-    assert await dedupe.claim("d1") is False and await dedupe.claim("d2") is False
+    assert await dedupe.claim("d1") is Claim.HANDLED and await dedupe.claim("d2") is Claim.HANDLED
     await dedupe.release("new")
-    assert await dedupe.claim("d0") is True  # forgotten early
+    assert await dedupe.claim("d0") is Claim.NEW  # forgotten early
 
 
 async def test_full_of_claims_in_progress_refuses_with_a_typed_error() -> None:
@@ -112,7 +113,7 @@ async def test_completing_without_a_claim_stays_bounded() -> None:
     for i in range(5):
         await dedupe.complete(f"x{i}")
     assert len(dedupe) == 2 and dedupe.evicted == 3
-    assert await dedupe.claim("x4") is False
+    assert await dedupe.claim("x4") is Claim.HANDLED
 
 
 @pytest.mark.parametrize("bad", ["", "a b", "x" * 129, "é", None, 5])

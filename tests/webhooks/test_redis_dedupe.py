@@ -10,7 +10,13 @@ import redis.asyncio as aioredis
 
 from drchrono_async.errors import InvalidRequestError, WebhookError
 from drchrono_async.testing import Emulator
-from drchrono_async.webhooks import DeliveryDedupe, RedisDedupe, WebhookEvent, WebhookReceiver
+from drchrono_async.webhooks import (
+    Claim,
+    DeliveryDedupe,
+    RedisDedupe,
+    WebhookEvent,
+    WebhookReceiver,
+)
 
 from .conftest import REDIS_URL, SECRET, signed, until
 
@@ -23,20 +29,20 @@ async def test_claim_complete_release_and_their_ttls(
     dedupe = RedisDedupe(redis_client, prefix=redis_key, claim_ttl=120)
     assert isinstance(dedupe, DeliveryDedupe)
     key = f"{redis_key}:d1"
-    assert await dedupe.claim("d1") is True
+    assert await dedupe.claim("d1") is Claim.NEW
     assert 0 < await redis_client.pttl(key) <= 120_000  # a dead claimant's claim lapses
-    assert await dedupe.claim("d1") is False  # in progress
+    assert await dedupe.claim("d1") is Claim.BUSY  # in progress
     await dedupe.complete("d1")
     assert await redis_client.get(key) == b"done"
     assert 23 * HOUR * 1000 < await redis_client.pttl(key) <= 24 * HOUR * 1000
-    assert await dedupe.claim("d1") is False  # handled
+    assert await dedupe.claim("d1") is Claim.HANDLED  # handled
     await dedupe.release("d1")  # after complete: nothing to release
     assert await redis_client.get(key) == b"done"
 
-    assert await dedupe.claim("d2") is True
+    assert await dedupe.claim("d2") is Claim.NEW
     await dedupe.release("d2")
     assert await redis_client.exists(f"{redis_key}:d2") == 0
-    assert await dedupe.claim("d2") is True  # the redelivery is handled
+    assert await dedupe.claim("d2") is Claim.NEW  # the redelivery is handled
 
 
 async def test_release_leaves_a_claim_that_is_no_longer_ours(
@@ -61,12 +67,12 @@ async def test_concurrent_claims_across_processes_have_one_winner(
         a = RedisDedupe(redis_client, prefix=redis_key)
         b = RedisDedupe(second, prefix=redis_key)  # the other decode_responses setting
         claims = [x.claim("same") for _ in range(10) for x in (a, b)]
-        assert (await asyncio.gather(*claims)).count(True) == 1
+        assert (await asyncio.gather(*claims)).count(Claim.NEW) == 1
         winner = a if "same" in a._tokens else b
         await winner.release("same")
-        assert await b.claim("same") is True
+        assert await b.claim("same") is Claim.NEW
         await b.complete("same")
-        assert await a.claim("same") is False
+        assert await a.claim("same") is Claim.HANDLED
     finally:
         await second.aclose()
 
@@ -123,8 +129,12 @@ async def test_two_receivers_sharing_redis_handle_a_delivery_once(
     try:
         first = asyncio.ensure_future(clients[0].post("/", headers=headers, content=body))
         await until(lambda: seen)
-        # The other process: the claim is held there, so it answers 200 without handling.
-        assert (await clients[1].post("/", headers=headers, content=body)).status_code == 200
+        # The other process: the claim is held there, so it answers 409 without handling
+        # (DrChrono redelivers: should the first fail, the delivery is not lost).
+        busy = await clients[1].post("/", headers=headers, content=body)
+        assert busy.status_code == 409 and busy.json() == {
+            "detail": "in progress elsewhere; redeliver"
+        }
         gate.set()
         assert (await first).status_code == 200
         assert (await clients[1].post("/", headers=headers, content=body)).status_code == 200
