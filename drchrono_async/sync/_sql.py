@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from .._ids import MAX_ID_CHARS, check_object_id
 from ..errors import InvalidRequestError
 from ._store import Column, ColumnType, Row
 
@@ -90,7 +91,6 @@ BASE_COLUMNS = frozenset(
 )
 # Added (as text) to tables made before they existed, by `ensure_resource`.
 VERSION_COLUMNS = ("deleted_at", "observed_at", "stale_at")
-MAX_ID_CHARS = 64
 
 COLUMN_TYPES: frozenset[str] = frozenset(
     {"text", "integer", "real", "boolean", "decimal", "date", "time", "timestamp"}
@@ -156,19 +156,19 @@ def dump_checkpoint(checkpoint: Mapping[str, Any]) -> bytes:
 
 
 def _id_ok(value: str) -> bool:
-    return 0 < len(value) <= MAX_ID_CHARS and value.isprintable() and value == value.strip()
+    return check_object_id(value) == value
 
 
 def check_id(id_: object, what: str = "id") -> str:
-    """A record id as the stores key it: an int (not a bool) or printable text of 1 to 64
-    characters without outer whitespace; `InvalidRequestError` otherwise (never quoting it)."""
-    if isinstance(id_, int) and not isinstance(id_, bool):
-        return str(id_)
-    if isinstance(id_, str) and _id_ok(id_):
-        return id_
-    raise InvalidRequestError(
-        f"{what} must be an int or printable text of 1 to {MAX_ID_CHARS} characters"
-    )
+    """A record id as the stores key it (`_ids.check_object_id`: a positive 64-bit int, or
+    printable text of 1 to 64 characters without outer whitespace); `InvalidRequestError`
+    otherwise, never quoting it."""
+    text = check_object_id(id_)
+    if text is None:
+        raise InvalidRequestError(
+            f"{what} must be a positive int or printable text of 1 to {MAX_ID_CHARS} characters"
+        )
+    return text
 
 
 def check_row(resource: str, row: object) -> Row:
