@@ -12,7 +12,15 @@ from benchmarks/decode.py). Rounds of the variants are interleaved; the table gi
   async handler, the answer. Each delivery has its own id (the common case).
 - WebhookReceiver, duplicate id: the same delivery again (answered without the handler).
 
-Then rewrites its own section of `benchmarks/RESULTS.md` (between the `webhooks` markers).
+Then, with `--postgres DSN` (default: the local test database), the receiver as a sync
+database behind it sees it: 50 concurrent senders, each delivery applied to a `PostgresStore`
+(`apply_event`) with `StoreDedupe` on the same store, over a loopback ASGI call. Side by
+side: a pool of one connection (every delivery queues behind the one before, as a store
+with a single connection did) and the default pool of 4; each once plainly and once while
+another session runs one slow query (`pg_sleep`) on a pooled connection, which a single
+connection lets stall every delivery.
+
+Then rewrites its own sections of `benchmarks/RESULTS.md` (between the `webhooks` markers).
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ from drchrono_async.webhooks import (  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 START, END = "<!-- webhooks:start -->", "<!-- webhooks:end -->"
+PG_START, PG_END = "<!-- webhooks-postgres:start -->", "<!-- webhooks-postgres:end -->"
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "8f2b6c0e4d1a9f3b7c5e2d0a8b6f4c1e3d5a7b9c"  # 40 hex digits, as the reference suggests
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -183,14 +193,104 @@ def table(times: dict[str, list[float]]) -> tuple[str, float, float]:
     return "\n".join(lines), (receiver - floor) * 1e6, receiver / floor
 
 
-def write_results(text: str) -> None:
-    section = f"{START}\n{text}\n{END}"
+def write_results(text: str, start: str = START, end: str = END) -> None:
+    section = f"{start}\n{text}\n{end}"
     old = RESULTS.read_text(encoding="utf-8")
-    if START in old and END in old:
-        new = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, old, flags=re.S)
+    if start in old and end in old:
+        new = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: section, old, flags=re.S)
     else:
         new = old.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS.write_text(new, encoding="utf-8")
+
+
+async def postgres_run(
+    dsn: str, pool_size: int, deliveries: int, senders: int, slow: float
+) -> tuple[float, list[float]]:
+    """Deliveries per second and each delivery's latency (s), into a fresh schema."""
+    import uuid
+
+    import httpx
+    import psycopg
+
+    from drchrono_async.sync import PostgresStore, StoreDedupe, apply_event
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    store = PostgresStore(dsn, schema=schema, pool_size=pool_size)
+    try:
+        async with store:
+
+            async def handler(event: WebhookEvent) -> None:
+                await apply_event(store, event)
+
+            receiver = WebhookReceiver(SECRET, handler, dedupe=StoreDedupe(store))
+            transport = httpx.ASGITransport(receiver)
+            obj = orjson.loads(BODY)["object"]
+            ids = [f"{i}" for i in range(deliveries)]
+            latencies: list[float] = []
+            queue = list(reversed(ids))
+
+            async def sender(http: httpx.AsyncClient) -> None:
+                while queue:
+                    n = queue.pop()
+                    # A MODIFY of one of 200 appointments: rows are updated as often as made.
+                    one = {**obj, "id": str(int(n) % 200)}
+                    body = orjson.dumps({"receiver": {}, "object": one})
+                    hdrs = {k.decode(): v.decode() for k, v in headers(f"pg-{n}")}
+                    hdrs.pop("content-length")
+                    began = time.perf_counter()
+                    answer = await http.post("/", headers=hdrs, content=body)
+                    latencies.append(time.perf_counter() - began)
+                    assert answer.status_code == 200, answer.status_code
+
+            async def stall() -> None:  # one slow query on a pooled connection
+                await asyncio.sleep(0.05)
+                await store.run(
+                    "a slow report", "", lambda c: c.execute("SELECT pg_sleep(%s)", (slow,))
+                )
+
+            async with httpx.AsyncClient(transport=transport, base_url="http://hook") as http:
+                await sender_once(http, obj)  # the table exists before the clock starts
+                started = time.perf_counter()
+                tasks = [asyncio.create_task(sender(http)) for _ in range(senders)]
+                if slow:
+                    tasks.append(asyncio.create_task(stall()))
+                await asyncio.gather(*tasks)
+                took = time.perf_counter() - started
+            return deliveries / took, latencies
+    finally:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def sender_once(http: Any, obj: dict[str, Any]) -> None:
+    hdrs = {k.decode(): v.decode() for k, v in headers("pg-warm")}
+    hdrs.pop("content-length")
+    await http.post("/", headers=hdrs, content=orjson.dumps({"receiver": {}, "object": obj}))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def postgres_table(dsn: str, deliveries: int, senders: int, slow: float) -> str:
+    rows = [
+        "| store connections | one slow query meanwhile | deliveries/s | p50 ms | p99 ms "
+        "| max ms | x pool of 1 (deliveries/s) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    base: dict[float, float] = {}
+    for stall in (0.0, slow):
+        for size in (1, 4):
+            rate, lat = asyncio.run(postgres_run(dsn, size, deliveries, senders, stall))
+            base.setdefault(stall, rate)
+            label = f"pg_sleep({stall:g})" if stall else "no"
+            rows.append(
+                f"| pool of {size} | {label} | {rate:,.0f} "
+                f"| {pct(lat, 0.5) * 1e3:.1f} | {pct(lat, 0.99) * 1e3:.1f} "
+                f"| {max(lat) * 1e3:.1f} | {rate / base[stall]:.2f} |"
+            )
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +298,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--number", type=int, default=2000, help="deliveries per round")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--postgres", default=PG_DSN, metavar="DSN",
+                        help="the database of the sync-store run ('' to skip it)")
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument("--slow", type=float, default=1.0, help="seconds of the slow query")
     args = parser.parse_args(argv)
+    if args.postgres:
+        pg = postgres_table(args.postgres, args.deliveries, args.senders, args.slow)
+        print(pg)
+        if not args.no_write:
+            write_results(
+                "## Webhook deliveries into a PostgreSQL sync store\n\n"
+                f"{args.senders} concurrent senders post {args.deliveries} APPOINTMENT_MODIFY "
+                "deliveries (200 appointments, so most are updates) to `WebhookReceiver` "
+                "over an in-process ASGI transport; the handler is `apply_event` into a "
+                "`PostgresStore` on loopback, the dedupe `StoreDedupe` on the same store "
+                "(a claim, the write, the completion). The pool of one connection is how the "
+                "store worked before (one connection behind one lock); the slow query is a "
+                "report another coroutine runs through the same store meanwhile. "
+                f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+                f"{dt.date.today().isoformat()}.\n\n"
+                f"Command: `python benchmarks/webhooks.py --postgres DSN`\n\n{pg}\n",
+                PG_START,
+                PG_END,
+            )
 
     load = os.getloadavg()[0]
     times = asyncio.run(measure(args.rounds, args.number))

@@ -38,7 +38,11 @@ if TYPE_CHECKING:
 
     from ._postgres import PostgresStore
 
-__all__ = ["PageWriter"]
+__all__ = ["SMALL", "PageWriter"]
+
+# Pages of at most this many rows go in one INSERT ... VALUES ... ON CONFLICT (fewer round
+# trips than a look-up and a COPY: a webhook's one row, a reconciliation's few).
+SMALL = 8
 
 
 def _version(value: object) -> str | None:
@@ -112,7 +116,8 @@ class PageWriter:
             from psycopg import sql
 
             cols = sql.SQL(", ").join(map(sql.Identifier, [*ROW_COLUMNS, *table.names]))
-            temp = await self._temp(conn, resource, table) if n_rows and mode != "direct" else ""
+            staging = n_rows and mode in ("lookup", "upsert")
+            temp = await self._temp(conn, resource, table) if staging else ""
             written = marked = 0
             staged = False
             async with conn.transaction(), conn.cursor() as cur:
@@ -130,6 +135,20 @@ class PageWriter:
                 for part in filter(None, parts):
                     new: list[tuple[Any, ...]] = []
                     held_rows = part
+                    if mode == "small":
+                        # A webhook's row, a few confirmed ids: one statement, no staging.
+                        listed = sql.SQL(", ").join(
+                            sql.SQL("({})").format(
+                                sql.SQL(", ").join([sql.Placeholder()] * len(part[0]))
+                            )
+                            for _ in part
+                        )
+                        await cur.execute(
+                            self._upsert(resource, sql.SQL("VALUES ") + listed, table, cols),
+                            [v for one in part for v in one],
+                        )
+                        written += cur.rowcount
+                        continue
                     if mode == "direct":
                         new, held_rows = part, []
                     elif mode == "lookup":
@@ -156,7 +175,8 @@ class PageWriter:
                         async with cur.copy(copy) as sink:
                             for values in held_rows:
                                 await sink.write_row(values)
-                        await cur.execute(self._upsert(resource, temp, table, cols))
+                        source = store.sql("SELECT {c} FROM pg_temp.{n}", c=cols, n=temp)
+                        await cur.execute(self._upsert(resource, source, table, cols))
                         written += cur.rowcount
                         staged = True
                 if deletes:
@@ -182,6 +202,8 @@ class PageWriter:
             # page of new ids); after a page with stored ids, "lookup" until a page is new
             # again. A unique violation rolls the attempt back whole: "direct" falls back to
             # "lookup"; "lookup" (another writer inserted an id meanwhile) to "upsert".
+            if n_rows <= SMALL:
+                return await run(conn, "small")
             modes = ["direct", "lookup", "upsert"]
             first = "direct" if self._all_new.get(resource, True) else "lookup"
             for mode in modes[modes.index(first) :]:
@@ -240,7 +262,7 @@ class PageWriter:
         return marked
 
     def _upsert(
-        self, resource: str, temp: str, table: ColumnValues, cols: sql.Composable
+        self, resource: str, source: sql.Composable, table: ColumnValues, cols: sql.Composable
     ) -> sql.Composed:
         from psycopg import sql
 
@@ -256,10 +278,10 @@ class PageWriter:
         )
         condition = sql.SQL(upsert_condition("t"))  # constants only
         return self._store.sql(
-            "INSERT INTO {s}.{t} AS t ({cols}) SELECT {cols} FROM pg_temp.{n}"
+            "INSERT INTO {s}.{t} AS t ({cols}) {source}"
             " ON CONFLICT (id) DO UPDATE SET {sets} WHERE {cond}",
             t=resource,
-            n=temp,
+            source=source,
             cols=cols,
             sets=sets,
             cond=condition,

@@ -11,9 +11,11 @@ service files as psql.
 
 Connections: a small pool (psycopg_pool, `pool_size`, 4 by default), so that one slow query
 (a checksum, a webhook's write behind a lock) cannot stall every other operation, and
-concurrent resources write at once. The pool checks a connection before handing it out
-(one round trip), so a connection that died while idle (a server restart, an idle timeout,
-a pooler recycling it) is replaced before any statement is sent, where retrying is safe.
+concurrent resources write at once. The pool checks a connection that sat idle for a second
+or more before handing it out (one round trip), so a connection that died while idle (a
+server restart, an idle timeout, a pooler recycling it) is replaced before any statement is
+sent, where retrying is safe; one in steady use (pages, a burst of deliveries) is not
+checked, saving the round trip.
 Every session has a `lock_timeout` and a `statement_timeout`: a lock held elsewhere (a
 migration, a stuck session) ends the operation with `StoreTimeoutError` after a stated time,
 and an operation still waiting after `slow_after` seconds is logged with the sessions that
@@ -30,6 +32,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
@@ -76,6 +79,8 @@ logger = logging.getLogger("drchrono_async.sync")
 
 T = TypeVar("T")
 
+# A pooled connection idle this long (seconds) is checked with a round trip before use.
+IDLE_CHECK = 1.0
 _LOCK_NOT_AVAILABLE = "55P03"
 _QUERY_CANCELED = "57014"
 
@@ -116,6 +121,8 @@ class PostgresStore:
         slow_after: seconds after which a still-running operation is logged (WARNING) with
             the sessions blocking it.
         connect_timeout: seconds to wait for a connection.
+        idle_check: a pooled connection idle this many seconds is checked with a round trip
+            before use (0: always).
 
         async with PostgresStore("postgresql://sync@db/practice") as store:
             ...
@@ -132,6 +139,7 @@ class PostgresStore:
         statement_timeout: float = 300.0,
         slow_after: float = 5.0,
         connect_timeout: float = 10.0,
+        idle_check: float = IDLE_CHECK,
     ) -> None:
         try:
             from psycopg.conninfo import conninfo_to_dict
@@ -157,6 +165,7 @@ class PostgresStore:
         self.statement_timeout = _seconds(statement_timeout, "statement_timeout", 0.001, 86_400.0)
         self.slow_after = _seconds(slow_after, "slow_after", 0.001, 86_400.0)
         self._connect_timeout = _seconds(connect_timeout, "connect_timeout", 0.1, 600.0)
+        self._idle_check = _seconds(idle_check, "idle_check", 0.0, 3600.0)
         self._dsn = dsn
         self._where = f"host={info.get('host', '')!s}, dbname={info.get('dbname', '')!s}"
         self.schema = schema
@@ -165,6 +174,7 @@ class PostgresStore:
         self._tables: dict[str, ColumnValues] = {}
         self._writer = PageWriter(self)
         self._watchers: set[asyncio.Task[None]] = set()
+        self._last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -189,7 +199,7 @@ class PostgresStore:
             open=False,
             kwargs={"autocommit": True},
             configure=self._configure,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check,
             timeout=self._connect_timeout,
             name=f"drchrono-{self.schema}",
         )
@@ -255,6 +265,14 @@ class PostgresStore:
                 f"drchrono-async:{self.schema}"[:63],
             ),
         )
+
+    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The pool's check on handing out `conn`: a round trip if it sat idle a while."""
+        from psycopg_pool import AsyncConnectionPool
+
+        last = self._last_used.get(conn)
+        if last is None or asyncio.get_running_loop().time() - last >= self._idle_check:
+            await AsyncConnectionPool.check_connection(conn)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         """A connection of its own, outside the pool (locks held for a while, the open)."""
@@ -323,13 +341,15 @@ class PostgresStore:
 
         async def call() -> T:
             async with pool.connection() as conn:
-                watch = asyncio.get_running_loop().call_later(
+                loop = asyncio.get_running_loop()
+                watch = loop.call_later(
                     self.slow_after, self._watch, op, resource, conn.info.backend_pid
                 )
                 try:
                     return await fn(conn)
                 finally:
                     watch.cancel()
+                    self._last_used[conn] = loop.time()
 
         return await self._guard(op, resource, call, error=error)
 

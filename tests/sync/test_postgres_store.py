@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import psycopg
 import pytest
 
-from drchrono_async.errors import InvalidRequestError, StoreError
+from drchrono_async.errors import InvalidRequestError, StoreError, StoreTimeoutError
 from drchrono_async.sync import Column, PostgresStore, Row, WriteResult
 
 from .conftest import POSTGRES_DSN, Backend
@@ -40,8 +41,8 @@ async def _kill_sessions(schema: str) -> int:
 async def test_a_connection_that_died_idle_is_replaced_before_any_statement(
     pg_backend: Backend,
 ) -> None:
-    async with pg_backend.new() as store:
-        assert isinstance(store, PostgresStore)
+    # idle_check=0: every hand-out is checked (by default, connections idle for a second).
+    async with PostgresStore(POSTGRES_DSN, schema=pg_backend.where, idle_check=0) as store:
         await store.ensure_resource("patients", [])
         await store.write("patients", [Row("1", None, {"id": 1}, {})])
         # A server restart, an idle timeout, a pooler recycling it: the next operation, and
@@ -72,8 +73,9 @@ async def test_schemas_are_apart_and_nul_is_kept_exact(pg_backend: Backend) -> N
             await c.execute(f'DROP SCHEMA IF EXISTS "{other_schema}" CASCADE')
 
 
+@pytest.mark.parametrize("extra", [1, 20], ids=["small-page", "bulk-copy-page"])
 async def test_an_id_inserted_by_another_writer_meanwhile_goes_through_the_rule(
-    pg_backend: Backend,
+    pg_backend: Backend, extra: int
 ) -> None:
     async with pg_backend.new() as store:
         await store.ensure_resource("patients", [])
@@ -90,7 +92,7 @@ async def test_an_id_inserted_by_another_writer_meanwhile_goes_through_the_rule(
                     "patients",
                     [
                         Row("5", "2024-05-01T09:00:01.000000", {"v": "mine"}, {}),
-                        Row("6", None, {}, {}),
+                        *(Row(str(100 + i), None, {}, {}) for i in range(extra)),
                     ],
                 )
             )
@@ -103,6 +105,38 @@ async def test_an_id_inserted_by_another_writer_meanwhile_goes_through_the_rule(
                     await asyncio.sleep(0.01)
             await other.commit()
         result = await write
-        assert result == WriteResult(written=1, skipped=1, marked_deleted=0)
+        assert result == WriteResult(written=extra, skipped=1, marked_deleted=0)
         assert await store.get("patients", "5") == {"v": "other"}  # the newer version stays
-        assert await store.ids("patients") == {"5", "6"}
+        assert await store.ids("patients") == {"5", *(str(100 + i) for i in range(extra))}
+
+
+async def test_a_lock_held_elsewhere_ends_in_a_typed_error_after_the_stated_time(
+    pg_backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = PostgresStore(POSTGRES_DSN, schema=pg_backend.where, lock_timeout=1.0, slow_after=0.2)
+    async with store:
+        await store.ensure_resource("patients", [])
+        await store.write("patients", [Row("1", None, {"id": 1}, {})])
+        table = f'"{pg_backend.where}".patients'
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN) as other:
+            await other.execute("SET application_name = 'a-migration'")
+            await other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # held
+            with caplog.at_level(logging.WARNING, logger="drchrono_async.sync"):
+                with pytest.raises(StoreTimeoutError) as info:
+                    await store.write("patients", [Row("2", None, {"id": 2}, {})])
+                assert "lock_timeout=1 s" in str(info.value)
+                with pytest.raises(StoreTimeoutError):
+                    await store.count("patients")  # reads wait on it too, as long
+            await other.rollback()
+        # Logged while it waited: on what (the blocking session), never a query's text.
+        slow = [r.getMessage() for r in caplog.records if "has run" in r.getMessage()]
+        assert slow and "a-migration" in slow[0] and "LOCK TABLE" not in slow[0]
+        assert await store.count("patients") == 1  # nothing of the failed write was kept
+        await store.write("patients", [Row("2", None, {"id": 2}, {})])
+
+
+async def test_timeouts_and_the_pool_size_are_checked() -> None:
+    for bad in ({"lock_timeout": 0}, {"statement_timeout": float("nan")},
+                {"pool_size": 0}, {"pool_size": True}, {"slow_after": -1}):  # fmt: skip
+        with pytest.raises(InvalidRequestError):
+            PostgresStore(POSTGRES_DSN, **bad)  # type: ignore[arg-type]
