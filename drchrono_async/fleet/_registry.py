@@ -138,9 +138,9 @@ class PracticeRegistry:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
             async with conn.transaction():
-                await self.tokens_store._ddl_lock(conn)
+                await self.tokens_store.ddl_lock(conn)
                 await conn.execute(
-                    self.tokens_store._sql(
+                    self.tokens_store.sql(
                         "CREATE TABLE IF NOT EXISTS {s}.practices (key text PRIMARY KEY,"
                         " name text NOT NULL, base_url text NOT NULL, resources text[],"
                         " active boolean NOT NULL DEFAULT true, auth text NOT NULL,"
@@ -149,14 +149,14 @@ class PracticeRegistry:
                     )
                 )
                 await conn.execute(
-                    self.tokens_store._sql(
+                    self.tokens_store.sql(
                         "CREATE TABLE IF NOT EXISTS {s}.practice_usage (key text NOT NULL,"
                         " window_start bigint NOT NULL, calls bigint NOT NULL,"
                         " PRIMARY KEY (key, window_start))"
                     )
                 )
 
-        await self.tokens_store._run("open the registry", "", run)
+        await self.tokens_store.run("open the registry", "", run)
 
     async def close(self) -> None:
         await self.tokens_store.close()
@@ -201,7 +201,7 @@ class PracticeRegistry:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.execute(
-                self.tokens_store._sql(
+                self.tokens_store.sql(
                     "INSERT INTO {s}.practices (key, name, base_url, resources, active, auth,"
                     " schema_name, created_at, timezone)"
                     " VALUES (%s, %s, %s, %s, true, %s, %s, now(), %s)"
@@ -214,7 +214,7 @@ class PracticeRegistry:
             )
 
         await self.token_store(key).save(token)
-        await self.tokens_store._run("register the practice", "", run)
+        await self.tokens_store.run("register the practice", "", run)
         found = await self.get(key)
         assert found is not None
         return found
@@ -225,12 +225,12 @@ class PracticeRegistry:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
             cur = await conn.execute(
-                self.tokens_store._sql("UPDATE {s}.practices SET active = false WHERE key = %s"),
+                self.tokens_store.sql("UPDATE {s}.practices SET active = false WHERE key = %s"),
                 (key,),
             )
             return cur.rowcount > 0
 
-        return await self.tokens_store._run("remove the practice", "", run)
+        return await self.tokens_store.run("remove the practice", "", run)
 
     async def get(self, key: str) -> Practice | None:
         check_practice_key(key)
@@ -257,7 +257,7 @@ class PracticeRegistry:
                 for r in await cur.fetchall()
             ]
 
-        return await self.tokens_store._run("read the practices", "", run)
+        return await self.tokens_store.run("read the practices", "", run)
 
     # -- permits spent, for the fairness rule --------------------------------------------------
 
@@ -271,7 +271,7 @@ class PracticeRegistry:
             async with conn.transaction():
                 # The database's clock: every worker agrees on the window.
                 cur = await conn.execute(
-                    self.tokens_store._sql(
+                    self.tokens_store.sql(
                         "INSERT INTO {s}.practice_usage (key, window_start, calls)"
                         " VALUES (%s, floor(extract(epoch FROM now()) / %s)::bigint, %s)"
                         " ON CONFLICT (key, window_start)"
@@ -282,7 +282,7 @@ class PracticeRegistry:
                 )
                 row = await cur.fetchone()
                 await conn.execute(
-                    self.tokens_store._sql(
+                    self.tokens_store.sql(
                         "DELETE FROM {s}.practice_usage WHERE key = %s AND window_start <"
                         " floor(extract(epoch FROM now()) / %s)::bigint - 24"
                     ),
@@ -290,7 +290,7 @@ class PracticeRegistry:
                 )
             return 0 if row is None else int(row[0])
 
-        return await self.tokens_store._run("count the practice's calls", "", run)
+        return await self.tokens_store.run("count the practice's calls", "", run)
 
     async def spent(self, key: str, *, window: float) -> int:
         """The practice's calls counted in the current quota window."""

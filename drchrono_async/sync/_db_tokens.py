@@ -17,7 +17,7 @@ from ..oauth import FileTokenStore, Token
 from ..oauth._stores import _check_replaces
 from ._pg_values import lock_key
 from ._sql import TOKENS, now_utc
-from ._sqlite import _q, _transaction
+from ._sqlite_sql import q, transaction
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,7 +39,7 @@ class SQLiteTokenStore:
         def run() -> str | None:
             found = (
                 self._store._db()
-                .execute(f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,))
+                .execute(f"SELECT token FROM {q(TOKENS)} WHERE key = ?", (self.key,))
                 .fetchone()
             )
             return None if found is None else str(found[0])
@@ -54,13 +54,13 @@ class SQLiteTokenStore:
 
         def run() -> None:
             conn = self._store._db()
-            with _transaction(conn):
+            with transaction(conn):
                 found = conn.execute(
-                    f"SELECT token FROM {_q(TOKENS)} WHERE key = ?", (self.key,)
+                    f"SELECT token FROM {q(TOKENS)} WHERE key = ?", (self.key,)
                 ).fetchone()
                 _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
                 conn.execute(
-                    f"INSERT INTO {_q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
+                    f"INSERT INTO {q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE"
                     " SET token = excluded.token, updated_at = excluded.updated_at",
                     (self.key, data, now_utc().isoformat()),
@@ -90,12 +90,12 @@ class PostgresTokenStore:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> str | None:
             cur = await conn.execute(
-                store._sql("SELECT token FROM {s}.{t} WHERE key = %s", t=TOKENS), (self.key,)
+                store.sql("SELECT token FROM {s}.{t} WHERE key = %s", t=TOKENS), (self.key,)
             )
             found = await cur.fetchone()
             return None if found is None else str(found[0])
 
-        data = await store._run("load the token", "", run, error=TokenStoreError)
+        data = await store.run("load the token", "", run, error=TokenStoreError)
         return None if data is None else Token.from_json(data)
 
     async def save(self, token: Token, *, replaces: str | None = None) -> None:
@@ -107,13 +107,13 @@ class PostgresTokenStore:
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
             async with conn.transaction():
                 cur = await conn.execute(
-                    store._sql("SELECT token FROM {s}.{t} WHERE key = %s FOR UPDATE", t=TOKENS),
+                    store.sql("SELECT token FROM {s}.{t} WHERE key = %s FOR UPDATE", t=TOKENS),
                     (self.key,),
                 )
                 found = await cur.fetchone()
                 _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
                 await conn.execute(
-                    store._sql(
+                    store.sql(
                         "INSERT INTO {s}.{t} (key, token, updated_at) VALUES (%s, %s, now())"
                         " ON CONFLICT (key) DO UPDATE"
                         " SET token = excluded.token, updated_at = excluded.updated_at",
@@ -122,15 +122,13 @@ class PostgresTokenStore:
                     (self.key, data),
                 )
 
-        await store._run("save the token", "", run, error=TokenStoreError)
+        await store.run("save the token", "", run, error=TokenStoreError)
 
     @contextlib.asynccontextmanager
     async def lock(self) -> AsyncIterator[None]:
         store = self._store
         key = lock_key("token", store.schema, self.key)
-        conn = await store._guard(
-            "take the refresh lock", "", store._connect, error=TokenStoreError
-        )
+        conn = await store.connect("take the refresh lock", error=TokenStoreError)
         try:
 
             async def take() -> None:
@@ -139,9 +137,9 @@ class PostgresTokenStore:
                     found = await cur.fetchone()
                     if found is not None and found[0]:
                         return
-                    await asyncio.sleep(store._lock_poll)  # another process refreshes
+                    await asyncio.sleep(store.settings.lock_poll)  # another process refreshes
 
-            await store._guard("take the refresh lock", "", take, error=TokenStoreError)
+            await store.guard("take the refresh lock", take, error=TokenStoreError)
             yield
         finally:
             with contextlib.suppress(Exception):

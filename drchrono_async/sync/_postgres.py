@@ -9,45 +9,31 @@ hints (this package is checked with mypy --strict), composes identifiers safely
 (`psycopg.sql.Identifier`), and takes the same connection strings, environment variables and
 service files as psql.
 
-Connections: a small pool (psycopg_pool, `pool_size`, 4 by default), so that one slow query
-(a checksum, a webhook's write behind a lock) cannot stall every other operation, and
-concurrent resources write at once. The pool checks a connection that sat idle for a second
-or more before handing it out (one round trip), so a connection that died while idle (a
-server restart, an idle timeout, a pooler recycling it) is replaced before any statement is
-sent, where retrying is safe; one in steady use (pages, a burst of deliveries) is not
-checked, saving the round trip.
-Every session has a `lock_timeout` and a `statement_timeout`: a lock held elsewhere (a
-migration, a stuck session) ends the operation with `StoreTimeoutError` after a stated time,
-and an operation still waiting after `slow_after` seconds is logged with the sessions that
-block it.
+Connections (`_pg_session`): a small pool, checked connections, lock and statement
+timeouts, slow operations logged with what blocks them.
 
 The bulk upsert (`_pg_write`): rows, delete marks and checkpoint go in one transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import hashlib
 import logging
 import math
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
-
-import orjson
 
 from ..errors import (
     DrChronoError,
     InvalidRequestError,
     StoreError,
-    StoreLockedError,
-    StoreTimeoutError,
 )
 from ..oauth import TokenStore
 from ._columns import ColumnValues
-from ._locks import POLL, check_wait, locked_message
+from ._locks import POLL, check_wait
+from ._pg_session import IDLE_CHECK, PgSession, Settings
 from ._pg_values import CONVERT, SQL_TYPES, exists, lock_key, payload
 from ._pg_write import PageWriter
 from ._sql import (
@@ -71,7 +57,6 @@ from ._store import Column, ColumnType, Row, WriteResult
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
-    from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["PostgresStore"]
 
@@ -79,10 +64,6 @@ logger = logging.getLogger("drchrono_async.sync")
 
 T = TypeVar("T")
 
-# A pooled connection idle this long (seconds) is checked with a round trip before use.
-IDLE_CHECK = 1.0
-_LOCK_NOT_AVAILABLE = "55P03"
-_QUERY_CANCELED = "57014"
 
 
 def _seconds(value: object, what: str, low: float, high: float) -> float:
@@ -160,51 +141,28 @@ class PostgresStore:
             or not 1 <= pool_size <= 64
         ):
             raise InvalidRequestError("pool_size must be a whole number from 1 to 64")
-        self._lock_poll = _seconds(lock_poll, "lock_poll", 0.001, 60.0)
-        self.lock_timeout = _seconds(lock_timeout, "lock_timeout", 0.001, 86_400.0)
-        self.statement_timeout = _seconds(statement_timeout, "statement_timeout", 0.001, 86_400.0)
-        self.slow_after = _seconds(slow_after, "slow_after", 0.001, 86_400.0)
-        self._connect_timeout = _seconds(connect_timeout, "connect_timeout", 0.1, 600.0)
-        self._idle_check = _seconds(idle_check, "idle_check", 0.0, 3600.0)
-        self._dsn = dsn
+        self.settings = Settings(
+            dsn=dsn,
+            schema=schema,
+            pool_size=pool_size,
+            lock_timeout=_seconds(lock_timeout, "lock_timeout", 0.001, 86_400.0),
+            statement_timeout=_seconds(statement_timeout, "statement_timeout", 0.001, 86_400.0),
+            slow_after=_seconds(slow_after, "slow_after", 0.001, 86_400.0),
+            connect_timeout=_seconds(connect_timeout, "connect_timeout", 0.1, 600.0),
+            idle_check=_seconds(idle_check, "idle_check", 0.0, 3600.0),
+            lock_poll=_seconds(lock_poll, "lock_poll", 0.001, 60.0),
+        )
         self._where = f"host={info.get('host', '')!s}, dbname={info.get('dbname', '')!s}"
         self.schema = schema
-        self.pool_size = pool_size
-        self._pool: AsyncConnectionPool[Any] | None = None
+        self._session = PgSession(self.settings)
         self._tables: dict[str, ColumnValues] = {}
         self._writer = PageWriter(self)
-        self._watchers: set[asyncio.Task[None]] = set()
-        self._last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Connect; create the schema and the bookkeeping tables if missing."""
-        if self._pool is not None:
-            return
-        from psycopg_pool import AsyncConnectionPool
-
-        # One plain connection first: an unreachable server fails here at once, with its
-        # own error, instead of after the pool's patient retries.
-        conn = await self._guard("open", "", self._connect)
-        try:
-            await self._guard("open", "", lambda: self._create(conn))
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            self._dsn,
-            min_size=1,
-            max_size=self.pool_size,
-            open=False,
-            kwargs={"autocommit": True},
-            configure=self._configure,
-            check=self._check,
-            timeout=self._connect_timeout,
-            name=f"drchrono-{self.schema}",
-        )
-        await self._guard("open", "", lambda: pool.open(wait=True, timeout=self._connect_timeout))
-        self._pool = pool
+        await self._session.open(self._create)
 
     async def _create(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
@@ -234,13 +192,8 @@ class PostgresStore:
 
     async def close(self) -> None:
         """Close every connection; safe to call twice."""
-        pool, self._pool = self._pool, None
-        for task in list(self._watchers):
-            task.cancel()
         self._writer.forget()
-        if pool is not None:
-            with contextlib.suppress(Exception):
-                await pool.close()
+        await self._session.close()
 
     async def __aenter__(self) -> PostgresStore:
         await self.open()
@@ -249,78 +202,9 @@ class PostgresStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        from psycopg.types.json import set_json_loads
-
-        set_json_loads(orjson.loads, conn)
-        await conn.execute("SET TIME ZONE 'UTC'")
-        await conn.execute(
-            "SELECT set_config('lock_timeout', %s, false),"
-            " set_config('statement_timeout', %s, false),"
-            " set_config('application_name', %s, false)",
-            (
-                f"{round(self.lock_timeout * 1000)}ms",
-                f"{round(self.statement_timeout * 1000)}ms",
-                # What an operator sees in pg_stat_activity (no secret in it).
-                f"drchrono-async:{self.schema}"[:63],
-            ),
-        )
-
-    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """The pool's check on handing out `conn`: a round trip if it sat idle a while."""
-        from psycopg_pool import AsyncConnectionPool
-
-        last = self._last_used.get(conn)
-        if last is None or asyncio.get_running_loop().time() - last >= self._idle_check:
-            await AsyncConnectionPool.check_connection(conn)
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        """A connection of its own, outside the pool (locks held for a while, the open)."""
-        import psycopg
-
-        conn = await psycopg.AsyncConnection.connect(
-            self._dsn, autocommit=True, connect_timeout=max(1, round(self._connect_timeout))
-        )
-        try:
-            await self._configure(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
-
-    async def _guard(
-        self,
-        op: str,
-        resource: str,
-        fn: Callable[[], Awaitable[T]],
-        *,
-        error: type[DrChronoError] = StoreError,
-    ) -> T:
-        """Run `fn`, turning driver errors into `error` that names no value."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
-        try:
-            return await fn()
-        except PoolTimeout:
-            raise StoreTimeoutError(
-                f"{op}: no database connection within {self._connect_timeout:g} s"
-            ) from None
-        except psycopg.Error as exc:
-            where = f" of {resource}" if resource else ""
-            if exc.sqlstate == _LOCK_NOT_AVAILABLE:
-                raise StoreTimeoutError(
-                    f"{op}{where}: waited over lock_timeout={self.lock_timeout:g} s for a lock"
-                    " another session holds"
-                ) from None
-            if exc.sqlstate == _QUERY_CANCELED:
-                raise StoreTimeoutError(
-                    f"{op}{where}: a statement ran over"
-                    f" statement_timeout={self.statement_timeout:g} s"
-                ) from None
-            state = f"SQLSTATE {exc.sqlstate}, " if exc.sqlstate else ""
-            # Never the server's message or DETAIL: they quote the values they refuse.
-            raise error(f"{op}{where} failed ({state}{type(exc).__name__})") from None
+    # What code beside the store that keeps tables in the same schema uses (the token
+    # tables, the fleet's registry): a pooled connection with typed errors, composed SQL
+    # with `{s}` the schema, and the lock that serialises schema changes.
 
     async def run(
         self,
@@ -330,88 +214,36 @@ class PostgresStore:
         *,
         error: type[DrChronoError] = StoreError,
     ) -> T:
-        """Run `fn` on a pooled connection, errors typed (see `_guard`), slowness logged.
-
-        For code beside the store that keeps its own tables in the same schema (the fleet's
-        registry, the token table); `op` names the operation in errors and logs.
-        """
-        pool = self._pool
-        if pool is None:
-            raise error(f"{op}: the store is not open")
-
-        async def call() -> T:
-            async with pool.connection() as conn:
-                loop = asyncio.get_running_loop()
-                watch = loop.call_later(
-                    self.slow_after, self._watch, op, resource, conn.info.backend_pid
-                )
-                try:
-                    return await fn(conn)
-                finally:
-                    watch.cancel()
-                    self._last_used[conn] = loop.time()
-
-        return await self._guard(op, resource, call, error=error)
-
-    _run = run  # the name the token tables and the registry used before
-
-    def _watch(self, op: str, resource: str, pid: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._report_slow(op, resource, pid))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
-
-    async def _report_slow(self, op: str, resource: str, pid: int) -> None:
-        """Log which sessions block a slow operation: pid, application and state only (a
-        query's text may hold patient data)."""
-        where = f" of {resource}" if resource else ""
-        blockers: list[str] = []
-        try:
-            conn = await self._connect()
-            try:
-                cur = await conn.execute(
-                    "SELECT pid, application_name, state,"
-                    " coalesce(extract(epoch FROM now() - xact_start), 0)::bigint"
-                    " FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids(%s))",
-                    (pid,),
-                )
-                for bpid, app, state, age in await cur.fetchall():
-                    blockers.append(f"pid {bpid} ({app or 'no application name'}, {state},"
-                                    f" in its transaction for {age} s)")  # fmt: skip
-            finally:
-                await conn.close()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            blockers = [f"(could not ask: {type(exc).__name__})"]
-        held = "; blocked by " + ", ".join(blockers) if blockers else " (not blocked by a lock)"
-        logger.warning(
-            "PostgresStore: %s%s has run %g s%s; it fails after lock_timeout=%g s of waiting"
-            " for a lock, or statement_timeout=%g s",
-            op,
-            where,
-            self.slow_after,
-            held,
-            self.lock_timeout,
-            self.statement_timeout,
-        )
+        """Run `fn` on a pooled connection; driver errors become `error` (naming `op` and
+        `resource`, never a value), a lock or statement timeout `StoreTimeoutError`."""
+        result: T = await self._session.run(op, resource, fn, error=error)
+        return result
 
     def sql(self, template: LiteralString, **parts: str | sql.Composable) -> sql.Composed:
         """`template` with `{s}` the schema; str parts become quoted identifiers."""
-        from psycopg import sql
-
-        return sql.SQL(template).format(
-            s=sql.Identifier(self.schema),
-            **{k: sql.Identifier(v) if isinstance(v, str) else v for k, v in parts.items()},
-        )
-
-    _sql = sql
+        composed: sql.Composed = self._session.sql(template, **parts)
+        return composed
 
     async def ddl_lock(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Serialise schema changes across processes (CREATE ... IF NOT EXISTS can race);
-        held to the end of the transaction `conn` is in."""
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("ddl", self.schema),))
+        """Serialise schema changes across processes, to the end of `conn`'s transaction."""
+        await self._session.ddl_lock(conn)
 
-    _ddl_lock = ddl_lock
+    async def connect(
+        self, op: str = "connect", *, error: type[DrChronoError] = StoreError
+    ) -> psycopg.AsyncConnection[Any]:
+        """A configured connection of its own, outside the pool (for a lock held a while);
+        the caller closes it."""
+        conn: psycopg.AsyncConnection[Any] = await self._session.guard(
+            op, "", self._session.connect, error=error
+        )
+        return conn
+
+    async def guard(
+        self, op: str, fn: Callable[[], Awaitable[T]], *, error: type[DrChronoError] = StoreError
+    ) -> T:
+        """Run `fn` (on a connection of `connect()`), its driver errors typed as `run`'s."""
+        result: T = await self._session.guard(op, "", fn, error=error)
+        return result
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -424,7 +256,7 @@ class PostgresStore:
         check_name(resource, "a resource name")
         declared = check_columns(columns)
         known = self._tables.get(resource)
-        if known is not None and known.declared == declared and self._pool is not None:
+        if known is not None and known.declared == declared and self._session.pool is not None:
             return
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -544,36 +376,16 @@ class PostgresStore:
         names = [check_name(r, "a resource name") for r in resources]
         seconds = check_wait(wait)
         keys = [(name, lock_key("sync", self.schema, name)) for name in names]
-        conn = await self._guard("take the sync lock", "", self._connect)
+        session = self._session
+        conn = await session.guard("take the sync lock", "", session.connect)
         try:
-            await self._guard("take the sync lock", "", lambda: self._take(conn, keys, seconds))
+            await session.guard(
+                "take the sync lock", "", lambda: session.take(conn, keys, seconds)
+            )
             yield
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()  # ends the session: releases every lock it holds
-
-    async def _take(
-        self, conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, int]], wait: float
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            held: list[int] = []
-            busy = ""
-            for name, key in keys:
-                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-                found = await cur.fetchone()
-                if found is None or not found[0]:
-                    busy = name
-                    break
-                held.append(key)
-            if not busy:
-                return
-            for key in held:  # all or none: never sit on a part while waiting
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            if loop.time() >= deadline:
-                raise StoreLockedError(locked_message(busy, wait), resource=busy)
-            await asyncio.sleep(min(self._lock_poll, max(0.0, deadline - loop.time())))
 
     # -- webhook deliveries -----------------------------------------------------------------
 

@@ -20,18 +20,16 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import attrs
 import orjson
 
 from ..errors import DrChronoError, InvalidRequestError, StoreError, StoreTimeoutError
 from ..oauth import FileTokenStore, TokenStore
-from ._columns import ColumnValues
 from ._locks import check_wait, file_lock
 from ._sql import (
     BASE_COLUMNS,
@@ -44,67 +42,29 @@ from ._sql import (
     check_delivery,
     check_id,
     check_key,
-    check_name,
     check_row,
     checksum_of,
-    deleted_version,
     dump_checkpoint,
-    dump_payload,
-    mark_conditions,
     now_utc,
     unique,
-    upsert_condition,
-    upsert_versions,
 )
+from ._sqlite_sql import (
+    SQL_TYPES,
+    Table,
+    check_limit,
+    check_resource,
+    check_version,
+    memory_lock,
+    q,
+    table_for,
+    transaction,
+)
+from ._sqlite_sql import params as row_params
 from ._store import Column, ColumnType, Row, WriteResult
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-
-_SQL_TYPES: dict[str, str] = {
-    "text": "TEXT",
-    "integer": "INTEGER",
-    "real": "REAL",
-    "boolean": "INTEGER",  # 0/1
-    "decimal": "TEXT",  # exact: NUMERIC affinity would turn "12.50" into a float
-    "date": "TEXT",  # ISO 8601, so text order is time order
-    "time": "TEXT",
-    "timestamp": "TEXT",
-}
-
-
-def _iso(value: Any) -> str:
-    return str(value.isoformat())
-
-
-_CONVERT: dict[str, Callable[[Any], Any] | None] = {
-    "text": None,
-    "integer": None,
-    "real": float,
-    "boolean": int,
-    "decimal": str,
-    "date": _iso,
-    "time": _iso,
-    "timestamp": _iso,
-}
-
-
-def _q(name: str) -> str:
-    """Quote an identifier already checked against NAME (so it holds no quote)."""
-    return f'"{name}"'
-
-
-@attrs.frozen
-class _Table:
-    """What writing one resource needs: its typed columns and the statements."""
-
-    values: ColumnValues
-    upsert: str
-    mark: str
-    raise_mark: str
-    stale: str
-
 
 class SQLiteStore:
     """A `SyncStore` in a SQLite file: one table per resource, plus checkpoints and tokens.
@@ -136,7 +96,7 @@ class SQLiteStore:
         self._executor: ThreadPoolExecutor | None = None
         # Touched by the worker thread only (every job runs there, one at a time).
         self._conn: sqlite3.Connection | None = None
-        self._tables: dict[str, _Table] = {}
+        self._tables: dict[str, Table] = {}
         self._exists: set[str] = set()
         # Resource -> the columns ensured in this session (read on the event loop: a write's
         # `ensure_resource` then costs no trip to the worker thread).
@@ -189,17 +149,17 @@ class SQLiteStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {_q(CHECKPOINTS)} (resource TEXT PRIMARY KEY,"
+                    f"CREATE TABLE IF NOT EXISTS {q(CHECKPOINTS)} (resource TEXT PRIMARY KEY,"
                     " checkpoint TEXT NOT NULL, updated_at TEXT NOT NULL)"
                 )
                 conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {_q(TOKENS)} (key TEXT PRIMARY KEY,"
+                    f"CREATE TABLE IF NOT EXISTS {q(TOKENS)} (key TEXT PRIMARY KEY,"
                     " token TEXT NOT NULL, updated_at TEXT NOT NULL)"
                 )
                 conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {_q(DELIVERIES)} (id TEXT PRIMARY KEY,"
+                    f"CREATE TABLE IF NOT EXISTS {q(DELIVERIES)} (id TEXT PRIMARY KEY,"
                     " handled_at TEXT NOT NULL)"
                 )
         except BaseException:
@@ -250,7 +210,7 @@ class SQLiteStore:
 
         Columns named like a base column (`id`, `updated_at`, ...) are left to the payload.
         """
-        _check_resource(resource)
+        check_resource(resource)
         declared = check_columns(columns)
         if self._ensured.get(resource) == declared and self._executor is not None:
             return  # this session made it so already
@@ -259,8 +219,8 @@ class SQLiteStore:
 
     def _ensure_sync(self, resource: str, declared: dict[str, ColumnType]) -> None:
         conn = self._db()
-        t = _q(resource)
-        with _transaction(conn):
+        t = q(resource)
+        with transaction(conn):
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY,"
                 " payload TEXT NOT NULL, updated_at TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
@@ -275,47 +235,14 @@ class SQLiteStore:
                     have.append(name)
             for name, type_ in declared.items():
                 if name not in have:
-                    conn.execute(f"ALTER TABLE {t} ADD COLUMN {_q(name)} {_SQL_TYPES[type_]}")
+                    conn.execute(f"ALTER TABLE {t} ADD COLUMN {q(name)} {SQL_TYPES[type_]}")
                     have.append(name)
             conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {_q(resource + '__stale')} ON {t} (stale_at)"
+                f"CREATE INDEX IF NOT EXISTS {q(resource + '__stale')} ON {t} (stale_at)"
                 " WHERE stale_at IS NOT NULL"
             )
         names = tuple(n for n in have if n not in BASE_COLUMNS)
-        base = ["id", "payload", "updated_at", "deleted", "synced_at", "deleted_at", "observed_at"]
-        cols = ", ".join([*base, *map(_q, names)])
-        sets = ", ".join(
-            [
-                *(f"{c} = excluded.{c}" for c in ["payload", "updated_at", "deleted",
-                                                  "synced_at", *map(_q, names)]),
-                *(f"{c} = {expr}" for c, expr in upsert_versions("t")),
-            ]
-        )  # fmt: skip
-        marks = ", ".join("?" * (len(base) + len(names)))
-        mark, raise_mark, stale = mark_conditions("t", "excluded.deleted_at")
-        _, raise_mark, raise_stale = mark_conditions("t", ":v")
-        self._tables[resource] = _Table(
-            values=ColumnValues(resource, names, declared, _CONVERT),
-            upsert=(
-                f"INSERT INTO {t} AS t ({cols}) VALUES ({marks})"
-                f" ON CONFLICT (id) DO UPDATE SET {sets} WHERE {upsert_condition('t')}"
-            ),
-            mark=(
-                f"INSERT INTO {t} AS t (id, payload, updated_at, deleted, synced_at, deleted_at)"
-                " VALUES (?, '{}', NULL, 1, ?, ?) ON CONFLICT (id) DO UPDATE"
-                " SET deleted = 1, synced_at = excluded.synced_at,"
-                f" deleted_at = excluded.deleted_at, stale_at = {stale} WHERE {mark}"
-            ),
-            raise_mark=(
-                f"UPDATE {t} AS t SET deleted_at = :v, synced_at = :now, stale_at = {raise_stale}"
-                f" WHERE t.id = :id AND {raise_mark}"
-            ),
-            stale=(
-                f"INSERT INTO {t} AS t ({cols}, stale_at) VALUES ({marks}, ?)"
-                " ON CONFLICT (id) DO UPDATE SET stale_at = CASE WHEN t.stale_at IS NULL"
-                " OR excluded.stale_at > t.stale_at THEN excluded.stale_at ELSE t.stale_at END"
-            ),
-        )
+        self._tables[resource] = table_for(resource, names, declared)
         self._exists.add(resource)
 
     # -- writes ------------------------------------------------------------------------------
@@ -335,10 +262,10 @@ class SQLiteStore:
         Needs `ensure_resource(resource, ...)` first in this session (it knows the columns).
         With `delivery_id`, the delivery is claimed in the same transaction (see `SyncStore`).
         """
-        _check_resource(resource)
+        check_resource(resource)
         ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
         deletes = unique(delete_ids, resource)
-        version = _check_version(deleted_at)
+        version = check_version(deleted_at)
         delivery = None if delivery_id is None else check_delivery(delivery_id)
         return await self._call(
             "write",
@@ -352,7 +279,7 @@ class SQLiteStore:
             delivery,
         )
 
-    def _table(self, resource: str, op: str) -> _Table:
+    def _table(self, resource: str, op: str) -> Table:
         table = self._tables.get(resource)
         if table is None:
             raise InvalidRequestError(f"call ensure_resource() for {resource} before {op}()")
@@ -369,21 +296,21 @@ class SQLiteStore:
     ) -> WriteResult:
         table = self._table(resource, "write")
         now = now_utc().isoformat()
-        params: list[tuple[Any, ...]] = []
+        rows_params: list[tuple[Any, ...]] = []
         misfits = 0
         for row in rows:
-            values, bad = _params(resource, table, check_row(resource, row), now)
-            params.append(values)
+            values, bad = row_params(resource, table, check_row(resource, row), now)
+            rows_params.append(values)
             misfits += bad
         conn = self._db()
-        with _transaction(conn):
+        with transaction(conn):
             if delivery is not None and not conn.execute(
-                f"INSERT INTO {_q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
+                f"INSERT INTO {q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (delivery, now),
             ).rowcount:
                 return WriteResult(0, len(rows), 0, duplicate=True)
-            written = conn.executemany(table.upsert, params).rowcount if params else 0
+            written = conn.executemany(table.upsert, rows_params).rowcount if rows_params else 0
             marked = 0
             if deletes:
                 marked = conn.executemany(table.mark, [(i, now, version) for i in deletes]).rowcount
@@ -393,7 +320,7 @@ class SQLiteStore:
                     )
             if ckpt is not None:
                 conn.execute(
-                    f"INSERT INTO {_q(CHECKPOINTS)} (resource, checkpoint, updated_at)"
+                    f"INSERT INTO {q(CHECKPOINTS)} (resource, checkpoint, updated_at)"
                     " VALUES (?, ?, ?) ON CONFLICT (resource) DO UPDATE"
                     " SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
                     (resource, ckpt, now),
@@ -404,17 +331,17 @@ class SQLiteStore:
 
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
         """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`)."""
-        _check_resource(resource)
-        since = _check_version(at)
+        check_resource(resource)
+        since = check_version(at)
 
         def run() -> WriteResult:
             table = self._table(resource, "mark_stale")
             now = now_utc().isoformat()
-            values, misfits = _params(resource, table, check_row(resource, row), now)
+            values, misfits = row_params(resource, table, check_row(resource, row), now)
             conn = self._db()
-            with _transaction(conn):
+            with transaction(conn):
                 held = conn.execute(
-                    f"SELECT 1 FROM {_q(resource)} WHERE id = ?", (row.id,)
+                    f"SELECT 1 FROM {q(resource)} WHERE id = ?", (row.id,)
                 ).fetchone()
                 conn.execute(table.stale, (*values, since))
             return WriteResult(written=0 if held else 1, skipped=0, marked_deleted=0,
@@ -424,12 +351,12 @@ class SQLiteStore:
 
     async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
         """Up to `limit` ids flagged stale, the longest-stale first."""
-        _check_resource(resource)
-        count = _check_limit(limit)
+        check_resource(resource)
+        count = check_limit(limit)
 
         def run(conn: sqlite3.Connection) -> list[str]:
             cur = conn.execute(
-                f"SELECT id FROM {_q(resource)} WHERE stale_at IS NOT NULL"
+                f"SELECT id FROM {q(resource)} WHERE stale_at IS NOT NULL"
                 " ORDER BY stale_at, id LIMIT ?",
                 (count,),
             )
@@ -442,11 +369,11 @@ class SQLiteStore:
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """The sync lock (see `SyncStore.lock`): for SQLite, one for the whole file, an
         `flock` on `<path>.sync.lock` (an in-memory database: this process only)."""
-        names = [_check_resource(r) for r in resources]
+        names = [check_resource(r) for r in resources]
         seconds = check_wait(wait)
         label = names[0] if len(names) == 1 else "this database"
         if not isinstance(self.path, Path):
-            return _memory_lock(self._memory_lock, label, seconds)
+            return memory_lock(self._memory_lock, label, seconds)
         return file_lock(self.path.with_name(self.path.name + ".sync.lock"), label, seconds)
 
     # -- webhook deliveries -----------------------------------------------------------------
@@ -456,7 +383,7 @@ class SQLiteStore:
 
         def run() -> bool:
             found = self._db().execute(
-                f"SELECT 1 FROM {_q(DELIVERIES)} WHERE id = ?", (delivery,)
+                f"SELECT 1 FROM {q(DELIVERIES)} WHERE id = ?", (delivery,)
             ).fetchone()
             return found is not None
 
@@ -469,13 +396,13 @@ class SQLiteStore:
 
         def run() -> None:
             conn = self._db()
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(
-                    f"INSERT INTO {_q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
+                    f"INSERT INTO {q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
                     " ON CONFLICT (id) DO NOTHING",
                     (delivery, now.isoformat()),
                 )
-                conn.execute(f"DELETE FROM {_q(DELIVERIES)} WHERE handled_at < ?", (cutoff,))
+                conn.execute(f"DELETE FROM {q(DELIVERIES)} WHERE handled_at < ?", (cutoff,))
 
         await self._call("mark_delivery", "", run)
 
@@ -497,13 +424,13 @@ class SQLiteStore:
 
     async def checkpoint(self, resource: str) -> dict[str, Any] | None:
         """The resource's saved checkpoint, or None."""
-        _check_resource(resource)
+        check_resource(resource)
 
         def run() -> dict[str, Any] | None:
             found = (
                 self._db()
                 .execute(
-                    f"SELECT checkpoint FROM {_q(CHECKPOINTS)} WHERE resource = ?", (resource,)
+                    f"SELECT checkpoint FROM {q(CHECKPOINTS)} WHERE resource = ?", (resource,)
                 )
                 .fetchone()
             )
@@ -513,12 +440,12 @@ class SQLiteStore:
 
     async def get(self, resource: str, id: str | int) -> dict[str, Any] | None:
         """The payload of one row as received, or None (also for a tombstone)."""
-        _check_resource(resource)
+        check_resource(resource)
         id = check_id(id)
 
         def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
             found = conn.execute(
-                f"SELECT payload FROM {_q(resource)} WHERE id = ?", (id,)
+                f"SELECT payload FROM {q(resource)} WHERE id = ?", (id,)
             ).fetchone()
             payload = None if found is None else orjson.loads(found[0])
             return payload or None  # `{}`: a tombstone
@@ -527,12 +454,12 @@ class SQLiteStore:
 
     async def is_deleted(self, resource: str, id: str | int) -> bool | None:
         """Whether the row is marked deleted; None when there is no row."""
-        _check_resource(resource)
+        check_resource(resource)
         id = check_id(id)
 
         def run(conn: sqlite3.Connection) -> bool | None:
             found = conn.execute(
-                f"SELECT deleted FROM {_q(resource)} WHERE id = ?", (id,)
+                f"SELECT deleted FROM {q(resource)} WHERE id = ?", (id,)
             ).fetchone()
             return None if found is None else bool(found[0])
 
@@ -540,23 +467,23 @@ class SQLiteStore:
 
     async def count(self, resource: str, *, deleted: bool = False) -> int:
         """Rows that are (deleted=True) or are not (False) marked deleted."""
-        _check_resource(resource)
+        check_resource(resource)
 
         def run(conn: sqlite3.Connection) -> int:
-            sql = f"SELECT count(*) FROM {_q(resource)} WHERE deleted = ?"
+            sql = f"SELECT count(*) FROM {q(resource)} WHERE deleted = ?"
             return int(conn.execute(sql, (int(bool(deleted)),)).fetchone()[0])
 
         return await self._call("count", resource, self._read, resource, run, 0)
 
     async def ids(self, resource: str, *, deleted: bool | None = False) -> set[str]:
         """The ids held; `deleted=None` for all, else those with that marker."""
-        _check_resource(resource)
+        check_resource(resource)
 
         def run(conn: sqlite3.Connection) -> set[str]:
             if deleted is None:
-                cur = conn.execute(f"SELECT id FROM {_q(resource)}")
+                cur = conn.execute(f"SELECT id FROM {q(resource)}")
             else:
-                sql = f"SELECT id FROM {_q(resource)} WHERE deleted = ?"
+                sql = f"SELECT id FROM {q(resource)} WHERE deleted = ?"
                 cur = conn.execute(sql, (int(bool(deleted)),))
             return {r[0] for r in cur}
 
@@ -564,12 +491,12 @@ class SQLiteStore:
 
     async def checksum(self, resource: str) -> str:
         """SHA-256 over the live rows sorted by id of (id, canonical payload JSON)."""
-        _check_resource(resource)
+        check_resource(resource)
 
         def run(conn: sqlite3.Connection) -> str:
             # BINARY collation compares UTF-8 bytes: the order of Python's sorted(str).
             cur = conn.execute(
-                f"SELECT id, payload FROM {_q(resource)} WHERE NOT deleted ORDER BY id"
+                f"SELECT id, payload FROM {q(resource)} WHERE NOT deleted ORDER BY id"
             )
             return checksum_of((i, canonical(orjson.loads(p))) for i, p in cur)
 
@@ -591,64 +518,3 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE (the write lock at once: no upgrade deadlock) ... COMMIT or ROLLBACK."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _check_resource(resource: str) -> str:
-    check_name(resource, "a resource name")
-    if resource.startswith("sqlite_"):  # SQLite reserves these table names
-        raise InvalidRequestError("a resource name must not start with sqlite_")
-    return resource
-
-
-def _check_version(value: object) -> str | None:
-    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
-        raise InvalidRequestError("a version is a normalised timestamp as text")
-    return value
-
-
-def _check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1_000_000:
-        raise InvalidRequestError("limit must be a whole number from 0 to 1000000")
-    return limit
-
-
-@contextlib.asynccontextmanager
-async def _memory_lock(lock: asyncio.Lock, label: str, wait: float) -> AsyncIterator[None]:
-    from ..errors import StoreLockedError
-    from ._locks import locked_message
-
-    try:
-        await asyncio.wait_for(lock.acquire(), timeout=wait if wait > 0 else 1e-9)
-    except TimeoutError:
-        raise StoreLockedError(locked_message(label, wait), resource=label) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _params(resource: str, table: _Table, row: Row, now: str) -> tuple[tuple[Any, ...], int]:
-    values, misfits = table.values(row.id, row.columns)
-    params = (
-        row.id,
-        dump_payload(resource, row.payload).decode(),
-        row.updated_at,
-        1 if row.deleted else 0,
-        now,
-        deleted_version(row),
-        row.observed_at,
-        *values,
-    )
-    return params, misfits
