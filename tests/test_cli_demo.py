@@ -26,3 +26,18 @@ async def test_the_demo_syncs_changes_and_proves_the_copy_equal(tmp_path: Path) 
 def test_main_runs_the_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--seed", "2", "--db", str(tmp_path / "x.db")]) == 0
     assert "the database equals the emulator" in capsys.readouterr().out
+
+
+def test_the_demo_replaces_only_a_file_it_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "practice.db"
+    precious.write_bytes(b"a 30,000-appointment database")
+    assert main(["demo", "--seed", "2", "--db", str(precious)]) == 2
+    assert "refusing to replace it" in capsys.readouterr().err
+    assert precious.read_bytes() == b"a 30,000-appointment database"  # untouched
+    own = tmp_path / "demo.db"
+    assert main(["demo", "--seed", "2", "--db", str(own)]) == 0
+    assert main(["demo", "--seed", "2", "--db", str(own)]) == 0  # its own: run again
+    assert main(["demo", "--seed", "2", "--db", str(precious), "--overwrite"]) == 0
+    assert (precious.stat().st_mode & 0o777) == 0o600  # patient data, owner only

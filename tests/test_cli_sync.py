@@ -129,3 +129,27 @@ async def test_a_backfill_reports_the_calls_it_still_needs() -> None:
     middle = len(estimates) // 2
     assert abs(estimates[middle] - (pages - middle - 1)) <= max(3, pages // 3)
     assert report["appointments"].calls_left is None  # done: nothing left
+
+
+def test_a_second_sync_of_the_same_store_exits_75_at_once_or_after_waiting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+    import os
+
+    from drchrono_async._sync_cli import EXIT_LOCKED
+
+    db = tmp_path / "practice.db"
+    args = ["sync", "--emulator", "--plain", "--store", f"sqlite:///{db}", "--resource", "doctors"]
+    # Another sync process holds the store's lock (its flock, as a running sync takes it).
+    fd = os.open(f"{db}.sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert main(args) == EXIT_LOCKED == 75
+        err = capsys.readouterr().err
+        assert "another sync holds the store's lock" in err and "did nothing" in err
+        assert main([*args, "--wait-lock", "0.2"]) == EXIT_LOCKED
+        assert "after waiting 0.2 s" in capsys.readouterr().err
+    finally:
+        os.close(fd)  # the other sync ends
+    assert main([*args, "--wait-lock", "5"]) == 0

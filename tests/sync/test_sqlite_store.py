@@ -14,8 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from drchrono_async.errors import InvalidRequestError
-from drchrono_async.sync import SQLiteStore
+from drchrono_async.errors import InvalidRequestError, StoreTimeoutError
+from drchrono_async.sync import Row, SQLiteStore
 
 from ._store_worker import PAGE
 
@@ -76,3 +76,22 @@ async def test_in_memory_database_works(tmp_path: Path) -> None:
         assert await store.count("patients") == 0
         async with store.token_store().lock():
             pass
+
+
+async def test_a_write_lock_held_elsewhere_ends_in_a_typed_error_after_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "busy.db"
+    async with SQLiteStore(path, busy_timeout=0.2) as store:
+        await store.ensure_resource("patients", [])
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process writing, or stuck
+            with pytest.raises(StoreTimeoutError) as info:
+                await store.write("patients", [Row("1", None, {"id": 1}, {})])
+            assert "busy_timeout=0.2 s" in str(info.value)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        await store.write("patients", [Row("1", None, {"id": 1}, {})])
+        assert await store.count("patients") == 1
