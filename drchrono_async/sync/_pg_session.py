@@ -39,8 +39,10 @@ logger = logging.getLogger("drchrono_async.sync")
 
 T = TypeVar("T")
 
-# A pooled connection idle this long (seconds) is checked with a round trip before use.
-IDLE_CHECK = 1.0
+# A pooled connection idle this long (seconds) is checked with a round trip before use:
+# between a sync's pages (each a network round trip to the API away) it always is; within
+# a burst of webhook deliveries, which reuse connections at once, it is not.
+IDLE_CHECK = 0.05
 _LOCK_NOT_AVAILABLE = "55P03"
 _QUERY_CANCELED = "57014"
 

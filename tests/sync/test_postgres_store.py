@@ -140,3 +140,31 @@ async def test_timeouts_and_the_pool_size_are_checked() -> None:
                 {"pool_size": 0}, {"pool_size": True}, {"slow_after": -1}):  # fmt: skip
         with pytest.raises(InvalidRequestError):
             PostgresStore(POSTGRES_DSN, **bad)  # type: ignore[arg-type]
+
+
+async def test_a_sync_goes_on_when_its_connections_die_between_pages(pg_backend: Backend) -> None:
+    from drchrono_async.sync import Syncer
+    from drchrono_async.testing import Emulator, VirtualClock
+
+    emu = Emulator(seed=9, clock=VirtualClock(), sizes={"patients": 1200})
+    kills = 0
+
+    def between_pages(report: object) -> None:
+        nonlocal kills
+        if kills < 3:  # a server restart while the sync waits for its next page
+            with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+                cur = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = %s",
+                    (f"drchrono-async:{pg_backend.where}"[:63],),
+                )
+                kills += len(cur.fetchall()) > 0
+
+    # idle_check=0: the emulator answers in microseconds; over the network every page is
+    # tens of milliseconds away, over the 50 ms default.
+    store = PostgresStore(POSTGRES_DSN, schema=pg_backend.where, idle_check=0)
+    async with store, emu.client() as client:
+        report = await Syncer(client, store, resources=["patients"], progress=between_pages).run()
+    assert kills == 3 and report.complete and report["patients"].pages >= 5
+    async with pg_backend.new() as check:
+        assert await check.count("patients") == 1200
