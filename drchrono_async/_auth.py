@@ -18,6 +18,10 @@ class Auth(Protocol):
         """A request sent with `used` got 401: a token to re-send with once, or None."""
         ...
 
+    async def scopes(self) -> frozenset[str] | None:
+        """The scopes the token was granted, or None when they are not known."""
+        ...
+
 
 class StaticAuth:
     """One access token for the client's whole life (`DrChronoClient(access_token=...)`)."""
@@ -30,6 +34,9 @@ class StaticAuth:
 
     async def unauthorized(self, used: str) -> str | None:
         return None
+
+    async def scopes(self) -> frozenset[str] | None:
+        return None  # a fixed token does not say (Syncer(granted_scopes=) can)
 
     def __repr__(self) -> str:
         return "StaticAuth()"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime as dt
 import math
@@ -19,7 +20,7 @@ from ._checks import check_base_url, check_seconds, check_secret
 from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
 from ._redact import protect_origin
-from ._transport import Transport
+from ._transport import CallCount, Transport, count_calls
 from .errors import InvalidRequestError
 from .oauth import DEFAULT_REFRESH_MARGIN, OAuthApp, RefreshingAuth, TokenStore
 from .pagination import Paginator
@@ -286,6 +287,22 @@ class DrChronoClient:
         return self.clock.now() + self._transport.server_offset()
 
     _server_now = server_time
+
+    def count_calls(self) -> contextlib.AbstractContextManager[CallCount]:
+        """Count the HTTP requests sent while the block runs (`count.calls`): retries,
+        redirect hops and 429 re-sends included, by any client, in this task and the tasks
+        it starts (a context variable). The sync counts each resource's calls this way.
+
+            with client.count_calls() as count:
+                await client.patients.get(1)
+            assert count.calls >= 1
+        """
+        return count_calls()
+
+    async def granted_scopes(self) -> frozenset[str] | None:
+        """The scopes the client's token was granted (an OAuth token says them), or None
+        when not known (a fixed access token)."""
+        return await self.auth.scopes()
 
     @property
     def quota(self) -> Quota | None:

@@ -19,16 +19,18 @@ never a header value, a token, a query value or a body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import email.utils
 import logging
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Literal
 
+import attrs
 import httpx
 import orjson
 from tenacity import (
@@ -83,9 +85,27 @@ _THROTTLE_BODY = re.compile(r"available in\s+([0-9]+(?:\.[0-9]+)?)\s+second", re
 
 Expect = Literal["json", "text"]
 
-# Requests sent in the current context, when a caller sets a counter (the sync engine counts
-# the calls of each resource this way, retries and 429 re-sends included).
-call_counter: ContextVar[list[int] | None] = ContextVar("drchrono_call_counter", default=None)
+
+@attrs.define
+class CallCount:
+    """HTTP requests sent while it was counting: retries, redirect hops and 429 re-sends
+    included, by any client, in the context that started it and the tasks started there."""
+
+    calls: int = 0
+
+
+_counting: ContextVar[CallCount | None] = ContextVar("drchrono_call_count", default=None)
+
+
+@contextlib.contextmanager
+def count_calls() -> Iterator[CallCount]:
+    """Count the requests sent in this context (see `DrChronoClient.count_calls`)."""
+    count = CallCount()
+    token = _counting.set(count)
+    try:
+        yield count
+    finally:
+        _counting.reset(token)
 
 _ERRORS: Mapping[int, type[APIError]] = {
     400: BadRequestError,
@@ -329,8 +349,8 @@ class Transport:
     async def _send_once(self, request: httpx.Request, attempt: int) -> httpx.Response:
         method, path = request.method, safe_path(request.url)
         started = time.perf_counter()
-        if (counter := call_counter.get()) is not None:
-            counter[0] += 1
+        if (count := _counting.get()) is not None:
+            count.calls += 1
         try:
             async with self._in_flight:
                 response = await self._http.send(request, follow_redirects=False)

@@ -19,6 +19,7 @@ import attrs
 from .._client import DrChronoClient
 from ..errors import DrChronoError
 from ..oauth import OAuthApp
+from ..sync import Outcome as SyncOutcome
 from ..sync import ResourceReport, Syncer
 from ._registry import Practice, PracticeRegistry
 
@@ -31,8 +32,6 @@ logger = logging.getLogger("drchrono_async.fleet")
 
 # The fleet's requests are background work: they yield the quota to interactive callers.
 PRIORITY = "background"
-
-_QUOTA_ERRORS = ("QuotaExhaustedError", "RateLimitError")
 
 
 class Outcome(enum.Enum):
@@ -111,10 +110,10 @@ class FleetRuntime:
             if calls:
                 await self.registry.spend(key, calls, window=self.quota_window)
         (result,) = report.resources
-        if result.status in ("complete", "up to date", "skipped"):
+        ended = result.outcome
+        if ended in (SyncOutcome.DONE, SyncOutcome.SKIPPED):
             return SliceResult(Outcome.DONE, calls)
-        cause = (result.reason or "").split(";", 1)[0]
-        if cause in _QUOTA_ERRORS:
+        if ended is SyncOutcome.QUOTA:
             # When the quota expects a permit for background work: for a window spent down to
             # the interactive reserve, the reserve's release, not the reset, so the rest of
             # the window is still spent.
@@ -122,11 +121,12 @@ class FleetRuntime:
             if retry_at is None:
                 retry_at = max(snapshot.resets_at, snapshot.paused_until or 0.0)
             return SliceResult(Outcome.QUOTA, calls, retry_at)
-        if cause.startswith("stopped"):
+        if ended is SyncOutcome.STOPPED:
             return SliceResult(Outcome.STOPPED if self.stopping and not yielded
                                else Outcome.YIELDED, calls)  # fmt: skip
-        # The error's class name only: a report's reason never holds a value.
-        raise FleetJobError(f"sync of {resource} for practice {key} failed: {cause or 'unknown'}")
+        # The error's class name only: a report never holds a value.
+        cause = result.error_type.__name__ if result.error_type is not None else "unknown"
+        raise FleetJobError(f"sync of {resource} for practice {key} failed: {cause}")
 
     async def _client(self, practice: Practice) -> DrChronoClient:
         options: dict[str, Any] = {

@@ -5,14 +5,17 @@ from __future__ import annotations
 from ._apply import StoreDedupe, apply_event
 from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan
 from ._postgres import PostgresStore
-from ._report import ResourceReport, SyncReport
+from ._report import Outcome, ResourceReport, SyncReport
 from ._sql import payload_checksum
 from ._sqlite import SQLiteStore
+from ._state import Checkpoint
 from ._store import Column, Row, SyncStore, WriteResult
 
 __all__ = [
     "DEFAULT_RESOURCES",
+    "Checkpoint",
     "Column",
+    "Outcome",
     "PlanItem",
     "PostgresStore",
     "ResourceReport",

@@ -1,31 +1,11 @@
 """`Syncer`: copies a practice into a `SyncStore`, incrementally and exactly.
 
-Each resource's state is its checkpoint, kept in the store beside its rows and written in the
-same transaction as every page. A checkpoint holds:
-
-- `watermark`: the practice-local wall time to list from with `since` next time: the server's
-  time at the start of the last completed listing, minus `overlap`, lowered across an autumn
-  fall-back (see `_watermark`);
-- `listing`: while a listing runs, its chains (one per `date_range` window, else one), each
-  with its query, the saved `next` link and whether it is done, and the listing's server
-  start time. A crash resumes each chain from its link (from its start if the server no
-  longer accepts the link), so at most one page per chain is fetched again;
-- `backfilled`, `full_at`, `reconciled_at`: when the backfill, the last full listing and the
-  last reconciliation completed (server epoch seconds).
-
-Which listing a run makes, per resource:
-
-- a listing in progress is resumed first;
-- an endpoint listed by date (`date_range`) is backfilled in windows: the past in one window
-  (the API takes any length wholly in the past), or in `shards` windows cut after a one-record
-  probe finds where the records begin, and the future in windows of the longest span it
-  accepts; afterwards it is listed incrementally with `since`. Each window ends on a partial
-  page, so each costs up to one call above the minimum: few windows when calls are scarce
-  (the default), more when the quota is plentiful and wall time matters;
-- an endpoint whose `since` filters on updates: first a full listing, then `since` listings;
-- every `reconcile_every` seconds a full listing instead, after which ids held but no longer
-  listed are checked one by one (a 404 marks them deleted; they are never dropped);
-- an endpoint without such a `since` is listed in full every `full_every` seconds.
+Each resource's state is its checkpoint (`_state.Checkpoint`: typed, versioned, migrated on
+load), kept in the store beside its rows and written in the same transaction as every page:
+the `since` watermark, the listing in progress (its chains, each with its saved `next` link,
+so that a crash re-fetches at most one page per chain), and when the backfill, the last full
+listing and the last reconciliation completed. Which listing a run makes: `_planning`; the
+listing itself: `_listing`.
 
 Soft-deleted and archived records are listed too (`show_archived`), and kept with the
 deleted marker. A page that fails stops its resource where its checkpoint is; the report
@@ -38,28 +18,29 @@ import asyncio
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .._endpoints import BY_NAME, Endpoint
-from .._transport import call_counter
 from ..errors import (
     DrChronoError,
     InvalidRequestError,
     PermissionDeniedError,
     QuotaExhaustedError,
+    RateLimitError,
 )
 from ..ratelimit._priority import PriorityLike
 from ..records._base import api_fields
-from ..resources._query import split_date_range
 from ._apply import apply_event
-from ._listing import Listing, Stopped, first_error, since_on_updates, windowed
+from ._listing import Listing, Stopped, first_error
 from ._locks import check_wait
+from ._planning import SyncSettings, new_listing, shown, windowed
 from ._refresh import refresh
-from ._report import Mode, ResourceReport, SyncReport
+from ._report import Outcome, ResourceReport, SyncReport
 from ._rows import columns_for
+from ._state import Checkpoint, ListingState, load
 from ._store import SyncStore, WriteResult
 
 if TYPE_CHECKING:
@@ -73,7 +54,6 @@ logger = logging.getLogger("drchrono_async.sync")
 # Reports and derived views, not data of their own.
 _NOT_SYNCED = frozenset({"mu_2015_report", "patients_summary", "lab_orders_summary"})
 _ANYTIME_FILTERS = frozenset({"since", "date", "date_range"})
-_SHOW_ALL = ("show_archived", "show_inactive")
 
 Progress = Callable[[ResourceReport], None]
 
@@ -184,14 +164,16 @@ class Syncer:
         self.client = client.with_options(priority=priority)
         self.store = store
         self.endpoints = tuple(BY_NAME[n] for n in dict.fromkeys(names))
-        self.overlap = float(overlap)
-        self.full_every = float(full_every)
-        self.reconcile_every = float(reconcile_every)
-        self.backfill_from = backfill_from
-        self.backfill_ahead = backfill_ahead
-        self.shards = shards
+        self.settings = SyncSettings(
+            overlap=float(overlap),
+            full_every=float(full_every),
+            reconcile_every=float(reconcile_every),
+            backfill_from=backfill_from,
+            backfill_ahead=backfill_ahead,
+            shards=shards,
+            confirm_limit=confirm_limit,
+        )
         self.concurrency = concurrency
-        self.confirm_limit = confirm_limit
         self._progress = progress
         self.wait_lock = check_wait(wait_lock)
         self._stopping = False
@@ -226,19 +208,18 @@ class Syncer:
         """
         items = []
         for endpoint in self.endpoints:
-            cp = await self.store.checkpoint(endpoint.name) or {}
-            listing = cp.get("listing") or self._new_listing(endpoint, cp)
+            cp = load(endpoint.name, await self.store.checkpoint(endpoint.name))
+            listing = cp.listing or self._next_listing(endpoint, cp)
             if listing is None:
                 items.append(PlanItem(endpoint.name, "", 0))
                 continue
-            chains = [c for c in listing["chains"] if not c["done"]]
-            calls = len(chains)
-            if listing["kind"] in ("full", "reconcile") and not listing.get("start"):
-                held = await self.store.count(endpoint.name) if cp else 0
+            calls = sum(1 for c in listing.chains if not c.done)
+            if listing.kind in ("full", "reconcile") and listing.start is None:
+                held = await self.store.count(endpoint.name)
                 calls = max(calls, -(-held // endpoint.max_page_size))
-            items.append(PlanItem(endpoint.name, listing["kind"], calls))
-        limit = getattr(getattr(self.client.quota, "params", None), "limit", None)
-        return SyncPlan(tuple(items), limit)
+            items.append(PlanItem(endpoint.name, listing.kind, calls))
+        quota = self.client.quota
+        return SyncPlan(tuple(items), None if quota is None else quota.snapshot().limit)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -259,12 +240,13 @@ class Syncer:
 
         async def one(endpoint: Endpoint, report: ResourceReport) -> None:
             if missing.get(endpoint.name):
-                report.status = "skipped"
+                report.status, report.outcome = "skipped", Outcome.SKIPPED
                 report.reason = f"scope not granted: {', '.join(sorted(missing[endpoint.name]))}"
                 return
             async with gate:
                 if self._stopping:
-                    report.status, report.reason = "incomplete", "stopped before it started"
+                    report.status, report.outcome = "incomplete", Outcome.STOPPED
+                    report.reason = "stopped before it started"
                     return
                 await self._sync_resource(endpoint, report)
 
@@ -282,7 +264,7 @@ class Syncer:
         A missing scope can answer an empty list instead of 403: an empty answer must never
         be taken for "no data", so such resources are reported as skipped up front.
         """
-        granted = self.granted_scopes or await _granted_scopes(self.client)
+        granted = self.granted_scopes or await self.client.granted_scopes()
         if granted is None:
             return {}
         # Grants read `patients:read`, `patients:write` or plain `patients`: a sync reads.
@@ -295,51 +277,69 @@ class Syncer:
         return out
 
     async def _sync_resource(self, endpoint: Endpoint, report: ResourceReport) -> None:
-        counter = [0]
-        reset = call_counter.set(counter)  # tasks started below inherit it
         clock = self.client.clock
         started = clock.now()
         report.status = "running"
-        try:
-            assert endpoint.record_type is not None
-            await self.store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
-            checkpoint = await self.store.checkpoint(endpoint.name) or {}
-            listing = checkpoint.get("listing")
-            if listing is None:
-                earliest = None
-                if self.shards > 1 and windowed(endpoint) and not checkpoint.get("backfilled"):
-                    earliest = await self._probe_earliest(endpoint)
-                listing = self._new_listing(endpoint, checkpoint, earliest=earliest)
-            if listing is not None:
-                report.mode = listing["kind"]
-                await Listing(self, endpoint, checkpoint, listing, report).run()
-            await self._refresh_stale(endpoint, report)
-            report.status = "complete" if listing is not None else "up to date"
-        except Stopped:
-            report.status = "incomplete"
-            report.reason = "stopped; resumes from its checkpoint"
-        except PermissionDeniedError:
-            report.status = "skipped"
-            report.reason = "403: the token's scopes or the user's permissions do not allow it"
-        except DrChronoError as exc:
-            report.status = "incomplete"
-            report.reason = f"{type(exc).__name__}; resumes from its checkpoint"
-            # The hour being spent is the quota doing its job, not a fault: info, not warning.
-            level = logging.WARNING
-            if isinstance(exc, QuotaExhaustedError):
-                level = logging.INFO
-                report.retry_at = exc.resets_at
-            logger.log(level, "sync: %s stopped: %s", endpoint.name, type(exc).__name__)
-        finally:
-            call_counter.reset(reset)
-            report.calls += counter[0]
-            report.seconds = clock.now() - started
-            self._report_progress(report)
+        # Counts this resource's requests, in the tasks its chains start too.
+        with self.client.count_calls() as count:
+            try:
+                assert endpoint.record_type is not None
+                await self.store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
+                checkpoint = load(endpoint.name, await self.store.checkpoint(endpoint.name))
+                listing = checkpoint.listing
+                if listing is None:
+                    earliest = None
+                    if self.settings.shards > 1 and windowed(endpoint) and not (
+                        checkpoint.backfilled
+                    ):
+                        earliest = await self._probe_earliest(endpoint)
+                    listing = self._next_listing(endpoint, checkpoint, earliest=earliest)
+                if listing is not None:
+                    report.mode = listing.kind
+                    await Listing(
+                        client=self.client,
+                        store=self.store,
+                        endpoint=endpoint,
+                        checkpoint=checkpoint,
+                        listing=listing,
+                        report=report,
+                        settings=self.settings,
+                        stopping=lambda: self._stopping,
+                        progress=self._report_progress,
+                    ).run()
+                await self._refresh_stale(endpoint, report)
+                report.status = "complete" if listing is not None else "up to date"
+                report.outcome = Outcome.DONE
+            except Stopped:
+                report.status, report.outcome = "incomplete", Outcome.STOPPED
+                report.reason = "stopped; resumes from its checkpoint"
+            except PermissionDeniedError as exc:
+                report.status, report.outcome = "skipped", Outcome.SKIPPED
+                report.error_type = type(exc)
+                report.reason = "403: the token's scopes or the user's permissions do not allow it"
+            except DrChronoError as exc:
+                report.status = "incomplete"
+                report.error_type = type(exc)
+                report.reason = f"{type(exc).__name__}; resumes from its checkpoint"
+                # The hour being spent is the quota doing its job, not a fault: info, not
+                # warning.
+                level = logging.WARNING
+                report.outcome = Outcome.FAILED
+                if isinstance(exc, (QuotaExhaustedError, RateLimitError)):
+                    level = logging.INFO
+                    report.outcome = Outcome.QUOTA
+                    if isinstance(exc, QuotaExhaustedError):
+                        report.retry_at = exc.resets_at
+                logger.log(level, "sync: %s stopped: %s", endpoint.name, type(exc).__name__)
+            finally:
+                report.seconds = clock.now() - started
+        report.calls += count.calls
+        self._report_progress(report)
 
     async def _refresh_stale(self, endpoint: Endpoint, report: ResourceReport) -> None:
         """GET the rows webhooks marked stale (records without a version), up to
         `confirm_limit` a run; the rest wait for the next."""
-        ids = await self.store.stale_ids(endpoint.name, limit=self.confirm_limit)
+        ids = await self.store.stale_ids(endpoint.name, limit=self.settings.confirm_limit)
         if not ids:
             return
         result = await refresh(self.client, self.store, endpoint, ids)
@@ -348,71 +348,24 @@ class Syncer:
         report.deleted += result.marked_deleted
         report.misfits += result.misfits
 
-    def _new_listing(
-        self, endpoint: Endpoint, cp: Mapping[str, Any], *, earliest: dt.date | None = None
-    ) -> dict[str, Any] | None:
-        now = self.server_now()
-        base: dict[str, Any] = {k: True for k in _SHOW_ALL if k in endpoint.filters}
-        base["page_size"] = endpoint.max_page_size
-        kind: Mode
-        windows: list[dict[str, Any]]
-        if windowed(endpoint) and not cp.get("backfilled"):
-            kind = "backfill"
-        elif since_on_updates(endpoint) and cp.get("watermark") is not None:
-            due = now - float(cp.get("reconciled_at", -math.inf)) >= self.reconcile_every
-            kind = "reconcile" if due else "incremental"
-        elif since_on_updates(endpoint) or now - float(cp.get("full_at", -math.inf)) >= (
-            self.full_every
-        ):
-            kind = "full"
-        else:
-            return None
-        if kind == "incremental":
-            windows = [{**base, "since": cp["watermark"]}]
-        elif windowed(endpoint):
-            spans = self._windows(endpoint, now, earliest if kind == "backfill" else None)
-            windows = [{**base, "date_range": w} for w in spans]
-        else:
-            windows = [base]
-        return {
-            "kind": kind,
-            "start": None,
-            "fresh": True,  # False once resumed after a stop: vanished ids are not marked then
-            "chains": [{"params": p, "next": None, "done": False} for p in windows],
-        }
-
-    def _windows(
-        self, endpoint: Endpoint, now: float, earliest: dt.date | None = None
-    ) -> list[str]:
-        today = dt.datetime.fromtimestamp(now, self.client.timezone).date()
-        spans: list[tuple[dt.date, dt.date]] = []
-        if self.backfill_from < today:
-            past = (self.backfill_from, today - dt.timedelta(days=1))
-            if self.shards == 1 or earliest is None or not past[0] < earliest < past[1]:
-                spans += split_date_range(past, today=today, shards=self.shards, limit_days=None)
-            else:
-                # Equal spans from the earliest record on; the first window still starts at
-                # `backfill_from`, so a listing that is not in date order loses nothing.
-                cut = split_date_range(
-                    (earliest, past[1]), today=today, shards=self.shards, limit_days=None
-                )
-                spans += [(past[0], cut[0][1]), *cut[1:]]
-        future = (max(today, self.backfill_from), today + dt.timedelta(days=self.backfill_ahead))
-        spans += split_date_range(
-            future, today=today, shards=None, limit_days=endpoint.date_range_max_days
-        )
-        return [f"{a.isoformat()}/{b.isoformat()}" for a, b in spans]
+    def _next_listing(
+        self, endpoint: Endpoint, cp: Checkpoint, *, earliest: dt.date | None = None
+    ) -> ListingState | None:
+        return new_listing(endpoint, cp, now=self.server_now(), tz=self.client.timezone,
+                           settings=self.settings, earliest=earliest)  # fmt: skip
 
     async def _probe_earliest(self, endpoint: Endpoint) -> dt.date | None:
         """The date of the first record the past's listing returns (one call), or None."""
         today = dt.datetime.fromtimestamp(self.server_now(), self.client.timezone).date()
-        if not self.backfill_from < today:
+        start = self.settings.backfill_from
+        if not start < today:
             return None
-        span = f"{self.backfill_from.isoformat()}/{(today - dt.timedelta(days=1)).isoformat()}"
+        span = f"{start.isoformat()}/{(today - dt.timedelta(days=1)).isoformat()}"
         field = endpoint.filter_field("date_range")
-        shown = {k: True for k in _SHOW_ALL if k in endpoint.filters}
-        resource = getattr(self.client, endpoint.name)
-        async for page in resource.list(date_range=span, page_size=1, prefetch=0, **shown).pages():
+        listing = getattr(self.client, endpoint.name).list(
+            date_range=span, page_size=1, prefetch=0, **shown(endpoint)
+        )
+        async for page in listing.pages():
             for record in page.results:
                 value = getattr(record, field, None)
                 if isinstance(value, dt.datetime):
@@ -456,10 +409,3 @@ class SyncPlan:
         """Hours of quota the calls need at least (1 when there is no quota to go by)."""
         return 1 if not self.limit else max(1, -(-self.calls // self.limit))
 
-
-async def _granted_scopes(client: DrChronoClient) -> set[str] | None:
-    scopes = getattr(client.auth, "scopes", None)
-    if scopes is None:
-        return None
-    granted: frozenset[str] | None = await scopes()
-    return None if granted is None else set(granted)

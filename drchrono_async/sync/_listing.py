@@ -1,7 +1,7 @@
 """One listing of one resource: its chains (date windows) run concurrently, each page
 written with the resource's checkpoint in one transaction; then the vanished ids are checked
 and the listing's completion moves the watermark. The engine (`_engine.Syncer`) decides which
-listing to make; this module makes it.
+listing to make (`_planning`); this module makes it, with what it is handed and nothing else.
 """
 
 from __future__ import annotations
@@ -10,33 +10,26 @@ import asyncio
 import datetime as dt
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._endpoints import Endpoint
 from ..errors import BadRequestError, NotFoundError, PaginationError
 from ..pagination import Page, Paginator
+from ._planning import SyncSettings, since_on_updates
 from ._refresh import Current, fetch_current
 from ._report import ResourceReport
 from ._rows import local_time, row_from
-from ._store import Row
+from ._state import Chain, Checkpoint, ListingState, dump
+from ._store import Row, SyncStore
 from ._watermark import format_since, watermark
 
 if TYPE_CHECKING:
-    from ._engine import Syncer
+    from .._client import DrChronoClient
 
-__all__ = ["Listing", "Stopped", "first_error", "since_on_updates", "windowed"]
+__all__ = ["Listing", "Stopped", "first_error"]
 
 logger = logging.getLogger("drchrono_async.sync")
-
-
-def since_on_updates(endpoint: Endpoint) -> bool:
-    # Some endpoints' `since` selects by creation (the table says): it would miss changes.
-    return "since" in endpoint.filters and endpoint.filter_field("since") == "updated_at"
-
-
-def windowed(endpoint: Endpoint) -> bool:
-    return endpoint.date_range_max_days is not None and "date_range" in endpoint.filters
 
 
 class Stopped(Exception):
@@ -44,48 +37,60 @@ class Stopped(Exception):
 
 
 class Listing:
-    """One listing of one resource: its chains run concurrently, each page checkpointed."""
+    """One listing of one resource: its chains run concurrently, each page checkpointed.
+
+    Collaborators, all explicit: the `client` (its resources, server time and timezone), the
+    `store`, the checkpoint and its listing (changed in place as pages are written), the
+    resource's `report`, the syncer's `settings`, `stopping()` (asked after each page) and
+    `progress(report)` (told after each page).
+    """
 
     def __init__(
         self,
-        syncer: Syncer,
+        *,
+        client: DrChronoClient,
+        store: SyncStore,
         endpoint: Endpoint,
-        checkpoint: dict[str, Any],
-        listing: dict[str, Any],
+        checkpoint: Checkpoint,
+        listing: ListingState,
         report: ResourceReport,
+        settings: SyncSettings,
+        stopping: Callable[[], bool],
+        progress: Callable[[ResourceReport], None],
     ) -> None:
-        self.syncer = syncer
+        self.client = client
+        self.store = store
         self.endpoint = endpoint
-        self.resource = getattr(syncer.client, endpoint.name)
+        self.resource = getattr(client, endpoint.name)
         self.cp = checkpoint
         self.listing = listing
         self.report = report
-        self.resumed = listing["start"] is not None or any(
-            c["next"] or c["done"] for c in listing["chains"]
-        )
-        if self.resumed:
-            listing["fresh"] = False
+        self.settings = settings
+        self._stopping = stopping
+        self._progress = progress
+        if listing.resumed:
+            listing.fresh = False
         self._write_lock = asyncio.Lock()
         # Ids listed, to find the vanished ones: kept only by listings that look for them
         # (a backfill or a `since` listing keeps memory flat in the number of records).
-        self._marks = listing["kind"] in ("full", "reconcile") and listing["fresh"]
+        self._marks = listing.kind in ("full", "reconcile") and listing.fresh
         self._seen: set[str] = set()
-        self._t0 = syncer.client.clock.now()
+        self._t0 = client.clock.now()
 
     async def run(self) -> None:
-        store = self.syncer.store
+        store = self.store
         marks = self._marks
         before = await store.ids(self.endpoint.name, deleted=False) if marks else set()
         # One stream with shards=1; else the past's shards and the future's windows at once
         # (a practice books months ahead: the future is a shard's worth of pages too).
-        shards = self.syncer.shards
-        gate = asyncio.Semaphore(1 if shards == 1 else max(shards, len(self.listing["chains"])))
+        shards = self.settings.shards
+        gate = asyncio.Semaphore(1 if shards == 1 else max(shards, len(self.listing.chains)))
 
-        async def chain(state: dict[str, Any]) -> None:
+        async def chain(state: Chain) -> None:
             async with gate:
                 await self._run_chain(state)
 
-        pending = [c for c in self.listing["chains"] if not c["done"]]
+        pending = [c for c in self.listing.chains if not c.done]
         try:
             async with asyncio.TaskGroup() as group:
                 for state in pending:
@@ -100,7 +105,7 @@ class Listing:
         result = await store.write(
             self.endpoint.name,
             list(found.rows),
-            checkpoint=self.cp,
+            checkpoint=dump(self.cp),
             delete_ids=list(found.gone),
             deleted_at=found.gone_at,
         )
@@ -110,30 +115,30 @@ class Listing:
         if left:
             self.report.left = f"{left} vanished ids to check at the next reconciliation"
 
-    async def _run_chain(self, state: dict[str, Any]) -> None:
+    async def _run_chain(self, state: Chain) -> None:
         paginator = self._paginator(state)
         try:
             await self._pages(paginator, state)
         except (BadRequestError, NotFoundError, PaginationError):
-            if not state["next"] or state.get("restarted"):
+            if not state.next or state.restarted:
                 raise
             # The server no longer takes the saved link: list this chain from its start.
             logger.info("sync: %s: a saved page link was refused; relisting it", self.endpoint.name)
-            state["next"], state["restarted"] = None, True
-            self.listing["fresh"] = False
+            state.next, state.restarted = None, True
+            self.listing.fresh = False
             await self._pages(self._paginator(state), state)
 
-    def _paginator(self, state: dict[str, Any]) -> Paginator[Any]:
+    def _paginator(self, state: Chain) -> Paginator[Any]:
         # No prefetch: a page fetched ahead and lost in a crash is a call of the quota
         # spent twice. Concurrency comes from the windows and the resources instead.
-        paginator: Paginator[Any] = self.resource.list(**state["params"], prefetch=0)
-        if state["next"]:
-            return paginator.resume(state["next"])
+        paginator: Paginator[Any] = self.resource.list(**state.params, prefetch=0)
+        if state.next:
+            return paginator.resume(state.next)
         return paginator
 
-    async def _pages(self, paginator: Paginator[Any], state: dict[str, Any]) -> None:
+    async def _pages(self, paginator: Paginator[Any], state: Chain) -> None:
         pages = paginator.pages()
-        client = self.syncer.client
+        client = self.client
         while True:
             # The page's request goes out now (no prefetch): what it lists was live then.
             observed = local_time(client.server_time(), client.timezone)
@@ -142,10 +147,10 @@ class Listing:
             except StopAsyncIteration:
                 return
             await self._write_page(page, state, observed)
-            if self.syncer._stopping:
+            if self._stopping():
                 raise Stopped
 
-    async def _write_page(self, page: Page[Any], state: dict[str, Any], observed: str) -> None:
+    async def _write_page(self, page: Page[Any], state: Chain, observed: str) -> None:
         rows: list[Row] = []
         for record in page.results:
             row = row_from(record, self.endpoint, observed_at=observed)
@@ -156,16 +161,16 @@ class Listing:
             else:
                 self.report.unkeyed += 1
         async with self._write_lock:
-            if self.listing["start"] is None:
+            if self.listing.start is None:
                 # The listing started at t0 on this clock; the first answer's Date tells the
                 # server's time for it.
-                self.listing["start"] = self._t0 + self._offset()
-            state["next"] = page.next
-            state["done"] = page.next is None
-            if self.listing["kind"] == "backfill":
+                self.listing.start = self._t0 + self._offset()
+            state.next = page.next
+            state.done = page.next is None
+            if self.listing.kind == "backfill":
                 self._estimate(page, state)
-            self.cp["listing"] = self.listing
-            result = await self.syncer.store.write(self.endpoint.name, rows, checkpoint=self.cp)
+            self.cp.listing = self.listing
+            result = await self.store.write(self.endpoint.name, rows, checkpoint=dump(self.cp))
         report = self.report
         report.pages += 1
         report.records += len(page.results)
@@ -173,14 +178,13 @@ class Listing:
         report.skipped += result.skipped
         report.deleted += result.marked_deleted
         report.misfits += result.misfits
-        self.syncer._report_progress(report)
+        self._progress(report)
 
     def _offset(self) -> float:
         """The server's clock minus the client's, as the answers' `Date` headers say."""
-        client = self.syncer.client
-        return client.server_time() - client.clock.now()
+        return self.client.server_time() - self.client.clock.now()
 
-    def _estimate(self, page: Page[Any], state: dict[str, Any]) -> None:
+    def _estimate(self, page: Page[Any], state: Chain) -> None:
         """Update the report's `calls_left` from how far into its window this chain is.
 
         Pages come in date order, so a chain that has reached day d of a window of D days
@@ -190,46 +194,44 @@ class Listing:
         days = [getattr(r, field, None) for r in page.results]
         reached = max((d if not isinstance(d, dt.datetime) else d.date()
                        for d in days if isinstance(d, dt.date)), default=None)  # fmt: skip
-        state["pages"] = int(state.get("pages", 0)) + 1
+        state.pages += 1
         if reached is not None:
-            state["reached"] = reached.isoformat()
+            state.reached = reached.isoformat()
         left = 0.0
-        for chain in self.listing["chains"]:
-            if chain["done"]:
+        for chain in self.listing.chains:
+            if chain.done:
                 continue
-            first, last = chain["params"]["date_range"].split("/")
+            first, last = chain.params["date_range"].split("/")
             start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-            got = chain.get("reached")
-            if not got:
+            if not chain.reached:
                 left += 1
                 continue
-            done = (dt.date.fromisoformat(got) - start).days + 1
+            done = (dt.date.fromisoformat(chain.reached) - start).days + 1
             total = (end - start).days + 1
-            left += max(1.0, chain["pages"] * max(0, total - done) / max(1, done))
+            left += max(1.0, chain.pages * max(0, total - done) / max(1, done))
         self.report.calls_left = math.ceil(left)
 
     async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[Current, int]:
         """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it."""
-        limit = self.syncer.confirm_limit
-        found = await fetch_current(self.syncer.client, self.endpoint, ids[:limit])
+        limit = self.settings.confirm_limit
+        found = await fetch_current(self.client, self.endpoint, ids[:limit])
         return found, max(0, len(ids) - limit)
 
     def _complete(self) -> None:
         cp, listing = self.cp, self.listing
-        start = listing["start"]
+        start = listing.start
         if start is None:  # no page at all (nothing to list): the listing began at t0
             start = self._t0 + self._offset()
-        kind = listing["kind"]
         if since_on_updates(self.endpoint):
-            mark = watermark(start - self.syncer.overlap, self.syncer.client.timezone)
-            cp["watermark"] = format_since(mark)
-        if kind == "backfill":
-            cp["backfilled"] = True
-            cp["reconciled_at"] = start
-        if kind in ("full", "reconcile"):
-            cp["full_at"] = start
-            cp["reconciled_at"] = start
-        cp["listing"] = None
+            mark = watermark(start - self.settings.overlap, self.client.timezone)
+            cp.watermark = format_since(mark)
+        if listing.kind == "backfill":
+            cp.backfilled = True
+            cp.reconciled_at = start
+        if listing.kind in ("full", "reconcile"):
+            cp.full_at = start
+            cp.reconciled_at = start
+        cp.listing = None
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 import attrs
 
-__all__ = ["Mode", "ResourceReport", "Status", "SyncReport"]
+from ..errors import DrChronoError
+
+__all__ = ["Mode", "Outcome", "ResourceReport", "Status", "SyncReport"]
 
 Status = Literal["pending", "running", "complete", "incomplete", "skipped", "up to date"]
 Mode = Literal["", "backfill", "incremental", "full", "reconcile"]
+
+
+class Outcome(enum.Enum):
+    """How a resource's part of a run ended: what a scheduler branches on.
+
+    DONE: complete or already up to date. STOPPED: `Syncer.stop()` (resumes from its
+    checkpoint). QUOTA: no permit within `max_wait`, or the API throttled it (`retry_at` says
+    when a permit is expected). SKIPPED: the token may not read it (scope or a 403).
+    FAILED: an error (`error_type`); it resumes from its checkpoint.
+    """
+
+    DONE = "done"
+    STOPPED = "stopped"
+    QUOTA = "quota"
+    SKIPPED = "skipped"
+    FAILED = "failed"
 
 
 @attrs.define
@@ -35,7 +54,9 @@ class ResourceReport:
     # background sync held off by the interactive reserve, when the reserve is released).
     retry_at: float | None = None
     left: str = ""  # what remains for a later run, in words
-    reason: str = ""  # why skipped or incomplete (an error type and what failed)
+    reason: str = ""  # why skipped or incomplete, in words (for people; branch on `outcome`)
+    outcome: Outcome | None = None  # None while pending or running
+    error_type: type[DrChronoError] | None = None  # the error that ended it (QUOTA, FAILED)
 
     @property
     def complete(self) -> bool:

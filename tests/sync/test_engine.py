@@ -9,6 +9,7 @@ import pytest
 from drchrono_async._endpoints import BY_NAME
 from drchrono_async.errors import InvalidRequestError
 from drchrono_async.sync import SQLiteStore, Syncer
+from drchrono_async.sync import _planning as planning
 from drchrono_async.sync._engine import DEFAULT_RESOURCES
 from drchrono_async.testing import Emulator, VirtualClock
 
@@ -212,7 +213,10 @@ async def test_the_plan_costs_a_run_before_it_sends_anything(store: Any) -> None
         modes = {i.resource: i.mode for i in plan.items}
         assert modes == {"appointments": "backfill", "patients": "full"}
         windows = {i.resource: i.calls for i in plan.items}["appointments"]
-        assert windows == len(syncer._windows(BY_NAME["appointments"], syncer.server_now()))
+        spans = planning.windows(
+            BY_NAME["appointments"], syncer.server_now(), client.timezone, syncer.settings
+        )
+        assert windows == len(spans)
         first = await syncer.run()
         assert first.calls >= plan.calls and plan.quota_hours == 1
         emu.clock.advance(HOUR)  # type: ignore[attr-defined]
@@ -257,7 +261,7 @@ async def test_shards_cut_the_past_from_the_earliest_record_and_lose_nothing() -
                       if "date_range" in e.query and e not in probes})  # fmt: skip
     today = emu.local_now().date().isoformat()
     past = [w for w in windows if w.split("/")[1] < today]
-    assert len(past) == 4 and past[0].startswith(syncer.backfill_from.isoformat())
+    assert len(past) == 4 and past[0].startswith(syncer.settings.backfill_from.isoformat())
     dates = [r["scheduled_time"][:10] for r in emu.records("appointments")]
     held = [sum(1 for d in dates if a <= d <= b) for a, b in (w.split("/") for w in past)]
     assert min(held) > 0.15 * sum(held)  # balanced: no window holds (nearly) everything

@@ -1,0 +1,118 @@
+"""Which listing a resource needs next, and its windows: pure functions of the checkpoint.
+
+- a listing in progress is resumed first (the engine's business, before this is asked);
+- an endpoint listed by date (`date_range`) is backfilled in windows: the past in one window
+  (the API takes any length wholly in the past), or in `shards` windows cut after a
+  one-record probe finds where the records begin, and the future in windows of the longest
+  span it accepts; afterwards it is listed incrementally with `since`;
+- an endpoint whose `since` filters on updates: first a full listing, then `since` listings,
+  and every `reconcile_every` seconds a full listing instead (a reconciliation, which finds
+  the ids that vanished);
+- an endpoint without such a `since` is listed in full every `full_every` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import attrs
+
+from .._endpoints import Endpoint
+from ..resources._query import split_date_range
+from ._state import Chain, Checkpoint, ListingState, Mode
+
+__all__ = ["SHOW_ALL", "SyncSettings", "new_listing", "since_on_updates", "windowed", "windows"]
+
+# Soft-deleted and archived records are listed too, and kept with the deleted marker.
+SHOW_ALL = ("show_archived", "show_inactive")
+
+
+@attrs.frozen
+class SyncSettings:
+    """The checked settings of a `Syncer` that planning and listing read (see its docstring)."""
+
+    overlap: float
+    full_every: float
+    reconcile_every: float
+    backfill_from: dt.date
+    backfill_ahead: int
+    shards: int
+    confirm_limit: int
+
+
+def since_on_updates(endpoint: Endpoint) -> bool:
+    # Some endpoints' `since` selects by creation (the table says): it would miss changes.
+    return "since" in endpoint.filters and endpoint.filter_field("since") == "updated_at"
+
+
+def windowed(endpoint: Endpoint) -> bool:
+    return endpoint.date_range_max_days is not None and "date_range" in endpoint.filters
+
+
+def shown(endpoint: Endpoint) -> dict[str, Any]:
+    """The filters that list deleted and archived records too, where the endpoint has them."""
+    return {k: True for k in SHOW_ALL if k in endpoint.filters}
+
+
+def new_listing(
+    endpoint: Endpoint,
+    cp: Checkpoint,
+    *,
+    now: float,
+    tz: dt.tzinfo,
+    settings: SyncSettings,
+    earliest: dt.date | None = None,
+) -> ListingState | None:
+    """The listing `endpoint` needs at server time `now`, or None when it is up to date."""
+    base = {**shown(endpoint), "page_size": endpoint.max_page_size}
+    kind: Mode
+    if windowed(endpoint) and not cp.backfilled:
+        kind = "backfill"
+    elif since_on_updates(endpoint) and cp.watermark is not None:
+        reconciled = cp.reconciled_at if cp.reconciled_at is not None else -math.inf
+        kind = "reconcile" if now - reconciled >= settings.reconcile_every else "incremental"
+    elif since_on_updates(endpoint) or now - (
+        cp.full_at if cp.full_at is not None else -math.inf
+    ) >= settings.full_every:
+        kind = "full"
+    else:
+        return None
+    if kind == "incremental":
+        params = [{**base, "since": cp.watermark}]
+    elif windowed(endpoint):
+        spans = windows(endpoint, now, tz, settings, earliest if kind == "backfill" else None)
+        params = [{**base, "date_range": w} for w in spans]
+    else:
+        params = [base]
+    return ListingState(kind=kind, chains=[Chain(params=p) for p in params])
+
+
+def windows(
+    endpoint: Endpoint,
+    now: float,
+    tz: dt.tzinfo,
+    settings: SyncSettings,
+    earliest: dt.date | None = None,
+) -> list[str]:
+    """A backfill's `date_range` windows: the past (whole, or cut in `shards` from the
+    earliest record), then the future in the longest spans the endpoint accepts."""
+    today = dt.datetime.fromtimestamp(now, tz).date()
+    start, shards = settings.backfill_from, settings.shards
+    spans: list[tuple[dt.date, dt.date]] = []
+    if start < today:
+        past = (start, today - dt.timedelta(days=1))
+        if shards == 1 or earliest is None or not past[0] < earliest < past[1]:
+            spans += split_date_range(past, today=today, shards=shards, limit_days=None)
+        else:
+            # Equal spans from the earliest record on; the first window still starts at
+            # `backfill_from`, so a listing that is not in date order loses nothing.
+            cut = split_date_range((earliest, past[1]), today=today, shards=shards,
+                                   limit_days=None)  # fmt: skip
+            spans += [(past[0], cut[0][1]), *cut[1:]]
+    future = (max(today, start), today + dt.timedelta(days=settings.backfill_ahead))
+    spans += split_date_range(
+        future, today=today, shards=None, limit_days=endpoint.date_range_max_days
+    )
+    return [f"{a.isoformat()}/{b.isoformat()}" for a, b in spans]
