@@ -97,6 +97,10 @@ class Listing:
                     group.create_task(chain(state))
         except ExceptionGroup as failed:
             raise first_error(failed) from None
+        if not all(c.done for c in self.listing.chains):
+            # Stopped: every chain wrote the page it had asked for (a sibling's request in
+            # flight is a permit spent; cancelling it would waste the call), then returned.
+            raise Stopped
         # Every chain is done and checkpointed: finish the listing.
         vanished = sorted(before - self._seen) if marks else []
         found, left = await self._confirm_vanished(vanished)
@@ -139,7 +143,7 @@ class Listing:
     async def _pages(self, paginator: Paginator[Any], state: Chain) -> None:
         pages = paginator.pages()
         client = self.client
-        while True:
+        while not self._stopping():
             # The page's request goes out now (no prefetch): what it lists was live then.
             observed = local_time(client.server_time(), client.timezone)
             try:
@@ -147,8 +151,6 @@ class Listing:
             except StopAsyncIteration:
                 return
             await self._write_page(page, state, observed)
-            if self._stopping():
-                raise Stopped
 
     async def _write_page(self, page: Page[Any], state: Chain, observed: str) -> None:
         rows: list[Row] = []

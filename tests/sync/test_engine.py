@@ -326,3 +326,26 @@ async def test_a_sync_held_off_by_the_reserve_says_when_the_reserve_is_released(
     # Not the reset: the reserve's release, the window's last minute (a 60th of an hour).
     assert patients.retry_at is not None
     assert window_end - 61 <= patients.retry_at <= window_end - 59
+
+
+async def test_a_stop_wastes_no_call_of_the_chains_in_flight() -> None:
+    """With several windows in flight, stop() lets each write the page it asked for: every
+    call of the run is a page written (or the probe), none thrown away."""
+    emu = Emulator(seed=7, clock=VirtualClock(), sizes={"appointments": 2500, "patients": 0},
+                   latency=(0.1, 0.5))  # every window in flight, answers apart  # fmt: skip
+    store = MemoryStore()
+    async with emu.client() as client:
+        syncer: Syncer
+
+        def progress(report: Any) -> None:
+            if report.pages >= 1:
+                syncer.stop()
+
+        syncer = Syncer(client, store, resources=["appointments"], shards=3, progress=progress)
+        report = await syncer.run()
+        part = report["appointments"]
+        assert part.status == "incomplete" and part.pages > 1  # siblings' pages came in too
+        assert part.calls == part.pages + 1  # + the probe
+        again = await Syncer(client, store, resources=["appointments"], shards=3).run()
+    assert again.complete
+    await assert_equal(emu, store, "appointments")
