@@ -120,6 +120,14 @@ class DrChronoClient:
             to this zone first. Default UTC.
         converter: the converter that builds records: the lenient default, or
             `make_converter(strict=True)` to fail on any value that does not fit its field.
+
+    Logging, process-wide: httpx logs every request's full URL at INFO, query values
+    (patient names) included. So the first client (or `OAuthApp`) of the process adds
+    logging filters to the `httpx` and `httpcore.*` loggers, and each client adds its
+    `base_url`'s origin to the filters' list: on those origins every query value becomes
+    `[redacted]`; every header value in httpcore's DEBUG lines does too. They stay for the
+    life of the process, for every handler, and leave other origins' URLs as they are.
+    On purpose, with no option to turn it off: patient data must never reach a log.
     """
 
     # One attribute per endpoint of the table (tests check that these match it).
