@@ -1,14 +1,17 @@
-"""`DrChronoClient`: owns the HTTP client, the transport and one resource per endpoint."""
+"""`DrChronoClient`: owns the HTTP client, the transport and one resource per endpoint.
+
+Resources are built on first access (`_LazyResource`): a client or a `with_options` view
+costs the same whatever the table's size, and most callers touch a handful of endpoints.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import datetime as dt
 import math
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +22,7 @@ from ._auth import Auth, StaticAuth
 from ._checks import check_base_url, check_seconds, check_secret
 from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
+from ._endpoints import BY_NAME, ENDPOINTS, Endpoint
 from ._redact import protect_origin
 from ._transport import CallCount, Transport, count_calls
 from .errors import InvalidRequestError
@@ -27,6 +31,7 @@ from .pagination import Paginator
 from .ratelimit import Clock, HourlyQuota, Quota, SystemClock
 from .ratelimit._priority import PriorityLike, check_priority
 from .resources import (
+    BaseResource,
     ConsentFormsResource,
     IframeIntegrationResource,
     MedicationsResource,
@@ -38,7 +43,7 @@ from .resources import (
     Resource,
     ResourceContext,
     UsersResource,
-    build_resources,
+    resource_class,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "DrChronoClient"]
@@ -115,6 +120,14 @@ class DrChronoClient:
             to this zone first. Default UTC.
         converter: the converter that builds records: the lenient default, or
             `make_converter(strict=True)` to fail on any value that does not fit its field.
+
+    Logging, process-wide: httpx logs every request's full URL at INFO, query values
+    (patient names) included. So the first client (or `OAuthApp`) of the process adds
+    logging filters to the `httpx` and `httpcore.*` loggers, and each client adds its
+    `base_url`'s origin to the filters' list: on those origins every query value becomes
+    `[redacted]`; every header value in httpcore's DEBUG lines does too. They stay for the
+    life of the process, for every handler, and leave other origins' URLs as they are.
+    On purpose, with no option to turn it off: patient data must never reach a log.
     """
 
     # One attribute per endpoint of the table (tests check that these match it).
@@ -275,11 +288,13 @@ class DrChronoClient:
             converter = default_converter
         self._converter = converter
         self.timezone = tz
-        self._resources = build_resources(
-            ResourceContext(transport=self._transport, converter=converter, tz=tz)
-        )
-        for name, resource in self._resources.items():
-            setattr(self, name, resource)
+        # What every resource of this client shares; each resource is built on first access.
+        self._ctx = ResourceContext(transport=self._transport, converter=converter, tz=tz)
+
+    @property
+    def _resources(self) -> Mapping[str, BaseResource[Any]]:
+        """`name -> resource` for every endpoint, each built when first looked up."""
+        return _Resources(self)
 
     def server_time(self) -> float:
         """The API server's time now (epoch seconds), as this client's responses' `Date`
@@ -365,10 +380,12 @@ class DrChronoClient:
     ) -> DrChronoClient:
         """A light view of this client with other per-call options.
 
-        The view shares the connection pool, the quota, the token (and its refreshes) and
-        the closed state: one client serves a web handler that must fail fast
-        (`client.with_options(max_wait=0, timeout=5)`) and a background job that waits
-        (`client.with_options(priority="background")`).
+        The view shares the connection pool, the quota, the token (and its refreshes), the
+        server clock offset and the closed state: one client serves a web handler that must
+        fail fast (`client.with_options(max_wait=0, timeout=5)`) and a background job that
+        waits (`client.with_options(priority="background")`). Making one is cheap (no pool,
+        no resource is built: each of the view's resources is made on its first use), so a
+        view per request is fine.
         Closing the parent closes its views; a view's own `aclose()` closes nothing shared.
         """
         checked: dict[str, Any] = {}
@@ -380,15 +397,23 @@ class DrChronoClient:
             checked["max_retries"] = _max_retries(max_retries)
         if not isinstance(priority, _Unset):
             checked["priority"] = check_priority(priority)
-        view = copy.copy(self)
+        return self._derive(self._transport.with_options(**checked))
+
+    def _derive(self, transport: Transport) -> DrChronoClient:
+        """A view on `transport` (a copy of this client's, sharing its pool, quota, auth,
+        life and server offset): not through `__init__`, which would make a new pool, quota
+        and auth; and without the resources built so far, which send through the parent's
+        transport: the view builds its own on first access."""
+        view = object.__new__(type(self))
+        view.__dict__.update(
+            (name, value) for name, value in vars(self).items() if name not in BY_NAME
+        )
         view._owns_http = False  # the pool is the parent's to close
         view._view = True
-        view._transport = self._transport.with_options(**checked)
-        view._resources = build_resources(
-            ResourceContext(transport=view._transport, converter=self._converter, tz=self.timezone)
+        view._transport = transport
+        view._ctx = ResourceContext(
+            transport=transport, converter=self._converter, tz=self.timezone
         )
-        for name, resource in view._resources.items():
-            setattr(view, name, resource)
         return view
 
     async def aclose(self) -> None:
@@ -418,6 +443,49 @@ class DrChronoClient:
 
     def __repr__(self) -> str:
         return f"DrChronoClient(base_url={str(self.base_url)!r})"
+
+
+class _LazyResource:
+    """One endpoint's resource, built on first access and then kept in the client's
+    `__dict__`: a non-data descriptor, as `functools.cached_property`, so later reads find
+    the instance attribute and never come here. The class annotations above say the types."""
+
+    __slots__ = ("_cls", "_endpoint")
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._cls = resource_class(endpoint)
+
+    def __get__(self, client: DrChronoClient | None, owner: type[Any] | None = None) -> Any:
+        if client is None:
+            return self
+        resource = self._cls(client._ctx, self._endpoint)
+        # setdefault: whoever stored first wins, so a resource is one object per client.
+        return client.__dict__.setdefault(self._endpoint.name, resource)
+
+
+for _endpoint in ENDPOINTS:
+    setattr(DrChronoClient, _endpoint.name, _LazyResource(_endpoint))
+del _endpoint
+
+
+class _Resources(Mapping[str, BaseResource[Any]]):
+    """A client's resources by endpoint name, built as they are looked up."""
+
+    def __init__(self, client: DrChronoClient) -> None:
+        self._client = client
+
+    def __getitem__(self, name: str) -> BaseResource[Any]:
+        if name not in BY_NAME:
+            raise KeyError(name)
+        resource: BaseResource[Any] = getattr(self._client, name)
+        return resource
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(BY_NAME)
+
+    def __len__(self) -> int:
+        return len(BY_NAME)
 
 
 def _tzinfo(value: str | dt.tzinfo) -> dt.tzinfo:

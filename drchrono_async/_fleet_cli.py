@@ -207,11 +207,16 @@ async def _worker(args: argparse.Namespace) -> int:
 
     # The quota is the application's: every worker of one client id shares its key.
     client_id = os.environ.get("DRCHRONO_CLIENT_ID") or "default"
+    # The OAuth variables are checked now, not at a practice's first job, and before Redis
+    # is opened: the app made to check them is closed (jobs make their own, per origin).
+    oauth = None
+    if (probe := _oauth_app("https://drchrono.com")) is not None:
+        await probe.aclose()
+        oauth = _OAuthApps()
     try:
         redis = aioredis.Redis.from_url(args.redis)
     except ValueError:
         raise InvalidRequestError("--redis is not a redis:// URL") from None
-    oauth = _OAuthApps() if _oauth_app("https://drchrono.com") is not None else None
     try:
         quota = RedisQuota(redis, key=args.quota_key, client_id=client_id, limit=args.quota_limit,
                            window=args.quota_window, reserve=args.quota_reserve,

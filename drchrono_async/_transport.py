@@ -379,9 +379,15 @@ class Transport:
         except httpx.HTTPError as exc:  # transport errors, timeouts, protocol errors, streams
             # `from None`: httpx's and h11's messages may quote bytes the server sent.
             raise self._transport_error(request, exc, attempt) from None
-        except RuntimeError:
-            # httpx refuses to send on a client that was closed (a caller's own client).
-            raise InvalidRequestError("the HTTP client of this DrChronoClient is closed") from None
+        except RuntimeError as exc:
+            if self._http.is_closed or self.closed:
+                # httpx refuses to send on a client that was closed (a caller's own client).
+                raise InvalidRequestError(
+                    "the HTTP client of this DrChronoClient is closed"
+                ) from None
+            # Anything else (a custom transport's bug, a closed event loop) is no closed
+            # client: typed by its type only (its text may quote what was sent), not retried.
+            raise self._unexpected(request, exc, attempt) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
@@ -413,6 +419,14 @@ class Transport:
             method=method,
             path=path,
             sent=not isinstance(exc, _NOT_SENT),
+        )
+
+    @staticmethod
+    def _unexpected(request: httpx.Request, exc: Exception, attempt: int) -> TransportError:
+        method, path = request.method, safe_path(request.url)
+        logger.debug("%s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt)
+        return _UnexpectedTransportError(
+            f"{method} {path} failed: {type(exc).__name__}", method=method, path=path, sent=True
         )
 
     def _follow(self, request: httpx.Request, response: httpx.Response, hops: int) -> httpx.Request:
@@ -519,6 +533,12 @@ class Transport:
 # -- helpers ---------------------------------------------------------------------------------
 
 
+class _UnexpectedTransportError(TransportError):
+    """The HTTP transport raised something other than an httpx error (a `RuntimeError` on a
+    client that is not closed): a `TransportError` to callers, never retried, since nothing
+    says it is transient. `sent` is True: nothing says it was not."""
+
+
 def _quota_failed(request: httpx.Request, exc: Exception) -> QuotaBackendError:
     """A quota's failure as a `QuotaBackendError` of the request that got no permit (its
     method and path): the store's own message (the error type only), or for a quota of the
@@ -531,6 +551,8 @@ def _quota_failed(request: httpx.Request, exc: Exception) -> QuotaBackendError:
 
 
 def _is_retryable(method: str, exc: BaseException) -> bool:
+    if isinstance(exc, _UnexpectedTransportError):
+        return False
     if isinstance(exc, TransportError):
         # A request that never left is always safe to send again.
         return (not exc.sent) or method in IDEMPOTENT_METHODS

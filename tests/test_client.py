@@ -126,3 +126,44 @@ async def test_requests_take_permits_from_the_default_quota() -> None:
         await client.request("GET", "/api/x")
         assert client.quota is not None
         assert client.quota.snapshot().used == 2
+
+
+# -- resources, built on first access --------------------------------------------------------
+
+
+def _built(client: DrChronoClient) -> set[str]:
+    from drchrono_async._endpoints import BY_NAME
+
+    return set(vars(client)) & set(BY_NAME)
+
+
+async def test_resources_are_built_on_first_access_once_per_client() -> None:
+    async with DrChronoClient(TOKEN, base_url=BASE) as client:
+        assert _built(client) == set()  # construction builds none of the ~60
+        patients = client.patients
+        assert client.patients is patients  # the same object on every access
+        assert _built(client) == {"patients"}
+        assert patients._ctx.transport is client._transport
+        async with DrChronoClient(TOKEN, base_url=BASE) as other:
+            assert other.patients is not patients  # one per client, not per class
+
+
+async def test_resources_show_in_dir_and_a_typo_is_an_attribute_error() -> None:
+    from drchrono_async._endpoints import ENDPOINTS
+
+    async with DrChronoClient(TOKEN, base_url=BASE) as client:
+        listed = dir(client)
+        assert all(e.name in listed for e in ENDPOINTS)
+        with pytest.raises(AttributeError, match="patiens"):
+            client.patiens  # type: ignore[attr-defined]  # noqa: B018
+        assert _built(client) == set()  # dir() and a miss build nothing
+
+
+async def test_resources_mapping_builds_only_what_is_looked_up() -> None:
+    async with DrChronoClient(TOKEN, base_url=BASE) as client:
+        resources = client._resources
+        assert len(resources) == len(list(resources)) >= 59 and "doctors" in resources
+        assert resources["doctors"] is client.doctors
+        assert _built(client) == {"doctors"}
+        with pytest.raises(KeyError):
+            resources["with_options"]

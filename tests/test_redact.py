@@ -80,3 +80,18 @@ async def test_other_origins_keep_their_logs(records: list[logging.LogRecord]) -
 def test_redact_url_keeps_keys_and_drops_values_userinfo_and_fragment() -> None:
     url = httpx.URL("https://u:p@h.example/api/x?a=1&b=two&a=3#frag")
     assert redact_url(url) == "https://h.example/api/x?a=[redacted]&a=[redacted]&b=[redacted]"
+
+
+async def test_building_clients_installs_the_filters_once_on_the_loggers_themselves() -> None:
+    from drchrono_async import _redact
+
+    for n in range(3):  # as the client's docstring says: installed once, per process
+        async with DrChronoClient("tok", base_url=f"https://host{n}.example"):
+            pass
+    httpx_filters = [f for f in logging.getLogger("httpx").filters
+                     if isinstance(f, _redact._HttpxFilter)]  # fmt: skip
+    assert len(httpx_filters) == 1
+    for name in _redact._HTTPCORE_LOGGERS:
+        core = logging.getLogger(name).filters
+        assert sum(isinstance(f, _redact._HttpcoreFilter) for f in core) == 1, name
+    assert ("https", "host2.example", 443) in _redact._ORIGINS  # each client adds its origin

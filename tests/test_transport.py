@@ -429,3 +429,46 @@ async def test_debug_logs_carry_no_token_query_or_body(
     for secret in (TOKEN, secret_query, secret_body):
         assert secret not in text
     assert "last_name=" not in text or "last_name=[redacted]" in text  # keys, never values
+
+
+# -- what the HTTP transport raises besides httpx errors ------------------------------------
+
+
+class RaisingTransport(httpx.AsyncBaseTransport):
+    """A caller's transport with a bug: every send raises `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        raise self.error
+
+
+async def test_a_runtime_error_of_an_open_client_is_a_transport_error_not_closed(
+    clock: VirtualClock,
+) -> None:
+    secret = "Jane-Doe-1970"
+    broken = RaisingTransport(RuntimeError(f"transport bug while sending {secret}"))
+    async with DrChronoClient(
+        TOKEN, base_url=BASE, clock=clock, quota=None, max_retries=3, transport=broken
+    ) as client:
+        with pytest.raises(errors.TransportError) as info:
+            await client.request("GET", "/api/patients", params={"last_name": secret})
+    assert not isinstance(info.value, errors.InvalidRequestError)
+    assert "closed" not in str(info.value)
+    assert str(info.value) == "GET /api/patients failed: RuntimeError"  # its type only
+    assert info.value.method == "GET" and info.value.path == "/api/patients"
+    assert secret not in str(info.value) and secret not in repr(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert broken.calls == 1  # nothing says it is transient: not retried
+
+
+async def test_a_closed_callers_client_is_still_said_to_be_closed(clock: VirtualClock) -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    client = DrChronoClient(TOKEN, base_url=BASE, clock=clock, quota=None, http_client=http)
+    await http.aclose()
+    with pytest.raises(errors.InvalidRequestError, match=r"HTTP client .* is closed"):
+        await client.request("GET", "/api/x")
+    await client.aclose()

@@ -90,3 +90,52 @@ async def test_a_view_made_before_the_first_answer_learns_the_server_clock() -> 
         await client.users.list()  # only the parent has heard from the server
         assert client._server_now() == pytest.approx(emu.clock.now(), abs=1.0)
         assert sync._server_now() == pytest.approx(emu.clock.now(), abs=1.0)
+
+
+def _built(client: DrChronoClient) -> set[str]:
+    from drchrono_async._endpoints import BY_NAME
+
+    return set(vars(client)) & set(BY_NAME)
+
+
+async def test_a_view_builds_no_resource_until_used_and_keeps_every_other_field() -> None:
+    async with Emulator(seed=1).client() as client:
+        client.patients  # noqa: B018  (built on the parent before the view)
+        view = client.with_options(max_retries=0)
+        assert _built(view) == set()  # the parent's resource is not carried over ...
+        assert view.patients is view.patients and view.patients is not client.patients
+        assert view.patients._ctx.transport is view._transport  # ... the view's sends as it
+        assert set(vars(view)) - {"patients"} == set(vars(client)) - {"patients"}
+        assert _built(client) == {"patients"}  # the view added nothing to the parent
+
+
+async def test_a_resource_built_before_the_view_does_not_leak_into_it() -> None:
+    calls = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503, json={})
+
+    client = DrChronoClient("tok", base_url="https://x.test", quota=None, max_retries=3,
+                            clock=VirtualClock(), transport=httpx.MockTransport(answer))
+    async with client:
+        client.doctors  # noqa: B018
+        with pytest.raises(ServerError):
+            await client.with_options(max_retries=0).doctors.get(1)
+        assert calls == 1  # the view's own max_retries, not the parent's 3
+
+
+async def test_a_view_of_a_view_shares_pool_quota_auth_offset_and_life() -> None:
+    emu = Emulator(seed=1, clock=VirtualClock(), sizes={"patients": 3})
+    client = emu.client()  # closed below: the view must see it
+    inner = client.with_options(max_wait=0).with_options(priority="background")
+    assert inner._http is client._http and inner.quota is client.quota
+    assert inner.auth is client.auth
+    assert inner._transport._server is client._transport._server
+    assert inner._transport._in_flight is client._transport._in_flight
+    assert inner._transport.max_wait == 0
+    await inner.patients.list()
+    await client.aclose()
+    with pytest.raises(InvalidRequestError, match="closed"):
+        await inner.patients.list()

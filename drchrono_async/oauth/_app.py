@@ -65,6 +65,9 @@ class OAuthApp:
             app makes one and closes it in `aclose()` / `async with`.
         quota: a quota scheduler; when given, every token call takes a permit from it.
         clock: the time source (tests inject a `VirtualClock`).
+
+    Like `DrChronoClient`, it adds `base_url`'s origin to the process-wide logging filters
+    that redact query values in httpx's logs (installing them if it is the first).
     """
 
     def __init__(
