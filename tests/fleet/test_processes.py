@@ -31,7 +31,7 @@ async def start_worker(schema: str, quota_key: str, *extra: str) -> asyncio.subp
         sys.executable, "-m", "drchrono_async.cli", "worker", "--store", POSTGRES_DSN,
         "--schema", schema, "--redis", REDIS_URL, "--quota-key", quota_key,
         "--quota-limit", "100000", "--concurrency", "2", "--slice-pages", "1",
-        "--heartbeat", "0.5", "--stalled-after", "2", "--max-wait", "5", "--poll", "0.2",
+        "--heartbeat", "0.5", "--stalled-after", "2", "--max-wait", "5", "--poll", "0.05",
         *extra, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
