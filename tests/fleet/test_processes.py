@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from drchrono_async.fleet import PracticeRegistry
 from drchrono_async.testing import Emulator
@@ -124,10 +125,19 @@ async def test_two_workers_never_run_one_resource_at_once(
     assert runs >= 2 * len(intervals)  # slices of one call: resources took several jobs
 
 
+@pytest.mark.parametrize(
+    "big",
+    [
+        # 15 calls: the kill lands after 8, with both resources part-way.
+        pytest.param({"appointments": 2000, "patients": 1000}, id="3k"),
+        pytest.param({"appointments": 3000, "patients": 1500}, id="4.5k",
+                     marks=pytest.mark.soak),
+    ],
+)  # fmt: skip
 async def test_a_worker_killed_mid_job_loses_nothing(
-    registry: PracticeRegistry, redis_key: str
+    registry: PracticeRegistry, redis_key: str, big: dict[str, int]
 ) -> None:
-    sizes = {"big": {"appointments": 3000, "patients": 1500}}
+    sizes = {"big": big}
     async with practices(registry, sizes) as emulators:
         emu = emulators["big"]
         reached = asyncio.Event()
