@@ -23,8 +23,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict drchrono_async
 
+# -n 2: two test processes (pytest-xdist); a failure in either fails the run.
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # The full-size versions of the slowest tests (more records, more kills, longer windows):
 # run before a release, not by CI.
