@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo bench clean
+.PHONY: install test soak lint typecheck demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict drchrono_async
 
+# -n 2: two test processes (pytest-xdist); a failure in either fails the run.
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
+
+# The full-size versions of the slowest tests (more records, more kills, longer windows):
+# run before a release, not by CI.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m soak
 
 demo: $(STAMP)
 	$(BIN)/python -m drchrono_async.cli demo

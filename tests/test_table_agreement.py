@@ -18,9 +18,15 @@ from drchrono_async.testing import Emulator, VirtualClock
 WINDOWED = [e for e in ENDPOINTS if e.date_range_max_days is not None]
 
 
+@pytest.fixture(scope="module")
+def emu() -> Emulator:
+    """One emulator for the module: the probes only read (a refused DELETE changes nothing),
+    and seeding one per test was most of the module's time. Its quota is out of the way."""
+    return Emulator(seed=4, clock=VirtualClock(), sizes={"appointments": 50}, quota=1_000_000)
+
+
 @pytest.fixture
-async def http() -> Any:
-    emu = Emulator(seed=4, clock=VirtualClock(), sizes={"appointments": 50})
+async def http(emu: Emulator) -> Any:
     headers = {"Authorization": f"Bearer {emu.access_token}"}
     async with httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url,
                                  headers=headers) as client:  # fmt: skip

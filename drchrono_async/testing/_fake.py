@@ -152,6 +152,17 @@ def record_fields(record_type: type[Any] | None) -> list[FieldSpec] | None:
     """The API fields of a record class from `drchrono_async.records`, or None without one."""
     if record_type is None:
         return None
+    specs = _FIELDS.get(record_type)
+    if specs is None:
+        specs = _FIELDS[record_type] = _record_fields(record_type)
+    return list(specs)
+
+
+# Worked out once a class: `get_type_hints` is slow, and a record class does not change.
+_FIELDS: dict[type[Any], tuple[FieldSpec, ...]] = {}
+
+
+def _record_fields(record_type: type[Any]) -> tuple[FieldSpec, ...]:
     from drchrono_async.records._base import api_fields
     try:
         hints = typing.get_type_hints(record_type)
@@ -164,7 +175,7 @@ def record_fields(record_type: type[Any] | None) -> list[FieldSpec] | None:
         specs.append(
             FieldSpec(name, hints.get(field.name, field.type), bool(meta.get("read_only", False)))
         )
-    return specs
+    return tuple(specs)
 
 
 def unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -216,6 +227,41 @@ def kind_of(tp: Any) -> str:
     return "any"
 
 
+# The kind of each field type, worked out once: seeding asks for it once per value (tens of
+# thousands of times per emulator), and the typing introspection was most of the seeding time.
+_SHAPES: dict[Any, tuple[str, bool]] = {}
+
+
+def _shape(tp: Any) -> tuple[str, bool]:
+    """(`kind_of` the type without `None`, whether `None` is allowed), cached by type."""
+    try:
+        return _SHAPES[tp]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation: work it out every time
+        inner, optional = unwrap_optional(tp)
+        return kind_of(inner), optional
+    inner, optional = unwrap_optional(tp)
+    shape = _SHAPES[tp] = (kind_of(inner), optional)
+    return shape
+
+
+# Values by field name (built once, not per value: seeding asks tens of thousands of times).
+_BY_NAME: dict[str, Callable[[random.Random], Any]] = {
+    "first_name": lambda r: r.choice(FIRST_NAMES),
+    "last_name": lambda r: r.choice(LAST_NAMES),
+    "email": lambda r: f"{r.choice(FIRST_NAMES).lower()}{r.randrange(1000)}@example.com",
+    "city": lambda r: r.choice(CITIES)[0],
+    "state": lambda r: r.choice(CITIES)[1],
+    "zip_code": lambda r: r.choice(CITIES)[2],
+    "address": lambda r: f"{r.randrange(1, 9999)} {r.choice(STREETS)}",
+    "color": lambda r: r.choice(COLORS),
+    "country": lambda r: "US",
+    "gender": lambda r: r.choice(("Male", "Female", "Other")),
+    "status": lambda r: r.choice(("active", "inactive")),
+}
+
+
 class Faker:
     """Values for a practice seeded by one `random.Random`."""
 
@@ -245,8 +291,7 @@ class Faker:
 
     def value(self, name: str, tp: Any) -> Any:
         """A plausible wire value for field `name` of type `tp`."""
-        inner, optional = unwrap_optional(tp)
-        kind = kind_of(inner)
+        kind, optional = _shape(tp)
         if name in ("archived", "deleted_flag", "is_account_suspended"):
             return False if kind in ("bool", "any") else 0
         if name in REFS and kind in ("int", "any"):
@@ -264,21 +309,8 @@ class Faker:
         r = self.rng
         if kind not in ("str", "any"):
             return None
-        handlers: dict[str, Callable[[], Any]] = {
-            "first_name": lambda: r.choice(FIRST_NAMES),
-            "last_name": lambda: r.choice(LAST_NAMES),
-            "email": lambda: f"{r.choice(FIRST_NAMES).lower()}{r.randrange(1000)}@example.com",
-            "city": lambda: r.choice(CITIES)[0],
-            "state": lambda: r.choice(CITIES)[1],
-            "zip_code": lambda: r.choice(CITIES)[2],
-            "address": lambda: f"{r.randrange(1, 9999)} {r.choice(STREETS)}",
-            "color": lambda: r.choice(COLORS),
-            "country": lambda: "US",
-            "gender": lambda: r.choice(("Male", "Female", "Other")),
-            "status": lambda: r.choice(("active", "inactive")),
-        }
-        if name in handlers:
-            return handlers[name]()
+        if name in _BY_NAME:
+            return _BY_NAME[name](r)
         if name.endswith("_phone") or name in ("phone", "phone_number", "fax_number", "fax"):
             return self.phone()
         if name.endswith(("_url", "_uri")) or name in ("url", "uri", "document", "attachment"):

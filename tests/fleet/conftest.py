@@ -107,7 +107,7 @@ async def wait_until_idle(
             return state
         if loop.time() > deadline:
             raise AssertionError(f"the queue did not settle: {state}")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
 
 
 async def queue_everything(config: FleetConfig) -> None:

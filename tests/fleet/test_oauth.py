@@ -37,7 +37,7 @@ async def oauth_worker(
 
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_worker(config, quota, concurrency=3, oauth=oauth, signals=False, stop=stop, poll=0.2)
+        run_worker(config, quota, concurrency=3, oauth=oauth, signals=False, stop=stop, poll=0.05)
     )
     try:
         yield asked

@@ -14,6 +14,8 @@ import os
 import signal
 from collections import Counter
 
+import pytest
+
 from drchrono_async.fleet import PracticeRegistry
 from drchrono_async.testing import Emulator
 from drchrono_async.testing._faults import FaultContext
@@ -34,10 +36,19 @@ def pages(emu: Emulator) -> Counter[tuple[str, tuple[tuple[str, str], ...]]]:
     )
 
 
+@pytest.mark.parametrize(
+    "big",
+    [
+        # 17 calls: the signal lands after 6, with both resources part-way.
+        pytest.param({"appointments": 2000, "patients": 1500}, id="3.5k"),
+        pytest.param({"appointments": 4000, "patients": 3000}, id="7k",
+                     marks=pytest.mark.soak),
+    ],
+)  # fmt: skip
 async def test_sigterm_mid_job_requeues_the_running_slices(
-    registry: PracticeRegistry, redis_key: str
+    registry: PracticeRegistry, redis_key: str, big: dict[str, int]
 ) -> None:
-    sizes = {"big": {"appointments": 4000, "patients": 3000}}
+    sizes = {"big": big}
     async with practices(registry, sizes) as emulators:
         emu = emulators["big"]
         await queue_everything(config_for(registry.schema))

@@ -39,7 +39,7 @@ async def worker(
     stop = asyncio.Event()
     task = asyncio.create_task(
         run_worker(config, quota, concurrency=concurrency, signals=False,
-                   stop=stop, poll=0.2)
+                   stop=stop, poll=0.05)
     )
     try:
         yield

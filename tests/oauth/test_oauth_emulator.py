@@ -149,14 +149,18 @@ async def test_a_refresh_that_never_left_is_retried_and_works(emu: Emulator) -> 
     assert new.access_token in emu.oauth.by_access
 
 
-async def test_thirty_days_fifty_coroutines_one_refresh_per_expiry(emu: Emulator) -> None:
+@pytest.mark.parametrize(
+    # Ten days: four expiries, each met by fifty coroutines at once.
+    "days", [pytest.param(10, id="10-days"), pytest.param(30, id="30-days", marks=pytest.mark.soak)]
+)
+async def test_days_of_fifty_coroutines_one_refresh_per_expiry(emu: Emulator, days: int) -> None:
     app = app_for(emu)
     store = MemoryTokenStore(await app.exchange_code(emu.issue_code()))
     start = emu.clock.now()
     used: set[str] = set()
     async with emu.client(access_token=None, oauth=app, token_store=store) as client:
         ticks = 0
-        while emu.clock.now() - start < 30 * DAY:
+        while emu.clock.now() - start < days * DAY:
             results = await asyncio.gather(*(client.users.current() for _ in range(50)))
             assert all(u.id == emu.current_user_id for u in results)
             stored = await store.load()
@@ -169,7 +173,7 @@ async def test_thirty_days_fifty_coroutines_one_refresh_per_expiry(emu: Emulator
     refreshes = token_calls(emu) - 1  # the first was the code exchange
     assert refreshes == len(used) - 1 == client.auth.refreshes  # type: ignore[attr-defined]
     # One token lives 48 h: a refresh each 49 h tick boundary (7 ticks), no more.
-    assert refreshes == (ticks - 1) // 7
+    assert refreshes == (ticks - 1) // 7 >= 4
 
 
 async def test_a_401_from_a_refresh_elsewhere_is_resent_once_with_the_new_token(

@@ -2,7 +2,8 @@
 
 Usage: python _redis_worker.py URL KEY LIMIT WINDOW COROUTINES START_AT STOP_AT [OPTIONS]
 (START_AT/STOP_AT are Redis TIME seconds; OPTIONS a JSON object: `priority`, `reserve`,
-`reserve_release`, `every`: seconds between one coroutine's requests (default none), and
+`reserve_release`, `burst`, `rate`, `every`: seconds between one coroutine's requests (default
+none), and
 `run_for`: stop this many seconds after starting, however late that is, not at STOP_AT).
 Prints a JSON list: the Redis TIME of every permit granted to this process, or with OPTIONS,
 a list of [asked, granted] Redis TIME pairs.
@@ -29,7 +30,7 @@ async def main(argv: list[str]) -> None:
     background = opts.get("priority") == "background"
     every = float(opts.get("every", 0.0))
     client = aioredis.Redis.from_url(url)
-    extra = {k: opts[k] for k in ("reserve", "reserve_release") if k in opts}
+    extra = {k: opts[k] for k in ("reserve", "reserve_release", "burst", "rate") if k in opts}
     quota = RedisQuota(client, key=key, limit=limit, window=window, **extra)
     sec, usec = await client.time()
     started = max(start_at, sec + usec / 1e6)

@@ -80,16 +80,28 @@ async def first_grant(client: aioredis.Redis, key: str) -> None:
     pytest.fail("the worker processes granted no permit within 30 s")
 
 
-async def test_four_processes_share_one_quota(redis_client: aioredis.Redis, redis_key: str) -> None:
-    window, limit = 2.0, 20
+@pytest.mark.parametrize(
+    ("window", "windows", "burst"),
+    [
+        # Three windows of a second, two of them full after the first grant (about 4.5 s in
+        # all); a burst of the whole limit, so that the window's limit binds, not the bucket.
+        pytest.param(1.0, 3, 20.0, id="1s"),
+        pytest.param(2.0, 4, 10.0, id="2s", marks=pytest.mark.soak),
+    ],
+)
+async def test_four_processes_share_one_quota(
+    redis_client: aioredis.Redis, redis_key: str, window: float, windows: int, burst: float
+) -> None:
+    limit = 20
     now = await redis_now(redis_client)
     # Start on a window boundary, when the processes should be up.
-    start_at = math.ceil((now + 1.5) / window) * window
-    stop_at = start_at + 4 * window
-    grants = await run_workers(
+    start_at = math.ceil((now + 1.0) / window) * window
+    stop_at = start_at + windows * window
+    pairs = await run_workers(
         f"{redis_key}:quota", processes=4, coroutines=25, limit=limit, window=window,
-        start_at=start_at, stop_at=stop_at,
+        start_at=start_at, stop_at=stop_at, options={"burst": burst, "rate": burst},
     )  # fmt: skip
+    grants = [[t for _, t in g] for g in pairs]
     per_window = Counter(math.floor(t / window) for g in grants for t in g)
     assert per_window and max(per_window.values()) <= limit
     # A loaded machine may start the processes late: the windows after the first grant count.
@@ -113,20 +125,22 @@ async def test_a_429_seen_by_one_process_pauses_all(
             coroutines=5,
             limit=1000,
             window=60.0,
-            start_at=now + 1.2,
+            start_at=now + 0.8,
             stop_at=now + 30.0,
-            options={"run_for": 2.5},  # each stops 2.5 s after it starts, however late
+            options={"run_for": 2.2},  # each stops 2.2 s after it starts, however late
         )
     )
     await first_grant(redis_client, key)  # the workers are up and spending
     mine = RedisQuota(redis_client, key=key, limit=1000, window=60.0)
-    await mine.throttled(0.8)
+    # The pause must end well before the workers stop: 1.7 s to spare for a loaded machine
+    # to notice the first grant late.
+    await mine.throttled(0.5)
     assert mine._last is not None
     paused_from = mine._last[1].now
     grants = sorted(t for g in await workers for _, t in g)
     assert any(t < paused_from for t in grants)
-    assert any(t >= paused_from + 0.8 for t in grants)
-    assert not [t for t in grants if paused_from <= t < paused_from + 0.8]
+    assert any(t >= paused_from + 0.5 for t in grants)
+    assert not [t for t in grants if paused_from <= t < paused_from + 0.5]
     snap = await mine.fetch_snapshot()
     assert snap.throttled == 1
 

@@ -119,19 +119,31 @@ def check(cls: type[Record], payload: dict[str, Any]) -> None:
     converter.unstructure_writable(record)
 
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def random_json(cls: type[Record], examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(payloads(cls))
+    def run(payload: dict[str, Any]) -> None:
+        check(cls, payload)
+
+    run()
 
 
-@SETTINGS
-@given(payloads(Appointment))
-def test_appointment_random_json(payload: dict[str, Any]) -> None:
-    check(Appointment, payload)
+# 100 payloads, each with random JSON in about half of its fields (thousands of random
+# values a run; test_one_random_field below tries fields one at a time); `make soak`: 1,000.
+EXAMPLES = [
+    pytest.param(100, id="100"),
+    pytest.param(1000, id="1000", marks=pytest.mark.soak),
+]
 
 
-@SETTINGS
-@given(payloads(Patient))
-def test_patient_random_json(payload: dict[str, Any]) -> None:
-    check(Patient, payload)
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_appointment_random_json(examples: int) -> None:
+    random_json(Appointment, examples)
+
+
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_patient_random_json(examples: int) -> None:
+    random_json(Patient, examples)
 
 
 @pytest.mark.parametrize("cls", [Appointment, Patient], ids=lambda c: c.__name__)

@@ -1,11 +1,18 @@
-"""A large sync through a bad day: 500s, dropped connections, HTML pages and 429s.
+"""A sync through a bad day: 500s, dropped connections, HTML pages and 429s.
 
 In SQLite and in PostgreSQL (the real server on loopback).
 
 The database must end equal to the emulator: every id, every payload, nothing extra.
+
+The default size is 7,000 records (28 pages) on a day twice as bad as the soak's: one of each
+fault is scripted so that every kind is met whatever the draw, and random ones come on top.
+`make soak` (the `soak` marker) runs 60,000 records (240 pages).
 """
 
 from __future__ import annotations
+
+import attrs
+import pytest
 
 from drchrono_async import HourlyQuota
 from drchrono_async._demo import emulator_checksum
@@ -17,20 +24,40 @@ from .conftest import Backend
 RESOURCES = ["appointments", "patients"]
 
 
-async def test_a_faulty_day_still_ends_with_an_exact_copy(backend: Backend) -> None:
+@attrs.frozen
+class Day:
+    appointments: int
+    patients: int
+    error_rate: float
+    drop_rate: float
+    html_rate: float
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        pytest.param(Day(5000, 2000, error_rate=0.10, drop_rate=0.04, html_rate=0.04),
+                     id="7k"),
+        pytest.param(Day(50_000, 10_000, error_rate=0.05, drop_rate=0.02, html_rate=0.02),
+                     id="60k", marks=pytest.mark.soak),
+    ],
+)  # fmt: skip
+async def test_a_faulty_day_still_ends_with_an_exact_copy(backend: Backend, day: Day) -> None:
     emu = Emulator(
         seed=11,
         clock=VirtualClock(),
         quota=100_000,
-        sizes={"appointments": 50_000, "patients": 10_000},
+        sizes={"appointments": day.appointments, "patients": day.patients},
     )
-    emu.faults.error_rate = 0.05
-    emu.faults.drop_rate = 0.02
-    emu.faults.html_rate = 0.02
+    emu.faults.error_rate = day.error_rate
+    emu.faults.drop_rate = day.drop_rate
+    emu.faults.html_rate = day.html_rate
     async with emu.client(quota=HourlyQuota(limit=100_000, clock=emu.clock)) as client, \
             backend.new() as store:  # fmt: skip
-        # A few 429s on top, whatever the quota says (the client waits them out).
+        # A few 429s on top, whatever the quota says (the client waits them out), and one
+        # fault of each other kind mid-way through the patients.
         emu.faults.script(["429", None, None, "429"], path_prefix="/api/appointments")
+        emu.faults.script([None, "500", None, "drop", "html"], path_prefix="/api/patients")
         report = None
         for _ in range(5):  # a run that meets more faults than its retries finishes next time
             report = await Syncer(client, store, resources=RESOURCES).run()
@@ -44,5 +71,7 @@ async def test_a_faulty_day_still_ends_with_an_exact_copy(backend: Backend) -> N
             assert await store.ids(resource, deleted=None) >= {
                 str(r["id"]) for r in emu.records(resource)
             }
-    faults = {e.fault for e in emu.requests if e.fault}
-    assert {"500", "drop", "html", "429"} <= faults
+    faults = [e.fault for e in emu.requests if e.fault]
+    print(f"{len(emu.requests)} requests, faults: {faults}")
+    assert {"500", "drop", "html", "429"} <= set(faults)
+    assert len(faults) >= 5 + 3  # random faults came on top of the 5 scripted ones
