@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                 "(a claim, the write, the completion). The pool of one connection is how the "
                 "store worked before (one connection behind one lock); the slow query is a "
                 "report another coroutine runs through the same store meanwhile. "
+                "The senders are httpx clients in the same process, whose own CPU (about 0.6 "
+                "ms a request) bounds the rate on 2 cores: read the p99 and the ratios. "
                 f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
                 f"{dt.date.today().isoformat()}.\n\n"
                 f"Command: `python benchmarks/webhooks.py --postgres DSN`\n\n{pg}\n",
