@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "drchrono-api-v4.txt"
+# $DRCHRONO_API_REFERENCE names a text copy of the v4 reference; by default, the workspace's.
+REFERENCE = Path(
+    os.environ.get("DRCHRONO_API_REFERENCE")
+    or Path(__file__).resolve().parents[2] / "shared" / "reference" / "drchrono-api-v4.txt"
+)
 
 # Longest first, so "array of objects" wins over "array". Misspellings are the reference's own.
 _TYPES = [
