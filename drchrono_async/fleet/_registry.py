@@ -21,9 +21,7 @@ from .._checks import check_base_url
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
-from ..sync import PostgresStore
-from ..sync._engine import syncable
-from ..sync._sql import check_name
+from ..sync import PostgresStore, check_name, syncable
 
 if TYPE_CHECKING:
     import psycopg

@@ -3,13 +3,14 @@
 from ._base import Quota, QuotaSnapshot
 from ._clock import Clock, SystemClock
 from ._memory import HourlyQuota
-from ._priority import Priority
+from ._priority import Priority, PriorityLike
 from ._redis import RedisQuota
 
 __all__ = [
     "Clock",
     "HourlyQuota",
     "Priority",
+    "PriorityLike",
     "Quota",
     "QuotaSnapshot",
     "RedisQuota",

@@ -29,6 +29,7 @@ from ._methods import (
     ReadWriteResource,
     Resource,
 )
+from ._query import split_date_range
 
 __all__ = [
     "RESOURCE_TYPES",
@@ -48,6 +49,7 @@ __all__ = [
     "UsersResource",
     "build_resources",
     "resource_class",
+    "split_date_range",
 ]
 
 SPECIAL: dict[str, type[BaseResource[Any]]] = {

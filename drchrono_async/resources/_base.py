@@ -21,7 +21,7 @@ import orjson
 
 from .._endpoints import Action, Endpoint
 from ..errors import InvalidRequestError, ResponseDecodeError
-from ..records._base import Record, api_fields
+from ..records import Record, api_fields
 from . import _query
 
 if TYPE_CHECKING:

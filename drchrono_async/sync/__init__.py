@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ._apply import StoreDedupe, apply_event
-from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan
+from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan, syncable
 from ._postgres import PostgresStore
 from ._report import Outcome, ResourceReport, SyncReport
-from ._sql import payload_checksum
+from ._sql import check_name, payload_checksum
 from ._sqlite import SQLiteStore
 from ._state import Checkpoint
 from ._store import Column, Row, SyncStore, WriteResult
@@ -28,5 +28,7 @@ __all__ = [
     "Syncer",
     "WriteResult",
     "apply_event",
+    "check_name",
     "payload_checksum",
+    "syncable",
 ]

@@ -31,8 +31,8 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
 )
-from ..ratelimit._priority import PriorityLike
-from ..records._base import api_fields
+from ..ratelimit import PriorityLike
+from ..records import api_fields
 from ._apply import apply_event
 from ._listing import Listing, Stopped, first_error
 from ._locks import check_wait

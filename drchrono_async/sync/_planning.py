@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from .._endpoints import Endpoint
-from ..resources._query import split_date_range
+from ..resources import split_date_range
 from ._state import Chain, Checkpoint, ListingState, Mode
 
 __all__ = ["SHOW_ALL", "SyncSettings", "new_listing", "since_on_updates", "windowed", "windows"]

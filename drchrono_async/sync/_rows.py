@@ -16,7 +16,7 @@ from typing import Any
 
 from .._endpoints import Endpoint
 from .._ids import check_object_id
-from ..records._base import Record, api_fields
+from ..records import Record, api_fields
 from ._store import Column, ColumnType, Row, Scalar
 
 __all__ = [
