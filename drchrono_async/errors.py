@@ -3,7 +3,7 @@
     DrChronoError
     +-- InvalidRequestError (also a ValueError): a bad argument; nothing was sent
     +-- RequestError (method, path): one request went wrong
-    |   +-- TransportError (sent) -- TimeoutError
+    |   +-- TransportError (sent) -- TimeoutError (also the builtin TimeoutError)
     |   +-- ResponseDecodeError, RedirectError, PaginationError
     |   +-- QuotaExhaustedError (resets_at): no permit within max_wait; nothing was sent
     |   +-- QuotaBackendError: the quota's shared store (Redis) failed; not (re-)sent
@@ -24,6 +24,7 @@ for the caller to inspect, never in `str(exc)`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,8 +93,12 @@ class TransportError(RequestError):
         self.sent = sent
 
 
-class TimeoutError(TransportError):
-    """The request timed out (connecting, writing, reading or waiting for a connection)."""
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """The request timed out (connecting, writing, reading or waiting for a connection).
+
+    Also the builtin `TimeoutError` (an `OSError`) whose name it shadows, so that `except
+    TimeoutError:` catches it whichever of the two names is in scope.
+    """
 
 
 class ResponseDecodeError(RequestError):
