@@ -11,8 +11,9 @@
     |       (InvalidGrantError), PermissionDeniedError, NotFoundError, ConflictError,
     |       RateLimitError (a real 429), ServerError
     +-- RecordDecodeError (record_type, field)
-    +-- StoreError -- TokenStoreError -- TokenConflictError
+    +-- StoreError: a sync store (a database) could not read or write
     |   +-- StoreTimeoutError, StoreLockedError
+    +-- TokenStoreError: a token store could not load or save -- TokenConflictError
     +-- WebhookError -- WebhookSignatureError, WebhookPayloadError
     +-- IframeVerificationError
 
@@ -280,8 +281,12 @@ class StoreLockedError(StoreError):
         self.resource = resource
 
 
-class TokenStoreError(StoreError):
-    """A token store could not load or save a token (or holds none)."""
+class TokenStoreError(DrChronoError):
+    """A token store could not load or save a token (or holds none).
+
+    Not a `StoreError`: most token stores are no sync store (a file, Redis, memory), and one
+    kept in a sync database (`SQLiteStore.token_store()`) raises this, not `StoreError`.
+    """
 
 
 class TokenConflictError(TokenStoreError):

@@ -38,6 +38,13 @@ def test_tree() -> None:
         errors.PaginationError,
     ):
         assert issubclass(cls, errors.DrChronoError)
+    # A token store is no sync store: its errors are not StoreError (nor the other way).
+    assert issubclass(errors.TokenConflictError, errors.TokenStoreError)
+    assert errors.TokenStoreError.__bases__ == (errors.DrChronoError,)
+    assert not issubclass(errors.TokenStoreError, errors.StoreError)
+    assert not issubclass(errors.StoreError, errors.TokenStoreError)
+    for cls in (errors.StoreTimeoutError, errors.StoreLockedError):
+        assert issubclass(cls, errors.StoreError)
 
 
 def test_field_errors_flatten_nested_maps_and_ignore_non_maps() -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..errors import InvalidRequestError, StoreError
+from ..errors import InvalidRequestError, StoreError, TokenStoreError
 from ..sync import DEFAULT_RESOURCES
 from ..sync._pg_values import lock_key
 from ._registry import DEFAULT_SCHEMA, PracticeRegistry
@@ -122,7 +122,7 @@ def build_app(config: FleetConfig) -> procrastinate.App:
         runtime: FleetRuntime = context.additional_context["fleet"]
         try:
             result = await runtime.sync_slice(practice, resource)
-        except (FleetJobError, StoreError):
+        except (FleetJobError, StoreError, TokenStoreError):  # reading the token may fail too
             if attempt + 1 < _MAX_ATTEMPTS:
                 await defer_sync(app, runtime.registry, practice, resource,
                                  window=runtime.quota_window,
