@@ -1,14 +1,36 @@
-"""Checks of values a caller hands the library, before any of them is used."""
+"""Checks of values a caller hands the library, before any of them is used.
+
+`needs_extra` turns a missing optional dependency into `MissingExtraError`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import httpx
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, MissingExtraError
 
-__all__ = ["check_seconds", "check_secret"]
+__all__ = ["check_seconds", "check_secret", "needs_extra"]
+
+
+@contextlib.contextmanager
+def needs_extra(extra: str, feature: str) -> Iterator[None]:
+    """Run optional imports; if one fails, raise `MissingExtraError` naming `extra`.
+
+        with needs_extra("postgres", "PostgresStore"):
+            import psycopg
+
+    The `ImportError` stays the cause: an installed package that fails to import (psycopg
+    without libpq, say) shows why. A context manager, not a function taking a module name,
+    so that the imports keep their static types.
+    """
+    try:
+        yield
+    except ImportError as exc:
+        raise MissingExtraError(extra, feature=feature, module=exc.name) from exc
 
 
 def check_secret(value: object, what: str) -> str:

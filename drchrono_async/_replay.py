@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ._checks import needs_extra
 from .errors import IframeVerificationError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ class RedisReplayCache:
     """
 
     def __init__(self, redis: Redis, *, prefix: str = "drchrono-async:iframe:") -> None:
+        with needs_extra("redis", "RedisReplayCache"):  # its errors are caught by class
+            from redis.exceptions import RedisError  # noqa: F401
         if not isinstance(prefix, str) or not prefix or len(prefix) > _MAX_PREFIX:
             raise InvalidRequestError(f"prefix must be a non-empty string of <= {_MAX_PREFIX}")
         self._redis = redis

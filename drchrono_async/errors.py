@@ -2,6 +2,7 @@
 
     DrChronoError
     +-- InvalidRequestError (also a ValueError): a bad argument; nothing was sent
+    +-- MissingExtraError (also an ImportError; extra): an optional dependency is missing
     +-- RequestError (method, path): one request went wrong
     |   +-- TransportError (sent) -- TimeoutError (also the builtin TimeoutError)
     |   +-- ResponseDecodeError, RedirectError, PaginationError
@@ -38,6 +39,7 @@ __all__ = [
     "IframeVerificationError",
     "InvalidGrantError",
     "InvalidRequestError",
+    "MissingExtraError",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
@@ -68,6 +70,22 @@ class DrChronoError(Exception):
 
 class InvalidRequestError(DrChronoError, ValueError):
     """A bad argument, caught before anything was sent."""
+
+
+class MissingExtraError(DrChronoError, ImportError):
+    """A feature needs an optional dependency that is not installed (or fails to import).
+
+    `extra` names the extra that brings it: `pip install 'drchrono-async[<extra>]'`; `name`
+    (`ImportError`'s) the module that failed, when known. Also an `ImportError`, as a missing
+    extra always was, so `except ImportError` still catches it.
+    """
+
+    def __init__(self, extra: str, *, feature: str, module: str | None = None) -> None:
+        super().__init__(
+            f"{feature} needs the {extra} extra: pip install 'drchrono-async[{extra}]'",
+            name=module,
+        )
+        self.extra = extra
 
 
 class RequestError(DrChronoError):

@@ -26,16 +26,13 @@ from typing import Any, Literal
 
 import attrs
 
+from ._checks import needs_extra
 from ._replay import AsyncReplayCache, MemoryReplayCache, RedisReplayCache, ReplayCache
 from .errors import IframeVerificationError, InvalidRequestError
 from .ratelimit import Clock
 
-try:
+with needs_extra("jwt", "drchrono_async.iframe"):
     import jwt
-except ImportError:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "drchrono_async.iframe needs PyJWT: pip install 'drchrono-async[jwt]'"
-    ) from None
 
 __all__ = [
     "AsyncReplayCache",

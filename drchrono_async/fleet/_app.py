@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._checks import needs_extra
 from ..errors import InvalidRequestError, StoreError, TokenStoreError
 from ..sync import DEFAULT_RESOURCES
 from ..sync._pg_values import lock_key
@@ -89,12 +90,8 @@ class FleetConfig:
 
 
 def _connector(config: FleetConfig) -> Any:
-    try:
-        from procrastinate import PsycopgConnector
-    except ImportError:
-        raise StoreError(
-            "the fleet needs procrastinate: pip install 'drchrono-async[fleet]'"
-        ) from None
+    from procrastinate import PsycopgConnector  # build_app checked it is installed
+
     # The queue's tables and functions live in the registry schema (found via search_path).
     return PsycopgConnector(
         conninfo=config.dsn,
@@ -106,7 +103,8 @@ def _connector(config: FleetConfig) -> Any:
 
 def build_app(config: FleetConfig) -> procrastinate.App:
     """The procrastinate app with the fleet's two tasks registered (not opened)."""
-    import procrastinate
+    with needs_extra("fleet", "the fleet"):
+        import procrastinate
 
     app = procrastinate.App(connector=_connector(config))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._checks import check_base_url
+from .._checks import check_base_url, needs_extra
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
@@ -124,6 +124,9 @@ class PracticeRegistry:
     """
 
     def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA) -> None:
+        with needs_extra("fleet", "PracticeRegistry"):  # the fleet's extra, not postgres'
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
         check_name(schema, "schema")
         if len(schema) > 28:  # room for `_p_` and a 32-character key within 63
             raise InvalidRequestError("the registry schema name must be at most 28 characters")

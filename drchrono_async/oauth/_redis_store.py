@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from .._checks import needs_extra
 from ..errors import InvalidRequestError, TokenConflictError, TokenStoreError
 from ._token import Token
 
@@ -32,6 +33,8 @@ class RedisTokenStore:
         lock_timeout: float = 60.0,
         lock_wait: float = 120.0,
     ) -> None:
+        with needs_extra("redis", "RedisTokenStore"):  # its errors are caught by class
+            from redis.exceptions import RedisError  # noqa: F401
         if not isinstance(key, str) or not key:
             raise InvalidRequestError("key must be a non-empty string")
         for name, value in (("lock_timeout", lock_timeout), ("lock_wait", lock_wait)):

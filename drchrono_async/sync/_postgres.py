@@ -25,6 +25,7 @@ import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
+from .._checks import needs_extra
 from ..errors import (
     DrChronoError,
     InvalidRequestError,
@@ -122,12 +123,10 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         idle_check: float = IDLE_CHECK,
     ) -> None:
-        try:
+        with needs_extra("postgres", "PostgresStore"):
+            import psycopg  # noqa: F401 - its own name first, before a submodule's
+            import psycopg_pool  # noqa: F401 - imported on open(): missing, say so now
             from psycopg.conninfo import conninfo_to_dict
-        except ImportError:
-            raise StoreError(
-                "PostgresStore needs psycopg: pip install 'drchrono-async[postgres]'"
-            ) from None
         check_name(schema, "schema")
         if not isinstance(dsn, str):
             raise InvalidRequestError("dsn must be a connection string")

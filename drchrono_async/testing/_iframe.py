@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from .._checks import needs_extra
 from ..errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -42,10 +43,8 @@ def iframe_url(
         raise InvalidRequestError("base_url must be an http(s) URL")
     if parts.fragment:
         raise InvalidRequestError("base_url must not have a fragment")
-    try:
+    with needs_extra("jwt", "iframe_url"):
         import jwt
-    except ImportError:
-        raise ImportError("iframe_url needs PyJWT: pip install 'drchrono-async[jwt]'") from None
 
     if doctor_id is None:
         user = emulator.record("users", emulator.current_user_id) or {}

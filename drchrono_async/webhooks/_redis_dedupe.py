@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from .._checks import needs_extra
 from ..errors import InvalidRequestError, WebhookError
 from ._dedupe import DEFAULT_RETENTION, Claim, check_delivery_id, check_retention
 
@@ -74,6 +75,8 @@ class RedisDedupe:
         retention: float = DEFAULT_RETENTION,
         claim_ttl: float = 300.0,
     ) -> None:
+        with needs_extra("redis", "RedisDedupe"):  # its errors are caught by class
+            from redis.exceptions import RedisError  # noqa: F401
         if not isinstance(prefix, str) or not prefix or len(prefix) > 256:
             raise InvalidRequestError("prefix must be a non-empty string of at most 256 chars")
         self.retention = check_retention(retention)
