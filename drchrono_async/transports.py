@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 
-from ._checks import needs_extra
-from .errors import InvalidRequestError
+from ._checks import check_int, check_number, needs_extra
 
 __all__ = ["aiohttp_transport"]
 
@@ -38,10 +37,10 @@ def aiohttp_transport(
     Raises:
         MissingExtraError: (an `ImportError`) when the `aiohttp` extra is not installed.
     """
-    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
-        raise InvalidRequestError("max_concurrency must be a whole number >= 1")
-    if max_concurrency < 1:
-        raise InvalidRequestError("max_concurrency must be a whole number >= 1")
+    # The client's own bounds: a pool is never larger than the client can use.
+    max_concurrency = check_int(max_concurrency, "max_concurrency", low=1, high=1024)
+    keepalive_expiry = check_number(keepalive_expiry, "keepalive_expiry", low=0, high=3600,
+                                    kind="a number of seconds")  # fmt: skip
     with needs_extra("aiohttp", "aiohttp_transport()"):
         import aiohttp
         from httpx_aiohttp import AiohttpTransport

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._checks import needs_extra
+from .._checks import check_int, check_number, needs_extra
 from ..errors import InvalidRequestError, StoreError, TokenStoreError
 from ..sync import DEFAULT_RESOURCES
 from ..sync._pg_values import lock_key
@@ -70,18 +70,11 @@ class FleetConfig:
     stalled_after: float = 60.0
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.every, int) or isinstance(self.every, bool) or not (
-            0 <= self.every <= 59
-        ):
-            raise InvalidRequestError("every must be a whole number of minutes from 0 to 59")
-        if not isinstance(self.slice_pages, int) or not 1 <= self.slice_pages <= 100_000:
-            raise InvalidRequestError("slice_pages must be a whole number from 1 to 100000")
+        check_int(self.every, "every", low=0, high=59, tail=" (minutes)")
+        check_int(self.slice_pages, "slice_pages", low=1, high=100_000)
         for name in ("max_wait", "heartbeat", "stalled_after"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                0 < value <= 86_400
-            ):
-                raise InvalidRequestError(f"{name} must be seconds in (0, 86400]")
+            check_number(getattr(self, name), name, low=0, low_open=True, high=86_400,
+                         kind="a number of seconds")  # fmt: skip
         if self.stalled_after <= self.heartbeat:
             raise InvalidRequestError("stalled_after must exceed heartbeat")
 

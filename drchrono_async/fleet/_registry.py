@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._checks import check_base_url, needs_extra
+from .._checks import check_base_url, check_choice, check_int, needs_extra
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
@@ -92,8 +92,7 @@ def check_practice(
         raise InvalidRequestError(f"name must be printable text of 1 to {_MAX_NAME} characters")
     url = str(check_base_url(base_url)).rstrip("/")
     names = _check_resources(resources)
-    if auth not in _AUTH_KINDS:
-        raise InvalidRequestError("auth must be 'oauth' or 'fixed'")
+    check_choice(auth, "auth", _AUTH_KINDS)
     _check_timezone(timezone)
     return name, url, names
 
@@ -267,8 +266,7 @@ class PracticeRegistry:
     async def spend(self, key: str, calls: int, *, window: float) -> int:
         """Add `calls` to the practice's count for the current quota window; the new count."""
         check_practice_key(key)
-        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls < 2**31:
-            raise InvalidRequestError("calls must be a whole number >= 0")
+        calls = check_int(calls, "calls", low=0, high=2**31 - 1)
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> int:
             async with conn.transaction():

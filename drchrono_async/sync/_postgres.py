@@ -21,11 +21,10 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
-from .._checks import needs_extra
+from .._checks import check_int, check_number, needs_extra
 from ..errors import (
     DrChronoError,
     InvalidRequestError,
@@ -68,14 +67,7 @@ T = TypeVar("T")
 
 
 def _seconds(value: object, what: str, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        raise InvalidRequestError(f"{what} must be a number of seconds in [{low:g}, {high:g}]")
-    return float(value)
+    return check_number(value, what, low=low, high=high, kind="a number of seconds")
 
 
 class PostgresStore:
@@ -134,12 +126,7 @@ class PostgresStore:
             info = conninfo_to_dict(dsn)
         except Exception:  # its message may quote the string, password included
             raise InvalidRequestError("dsn is not a PostgreSQL connection string") from None
-        if (
-            isinstance(pool_size, bool)
-            or not isinstance(pool_size, int)
-            or not 1 <= pool_size <= 64
-        ):
-            raise InvalidRequestError("pool_size must be a whole number from 1 to 64")
+        pool_size = check_int(pool_size, "pool_size", low=1, high=64)
         self.settings = Settings(
             dsn=dsn,
             schema=schema,
@@ -357,8 +344,7 @@ class PostgresStore:
 
     async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
         """Up to `limit` ids flagged stale, the longest-stale first."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1_000_000:
-            raise InvalidRequestError("limit must be a whole number from 0 to 1000000")
+        limit = check_int(limit, "limit", low=0, high=1_000_000)
         return await self._read(
             "stale_ids",
             resource,

@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
+from .._checks import check_choice, check_number
 from ..errors import DrChronoError, InvalidRequestError, StoreError, StoreTimeoutError
 from ..oauth import FileTokenStore, TokenStore
 from ._locks import check_wait, file_lock
@@ -86,13 +87,11 @@ class SQLiteStore:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout: float = 30.0,
     ) -> None:
-        if synchronous not in ("FULL", "NORMAL"):
-            raise InvalidRequestError('synchronous must be "FULL" or "NORMAL"')
-        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
-            raise InvalidRequestError("busy_timeout must be a number of seconds")
+        self._synchronous = check_choice(synchronous, "synchronous", ("FULL", "NORMAL"))
+        # A day: past it a writer that holds the file is stuck, not busy.
+        self._busy_timeout = check_number(busy_timeout, "busy_timeout", low=0, high=86_400,
+                                          kind="a number of seconds")  # fmt: skip
         self.path = str(path) if str(path) == ":memory:" else Path(path)
-        self._synchronous = synchronous
-        self._busy_timeout = float(busy_timeout)
         self._executor: ThreadPoolExecutor | None = None
         # Touched by the worker thread only (every job runs there, one at a time).
         self._conn: sqlite3.Connection | None = None

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import orjson
 
+from .._checks import check_int
 from .._converter import DrChronoConverter
 from .._converter import converter as default_converter
 from .._endpoints import BY_NAME
@@ -40,6 +41,7 @@ CONTENT_LENGTH = b"content-length"
 HEADERS = frozenset({SIGNATURE, EVENT, DELIVERY, CONTENT_LENGTH})
 
 DEFAULT_MAX_BODY = 1024 * 1024
+MAX_BODY_LIMIT = 64 * 1024 * 1024  # the most `max_body` may be
 MAX_DEPTH = 32  # an appointment nests 4 deep; orjson.dumps itself refuses past 254
 MAX_EVENT_CHARS = 64
 MAX_DELIVERY_CHARS = 128
@@ -144,8 +146,7 @@ def parse_delivery(
     check_signature(found.get(SIGNATURE), secrets)
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise InvalidRequestError("body must be bytes")
-    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-        raise InvalidRequestError("max_body must be a number of bytes >= 1")
+    max_body = check_int(max_body, "max_body", low=1, high=MAX_BODY_LIMIT, tail=" (bytes)")
     if len(body) > max_body:
         raise WebhookPayloadError(f"the delivery's body is over {max_body} bytes")
     return build_event(found, body, converter)
