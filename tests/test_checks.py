@@ -135,7 +135,7 @@ def _sites() -> list[tuple[str, Callable[[Any], object], list[Any]]]:
     numbers: list[Any] = [True, math.nan, math.inf, HUGE, -ODD, "1"]
     counts: list[Any] = [True, 1.0, HUGE, -ODD, ODD, "1"]
     return [
-        ("FleetConfig.every", lambda v: FleetConfig(DSN, every=v), [*counts, 60]),
+        ("FleetConfig.every", lambda v: FleetConfig(DSN, every=v), [*counts, 45, 1441]),
         ("FleetConfig.slice_pages", lambda v: FleetConfig(DSN, slice_pages=v), [*counts, 0]),
         ("FleetConfig.heartbeat", lambda v: FleetConfig(DSN, heartbeat=v), [*numbers, 0]),
         ("iframe max_age", lambda v: verify_iframe_request({}, "s", max_age=v), [*numbers, 0]),

@@ -43,6 +43,18 @@ SCHEDULE_TASK = "drchrono_async.fleet.schedule"
 _MIN_PRIORITY = -(2**31) + 1
 _MAX_ATTEMPTS = 5  # runs of a failing sync before it is left to the periodic schedule
 _RETRY_WAIT = 5.0  # seconds; the n-th retry waits _RETRY_WAIT ** n
+# The periods (minutes) a cron schedule repeats evenly: `*/45` in the minute field fires at
+# :00 and :45, 15 then 45 minutes apart, so only divisors of an hour, and whole hours that
+# divide a day, keep the promise of `every`. 0: no schedule.
+EVERY = (0, 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
+
+
+def cron_of(every: int) -> str:
+    """The cron expression that fires every `every` minutes (one of `EVERY` but 0)."""
+    if every < 60:
+        return f"*/{every} * * * *"
+    hours = every // 60
+    return f"0 */{hours} * * *" if hours < 24 else "0 0 * * *"
 
 
 @attrs.frozen
@@ -52,8 +64,11 @@ class FleetConfig:
     Args:
         dsn: the PostgreSQL connection string (registry, job queue and practices' data).
         schema: the registry schema; procrastinate's tables are created in it too.
-        every: minutes between scheduled syncs of every active practice and resource; 0: no
-            schedule (a worker's start still queues one pass, as for a one-off backfill).
+        every: minutes between scheduled syncs of every active practice and resource: a
+            period a cron schedule repeats evenly, so minutes dividing an hour (1, 2, 3, 4,
+            5, 6, 10, 12, 15, 20, 30) or whole hours dividing a day (60, 120, 180, 240, 360,
+            480, 720, 1440); others are refused. 0: no schedule (a worker's start still
+            queues one pass, as for a one-off backfill).
         slice_pages: pages a job writes before it yields its slot to the next practice.
         max_wait: seconds a job waits for a quota permit before it is deferred to the reset.
         heartbeat: seconds between a worker's heartbeats.
@@ -70,7 +85,13 @@ class FleetConfig:
     stalled_after: float = 60.0
 
     def __attrs_post_init__(self) -> None:
-        check_int(self.every, "every", low=0, high=59, tail=" (minutes)")
+        every = check_int(self.every, "every", low=0, high=1440, tail=" (minutes)")
+        if every not in EVERY:
+            raise InvalidRequestError(
+                "every must be one of " + ", ".join(map(str, EVERY)) + " (minutes: a cron"
+                " schedule repeats evenly only at a divisor of an hour or whole hours dividing"
+                " a day; 0: none)"
+            )
         check_int(self.slice_pages, "slice_pages", low=1, high=100_000)
         for name in ("max_wait", "heartbeat", "stalled_after"):
             check_number(getattr(self, name), name, low=0, low_open=True, high=86_400,
@@ -133,7 +154,7 @@ def build_app(config: FleetConfig) -> procrastinate.App:
 
     task = app.task(name=SCHEDULE_TASK, pass_context=True)(schedule)
     if config.every:  # 0: no schedule; each worker's start queues one pass over everything
-        app.periodic(cron=f"*/{config.every} * * * *", periodic_id="all")(task)
+        app.periodic(cron=cron_of(config.every), periodic_id="all")(task)
 
     return app
 
