@@ -127,7 +127,7 @@ async def _main(args: argparse.Namespace) -> int:
                         break
             return 0 if report.complete or stop.requested else 1
     finally:
-        await store.close()
+        await store.aclose()
 
 
 @contextlib.asynccontextmanager

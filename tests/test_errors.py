@@ -123,3 +123,4 @@ def test_the_library_timeout_is_the_builtin_one_by_descent() -> None:
     # The library's name and the builtin one are still two classes: a builtin timeout (from
     # asyncio, say) is not mistaken for a request's.
     assert not isinstance(builtins.TimeoutError("x"), errors.DrChronoError)
+

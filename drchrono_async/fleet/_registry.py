@@ -120,6 +120,8 @@ class PracticeRegistry:
 
         async with PracticeRegistry("postgresql://sync@db/fleet") as registry:
             await registry.add("acme", token, base_url="https://drchrono.com")
+
+    Or `await registry.open()` and, when done, `await registry.aclose()`.
     """
 
     def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA) -> None:
@@ -160,15 +162,20 @@ class PracticeRegistry:
 
         await self.tokens_store.run("open the registry", "", run)
 
+    async def aclose(self) -> None:
+        """Close the registry's connections; safe to call twice."""
+        await self.tokens_store.aclose()
+
     async def close(self) -> None:
-        await self.tokens_store.close()
+        """The same as `aclose()` (the name every other closeable of the library uses)."""
+        await self.aclose()
 
     async def __aenter__(self) -> PracticeRegistry:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        await self.aclose()
 
     def practice_schema(self, key: str) -> str:
         """The schema holding `key`'s records."""

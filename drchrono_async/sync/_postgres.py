@@ -100,6 +100,8 @@ class PostgresStore:
 
         async with PostgresStore("postgresql://sync@db/practice") as store:
             ...
+
+    Or `await store.open()` and, when done, `await store.aclose()` (`close()` is the same).
     """
 
     def __init__(
@@ -176,17 +178,21 @@ class PostgresStore:
                 )
             )
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close every connection; safe to call twice."""
         self._writer.forget()
         await self._session.close()
+
+    async def close(self) -> None:
+        """The same as `aclose()` (the name every other closeable of the library uses)."""
+        await self.aclose()
 
     async def __aenter__(self) -> PostgresStore:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        await self.aclose()
 
     # What code beside the store that keeps tables in the same schema uses (the token
     # tables, the fleet's registry): a pooled connection with typed errors, composed SQL

@@ -78,6 +78,8 @@ class SQLiteStore:
 
         async with SQLiteStore("practice.db") as store:
             ...
+
+    Or `await store.open()` and, when done, `await store.aclose()` (`close()` is the same).
     """
 
     def __init__(
@@ -122,7 +124,7 @@ class SQLiteStore:
             self._executor = None
             raise
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection; safe to call twice."""
         executor, self._executor = self._executor, None
         self._ensured.clear()
@@ -133,12 +135,16 @@ class SQLiteStore:
         finally:
             executor.shutdown(wait=False)
 
+    async def close(self) -> None:
+        """The same as `aclose()` (the name every other closeable of the library uses)."""
+        await self.aclose()
+
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        await self.aclose()
 
     def _open_sync(self) -> None:
         if isinstance(self.path, Path) and not self.path.exists():

@@ -7,10 +7,12 @@ import itertools
 
 import pytest
 
-from drchrono_async.errors import InvalidRequestError
+from drchrono_async.errors import InvalidRequestError, StoreError
 from drchrono_async.fleet import PracticeRegistry
 from drchrono_async.fleet._app import EVERY
 from drchrono_async.oauth import Token
+
+from .conftest import POSTGRES_DSN
 
 
 def token(n: int = 1) -> Token:
@@ -121,3 +123,18 @@ def test_every_is_checked(every: object) -> None:
 
     with pytest.raises(InvalidRequestError, match="every must be"):
         FleetConfig("postgresql://u@127.0.0.1/test", every=every)  # type: ignore[arg-type]
+
+
+async def test_the_registry_closes_as_everything_else_does(fleet_schema: str) -> None:
+    registry = PracticeRegistry(POSTGRES_DSN, schema=fleet_schema)
+    await registry.open()
+    assert await registry.practices() == []
+    await registry.aclose()
+    await registry.aclose()  # safe twice
+    await registry.close()  # the older name, kept
+    with pytest.raises(StoreError):
+        await registry.practices()
+    async with PracticeRegistry(POSTGRES_DSN, schema=fleet_schema) as again:
+        assert await again.practices() == []
+    with pytest.raises(StoreError):
+        await again.practices()
