@@ -52,7 +52,7 @@ from ._events import (
     MAX_BODY_LIMIT,
     PING,
     WebhookEvent,
-    build_event,
+    event_of,
 )
 from ._headers import collect
 from ._signature import SIGNATURE, Secrets, check_signature, verification_response
@@ -233,7 +233,7 @@ class WebhookReceiver:
                 return PONG
             check_signature(found.get(SIGNATURE), self._secrets)
             body = await self._read_body(found, receive)
-            event = build_event(found, body, self._converter)
+            event = event_of(found, body, self._converter)
         except _Disconnected:
             logger.info("webhook delivery abandoned: the client disconnected mid-body")
             return None
