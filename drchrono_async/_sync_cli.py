@@ -20,7 +20,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from .errors import DrChronoError, InvalidRequestError, StoreLockedError
@@ -237,7 +237,6 @@ class _LiveView:
         self._reports: dict[str, Any] = {}
         self._console = Console()
         self._live = Live(console=self._console, refresh_per_second=4, transient=False)
-        self._render: Callable[[], Any] = self._table
 
     def __enter__(self) -> _LiveView:
         self._live.start()
