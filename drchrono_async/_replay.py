@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ._checks import check_int, needs_extra
 from .errors import IframeVerificationError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -53,13 +54,7 @@ class MemoryReplayCache:
     """
 
     def __init__(self, max_entries: int = 10_000) -> None:
-        if (
-            isinstance(max_entries, bool)
-            or not isinstance(max_entries, int)
-            or not 1 <= max_entries <= _MAX_ENTRIES
-        ):
-            raise InvalidRequestError(f"max_entries must be an integer in 1..{_MAX_ENTRIES}")
-        self.max_entries = max_entries
+        self.max_entries = check_int(max_entries, "max_entries", low=1, high=_MAX_ENTRIES)
         # key -> expiry; in insertion order, which is expiry order while the ttl is constant.
         self._expiry: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
@@ -106,6 +101,8 @@ class RedisReplayCache:
     """
 
     def __init__(self, redis: Redis, *, prefix: str = "drchrono-async:iframe:") -> None:
+        with needs_extra("redis", "RedisReplayCache"):  # its errors are caught by class
+            from redis.exceptions import RedisError  # noqa: F401
         if not isinstance(prefix, str) or not prefix or len(prefix) > _MAX_PREFIX:
             raise InvalidRequestError(f"prefix must be a non-empty string of <= {_MAX_PREFIX}")
         self._redis = redis

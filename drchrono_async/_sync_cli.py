@@ -20,7 +20,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from .errors import DrChronoError, InvalidRequestError, StoreLockedError
@@ -127,7 +127,7 @@ async def _main(args: argparse.Namespace) -> int:
                         break
             return 0 if report.complete or stop.requested else 1
     finally:
-        await store.close()
+        await store.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -237,7 +237,6 @@ class _LiveView:
         self._reports: dict[str, Any] = {}
         self._console = Console()
         self._live = Live(console=self._console, refresh_per_second=4, transient=False)
-        self._render: Callable[[], Any] = self._table
 
     def __enter__(self) -> _LiveView:
         self._live.start()

@@ -2,8 +2,9 @@
 
     DrChronoError
     +-- InvalidRequestError (also a ValueError): a bad argument; nothing was sent
+    +-- MissingExtraError (also an ImportError; extra): an optional dependency is missing
     +-- RequestError (method, path): one request went wrong
-    |   +-- TransportError (sent) -- TimeoutError
+    |   +-- TransportError (sent) -- TimeoutError (also the builtin TimeoutError)
     |   +-- ResponseDecodeError, RedirectError, PaginationError
     |   +-- QuotaExhaustedError (resets_at): no permit within max_wait; nothing was sent
     |   +-- QuotaBackendError: the quota's shared store (Redis) failed; not (re-)sent
@@ -11,8 +12,9 @@
     |       (InvalidGrantError), PermissionDeniedError, NotFoundError, ConflictError,
     |       RateLimitError (a real 429), ServerError
     +-- RecordDecodeError (record_type, field)
-    +-- StoreError -- TokenStoreError -- TokenConflictError
+    +-- StoreError: a sync store (a database) could not read or write
     |   +-- StoreTimeoutError, StoreLockedError
+    +-- TokenStoreError: a token store could not load or save -- TokenConflictError
     +-- WebhookError -- WebhookSignatureError, WebhookPayloadError
     +-- IframeVerificationError
 
@@ -24,6 +26,7 @@ for the caller to inspect, never in `str(exc)`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +39,7 @@ __all__ = [
     "IframeVerificationError",
     "InvalidGrantError",
     "InvalidRequestError",
+    "MissingExtraError",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
@@ -68,6 +72,22 @@ class InvalidRequestError(DrChronoError, ValueError):
     """A bad argument, caught before anything was sent."""
 
 
+class MissingExtraError(DrChronoError, ImportError):
+    """A feature needs an optional dependency that is not installed (or fails to import).
+
+    `extra` names the extra that brings it: `pip install 'drchrono-async[<extra>]'`; `name`
+    (`ImportError`'s) the module that failed, when known. Also an `ImportError`, as a missing
+    extra always was, so `except ImportError` still catches it.
+    """
+
+    def __init__(self, extra: str, *, feature: str, module: str | None = None) -> None:
+        super().__init__(
+            f"{feature} needs the {extra} extra: pip install 'drchrono-async[{extra}]'",
+            name=module,
+        )
+        self.extra = extra
+
+
 class RequestError(DrChronoError):
     """Something went wrong with one request: `method` and `path` (no query) say which.
 
@@ -92,8 +112,12 @@ class TransportError(RequestError):
         self.sent = sent
 
 
-class TimeoutError(TransportError):
-    """The request timed out (connecting, writing, reading or waiting for a connection)."""
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """The request timed out (connecting, writing, reading or waiting for a connection).
+
+    Also the builtin `TimeoutError` (an `OSError`) whose name it shadows, so that `except
+    TimeoutError:` catches it whichever of the two names is in scope.
+    """
 
 
 class ResponseDecodeError(RequestError):
@@ -275,8 +299,12 @@ class StoreLockedError(StoreError):
         self.resource = resource
 
 
-class TokenStoreError(StoreError):
-    """A token store could not load or save a token (or holds none)."""
+class TokenStoreError(DrChronoError):
+    """A token store could not load or save a token (or holds none).
+
+    Not a `StoreError`: most token stores are no sync store (a file, Redis, memory), and one
+    kept in a sync database (`SQLiteStore.token_store()`) raises this, not `StoreError`.
+    """
 
 
 class TokenConflictError(TokenStoreError):

@@ -26,16 +26,13 @@ from typing import Any, Literal
 
 import attrs
 
+from ._checks import check_choice, check_number, needs_extra
 from ._replay import AsyncReplayCache, MemoryReplayCache, RedisReplayCache, ReplayCache
 from .errors import IframeVerificationError, InvalidRequestError
 from .ratelimit import Clock
 
-try:
+with needs_extra("jwt", "drchrono_async.iframe"):
     import jwt
-except ImportError:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "drchrono_async.iframe needs PyJWT: pip install 'drchrono-async[jwt]'"
-    ) from None
 
 __all__ = [
     "AsyncReplayCache",
@@ -184,8 +181,8 @@ def _check(
         client_secret = client_secret.encode("utf-8")
     if not isinstance(client_secret, bytes) or not client_secret:
         raise InvalidRequestError("client_secret must be a non-empty string")
-    if page is not None and page not in _REQUIRED:
-        raise InvalidRequestError('page must be "patient", "clinical_note" or None')
+    if page is not None:
+        check_choice(page, "page", tuple(_REQUIRED), tail=", or None")
     moment = _now(now)
 
     params = _params(query)
@@ -242,12 +239,8 @@ def _check(
 
 
 def _seconds(name: str, value: float, limit: float, *, allow_zero: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidRequestError(f"{name} must be a finite number of seconds")
-    if value > limit or value < 0 or (value == 0 and not allow_zero):
-        low = "0 <=" if allow_zero else "0 <"
-        raise InvalidRequestError(f"{name} must be {low} seconds <= {limit:g}")
-    return float(value)
+    return check_number(value, name, low=0, low_open=not allow_zero, high=limit,
+                        kind="a number of seconds")  # fmt: skip
 
 
 def _now(now: float | Clock | None) -> float:
@@ -259,9 +252,8 @@ def _now(now: float | Clock | None) -> float:
         if not callable(reader):
             raise InvalidRequestError("now must be epoch seconds or a Clock")
         value = reader()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidRequestError("now must be a finite number of epoch seconds")
-    return float(value)
+    # Bounded to dates a verifier can meet (1970 to about 5138): a clock beyond is broken.
+    return check_number(value, "now", low=0, high=1e11, kind="a number of epoch seconds")
 
 
 def _params(query: Query) -> dict[str, str]:

@@ -39,6 +39,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 import httpx
 
+from ._checks import check_int
 from .errors import InvalidRequestError, PaginationError
 
 __all__ = ["Page", "PageRequest", "Paginator"]
@@ -113,8 +114,8 @@ class Paginator(Generic[T]):
     ) -> None:
         if not chains:
             raise InvalidRequestError("a listing needs at least one chain")
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-            raise InvalidRequestError("prefetch must be a whole number >= 0")
+        # Each page ahead is held in memory: a hundred is far past any gain.
+        prefetch = check_int(prefetch, "prefetch", low=0, high=100)
         self._fetch = fetch
         self._chains = tuple(chains)
         self._same_origin = same_origin

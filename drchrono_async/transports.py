@@ -14,13 +14,9 @@ from typing import Any
 
 import httpx
 
-from .errors import InvalidRequestError
+from ._checks import check_int, check_number, needs_extra
 
 __all__ = ["aiohttp_transport"]
-
-_EXTRA_HINT = (
-    "aiohttp_transport() needs aiohttp and httpx-aiohttp: pip install 'drchrono-async[aiohttp]'"
-)
 
 
 def aiohttp_transport(
@@ -39,17 +35,15 @@ def aiohttp_transport(
     re-sent on the belief that it did not reach the server.
 
     Raises:
-        ImportError: when the `aiohttp` extra is not installed.
+        MissingExtraError: (an `ImportError`) when the `aiohttp` extra is not installed.
     """
-    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
-        raise InvalidRequestError("max_concurrency must be a whole number >= 1")
-    if max_concurrency < 1:
-        raise InvalidRequestError("max_concurrency must be a whole number >= 1")
-    try:
+    # The client's own bounds: a pool is never larger than the client can use.
+    max_concurrency = check_int(max_concurrency, "max_concurrency", low=1, high=1024)
+    keepalive_expiry = check_number(keepalive_expiry, "keepalive_expiry", low=0, high=3600,
+                                    kind="a number of seconds")  # fmt: skip
+    with needs_extra("aiohttp", "aiohttp_transport()"):
         import aiohttp
         from httpx_aiohttp import AiohttpTransport
-    except ImportError as exc:
-        raise ImportError(_EXTRA_HINT) from exc
 
     # The same trust settings as httpx's own transport (SSL_CERT_FILE and friends).
     ssl_context = httpx.create_ssl_context()

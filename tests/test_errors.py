@@ -1,3 +1,5 @@
+import builtins
+
 from drchrono_async import errors
 
 
@@ -36,6 +38,13 @@ def test_tree() -> None:
         errors.PaginationError,
     ):
         assert issubclass(cls, errors.DrChronoError)
+    # A token store is no sync store: its errors are not StoreError (nor the other way).
+    assert issubclass(errors.TokenConflictError, errors.TokenStoreError)
+    assert errors.TokenStoreError.__bases__ == (errors.DrChronoError,)
+    assert not issubclass(errors.TokenStoreError, errors.StoreError)
+    assert not issubclass(errors.StoreError, errors.TokenStoreError)
+    for cls in (errors.StoreTimeoutError, errors.StoreLockedError):
+        assert issubclass(cls, errors.StoreError)
 
 
 def test_field_errors_flatten_nested_maps_and_ignore_non_maps() -> None:
@@ -90,3 +99,28 @@ async def test_a_timeout_is_a_catchable_timeout_error() -> None:
             assert exc.sent and exc.path == "/api/x"
         else:
             raise AssertionError("no timeout error")
+        # The builtin name catches it too (as asyncio's timeouts are caught), and so does the
+        # library's base class.
+        try:
+            await client.request("GET", "/api/x")
+        except builtins.TimeoutError as exc:
+            assert isinstance(exc, errors.TimeoutError) and str(exc) == str(exc.args[0])
+        else:
+            raise AssertionError("the builtin TimeoutError missed it")
+        try:
+            await client.request("GET", "/api/x")
+        except errors.DrChronoError as exc:
+            assert isinstance(exc, TimeoutError) and isinstance(exc, OSError)
+            assert exc.errno is None  # an OSError by descent only: no errno is claimed
+        else:
+            raise AssertionError("DrChronoError missed it")
+
+
+def test_the_library_timeout_is_the_builtin_one_by_descent() -> None:
+    err = errors.TimeoutError("timed out", method="GET", path="/api/x", sent=False)
+    assert isinstance(err, builtins.TimeoutError) and isinstance(err, errors.TransportError)
+    assert (str(err), err.method, err.path, err.sent) == ("timed out", "GET", "/api/x", False)
+    # The library's name and the builtin one are still two classes: a builtin timeout (from
+    # asyncio, say) is not mistaken for a request's.
+    assert not isinstance(builtins.TimeoutError("x"), errors.DrChronoError)
+

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from drchrono_async import DrChronoClient, errors
-from drchrono_async.errors import InvalidRequestError
+from drchrono_async.errors import InvalidRequestError, MissingExtraError
 from drchrono_async.ratelimit import HourlyQuota
 from drchrono_async.testing import Emulator, VirtualClock
 from drchrono_async.transports import aiohttp_transport
@@ -159,5 +159,6 @@ def test_max_concurrency_is_checked() -> None:
 
 def test_a_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)  # makes the import fail
-    with pytest.raises(ImportError, match=r"drchrono-async\[aiohttp\]"):
+    with pytest.raises(MissingExtraError, match=r"drchrono-async\[aiohttp\]") as info:
         aiohttp_transport()
+    assert info.value.extra == "aiohttp" and isinstance(info.value, ImportError)

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..errors import InvalidRequestError, StoreError
+from .._checks import check_int, check_number, needs_extra
+from ..errors import InvalidRequestError, StoreError, TokenStoreError
 from ..sync import DEFAULT_RESOURCES
 from ..sync._pg_values import lock_key
 from ._registry import DEFAULT_SCHEMA, PracticeRegistry
@@ -42,6 +43,18 @@ SCHEDULE_TASK = "drchrono_async.fleet.schedule"
 _MIN_PRIORITY = -(2**31) + 1
 _MAX_ATTEMPTS = 5  # runs of a failing sync before it is left to the periodic schedule
 _RETRY_WAIT = 5.0  # seconds; the n-th retry waits _RETRY_WAIT ** n
+# The periods (minutes) a cron schedule repeats evenly: `*/45` in the minute field fires at
+# :00 and :45, 15 then 45 minutes apart, so only divisors of an hour, and whole hours that
+# divide a day, keep the promise of `every`. 0: no schedule.
+EVERY = (0, 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
+
+
+def cron_of(every: int) -> str:
+    """The cron expression that fires every `every` minutes (one of `EVERY` but 0)."""
+    if every < 60:
+        return f"*/{every} * * * *"
+    hours = every // 60
+    return f"0 */{hours} * * *" if hours < 24 else "0 0 * * *"
 
 
 @attrs.frozen
@@ -51,8 +64,11 @@ class FleetConfig:
     Args:
         dsn: the PostgreSQL connection string (registry, job queue and practices' data).
         schema: the registry schema; procrastinate's tables are created in it too.
-        every: minutes between scheduled syncs of every active practice and resource; 0: no
-            schedule (a worker's start still queues one pass, as for a one-off backfill).
+        every: minutes between scheduled syncs of every active practice and resource: a
+            period a cron schedule repeats evenly, so minutes dividing an hour (1, 2, 3, 4,
+            5, 6, 10, 12, 15, 20, 30) or whole hours dividing a day (60, 120, 180, 240, 360,
+            480, 720, 1440); others are refused. 0: no schedule (a worker's start still
+            queues one pass, as for a one-off backfill).
         slice_pages: pages a job writes before it yields its slot to the next practice.
         max_wait: seconds a job waits for a quota permit before it is deferred to the reset.
         heartbeat: seconds between a worker's heartbeats.
@@ -69,18 +85,17 @@ class FleetConfig:
     stalled_after: float = 60.0
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.every, int) or isinstance(self.every, bool) or not (
-            0 <= self.every <= 59
-        ):
-            raise InvalidRequestError("every must be a whole number of minutes from 0 to 59")
-        if not isinstance(self.slice_pages, int) or not 1 <= self.slice_pages <= 100_000:
-            raise InvalidRequestError("slice_pages must be a whole number from 1 to 100000")
+        every = check_int(self.every, "every", low=0, high=1440, tail=" (minutes)")
+        if every not in EVERY:
+            raise InvalidRequestError(
+                "every must be one of " + ", ".join(map(str, EVERY)) + " (minutes: a cron"
+                " schedule repeats evenly only at a divisor of an hour or whole hours dividing"
+                " a day; 0: none)"
+            )
+        check_int(self.slice_pages, "slice_pages", low=1, high=100_000)
         for name in ("max_wait", "heartbeat", "stalled_after"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                0 < value <= 86_400
-            ):
-                raise InvalidRequestError(f"{name} must be seconds in (0, 86400]")
+            check_number(getattr(self, name), name, low=0, low_open=True, high=86_400,
+                         kind="a number of seconds")  # fmt: skip
         if self.stalled_after <= self.heartbeat:
             raise InvalidRequestError("stalled_after must exceed heartbeat")
 
@@ -89,12 +104,8 @@ class FleetConfig:
 
 
 def _connector(config: FleetConfig) -> Any:
-    try:
-        from procrastinate import PsycopgConnector
-    except ImportError:
-        raise StoreError(
-            "the fleet needs procrastinate: pip install 'drchrono-async[fleet]'"
-        ) from None
+    from procrastinate import PsycopgConnector  # build_app checked it is installed
+
     # The queue's tables and functions live in the registry schema (found via search_path).
     return PsycopgConnector(
         conninfo=config.dsn,
@@ -106,7 +117,8 @@ def _connector(config: FleetConfig) -> Any:
 
 def build_app(config: FleetConfig) -> procrastinate.App:
     """The procrastinate app with the fleet's two tasks registered (not opened)."""
-    import procrastinate
+    with needs_extra("fleet", "the fleet"):
+        import procrastinate
 
     app = procrastinate.App(connector=_connector(config))
 
@@ -122,7 +134,7 @@ def build_app(config: FleetConfig) -> procrastinate.App:
         runtime: FleetRuntime = context.additional_context["fleet"]
         try:
             result = await runtime.sync_slice(practice, resource)
-        except (FleetJobError, StoreError):
+        except (FleetJobError, StoreError, TokenStoreError):  # reading the token may fail too
             if attempt + 1 < _MAX_ATTEMPTS:
                 await defer_sync(app, runtime.registry, practice, resource,
                                  window=runtime.quota_window,
@@ -142,7 +154,7 @@ def build_app(config: FleetConfig) -> procrastinate.App:
 
     task = app.task(name=SCHEDULE_TASK, pass_context=True)(schedule)
     if config.every:  # 0: no schedule; each worker's start queues one pass over everything
-        app.periodic(cron=f"*/{config.every} * * * *", periodic_id="all")(task)
+        app.periodic(cron=cron_of(config.every), periodic_id="all")(task)
 
     return app
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._checks import check_base_url
+from .._checks import check_base_url, check_choice, check_int, needs_extra
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
@@ -90,8 +90,7 @@ def check_practice(
         raise InvalidRequestError(f"name must be printable text of 1 to {_MAX_NAME} characters")
     url = str(check_base_url(base_url)).rstrip("/")
     names = _check_resources(resources)
-    if auth not in _AUTH_KINDS:
-        raise InvalidRequestError("auth must be 'oauth' or 'fixed'")
+    check_choice(auth, "auth", _AUTH_KINDS)
     _check_timezone(timezone)
     return name, url, names
 
@@ -119,9 +118,14 @@ class PracticeRegistry:
 
         async with PracticeRegistry("postgresql://sync@db/fleet") as registry:
             await registry.add("acme", token, base_url="https://drchrono.com")
+
+    Or `await registry.open()` and, when done, `await registry.aclose()`.
     """
 
     def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA) -> None:
+        with needs_extra("fleet", "PracticeRegistry"):  # the fleet's extra, not postgres'
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
         check_name(schema, "schema")
         if len(schema) > 28:  # room for `_p_` and a 32-character key within 63
             raise InvalidRequestError("the registry schema name must be at most 28 characters")
@@ -156,15 +160,20 @@ class PracticeRegistry:
 
         await self.tokens_store.run("open the registry", "", run)
 
+    async def aclose(self) -> None:
+        """Close the registry's connections; safe to call twice."""
+        await self.tokens_store.aclose()
+
     async def close(self) -> None:
-        await self.tokens_store.close()
+        """The same as `aclose()` (the name every other closeable of the library uses)."""
+        await self.aclose()
 
     async def __aenter__(self) -> PracticeRegistry:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        await self.aclose()
 
     def practice_schema(self, key: str) -> str:
         """The schema holding `key`'s records."""
@@ -262,8 +271,7 @@ class PracticeRegistry:
     async def spend(self, key: str, calls: int, *, window: float) -> int:
         """Add `calls` to the practice's count for the current quota window; the new count."""
         check_practice_key(key)
-        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls < 2**31:
-            raise InvalidRequestError("calls must be a whole number >= 0")
+        calls = check_int(calls, "calls", low=0, high=2**31 - 1)
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> int:
             async with conn.transaction():

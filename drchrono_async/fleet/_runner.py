@@ -106,7 +106,7 @@ class FleetRuntime:
                 calls = report.calls
                 snapshot = self.quota.snapshot()
         finally:
-            await store.close()
+            await store.aclose()
             if calls:
                 await self.registry.spend(key, calls, window=self.quota_window)
         (result,) = report.resources

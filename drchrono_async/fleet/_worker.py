@@ -15,7 +15,8 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidRequestError, StoreError
+from .._checks import check_int, check_number
+from ..errors import StoreError
 from ..oauth import OAuthApp
 from ._app import FleetConfig, build_app, ensure_schema, schedule_all, stall_watch
 from ._registry import PracticeRegistry
@@ -51,10 +52,8 @@ async def run_worker(
             but a slice's follow-up waits on its own lock until the slice ends: the poll
             bounds that pause.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not (
-        1 <= concurrency <= 256
-    ):
-        raise InvalidRequestError("concurrency must be a whole number from 1 to 256")
+    check_int(concurrency, "concurrency", low=1, high=256)
+    poll = check_number(poll, "poll", low=0.05, high=60, kind="a number of seconds")
     stop = stop or asyncio.Event()
     app = build_app(config)
     async with PracticeRegistry(config.dsn, schema=config.schema) as registry:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from .._checks import check_number, needs_extra
 from ..errors import InvalidRequestError, TokenConflictError, TokenStoreError
 from ._token import Token
 
@@ -32,15 +33,17 @@ class RedisTokenStore:
         lock_timeout: float = 60.0,
         lock_wait: float = 120.0,
     ) -> None:
+        with needs_extra("redis", "RedisTokenStore"):  # its errors are caught by class
+            from redis.exceptions import RedisError  # noqa: F401
         if not isinstance(key, str) or not key:
             raise InvalidRequestError("key must be a non-empty string")
-        for name, value in (("lock_timeout", lock_timeout), ("lock_wait", lock_wait)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise InvalidRequestError(f"{name} must be a number of seconds > 0")
+        # Bounded at a day: a refresh holds the lock for one token request, not longer.
+        self._lock_timeout = check_number(lock_timeout, "lock_timeout", low=0, low_open=True,
+                                          high=86_400, kind="a number of seconds")  # fmt: skip
+        self._lock_wait = check_number(lock_wait, "lock_wait", low=0, low_open=True,
+                                       high=86_400, kind="a number of seconds")  # fmt: skip
         self._redis = redis
         self.key = key
-        self._lock_timeout = float(lock_timeout)
-        self._lock_wait = float(lock_wait)
 
     async def load(self) -> Token | None:
         from redis.exceptions import RedisError

@@ -62,7 +62,6 @@ class MemoryTokenStore:
     def __init__(self, token: Token | None = None) -> None:
         self._token = token
         self._lock = asyncio.Lock()
-        self.saves = 0  # how many saves succeeded (tests read it)
 
     async def load(self) -> Token | None:
         return self._token
@@ -71,7 +70,6 @@ class MemoryTokenStore:
         # No await between the check and the write: atomic on the event loop.
         _check_replaces(self._token, replaces)
         self._token = token
-        self.saves += 1
 
     def lock(self) -> AbstractAsyncContextManager[None]:
         return self._lock

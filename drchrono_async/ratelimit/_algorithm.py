@@ -123,23 +123,19 @@ class Params:
     claim: float = 0.0
 
     def __attrs_post_init__(self) -> None:
+        from .._checks import check_int, check_number
         from ..errors import InvalidRequestError
 
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
-            raise InvalidRequestError("limit must be a whole number >= 1")
-        for name in ("window", "burst", "rate", "margin", "guard", "drift", "step", "release",
-                     "claim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0
-            ):
-                raise InvalidRequestError(f"{name} must be a finite number >= 0")
-        if self.window <= 0 or self.burst < 1 or self.rate <= 0 or self.drift >= 0.5:
-            raise InvalidRequestError("window and rate must be > 0, burst >= 1, drift < 0.5")
-        if isinstance(self.reserve, bool) or not isinstance(self.reserve, int) or not (
-            0 <= self.reserve <= self.limit
-        ):
-            raise InvalidRequestError("reserve must be a whole number of permits in [0, limit]")
+        # Permits are counted in Redis integers and Lua doubles: a billion stays exact.
+        check_int(self.limit, "limit", low=1, high=10**9)
+        check_number(self.window, "window", low=0, low_open=True, high=math.inf)
+        check_number(self.burst, "burst", low=1, high=math.inf)
+        check_number(self.rate, "rate", low=0, low_open=True, high=math.inf)
+        check_number(self.drift, "drift", low=0, high=0.5, high_open=True)
+        for name in ("margin", "guard", "step", "release", "claim"):
+            check_number(getattr(self, name), name, low=0, high=math.inf)
+        check_int(self.confirm, "confirm", low=1, high=1_000)
+        check_int(self.reserve, "reserve", low=0, high=self.limit, tail=" (the limit)")
         if self.release > self.window or self.claim > self.window:
             raise InvalidRequestError("release and claim must not exceed the window")
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import enum
 import inspect
-import math
 from typing import Literal, Protocol
 
+from .._checks import check_choice, check_int, check_number
 from ..errors import InvalidRequestError
 
 __all__ = [
@@ -52,12 +52,7 @@ PriorityLike = Priority | Literal["interactive", "background"]
 
 def check_priority(value: object) -> Priority:
     """A caller's priority: a `Priority` or its name, else `InvalidRequestError`."""
-    if isinstance(value, str) and not isinstance(value, bool):
-        try:
-            return Priority(value)
-        except ValueError:
-            pass
-    raise InvalidRequestError('priority must be "interactive" or "background"')
+    return check_choice(value, "priority", tuple(Priority))
 
 
 def reserve_permits(reserve: object, limit: int) -> int:
@@ -66,17 +61,15 @@ def reserve_permits(reserve: object, limit: int) -> int:
     A float is always a fraction (`0.1`: 10%, rounded to the nearest permit) and an int always
     a count (`1`: one permit), so `1.0` is refused rather than read as "all of them".
     """
-    if isinstance(reserve, bool):
-        raise InvalidRequestError("reserve must be a fraction in [0, 1) or a whole number")
-    if isinstance(reserve, int):
-        if not 0 <= reserve <= limit:
-            raise InvalidRequestError("reserve, as a number of permits, must be in [0, limit]")
-        return reserve
     if isinstance(reserve, float):
-        if not (math.isfinite(reserve) and 0.0 <= reserve < 1.0):
-            raise InvalidRequestError("reserve, as a fraction of the limit, must be in [0, 1)")
-        return round(limit * reserve)
-    raise InvalidRequestError("reserve must be a fraction in [0, 1) or a whole number")
+        fraction = check_number(reserve, "reserve, as a fraction of the limit,", low=0, high=1,
+                                high_open=True)  # fmt: skip
+        return round(limit * fraction)
+    if isinstance(reserve, int) and not isinstance(reserve, bool):
+        return check_int(reserve, "reserve, as a number of permits,", low=0, high=limit,
+                         tail=" (the limit)")  # fmt: skip
+    raise InvalidRequestError("reserve must be a fraction of the limit (a float) or a whole"
+                              " number of permits")  # fmt: skip
 
 
 def check_release(release: object, window: float) -> float:
@@ -86,11 +79,8 @@ def check_release(release: object, window: float) -> float:
     """
     if release is None:
         return min(MAX_DEFAULT_RELEASE, window * DEFAULT_RELEASE_SHARE)
-    if isinstance(release, bool) or not isinstance(release, (int, float)):
-        raise InvalidRequestError("reserve_release must be seconds in [0, window]")
-    if not (math.isfinite(release) and 0 <= release <= window):
-        raise InvalidRequestError("reserve_release must be seconds in [0, window]")
-    return float(release)
+    return check_number(release, "reserve_release", low=0, high=window,
+                        kind="a number of seconds", tail=" (the window)")  # fmt: skip
 
 
 class _Acquiring(Protocol):

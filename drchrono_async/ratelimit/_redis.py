@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._checks import check_number
 from ..errors import InvalidRequestError, QuotaBackendError
 from ._algorithm import (
     CountWait,
@@ -117,14 +118,11 @@ class RedisQuota(Scheduler):
             key = application_key(client_id)
         if not isinstance(key, str) or not key or len(key) > 512:
             raise InvalidRequestError("RedisQuota needs the application's client_id (or a key)")
-        if isinstance(claim, bool) or not isinstance(claim, (int, float)) or not (
-            0 <= claim <= MAX_CLAIM
-        ):
-            raise InvalidRequestError(f"claim must be seconds in [0, {MAX_CLAIM:g}]")
+        claim = check_number(claim, "claim", low=0, high=MAX_CLAIM, kind="a number of seconds")
         self.key = key
         self.params = quota_params(
             limit=limit, window=window, burst=burst, rate=rate, margin=margin,
-            reserve=reserve, reserve_release=reserve_release, claim=float(claim),
+            reserve=reserve, reserve_release=reserve_release, claim=claim,
         )  # fmt: skip
         self._redis = redis
         self._script = redis.register_script(SCRIPT)

@@ -15,12 +15,12 @@ import asyncio
 import collections
 import contextlib
 import logging
-import math
 from datetime import UTC, datetime
 
 import attrs
 
-from ..errors import InvalidRequestError, QuotaExhaustedError
+from .._checks import check_seconds
+from ..errors import QuotaExhaustedError
 from ._algorithm import CountWait, Decision, Reason
 from ._clock import Clock
 from ._priority import Priority, PriorityLike, check_priority
@@ -48,13 +48,7 @@ def iso(ts: float) -> str:
 
 def check_max_wait(max_wait: object) -> float | None:
     """A caller's `max_wait`: seconds >= 0, or None (or infinity) for no limit."""
-    if max_wait is None:
-        return None
-    if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
-        raise InvalidRequestError("max_wait must be a number of seconds >= 0, or None")
-    if math.isnan(max_wait) or max_wait < 0:
-        raise InvalidRequestError("max_wait must be a number of seconds >= 0, or None")
-    return None if math.isinf(max_wait) else float(max_wait)
+    return check_seconds(max_wait, "max_wait")
 
 
 class Scheduler:

@@ -26,6 +26,7 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING
 
+from .._checks import check_number
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ._refresh import refresh
@@ -107,12 +108,10 @@ class StoreDedupe:
     """
 
     def __init__(self, store: SyncStore, *, retention: float = DEFAULT_RETENTION) -> None:
-        if isinstance(retention, bool) or not isinstance(retention, (int, float)) or not (
-            8 * 3600 <= retention <= 90 * 86_400
-        ):
-            raise InvalidRequestError("retention must be 8 hours to 90 days, in seconds")
+        self._retention = check_number(retention, "retention", low=8 * 3600, high=90 * 86_400,
+                                       kind="a number of seconds",
+                                       tail=" (8 hours to 90 days)")  # fmt: skip
         self._store = store
-        self._retention = float(retention)
 
     async def claim(self, delivery_id: str) -> bool:
         return not await self._store.delivery_handled(delivery_id)

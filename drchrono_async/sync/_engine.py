@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import attrs
 
+from .._checks import check_int, check_number
 from .._endpoints import BY_NAME, Endpoint
 from ..errors import (
     DrChronoError,
@@ -54,6 +54,7 @@ logger = logging.getLogger("drchrono_async.sync")
 # Reports and derived views, not data of their own.
 _NOT_SYNCED = frozenset({"mu_2015_report", "patients_summary", "lab_orders_summary"})
 _ANYTIME_FILTERS = frozenset({"since", "date", "date_range"})
+_YEAR = 366 * 86_400  # the bound of every period in seconds
 
 Progress = Callable[[ResourceReport], None]
 
@@ -137,22 +138,17 @@ class Syncer:
                 "resources must name endpoints that can be synced"
                 + (f"; not these: {', '.join(sorted(map(str, unknown))[:10])}" if unknown else "")
             )
-        for label, value, low in (
-            ("overlap", overlap, 0.0),
-            ("full_every", full_every, 0.0),
-            ("reconcile_every", reconcile_every, 0.0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                low <= value < math.inf
-            ):
-                raise InvalidRequestError(f"{label} must be a finite number of seconds >= 0")
-        for label, count in (("shards", shards), ("concurrency", concurrency),
-                             ("backfill_ahead", backfill_ahead),
-                             ("confirm_limit", confirm_limit)):  # fmt: skip
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise InvalidRequestError(f"{label} must be a whole number >= 0")
-        if shards < 1 or concurrency < 1:
-            raise InvalidRequestError("shards and concurrency must be at least 1")
+        for label, value in (("overlap", overlap), ("full_every", full_every),
+                             ("reconcile_every", reconcile_every)):  # fmt: skip
+            check_number(value, label, low=0, high=_YEAR, kind="a number of seconds",
+                         tail=" (a year)")  # fmt: skip
+        shards = check_int(shards, "shards", low=1, high=256)
+        concurrency = check_int(concurrency, "concurrency", low=1, high=256)
+        # Days: a date range beyond a date's reach (year 9999) would overflow, not refuse.
+        backfill_ahead = check_int(backfill_ahead, "backfill_ahead", low=0, high=3_660,
+                                   tail=" (days, ten years)")  # fmt: skip
+        # One GET each, and the stores list at most a million stale ids at once.
+        confirm_limit = check_int(confirm_limit, "confirm_limit", low=0, high=1_000_000)
         if not isinstance(backfill_from, dt.date) or isinstance(backfill_from, dt.datetime):
             raise InvalidRequestError("backfill_from must be a date")
         if isinstance(granted_scopes, str):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import math
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ..errors import InvalidRequestError, StoreError, StoreLockedError
+from .._checks import check_number
+from ..errors import StoreError, StoreLockedError
 
 __all__ = ["POLL", "check_wait", "file_lock", "locked_message"]
 
@@ -26,14 +26,8 @@ MAX_WAIT = 7 * 86_400.0
 
 def check_wait(wait: object) -> float:
     """Seconds to wait for a lock: a finite number from 0 to a week."""
-    if (
-        isinstance(wait, bool)
-        or not isinstance(wait, (int, float))
-        or not math.isfinite(wait)
-        or not 0 <= wait <= MAX_WAIT
-    ):
-        raise InvalidRequestError("wait must be a number of seconds from 0 to a week")
-    return float(wait)
+    return check_number(wait, "wait", low=0, high=MAX_WAIT, kind="a number of seconds",
+                        tail=" (a week)")  # fmt: skip
 
 
 def locked_message(resource: str, wait: float) -> str:

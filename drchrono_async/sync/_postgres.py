@@ -21,10 +21,10 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
+from .._checks import check_int, check_number, needs_extra
 from ..errors import (
     DrChronoError,
     InvalidRequestError,
@@ -67,14 +67,7 @@ T = TypeVar("T")
 
 
 def _seconds(value: object, what: str, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        raise InvalidRequestError(f"{what} must be a number of seconds in [{low:g}, {high:g}]")
-    return float(value)
+    return check_number(value, what, low=low, high=high, kind="a number of seconds")
 
 
 class PostgresStore:
@@ -107,6 +100,8 @@ class PostgresStore:
 
         async with PostgresStore("postgresql://sync@db/practice") as store:
             ...
+
+    Or `await store.open()` and, when done, `await store.aclose()` (`close()` is the same).
     """
 
     def __init__(
@@ -122,12 +117,10 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         idle_check: float = IDLE_CHECK,
     ) -> None:
-        try:
+        with needs_extra("postgres", "PostgresStore"):
+            import psycopg  # noqa: F401 - its own name first, before a submodule's
+            import psycopg_pool  # noqa: F401 - imported on open(): missing, say so now
             from psycopg.conninfo import conninfo_to_dict
-        except ImportError:
-            raise StoreError(
-                "PostgresStore needs psycopg: pip install 'drchrono-async[postgres]'"
-            ) from None
         check_name(schema, "schema")
         if not isinstance(dsn, str):
             raise InvalidRequestError("dsn must be a connection string")
@@ -135,12 +128,7 @@ class PostgresStore:
             info = conninfo_to_dict(dsn)
         except Exception:  # its message may quote the string, password included
             raise InvalidRequestError("dsn is not a PostgreSQL connection string") from None
-        if (
-            isinstance(pool_size, bool)
-            or not isinstance(pool_size, int)
-            or not 1 <= pool_size <= 64
-        ):
-            raise InvalidRequestError("pool_size must be a whole number from 1 to 64")
+        pool_size = check_int(pool_size, "pool_size", low=1, high=64)
         self.settings = Settings(
             dsn=dsn,
             schema=schema,
@@ -190,17 +178,21 @@ class PostgresStore:
                 )
             )
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close every connection; safe to call twice."""
         self._writer.forget()
         await self._session.close()
+
+    async def close(self) -> None:
+        """The same as `aclose()` (the name every other closeable of the library uses)."""
+        await self.aclose()
 
     async def __aenter__(self) -> PostgresStore:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        await self.aclose()
 
     # What code beside the store that keeps tables in the same schema uses (the token
     # tables, the fleet's registry): a pooled connection with typed errors, composed SQL
@@ -358,8 +350,7 @@ class PostgresStore:
 
     async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
         """Up to `limit` ids flagged stale, the longest-stale first."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1_000_000:
-            raise InvalidRequestError("limit must be a whole number from 0 to 1000000")
+        limit = check_int(limit, "limit", low=0, high=1_000_000)
         return await self._read(
             "stale_ids",
             resource,

@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
+from .._checks import check_choice, check_number
 from ..errors import DrChronoError, InvalidRequestError, StoreError, StoreTimeoutError
 from ..oauth import FileTokenStore, TokenStore
 from ._locks import check_wait, file_lock
@@ -77,6 +78,8 @@ class SQLiteStore:
 
         async with SQLiteStore("practice.db") as store:
             ...
+
+    Or `await store.open()` and, when done, `await store.aclose()` (`close()` is the same).
     """
 
     def __init__(
@@ -86,13 +89,11 @@ class SQLiteStore:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout: float = 30.0,
     ) -> None:
-        if synchronous not in ("FULL", "NORMAL"):
-            raise InvalidRequestError('synchronous must be "FULL" or "NORMAL"')
-        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
-            raise InvalidRequestError("busy_timeout must be a number of seconds")
+        self._synchronous = check_choice(synchronous, "synchronous", ("FULL", "NORMAL"))
+        # A day: past it a writer that holds the file is stuck, not busy.
+        self._busy_timeout = check_number(busy_timeout, "busy_timeout", low=0, high=86_400,
+                                          kind="a number of seconds")  # fmt: skip
         self.path = str(path) if str(path) == ":memory:" else Path(path)
-        self._synchronous = synchronous
-        self._busy_timeout = float(busy_timeout)
         self._executor: ThreadPoolExecutor | None = None
         # Touched by the worker thread only (every job runs there, one at a time).
         self._conn: sqlite3.Connection | None = None
@@ -123,7 +124,7 @@ class SQLiteStore:
             self._executor = None
             raise
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection; safe to call twice."""
         executor, self._executor = self._executor, None
         self._ensured.clear()
@@ -134,12 +135,16 @@ class SQLiteStore:
         finally:
             executor.shutdown(wait=False)
 
+    async def close(self) -> None:
+        """The same as `aclose()` (the name every other closeable of the library uses)."""
+        await self.aclose()
+
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        await self.aclose()
 
     def _open_sync(self) -> None:
         if isinstance(self.path, Path) and not self.path.exists():

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from .._checks import check_int
 from ..errors import InvalidRequestError, StoreLockedError
 from ._columns import ColumnValues
 from ._locks import locked_message
@@ -151,9 +152,7 @@ def check_version(value: object) -> str | None:
 
 
 def check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1_000_000:
-        raise InvalidRequestError("limit must be a whole number from 0 to 1000000")
-    return limit
+    return check_int(limit, "limit", low=0, high=1_000_000)
 
 
 @contextlib.asynccontextmanager

@@ -80,7 +80,7 @@ class WriteResult:
 class SyncStore(Protocol):
     """A database the sync engine writes into. `SQLiteStore` and `PostgresStore` implement it.
 
-    Use as an async context manager (`async with store:`), or `await open()` / `await close()`.
+    Use as an async context manager (`async with store:`), or `await open()` / `await aclose()`.
     Names of resources and columns come from the library's endpoint table and record classes,
     never from the server: stores may use them as identifiers (quoted).
     """
@@ -89,7 +89,7 @@ class SyncStore(Protocol):
         """Connect, and create the bookkeeping tables (checkpoints, tokens) if missing."""
         ...
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection; safe to call twice."""
         ...
 

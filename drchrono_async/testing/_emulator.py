@@ -16,6 +16,8 @@ import orjson
 from drchrono_async._endpoints import BY_NAME
 from drchrono_async.ratelimit import Clock, SystemClock
 
+from .._checks import check_choice, check_int, check_number
+from .._ids import MAX_INT_ID as MAX_ID
 from ..errors import InvalidRequestError
 from ._activity import Activity
 from ._api import Api
@@ -35,10 +37,10 @@ __all__ = ["DEFAULT_BASE_URL", "MAX_PRACTICES", "QUOTA_SCOPES", "Emulator"]
 
 DEFAULT_BASE_URL = "http://drchrono.emulator"
 MAX_PRACTICES = 1000
-QUOTA_SCOPES = ("application", "token")
 
 Latency = float | tuple[float, float]
 QuotaScope = Literal["application", "token"]
+QUOTA_SCOPES: tuple[QuotaScope, ...] = ("application", "token")
 
 
 class Emulator:
@@ -82,21 +84,17 @@ class Emulator:
         client_secret: str = "emulator-client-secret-hs256-signing-key",
         redirect_uri: str = "http://localhost:8000/oauth/callback",
     ) -> None:
-        if quota_scope not in QUOTA_SCOPES:
-            raise InvalidRequestError('quota_scope must be "application" or "token"')
-        if isinstance(quota_window, bool) or not isinstance(quota_window, (int, float)) or not (
-            1.0 <= quota_window <= HOUR
-        ):
-            raise InvalidRequestError("quota_window must be seconds in [1, 3600]")
+        self.quota_scope: QuotaScope = check_choice(quota_scope, "quota_scope", QUOTA_SCOPES)
+        window = check_number(quota_window, "quota_window", low=1, high=HOUR,
+                              kind="a number of seconds")  # fmt: skip
         all_sizes = _practice_sizes(practices, sizes, practice_sizes)
-        self.quota_scope: QuotaScope = quota_scope
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.tz = ZoneInfo(timezone)
         self.base_url = base_url.rstrip("/")
         self.latency: Latency = latency
         self.faults = Faults(seed)
         self.requests = RequestLog()
-        self._quota = QuotaBook(quota, float(quota_window))
+        self._quota = QuotaBook(quota, window)
         self._rng = random.Random(f"emulator:{seed}")
         self.oauth = OAuthServer(
             self.clock,
@@ -142,16 +140,13 @@ class Emulator:
 
     def practice(self, index: int) -> Practice:
         """Practice `index` (0 .. number of practices - 1)."""
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise InvalidRequestError("a practice index is an int")
-        if not 0 <= index < len(self._practices):
-            raise InvalidRequestError(f"practice index must be in 0..{len(self._practices) - 1}")
-        return self._practices[index]
+        return self._practices[
+            check_int(index, "a practice index", low=0, high=len(self._practices) - 1)
+        ]
 
     def practice_of_user(self, user_id: int) -> Practice:
         """The practice a user belongs to (a user id outside every practice is refused)."""
-        if isinstance(user_id, bool) or not isinstance(user_id, int):
-            raise InvalidRequestError("user_id must be an int")
+        user_id = check_int(user_id, "user_id", low=1, high=MAX_ID)
         for practice in self._practices:
             if practice.owns_user(user_id):
                 return practice
@@ -259,8 +254,7 @@ class Emulator:
 
     def spend(self, calls: int, token: str | None = None) -> None:
         """Count `calls` made by an outside consumer sharing `token`'s budget (see `used`)."""
-        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
-            raise InvalidRequestError("calls must be an int >= 0")
+        calls = check_int(calls, "calls", low=0, high=2**31 - 1)
         self._quota.spend(self._quota_key_of(token), self.clock.now(), calls)
 
     def _quota_key(self, token: Token) -> str:
@@ -495,12 +489,8 @@ def _practice_sizes(
     practice_sizes: Sequence[Mapping[str, int]] | None,
 ) -> list[dict[str, int]]:
     """Each practice's `sizes`: the shared ones with the practice's own over them."""
-    if practices is not None and (
-        isinstance(practices, bool)
-        or not isinstance(practices, int)
-        or not 1 <= practices <= MAX_PRACTICES
-    ):
-        raise InvalidRequestError(f"practices must be an int in 1..{MAX_PRACTICES}")
+    if practices is not None:
+        practices = check_int(practices, "practices", low=1, high=MAX_PRACTICES)
     if sizes is not None and not isinstance(sizes, Mapping):
         raise InvalidRequestError("sizes must be a mapping of endpoint name to a count")
     if practice_sizes is None:

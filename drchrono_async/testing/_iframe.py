@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from .._checks import check_choice, check_int, needs_extra
 from ..errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -35,17 +36,14 @@ def iframe_url(
     iat: int | None = None,
 ) -> str:
     """`base_url` with the page's signed query; see `Emulator.iframe_url`."""
-    if page not in _PAGES:
-        raise InvalidRequestError('page must be "patient" or "clinical_note"')
+    check_choice(page, "page", _PAGES)
     parts = urlsplit(base_url) if isinstance(base_url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidRequestError("base_url must be an http(s) URL")
     if parts.fragment:
         raise InvalidRequestError("base_url must not have a fragment")
-    try:
+    with needs_extra("jwt", "iframe_url"):
         import jwt
-    except ImportError:
-        raise ImportError("iframe_url needs PyJWT: pip install 'drchrono-async[jwt]'") from None
 
     if doctor_id is None:
         user = emulator.record("users", emulator.current_user_id) or {}
@@ -77,8 +75,7 @@ def iframe_url(
     params["iat"] = int(emulator.clock.now()) if iat is None else iat
     for name, value in params.items():
         low = 0 if name == "iat" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _MAX_ID:
-            raise InvalidRequestError(f"{name} must be an integer in {low}..2**63-1")
+        check_int(value, name, low=low, high=_MAX_ID)
     token = jwt.encode(params, emulator.client_secret, algorithm="HS256")
     query = urlencode([*((k, str(v)) for k, v in params.items()), ("jwt", token)])
     sep = "" if base_url.endswith(("?", "&")) else "&" if parts.query else "?"

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from drchrono_async._endpoints import BY_NAME, ENDPOINTS
 
+from .._checks import check_int
+from .._ids import MAX_INT_ID
 from ..errors import InvalidRequestError
 from ._activity import Activity
 from ._api import Api
@@ -97,7 +99,8 @@ class Practice:
     def _user(self, user_id: int | None) -> int:
         if user_id is None:
             return self.current_user_id
-        if isinstance(user_id, bool) or not isinstance(user_id, int) or not self.owns_user(user_id):
+        user_id = check_int(user_id, "user_id", low=1, high=MAX_INT_ID)
+        if not self.owns_user(user_id):
             raise InvalidRequestError(f"user_id is not a user of practice {self.index}")
         return user_id
 

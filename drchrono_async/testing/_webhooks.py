@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import math
 import random
 import uuid
 from collections import deque
@@ -36,6 +35,7 @@ import attrs
 import httpx
 import orjson
 
+from .._checks import check_int, check_number
 from ..errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -198,14 +198,8 @@ class Webhooks:
 
     @timeout.setter
     def timeout(self, value: float) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or not 0 < value <= _MAX_TIMEOUT
-        ):
-            raise InvalidRequestError(f"timeout must be in (0, {_MAX_TIMEOUT:g}] seconds")
-        self._timeout = float(value)
+        self._timeout = check_number(value, "timeout", low=0, low_open=True, high=_MAX_TIMEOUT,
+                                     kind="a number of seconds")  # fmt: skip
 
     # --- hooks ----------------------------------------------------------------------------
 
@@ -244,12 +238,7 @@ class Webhooks:
         return hook_id
 
     def _check_practice(self, practice: int) -> None:
-        if (
-            isinstance(practice, bool)
-            or not isinstance(practice, int)
-            or not 0 <= practice < self._practices
-        ):
-            raise InvalidRequestError(f"practice must be an index in 0..{self._practices - 1}")
+        check_int(practice, "practice", low=0, high=self._practices - 1, tail=" (an index)")
 
     @property
     def hooks(self) -> tuple[Hook, ...]:

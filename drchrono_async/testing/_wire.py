@@ -134,11 +134,6 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
 # --- API wire formats -------------------------------------------------------------------------
 
 
-def fmt_ts(value: dt.datetime) -> str:
-    """A naive timestamp as the API writes it: `2020-12-24T22:00:00`."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S")
-
-
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
 
 

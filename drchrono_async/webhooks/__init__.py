@@ -16,7 +16,7 @@ token itself (not an HMAC of the body); only the GET verification handshake is a
 """
 
 from ._dedupe import DEFAULT_RETENTION, MIN_RETENTION, Claim, DeliveryDedupe, MemoryDedupe
-from ._events import DEFAULT_MAX_BODY, EVENT_RESOURCES, WebhookEvent, parse_delivery
+from ._events import DEFAULT_MAX_BODY, EVENT_RESOURCES, WebhookEvent, build_event, parse_delivery
 from ._receiver import WebhookReceiver
 from ._redis_dedupe import RedisDedupe
 from ._signature import verification_response
@@ -32,6 +32,7 @@ __all__ = [
     "RedisDedupe",
     "WebhookEvent",
     "WebhookReceiver",
+    "build_event",
     "parse_delivery",
     "verification_response",
 ]

@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from typing import Protocol, runtime_checkable
 
+from .._checks import check_int, check_number
 from ..errors import InvalidRequestError, WebhookError
 from ..ratelimit import Clock, SystemClock
 
@@ -114,14 +115,9 @@ def check_delivery_id(delivery_id: object) -> str:
 
 
 def check_retention(value: object, what: str = "retention") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidRequestError(f"{what} must be a number of seconds")
-    if not MIN_RETENTION <= value < 366 * 24 * HOUR:
-        raise InvalidRequestError(
-            f"{what} must be at least {MIN_RETENTION:.0f} seconds (8 hours: redeliveries "
-            "come up to 7 hours after the event) and under a year"
-        )
-    return float(value)
+    return check_number(value, what, low=MIN_RETENTION, high=366 * 24 * HOUR, high_open=True,
+                        kind="a number of seconds", tail=" (8 hours, since redeliveries come"
+                        " up to 7 hours after the event, to a year)")  # fmt: skip
 
 
 class MemoryDedupe:
@@ -149,11 +145,7 @@ class MemoryDedupe:
         clock: Clock | None = None,
     ) -> None:
         self.retention = check_retention(retention)
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int):
-            raise InvalidRequestError("max_entries must be an integer")
-        if not 1 <= max_entries <= 100_000_000:
-            raise InvalidRequestError("max_entries must be 1 to 100000000")
-        self.max_entries = max_entries
+        self.max_entries = check_int(max_entries, "max_entries", low=1, high=100_000_000)
         self._clock: Clock = clock if clock is not None else SystemClock()
         # id -> time it may be forgotten; in completion order, which is expiry order.
         self._handled: OrderedDict[str, float] = OrderedDict()

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import orjson
 
+from .._checks import check_int
 from .._converter import DrChronoConverter
 from .._converter import converter as default_converter
 from .._endpoints import BY_NAME
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_DEPTH",
     "WebhookEvent",
     "build_event",
+    "event_of",
     "parse_delivery",
 ]
 
@@ -40,6 +42,7 @@ CONTENT_LENGTH = b"content-length"
 HEADERS = frozenset({SIGNATURE, EVENT, DELIVERY, CONTENT_LENGTH})
 
 DEFAULT_MAX_BODY = 1024 * 1024
+MAX_BODY_LIMIT = 64 * 1024 * 1024  # the most `max_body` may be
 MAX_DEPTH = 32  # an appointment nests 4 deep; orjson.dumps itself refuses past 254
 MAX_EVENT_CHARS = 64
 MAX_DELIVERY_CHARS = 128
@@ -142,21 +145,46 @@ def parse_delivery(
     secrets = secret if isinstance(secret, Secrets) else Secrets(secret)
     found = collect(headers, HEADERS)
     check_signature(found.get(SIGNATURE), secrets)
-    if not isinstance(body, (bytes, bytearray, memoryview)):
-        raise InvalidRequestError("body must be bytes")
-    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-        raise InvalidRequestError("max_body must be a number of bytes >= 1")
-    if len(body) > max_body:
-        raise WebhookPayloadError(f"the delivery's body is over {max_body} bytes")
-    return build_event(found, body, converter)
+    return _checked(found, body, converter, max_body)
 
 
 def build_event(
+    headers: HeadersLike,
+    body: bytes,
+    *,
+    converter: DrChronoConverter | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> WebhookEvent:
+    """Read a delivery into a `WebhookEvent` WITHOUT checking its signature.
+
+    For a delivery whose signature was checked already, for example one a receiver verified
+    and stored (headers and body) for a worker to read later. A request straight from the
+    network must go through `parse_delivery` (or `WebhookReceiver`): anyone can send one.
+    Raises as `parse_delivery` does, but for the signature.
+    """
+    return _checked(collect(headers, HEADERS), body, converter, max_body)
+
+
+def _checked(
+    found: Mapping[bytes, list[bytes | None]],
+    body: object,
+    converter: DrChronoConverter | None,
+    max_body: object,
+) -> WebhookEvent:
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise InvalidRequestError("body must be bytes")
+    limit = check_int(max_body, "max_body", low=1, high=MAX_BODY_LIMIT, tail=" (bytes)")
+    if len(body) > limit:
+        raise WebhookPayloadError(f"the delivery's body is over {limit} bytes")
+    return event_of(found, body, converter)
+
+
+def event_of(
     found: Mapping[bytes, list[bytes | None]],
     body: bytes | bytearray | memoryview,
     converter: DrChronoConverter | None,
 ) -> WebhookEvent:
-    """The event of a delivery whose signature was already checked."""
+    """The event of a delivery whose signature was already checked (headers collected)."""
     event = _header(found, EVENT, "X-drchrono-event", MAX_EVENT_CHARS)
     if not _EVENT_NAME.fullmatch(event):
         raise WebhookPayloadError("the X-drchrono-event header is not an event name")

@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 import orjson
 
+from .._checks import check_int
 from .._converter import DrChronoConverter
 from ..errors import (
     InvalidRequestError,
@@ -48,9 +49,10 @@ from ._events import (
     DEFAULT_MAX_BODY,
     EVENT,
     HEADERS,
+    MAX_BODY_LIMIT,
     PING,
     WebhookEvent,
-    build_event,
+    event_of,
 )
 from ._headers import collect
 from ._signature import SIGNATURE, Secrets, check_signature, verification_response
@@ -65,7 +67,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Handler = Callable[[WebhookEvent], Awaitable[object]]
 
-MAX_BODY_LIMIT = 64 * 1024 * 1024
 MAX_QUERY_BYTES = 8192
 _PING = PING.encode("ascii")
 
@@ -163,10 +164,7 @@ class WebhookReceiver:
             or inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004
         ):
             raise InvalidRequestError("handler must be an async function")
-        if isinstance(max_body, bool) or not isinstance(max_body, int):
-            raise InvalidRequestError("max_body must be an integer number of bytes")
-        if not 1 <= max_body <= MAX_BODY_LIMIT:
-            raise InvalidRequestError(f"max_body must be 1 to {MAX_BODY_LIMIT} bytes")
+        max_body = check_int(max_body, "max_body", low=1, high=MAX_BODY_LIMIT, tail=" (bytes)")
         if dedupe is None:
             dedupe = MemoryDedupe(clock=clock)
         elif clock is not None:
@@ -235,7 +233,7 @@ class WebhookReceiver:
                 return PONG
             check_signature(found.get(SIGNATURE), self._secrets)
             body = await self._read_body(found, receive)
-            event = build_event(found, body, self._converter)
+            event = event_of(found, body, self._converter)
         except _Disconnected:
             logger.info("webhook delivery abandoned: the client disconnected mid-body")
             return None

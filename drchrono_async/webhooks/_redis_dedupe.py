@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from .._checks import check_number, needs_extra
 from ..errors import InvalidRequestError, WebhookError
 from ._dedupe import DEFAULT_RETENTION, Claim, check_delivery_id, check_retention
 
@@ -74,15 +75,15 @@ class RedisDedupe:
         retention: float = DEFAULT_RETENTION,
         claim_ttl: float = 300.0,
     ) -> None:
+        with needs_extra("redis", "RedisDedupe"):  # its errors are caught by class
+            from redis.exceptions import RedisError  # noqa: F401
         if not isinstance(prefix, str) or not prefix or len(prefix) > 256:
             raise InvalidRequestError("prefix must be a non-empty string of at most 256 chars")
         self.retention = check_retention(retention)
-        if isinstance(claim_ttl, bool) or not isinstance(claim_ttl, (int, float)):
-            raise InvalidRequestError("claim_ttl must be a number of seconds")
-        if not 1.0 <= claim_ttl <= self.retention:
-            raise InvalidRequestError("claim_ttl must be 1 second to the retention")
+        self.claim_ttl = check_number(claim_ttl, "claim_ttl", low=1, high=self.retention,
+                                      kind="a number of seconds",
+                                      tail=" (the retention)")  # fmt: skip
         self.prefix = prefix
-        self.claim_ttl = float(claim_ttl)
         self._redis = redis
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)

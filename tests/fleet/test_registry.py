@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+
 import pytest
 
-from drchrono_async.errors import InvalidRequestError
+from drchrono_async.errors import InvalidRequestError, StoreError
 from drchrono_async.fleet import PracticeRegistry
+from drchrono_async.fleet._app import EVERY
 from drchrono_async.oauth import Token
+
+from .conftest import POSTGRES_DSN
 
 
 def token(n: int = 1) -> Token:
@@ -82,8 +88,10 @@ def test_repr_names_no_dsn() -> None:
 
 
 @pytest.mark.parametrize(
-    ("every", "crons"), [(15, ["*/15 * * * *"]), (1, ["*/1 * * * *"]), (0, [])]
-)
+    ("every", "crons"),
+    [(15, ["*/15 * * * *"]), (1, ["*/1 * * * *"]), (60, ["0 */1 * * *"]),
+     (180, ["0 */3 * * *"]), (1440, ["0 0 * * *"]), (0, [])],
+)  # fmt: skip
 def test_every_sets_the_periodic_schedule_and_zero_turns_it_off(
     every: int, crons: list[str]
 ) -> None:
@@ -94,9 +102,39 @@ def test_every_sets_the_periodic_schedule_and_zero_turns_it_off(
     assert "drchrono_async.fleet.schedule" in app.tasks  # still callable by hand
 
 
-@pytest.mark.parametrize("every", [-1, 60, 1.5, True])
+@pytest.mark.parametrize("every", [e for e in EVERY if e])
+def test_every_is_the_period_between_two_scheduled_syncs(every: int) -> None:
+    # The schedule as procrastinate reads it (croniter), over two days from an odd moment:
+    # every gap is `every` minutes. (`*/45` fired at :00 and :45: gaps of 15 and 45.)
+    import croniter
+
+    from drchrono_async.fleet import FleetConfig, build_app
+
+    app = build_app(FleetConfig("postgresql://u@127.0.0.1/test", every=every))
+    (task,) = app.periodic_registry.periodic_tasks.values()
+    it = croniter.croniter(task.cron, dt.datetime(2024, 2, 28, 23, 17, 42))
+    times = [it.get_next(dt.datetime) for _ in range(2 * 1440 // every + 2)]
+    assert {round((b - a).total_seconds() / 60) for a, b in itertools.pairwise(times)} == {every}
+
+
+@pytest.mark.parametrize("every", [-1, 7, 45, 59, 90, 300, 1441, 2880, 1.5, 15.0, True, "15"])
 def test_every_is_checked(every: object) -> None:
     from drchrono_async.fleet import FleetConfig
 
-    with pytest.raises(InvalidRequestError):
+    with pytest.raises(InvalidRequestError, match="every must be"):
         FleetConfig("postgresql://u@127.0.0.1/test", every=every)  # type: ignore[arg-type]
+
+
+async def test_the_registry_closes_as_everything_else_does(fleet_schema: str) -> None:
+    registry = PracticeRegistry(POSTGRES_DSN, schema=fleet_schema)
+    await registry.open()
+    assert await registry.practices() == []
+    await registry.aclose()
+    await registry.aclose()  # safe twice
+    await registry.close()  # the older name, kept
+    with pytest.raises(StoreError):
+        await registry.practices()
+    async with PracticeRegistry(POSTGRES_DSN, schema=fleet_schema) as again:
+        assert await again.practices() == []
+    with pytest.raises(StoreError):
+        await again.practices()

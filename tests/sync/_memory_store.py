@@ -59,7 +59,7 @@ class MemoryStore:
     async def open(self) -> None:
         pass
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         pass
 
     async def ensure_resource(self, resource: str, columns: Sequence[Column]) -> None:

@@ -343,12 +343,18 @@ async def test_closed_store_raises_and_closes_twice(backend: Backend) -> None:
     await store.open()
     await store.open()  # idempotent
     await store.ensure_resource("patients", [])
-    await store.close()
-    await store.close()
+    await store.aclose()
+    await store.aclose()
+    await store.close()  # the older name of aclose, kept
     with pytest.raises(StoreError):
         await store.get("patients", "1")
     async with backend.new() as again:  # the data outlived the connection
         assert await again.count("patients") == 0
+    with pytest.raises(StoreError):  # leaving `async with` closed it
+        await again.count("patients")
+    await store.open()  # a closed store opens again
+    assert await store.count("patients") == 0
+    await store.close()
 
 
 async def test_concurrent_calls_on_one_store_do_not_mix_transactions(store: Store) -> None:
