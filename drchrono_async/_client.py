@@ -19,7 +19,7 @@ import httpx
 
 from . import records
 from ._auth import Auth, StaticAuth
-from ._checks import check_base_url, check_seconds, check_secret
+from ._checks import check_base_url, check_int, check_number, check_seconds, check_secret
 from ._converter import DrChronoConverter
 from ._converter import converter as default_converter
 from ._endpoints import BY_NAME, ENDPOINTS, Endpoint
@@ -65,9 +65,7 @@ _UNSET = _Unset()
 
 
 def _max_retries(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise InvalidRequestError("max_retries must be a whole number from 0 to 100")
-    return value
+    return check_int(value, "max_retries", low=0, high=100)
 
 
 class _Default:
@@ -218,17 +216,12 @@ class DrChronoClient:
             raise InvalidRequestError("oauth and token_store go together")
         if access_token is not None:
             check_secret(access_token, "access_token")
-        if isinstance(refresh_margin, bool) or not isinstance(refresh_margin, (int, float)) or not (
-            0 <= refresh_margin < 86_400
-        ):
-            raise InvalidRequestError("refresh_margin must be seconds in [0, 86400)")
+        refresh_margin = check_number(refresh_margin, "refresh_margin", low=0, high=86_400,
+                                      high_open=True, kind="a number of seconds")  # fmt: skip
         max_retries = _max_retries(max_retries)
         max_wait = check_seconds(max_wait, "max_wait")
         lane = check_priority(priority)
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not (
-            1 <= max_concurrency <= 1024
-        ):
-            raise InvalidRequestError("max_concurrency must be a whole number from 1 to 1024")
+        max_concurrency = check_int(max_concurrency, "max_concurrency", low=1, high=1024)
         if http_client is not None and transport is not None:
             raise InvalidRequestError("give either http_client or transport, not both")
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
@@ -504,8 +497,6 @@ def _tzinfo(value: str | dt.tzinfo) -> dt.tzinfo:
 def _timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
     if value is None or isinstance(value, httpx.Timeout):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        0 < value < math.inf
-    ):
-        raise InvalidRequestError("timeout must be an httpx.Timeout or a number of seconds > 0")
-    return httpx.Timeout(float(value))
+    seconds = check_number(value, "timeout", low=0, high=math.inf, low_open=True,
+                           kind="an httpx.Timeout or a number of seconds")  # fmt: skip
+    return httpx.Timeout(seconds)

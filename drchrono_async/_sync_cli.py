@@ -143,9 +143,10 @@ async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
             yield client
         return
     if args.oauth:
+        # The token store first: if it cannot be made, no app is left open behind it.
+        tokens = FileTokenStore(args.token_file) if args.token_file else store.token_store()
         app = OAuthApp(_env("DRCHRONO_CLIENT_ID"), _env("DRCHRONO_CLIENT_SECRET"),
                        _env("DRCHRONO_REDIRECT_URI"), base_url=args.base_url)  # fmt: skip
-        tokens = FileTokenStore(args.token_file) if args.token_file else store.token_store()
         async with app, DrChronoClient(oauth=app, token_store=tokens, base_url=args.base_url,
                                        timezone=args.timezone) as client:  # fmt: skip
             yield client

@@ -26,7 +26,7 @@ import attrs
 from .._checks import check_int, check_number, needs_extra
 from ..errors import InvalidRequestError, StoreError, TokenStoreError
 from ..sync import DEFAULT_RESOURCES
-from ..sync._pg_values import lock_key
+from ..sync import pg_lock_key as lock_key
 from ._registry import DEFAULT_SCHEMA, PracticeRegistry
 from ._runner import FleetJobError, FleetRuntime, Outcome
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ._app import OAuthApp
 from ._auth import DEFAULT_REFRESH_MARGIN, RefreshingAuth
 from ._redis_store import RedisTokenStore
-from ._stores import FileTokenStore, MemoryTokenStore, TokenStore
+from ._stores import FileTokenStore, MemoryTokenStore, TokenStore, check_replaces
 from ._token import Token
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "RefreshingAuth",
     "Token",
     "TokenStore",
+    "check_replaces",
 ]

@@ -21,10 +21,10 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
-from ..errors import TokenConflictError, TokenStoreError
+from ..errors import InvalidRequestError, TokenConflictError, TokenStoreError
 from ._token import Token
 
-__all__ = ["FileTokenStore", "MemoryTokenStore", "TokenStore"]
+__all__ = ["FileTokenStore", "MemoryTokenStore", "TokenStore", "check_replaces"]
 
 
 @runtime_checkable
@@ -49,7 +49,10 @@ class TokenStore(Protocol):
         ...
 
 
-def _check_replaces(current: Token | None, replaces: str | None) -> None:
+def check_replaces(current: Token | None, replaces: str | None) -> None:
+    """The compare of a token store's compare-and-set save, for stores of your own: with
+    `replaces` (the refresh token the caller read), raise `TokenConflictError` unless the
+    stored token (`current`) still has it; without it, the save is unconditional."""
     if replaces is None:
         return
     if current is None or current.refresh_token != replaces:
@@ -68,7 +71,7 @@ class MemoryTokenStore:
 
     async def save(self, token: Token, *, replaces: str | None = None) -> None:
         # No await between the check and the write: atomic on the event loop.
-        _check_replaces(self._token, replaces)
+        check_replaces(self._token, replaces)
         self._token = token
 
     def lock(self) -> AbstractAsyncContextManager[None]:
@@ -94,6 +97,8 @@ class FileTokenStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, lock_poll: float = 0.05) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not Path(path).name:
+            raise InvalidRequestError("path must name a file (not a directory or a root)")
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._poll = lock_poll
@@ -116,7 +121,7 @@ class FileTokenStore:
             await self._save_locked(token, replaces)
 
     async def _save_locked(self, token: Token, replaces: str | None) -> None:
-        _check_replaces(await self.load(), replaces)
+        check_replaces(await self.load(), replaces)
         try:
             await anyio.to_thread.run_sync(_write_atomically, self.path, token.to_json())
         except OSError as exc:

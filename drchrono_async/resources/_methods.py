@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, overload
 
+from .._checks import check_int
 from ..errors import InvalidRequestError
 from ..pagination import Page, PageRequest, Paginator
 from . import _query
@@ -70,10 +71,8 @@ class _Gets(BaseResource[T]):
         )
 
     def _shard(self, params: dict[str, str], shards: int | None) -> _list[PageRequest]:
-        if shards is not None and (
-            isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 64
-        ):
-            raise InvalidRequestError("shards must be a whole number from 1 to 64")
+        if shards is not None:
+            shards = check_int(shards, "shards", low=1, high=64)
         if self.endpoint.date_range_max_days is None or "date_range" not in params:
             raise InvalidRequestError(
                 f"shards needs a date_range, on an endpoint listed by date ({self.endpoint.name})"

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from .._checks import check_int
 from .._endpoints import Action, Endpoint, FilterKind
 from ..errors import InvalidRequestError
 
@@ -195,13 +196,9 @@ def list_params(
     maximum = endpoint.max_page_size_for(verbose)
     if page_size is None:
         page_size = maximum  # under an hourly quota, records per call is throughput
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise InvalidRequestError("page_size must be a whole number >= 1")
-    if page_size > maximum:
-        mode = " with verbose=True" if verbose else ""
-        raise InvalidRequestError(
-            f"page_size is above the maximum of {maximum} for {endpoint.name}{mode}"
-        )
+    mode = " with verbose=True" if verbose else ""
+    page_size = check_int(page_size, "page_size", low=1, high=maximum,
+                          tail=f" (the maximum for {endpoint.name}{mode})")  # fmt: skip
     params["page_size"] = str(page_size)
     if verbose:
         params["verbose"] = "true"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._apply import StoreDedupe, apply_event
 from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan, syncable
+from ._pg_values import lock_key as pg_lock_key
 from ._postgres import PostgresStore
 from ._report import Outcome, ResourceReport, SyncReport
 from ._sql import check_name, payload_checksum
@@ -30,5 +31,6 @@ __all__ = [
     "apply_event",
     "check_name",
     "payload_checksum",
+    "pg_lock_key",
     "syncable",
 ]

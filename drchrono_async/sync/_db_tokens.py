@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError, TokenStoreError
-from ..oauth import FileTokenStore, Token
-from ..oauth._stores import _check_replaces
+from ..oauth import FileTokenStore, Token, check_replaces
 from ._pg_values import lock_key
 from ._sql import TOKENS, now_utc
 from ._sqlite_sql import q, transaction
@@ -58,7 +57,7 @@ class SQLiteTokenStore:
                 found = conn.execute(
                     f"SELECT token FROM {q(TOKENS)} WHERE key = ?", (self.key,)
                 ).fetchone()
-                _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                check_replaces(None if found is None else Token.from_json(found[0]), replaces)
                 conn.execute(
                     f"INSERT INTO {q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE"
@@ -111,7 +110,7 @@ class PostgresTokenStore:
                     (self.key,),
                 )
                 found = await cur.fetchone()
-                _check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                check_replaces(None if found is None else Token.from_json(found[0]), replaces)
                 await conn.execute(
                     store.sql(
                         "INSERT INTO {s}.{t} (key, token, updated_at) VALUES (%s, %s, now())"

@@ -163,3 +163,12 @@ def test_umask_does_not_loosen_file_mode(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "t.json").stat().st_mode) == 0o600
+
+
+def test_a_token_file_path_must_name_a_file() -> None:
+    from drchrono_async.errors import InvalidRequestError
+    from drchrono_async.oauth import FileTokenStore
+
+    for bad in ("/", "", 3):
+        with pytest.raises(InvalidRequestError):
+            FileTokenStore(bad)  # type: ignore[arg-type]
