@@ -3,6 +3,7 @@
 from . import errors, records
 from ._client import DrChronoClient
 from ._converter import DrChronoConverter, RecordDecodeWarning, converter, make_converter
+from ._transport import CallCount
 from ._version import __version__
 from .errors import (
     APIError,
@@ -62,6 +63,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "CallCount",
     "Clock",
     "ConflictError",
     "DateRange",
