@@ -14,7 +14,7 @@ import decimal
 import math
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -62,6 +62,8 @@ IGNORED_FILTERS = frozenset(
         ("clinical_note_field_values", "show_persistent"),
     }
 )
+_LIST_METHODS = frozenset({"GET", "POST"})
+_RECORD_METHODS = frozenset({"GET", "PUT", "PATCH", "DELETE"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
 
@@ -135,7 +137,7 @@ class Api:
         endpoint = BY_NAME[parts[1]]
         if endpoint.name == "users" and parts[2:] == ["current"]:
             if req.method != "GET":
-                return self._not_allowed(req.method)
+                return self._not_allowed(req.method, {"GET"})
             location = f"{req.origin}/api/users/{user_id}"
             return EmuResponse(302, b"", None, [("Location", location)])
         action = self._match_action(endpoint, parts)
@@ -143,18 +145,16 @@ class Api:
             return self._action(endpoint, action, parts, req)
         if len(parts) > 3:
             return json_response(404, NOT_FOUND)
-        if req.method not in endpoint.methods:
-            return self._not_allowed(req.method)
+        # What this path serves: the list takes GET and POST, a record the other three.
+        allowed = endpoint.methods & (_LIST_METHODS if len(parts) == 2 else _RECORD_METHODS)
+        if req.method not in allowed:
+            return self._not_allowed(req.method, allowed)
         table = self.tables[endpoint.name]
         if len(parts) == 2:
             if req.method == "GET":
                 return self._list(endpoint, table, req)
-            if req.method == "POST":
-                return self._create(endpoint, table, req)
-            return self._not_allowed(req.method)
+            return self._create(endpoint, table, req)
         row = table.lookup(parts[2])
-        if req.method == "POST":
-            return self._not_allowed(req.method)
         if row is None:
             return json_response(404, NOT_FOUND)
         if req.method == "GET":
@@ -165,8 +165,13 @@ class Api:
         return self._delete(endpoint, table, row)
 
     @staticmethod
-    def _not_allowed(method: str) -> EmuResponse:
-        return json_response(405, {"detail": f'Method "{method}" not allowed.'})
+    def _not_allowed(method: str, allowed: Iterable[str]) -> EmuResponse:
+        """A 405 with the `Allow` header DRF sends with it: the methods this path serves."""
+        return json_response(
+            405,
+            {"detail": f'Method "{method}" not allowed.'},
+            [("Allow", ", ".join(sorted(allowed)))],
+        )
 
     @staticmethod
     def _match_action(endpoint: Endpoint, parts: list[str]) -> list[Action] | None:
@@ -588,7 +593,7 @@ class Api:
     ) -> EmuResponse:
         action = next((a for a in actions if a.method == req.method), None)
         if action is None:
-            return self._not_allowed(req.method)
+            return self._not_allowed(req.method, {a.method for a in actions})
         row = None
         if "{id}" in action.path:
             row = self.tables[endpoint.name].lookup(parts[2])
