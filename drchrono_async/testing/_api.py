@@ -394,13 +394,14 @@ class Api:
             except ValueError as exc:
                 errors[key] = [str(exc)]
         if not partial:
+            rules = rules_for(endpoint.name)
             required = endpoint.required_fields
             for key in required:
                 if key not in item:
                     errors.setdefault(key, ["This field is required."])
-                elif item[key] is None and key != "patient":
+                elif item[key] is None and key not in rules.nullable:
                     errors.setdefault(key, ["This field may not be null."])
-            rules_for(endpoint.name).check(item, errors)
+            rules.check(item, errors)
         if errors:
             raise _Invalid(errors)
         return out

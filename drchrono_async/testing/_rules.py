@@ -24,6 +24,9 @@ Tables = Mapping[str, Table]
 class Rules:
     """The hooks, each a no-op by default."""
 
+    # Required fields that may be sent as null (the rest answer "This field may not be null.").
+    nullable: frozenset[str] = frozenset()
+
     def check(self, item: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
         """A create or replace: add field errors beyond the table's required fields."""
 
@@ -46,6 +49,8 @@ class Rules:
 
 class AppointmentRules(Rules):
     """Overlaps in one exam room are refused; breaks are appointments without a patient."""
+
+    nullable = frozenset({"patient"})
 
     PLACE = frozenset({"scheduled_time", "duration", "doctor", "office", "exam_room"})
 
