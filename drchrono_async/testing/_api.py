@@ -520,7 +520,9 @@ class Api:
             table.add(row)
             rows.append(row)
             self._notify(endpoint, "CREATE", row)
-        verbose = req.query_dict().get("verbose", "").lower() == "true"
+        verbose = rules_for(endpoint.name).verbose_create_answer or (
+            req.query_dict().get("verbose", "").lower() == "true"
+        )
         views = [row.view(verbose, endpoint.verbose_keys) for row in rows]
         return json_response(201, views if many else views[0])
 
