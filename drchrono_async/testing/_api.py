@@ -51,7 +51,7 @@ Predicate = Callable[[Row], bool]
 
 NOT_FOUND = {"detail": "Not found."}
 
-# Accepted but not applied (they need state the emulator does not model).
+# Checked but not applied (they need state the emulator does not model).
 IGNORED_FILTERS = frozenset(
     {
         ("appointment_templates", "available"),
@@ -203,15 +203,15 @@ class Api:
         signature: list[tuple[str, str]] = []
         within: tuple[str, str, str] | None = None
         for name, kind in endpoint.filters.items():
-            if name not in q or (endpoint.name, name) in IGNORED_FILTERS:
-                continue
-            if name in ("show_archived", "show_inactive"):
+            if name not in q or name in ("show_archived", "show_inactive"):
                 continue
             try:
                 pred = self._compile(endpoint, name, kind, q[name])
             except _Invalid as exc:
                 errors[name] = exc.errors
                 continue
+            if (endpoint.name, name) in IGNORED_FILTERS:
+                continue  # its value is checked like any other, then not applied
             if pred is not None:
                 preds.append(pred)
                 signature.append((name, q[name]))
