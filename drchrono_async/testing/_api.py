@@ -14,7 +14,7 @@ import decimal
 import math
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -51,7 +51,7 @@ Predicate = Callable[[Row], bool]
 
 NOT_FOUND = {"detail": "Not found."}
 
-# Accepted but not applied (they need state the emulator does not model).
+# Checked but not applied (they need state the emulator does not model).
 IGNORED_FILTERS = frozenset(
     {
         ("appointment_templates", "available"),
@@ -62,6 +62,8 @@ IGNORED_FILTERS = frozenset(
         ("clinical_note_field_values", "show_persistent"),
     }
 )
+_LIST_METHODS = frozenset({"GET", "POST"})
+_RECORD_METHODS = frozenset({"GET", "PUT", "PATCH", "DELETE"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
 
@@ -135,7 +137,7 @@ class Api:
         endpoint = BY_NAME[parts[1]]
         if endpoint.name == "users" and parts[2:] == ["current"]:
             if req.method != "GET":
-                return self._not_allowed(req.method)
+                return self._not_allowed(req.method, {"GET"})
             location = f"{req.origin}/api/users/{user_id}"
             return EmuResponse(302, b"", None, [("Location", location)])
         action = self._match_action(endpoint, parts)
@@ -143,18 +145,16 @@ class Api:
             return self._action(endpoint, action, parts, req)
         if len(parts) > 3:
             return json_response(404, NOT_FOUND)
-        if req.method not in endpoint.methods:
-            return self._not_allowed(req.method)
+        # What this path serves: the list takes GET and POST, a record the other three.
+        allowed = endpoint.methods & (_LIST_METHODS if len(parts) == 2 else _RECORD_METHODS)
+        if req.method not in allowed:
+            return self._not_allowed(req.method, allowed)
         table = self.tables[endpoint.name]
         if len(parts) == 2:
             if req.method == "GET":
                 return self._list(endpoint, table, req)
-            if req.method == "POST":
-                return self._create(endpoint, table, req)
-            return self._not_allowed(req.method)
+            return self._create(endpoint, table, req)
         row = table.lookup(parts[2])
-        if req.method == "POST":
-            return self._not_allowed(req.method)
         if row is None:
             return json_response(404, NOT_FOUND)
         if req.method == "GET":
@@ -165,8 +165,13 @@ class Api:
         return self._delete(endpoint, table, row)
 
     @staticmethod
-    def _not_allowed(method: str) -> EmuResponse:
-        return json_response(405, {"detail": f'Method "{method}" not allowed.'})
+    def _not_allowed(method: str, allowed: Iterable[str]) -> EmuResponse:
+        """A 405 with the `Allow` header DRF sends with it: the methods this path serves."""
+        return json_response(
+            405,
+            {"detail": f'Method "{method}" not allowed.'},
+            [("Allow", ", ".join(sorted(allowed)))],
+        )
 
     @staticmethod
     def _match_action(endpoint: Endpoint, parts: list[str]) -> list[Action] | None:
@@ -198,15 +203,15 @@ class Api:
         signature: list[tuple[str, str]] = []
         within: tuple[str, str, str] | None = None
         for name, kind in endpoint.filters.items():
-            if name not in q or (endpoint.name, name) in IGNORED_FILTERS:
-                continue
-            if name in ("show_archived", "show_inactive"):
+            if name not in q or name in ("show_archived", "show_inactive"):
                 continue
             try:
                 pred = self._compile(endpoint, name, kind, q[name])
             except _Invalid as exc:
                 errors[name] = exc.errors
                 continue
+            if (endpoint.name, name) in IGNORED_FILTERS:
+                continue  # its value is checked like any other, then not applied
             if pred is not None:
                 preds.append(pred)
                 signature.append((name, q[name]))
@@ -389,13 +394,14 @@ class Api:
             except ValueError as exc:
                 errors[key] = [str(exc)]
         if not partial:
+            rules = rules_for(endpoint.name)
             required = endpoint.required_fields
             for key in required:
                 if key not in item:
                     errors.setdefault(key, ["This field is required."])
-                elif item[key] is None and key != "patient":
+                elif item[key] is None and key not in rules.nullable:
                     errors.setdefault(key, ["This field may not be null."])
-            rules_for(endpoint.name).check(item, errors)
+            rules.check(item, errors)
         if errors:
             raise _Invalid(errors)
         return out
@@ -514,7 +520,9 @@ class Api:
             table.add(row)
             rows.append(row)
             self._notify(endpoint, "CREATE", row)
-        verbose = req.query_dict().get("verbose", "").lower() == "true"
+        verbose = rules_for(endpoint.name).verbose_create_answer or (
+            req.query_dict().get("verbose", "").lower() == "true"
+        )
         views = [row.view(verbose, endpoint.verbose_keys) for row in rows]
         return json_response(201, views if many else views[0])
 
@@ -588,7 +596,7 @@ class Api:
     ) -> EmuResponse:
         action = next((a for a in actions if a.method == req.method), None)
         if action is None:
-            return self._not_allowed(req.method)
+            return self._not_allowed(req.method, {a.method for a in actions})
         row = None
         if "{id}" in action.path:
             row = self.tables[endpoint.name].lookup(parts[2])

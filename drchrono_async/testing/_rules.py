@@ -24,6 +24,11 @@ Tables = Mapping[str, Table]
 class Rules:
     """The hooks, each a no-op by default."""
 
+    # Required fields that may be sent as null (the rest answer "This field may not be null.").
+    nullable: frozenset[str] = frozenset()
+    # A create answers the verbose keys too, without `verbose=true`.
+    verbose_create_answer = False
+
     def check(self, item: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
         """A create or replace: add field errors beyond the table's required fields."""
 
@@ -47,6 +52,10 @@ class Rules:
 class AppointmentRules(Rules):
     """Overlaps in one exam room are refused; breaks are appointments without a patient."""
 
+    nullable = frozenset({"patient"})
+    # A live POST answer carries clinical_note, custom_vitals, extended_updated_at, reminders,
+    # status_transitions and vitals (tests/golden/appointment.json, from a public capture).
+    verbose_create_answer = True
     PLACE = frozenset({"scheduled_time", "duration", "doctor", "office", "exam_room"})
 
     def check(self, item: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
