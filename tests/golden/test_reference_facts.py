@@ -104,6 +104,8 @@ async def http(emu: Emulator) -> Any:
 
 
 NAMES = sorted(BY_NAME)
+# Endpoints the table lists (GET); each test asserts the reference lists it too.
+LISTED = sorted(n for n, e in BY_NAME.items() if "GET" in e.methods)
 
 
 def _collected() -> dict[str, reference.Endpoint]:
@@ -115,10 +117,9 @@ def _collected() -> dict[str, reference.Endpoint]:
 # --- the table --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", LISTED)
 def test_the_tables_page_sizes_are_the_references(name: str) -> None:
-    if "GET" not in _ref()[name].methods:
-        pytest.skip(f"{name} is not listed")
+    assert "GET" in _ref()[name].methods
     endpoint = BY_NAME[name]
     default, maximum, verbose_max = page_sizes(name)
     assert endpoint.default_page_size_for(False) == default
@@ -228,10 +229,9 @@ async def test_the_emulator_takes_every_documented_filter(
         assert filter_name in refused.json()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", LISTED)
 async def test_the_emulator_caps_a_page_at_the_documented_size(name: str, http: Any) -> None:
-    if "GET" not in _ref()[name].methods:
-        pytest.skip(f"{name} is not listed")
+    assert "GET" in _ref()[name].methods
     endpoint = BY_NAME[name]
     default, maximum, verbose_max = page_sizes(name)
     params = listing_params(endpoint)
