@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check drchrono_async tests benchmarks
+	$(BIN)/ruff check drchrono_async tests benchmarks examples
+	$(BIN)/ruff format --check drchrono_async tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict drchrono_async

@@ -48,9 +48,10 @@ BASE = "https://drchrono.test"
 def _eager(client: DrChronoClient) -> DrChronoClient:
     """What the old `__init__` did last: build every resource and set it on the instance."""
     resources = build_resources(
-        ResourceContext(transport=client._transport, converter=client._converter,
-                        tz=client.timezone)
-    )  # fmt: skip
+        ResourceContext(
+            transport=client._transport, converter=client._converter, tz=client.timezone
+        )
+    )
     client.__dict__["_resources"] = resources
     for name, resource in resources.items():
         setattr(client, name, resource)
@@ -91,20 +92,32 @@ def measure(rounds: int, number: int) -> list[tuple[str, float, float]]:
     old_parent = old_client(http_client=shared)
     new_parent = DrChronoClient("tok", base_url=BASE, http_client=shared)
     cases: list[tuple[str, Callable[[], object], Callable[[], object], int]] = [
-        ("with_options(max_wait=0)",
-         lambda: old_with_options(old_parent, max_wait=0.0),
-         lambda: new_parent.with_options(max_wait=0), number),
-        ("with_options(max_wait=0), then .patients",
-         lambda: old_with_options(old_parent, max_wait=0.0).patients,
-         lambda: new_parent.with_options(max_wait=0).patients, number),
-        ("client on a caller's http_client",
-         lambda: old_client(http_client=shared),
-         lambda: DrChronoClient("tok", base_url=BASE, http_client=shared), number),
+        (
+            "with_options(max_wait=0)",
+            lambda: old_with_options(old_parent, max_wait=0.0),
+            lambda: new_parent.with_options(max_wait=0),
+            number,
+        ),
+        (
+            "with_options(max_wait=0), then .patients",
+            lambda: old_with_options(old_parent, max_wait=0.0).patients,
+            lambda: new_parent.with_options(max_wait=0).patients,
+            number,
+        ),
+        (
+            "client on a caller's http_client",
+            lambda: old_client(http_client=shared),
+            lambda: DrChronoClient("tok", base_url=BASE, http_client=shared),
+            number,
+        ),
         # A pool of its own: httpx builds an SSL context per client, which dominates.
-        ("client with its own pool",
-         own_pool(old_client),
-         own_pool(lambda: DrChronoClient("tok", base_url=BASE)), max(1, number // 20)),
-    ]  # fmt: skip
+        (
+            "client with its own pool",
+            own_pool(old_client),
+            own_pool(lambda: DrChronoClient("tok", base_url=BASE)),
+            max(1, number // 20),
+        ),
+    ]
     samples: dict[str, tuple[list[float], list[float]]] = {c[0]: ([], []) for c in cases}
     for _ in range(rounds):
         for name, old, new, n in cases:  # interleaved: drift hits both alike

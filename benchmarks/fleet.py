@@ -103,16 +103,23 @@ class Phase:
 async def probe(args: argparse.Namespace) -> None:
     """Interactive requests at `--every` seconds (+-50%) until stdin closes; one line each."""
     redis = aioredis.Redis.from_url(args.redis)
-    quota = RedisQuota(redis, key=args.quota_key, limit=args.limit, window=args.window,
-                       reserve=args.reserve, reserve_release=args.release)  # fmt: skip
+    quota = RedisQuota(
+        redis,
+        key=args.quota_key,
+        limit=args.limit,
+        window=args.window,
+        reserve=args.reserve,
+        reserve_release=args.release,
+    )
     token = os.environ["BENCH_TOKEN"]
     rng = random.Random(11)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     closed = asyncio.ensure_future(reader.read())
-    async with DrChronoClient(token, base_url=args.url, quota=quota, priority="interactive",
-                              max_wait=args.window * 2) as client:  # fmt: skip
+    async with DrChronoClient(
+        token, base_url=args.url, quota=quota, priority="interactive", max_wait=args.window * 2
+    ) as client:
         first = True
         while not closed.done():
             await asyncio.wait({closed}, timeout=rng.uniform(0.5, 1.5) * args.every)
@@ -132,12 +139,30 @@ async def start_probe(
     s: Settings, url: str, token: str, key: str, every: float
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--probe", "--url", url, "--quota-key", key,
-        "--redis", s.redis, "--limit", str(s.limit), "--window", str(s.window),
-        "--reserve", str(s.reserve), "--release", str(s.release), "--every", str(every),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+        sys.executable,
+        __file__,
+        "--probe",
+        "--url",
+        url,
+        "--quota-key",
+        key,
+        "--redis",
+        s.redis,
+        "--limit",
+        str(s.limit),
+        "--window",
+        str(s.window),
+        "--reserve",
+        str(s.reserve),
+        "--release",
+        str(s.release),
+        "--every",
+        str(every),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
         env={**os.environ, "BENCH_TOKEN": token},
-    )  # fmt: skip
+    )
 
 
 async def stop_probe(proc: asyncio.subprocess.Process) -> list[tuple[float, float]]:
@@ -156,16 +181,43 @@ async def stop_probe(proc: asyncio.subprocess.Process) -> list[tuple[float, floa
 
 async def start_worker(s: Settings, schema: str, key: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "drchrono_async.cli", "worker", "--store", s.dsn,
-        "--schema", schema, "--redis", s.redis, "--quota-key", key,
-        "--quota-limit", str(s.limit), "--quota-window", str(s.window),
-        "--quota-reserve", str(s.reserve), "--quota-release", str(s.release),
-        "--concurrency", str(s.concurrency),
-        "--slice-pages", str(s.slice_pages), "--heartbeat", "1", "--stalled-after", "4",
-        "--max-wait", "5", "--poll", "0.2",
-        "--every", "0",  # one pass: no quarter-hour re-sync in the middle of a measurement
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "drchrono_async.cli",
+        "worker",
+        "--store",
+        s.dsn,
+        "--schema",
+        schema,
+        "--redis",
+        s.redis,
+        "--quota-key",
+        key,
+        "--quota-limit",
+        str(s.limit),
+        "--quota-window",
+        str(s.window),
+        "--quota-reserve",
+        str(s.reserve),
+        "--quota-release",
+        str(s.release),
+        "--concurrency",
+        str(s.concurrency),
+        "--slice-pages",
+        str(s.slice_pages),
+        "--heartbeat",
+        "1",
+        "--stalled-after",
+        "4",
+        "--max-wait",
+        "5",
+        "--poll",
+        "0.2",
+        "--every",
+        "0",  # one pass: no quarter-hour re-sync in the middle of a measurement
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
 
 
 async def queue_state(dsn: str, schema: str) -> dict[str, int]:
@@ -197,8 +249,14 @@ async def drop_schemas(dsn: str, schema: str) -> None:
 def make_emulator(s: Settings, seed: int) -> Emulator:
     sizes = [{"appointments": n, "patients": max(20, n // 3)} for n in APPOINTMENTS]
     sizes.append({"appointments": 10, "patients": 10})  # the web backend's practice
-    return Emulator(seed=seed, practices=PRACTICES + 1, practice_sizes=sizes, quota=s.limit,
-                    quota_window=s.window, quota_scope="application")  # fmt: skip
+    return Emulator(
+        seed=seed,
+        practices=PRACTICES + 1,
+        practice_sizes=sizes,
+        quota=s.limit,
+        quota_window=s.window,
+        quota_scope="application",
+    )
 
 
 async def run_fleet(s: Settings, phase: Phase, *, kill_after: int | None) -> Emulator:
@@ -212,8 +270,9 @@ async def run_fleet(s: Settings, phase: Phase, *, kill_after: int | None) -> Emu
             async with PracticeRegistry(s.dsn, schema=schema) as registry:
                 for i in range(PRACTICES):
                     token = Token(emu.practice(i).access_token, "unused-refresh", FAR)
-                    await registry.add(f"p{i:02d}", token, base_url=url, resources=RESOURCES,
-                                       auth="fixed")  # fmt: skip
+                    await registry.add(
+                        f"p{i:02d}", token, base_url=url, resources=RESOURCES, auth="fixed"
+                    )
                 # Queue every sync before the workers start, so the queue is never idle early.
                 config = FleetConfig(s.dsn, schema=schema)
                 app = build_app(config)
@@ -264,13 +323,13 @@ async def align(window: float) -> None:
 
 
 def fleet_calls(emu: Emulator) -> int:
-    return sum(1 for e in emu.requests if counted(e) and e.practice is not None
-               and e.practice < PRACTICES)  # fmt: skip
+    return sum(
+        1 for e in emu.requests if counted(e) and e.practice is not None and e.practice < PRACTICES
+    )
 
 
 def last_fleet_call(emu: Emulator) -> float:
-    return max(e.time for e in emu.requests if e.practice is not None
-               and e.practice < PRACTICES)  # fmt: skip
+    return max(e.time for e in emu.requests if e.practice is not None and e.practice < PRACTICES)
 
 
 def counted(entry: Any) -> bool:
@@ -356,8 +415,10 @@ def analyse(emu: Emulator, phase: Phase, s: Settings) -> Analysis:
             if done_so_far[p] == total[p]:
                 done_window.setdefault(p, w - first)
     share = {p: got_sum[p] / fair_sum[p] if fair_sum[p] else math.nan for p in range(PRACTICES)}
-    grid = [[per.get(w, Counter()).get(p, 0) for p in range(PRACTICES + 1)]
-            for w in range(first, last + 1)]  # fmt: skip
+    grid = [
+        [per.get(w, Counter()).get(p, 0) for p in range(PRACTICES + 1)]
+        for w in range(first, last + 1)
+    ]
     return Analysis(windows, throttled, dict(total), share, done_window, grid)
 
 
@@ -452,8 +513,7 @@ async def bench(s: Settings, *, kill: bool, detail: bool = False) -> list[str]:
     runs.append((phase, first))
     if detail:
         print_grid(first)
-    print(f"{phase.name}: {phase.finished - phase.started:.0f} s, {phase.equal} equal",
-          flush=True)  # fmt: skip
+    print(f"{phase.name}: {phase.finished - phase.started:.0f} s, {phase.equal} equal", flush=True)
     if kill:
         killed = Phase(f"{WORKERS} workers, one kill -9ed halfway")
         half = sum(first.calls.values()) // 2
@@ -461,14 +521,18 @@ async def bench(s: Settings, *, kill: bool, detail: bool = False) -> list[str]:
         runs.append((killed, analyse(emu, killed, s)))
         if detail:
             print_grid(runs[-1][1])
-        print(f"{killed.name}: {killed.finished - killed.started:.0f} s, {killed.equal} equal",
-              flush=True)  # fmt: skip
+        print(
+            f"{killed.name}: {killed.finished - killed.started:.0f} s, {killed.equal} equal",
+            flush=True,
+        )
     lines = report(s, base, runs)
     for phase, _ in runs:
         if phase.slow:
             listed = ", ".join(f"{lat:.2f} s at {at:.1f} s" for lat, at in phase.slow)
-            lines.append(f"\n{phase.name}: interactive requests over {SLOW * 1000:.0f} ms, with"
-                         f" when they began (seconds into a {s.window:g}-s window): {listed}.")
+            lines.append(
+                f"\n{phase.name}: interactive requests over {SLOW * 1000:.0f} ms, with"
+                f" when they began (seconds into a {s.window:g}-s window): {listed}."
+            )
     notes = [
         "",
         "Each kill -9ed worker's running jobs were given back after its heartbeat stopped"
@@ -484,24 +548,39 @@ async def bench(s: Settings, *, kill: bool, detail: bool = False) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default=os.environ.get(
-        "DRCHRONO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"))  # fmt: skip
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get(
+            "DRCHRONO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--window", type=float, default=30.0, help="the shortened hour, s")
     parser.add_argument("--limit", type=int, default=60, help="calls per window")
-    parser.add_argument("--reserve", type=float, default=0.2,
-                        help="share of each window held for interactive requests")
-    parser.add_argument("--release", type=float, default=3.0,
-                        help="seconds before a window's end the reserve goes to the workers")
-    parser.add_argument("--every", type=float, default=5.0,
-                        help="seconds between interactive requests (mean)")
-    parser.add_argument("--baseline", type=float, default=60.0,
-                        help="seconds of interactive requests alone")
+    parser.add_argument(
+        "--reserve",
+        type=float,
+        default=0.2,
+        help="share of each window held for interactive requests",
+    )
+    parser.add_argument(
+        "--release",
+        type=float,
+        default=3.0,
+        help="seconds before a window's end the reserve goes to the workers",
+    )
+    parser.add_argument(
+        "--every", type=float, default=5.0, help="seconds between interactive requests (mean)"
+    )
+    parser.add_argument(
+        "--baseline", type=float, default=60.0, help="seconds of interactive requests alone"
+    )
     parser.add_argument("--concurrency", type=int, default=3, help="jobs per worker")
     parser.add_argument("--slice-pages", type=int, default=2)
     parser.add_argument("--no-kill", action="store_true", help="skip the kill -9 run")
-    parser.add_argument("--detail", action="store_true",
-                        help="print each run's calls per window and practice")
+    parser.add_argument(
+        "--detail", action="store_true", help="print each run's calls per window and practice"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -510,34 +589,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         asyncio.run(probe(args))
         return 0
-    s = Settings(args.dsn, args.redis, args.window, args.limit, args.reserve, args.release,
-                 args.every, args.baseline, args.concurrency, args.slice_pages)  # fmt: skip
+    s = Settings(
+        args.dsn,
+        args.redis,
+        args.window,
+        args.limit,
+        args.reserve,
+        args.release,
+        args.every,
+        args.baseline,
+        args.concurrency,
+        args.slice_pages,
+    )
     started = time.perf_counter()
     lines = asyncio.run(bench(s, kill=not args.no_kill, detail=args.detail))
     took = time.perf_counter() - started
     today = dt.date.today().isoformat()
     load = os.getloadavg()[0]
     command = "python benchmarks/fleet.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
-    text = "\n".join([
-        "## A fleet: worker processes, 12 practices, one application quota",
-        "",
-        f"{WORKERS} `drchrono-async worker` processes ({s.concurrency} jobs each, slices of"
-        f" {s.slice_pages} pages) sync 12 practices of one emulator (appointments and patients;"
-        f" {min(APPOINTMENTS)} to {max(APPOINTMENTS)} appointments) on loopback, whose quota"
-        f" counts the application's calls: {s.limit} per {s.window:g}-s window (a shortened"
-        f" hour), reserve {s.reserve:.0%}. A separate process makes an interactive request (one"
-        f" page of doctors of a 13th practice) every {s.every:g} s on average on the same"
-        " `RedisQuota` key. Utilisation: calls the emulator counted in each full window while"
-        " work was left, over the limit. Share of fair: a practice's calls over its max-min"
-        " fair share of each such window (the window's fleet calls water-filled over what each"
-        " practice still had to fetch); 1.00 is exactly fair. Python"
-        f" {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs (load"
-        f" average {load:.1f} at the end), {today}; {took:.0f} s in all.",
-        "",
-        f"Command: `{command}`",
-        "",
-        *lines,
-    ])
+    text = "\n".join(
+        [
+            "## A fleet: worker processes, 12 practices, one application quota",
+            "",
+            f"{WORKERS} `drchrono-async worker` processes ({s.concurrency} jobs each, slices of"
+            f" {s.slice_pages} pages) sync 12 practices of one emulator (appointments and patients;"
+            f" {min(APPOINTMENTS)} to {max(APPOINTMENTS)} appointments) on loopback, whose quota"
+            f" counts the application's calls: {s.limit} per {s.window:g}-s window (a shortened"
+            f" hour), reserve {s.reserve:.0%}. A separate process makes an interactive request (one"
+            f" page of doctors of a 13th practice) every {s.every:g} s on average on the same"
+            " `RedisQuota` key. Utilisation: calls the emulator counted in each full window while"
+            " work was left, over the limit. Share of fair: a practice's calls over its max-min"
+            " fair share of each such window (the window's fleet calls water-filled over what each"
+            " practice still had to fetch); 1.00 is exactly fair. Python"
+            f" {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs (load"
+            f" average {load:.1f} at the end), {today}; {took:.0f} s in all.",
+            "",
+            f"Command: `{command}`",
+            "",
+            *lines,
+        ]
+    )
     print(text)
     if not args.no_write:
         write_results(text)

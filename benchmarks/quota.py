@@ -313,7 +313,7 @@ def write_results(
             "",
             "### Priority lanes: a background sync beside interactive requests",
             "",
-            "20 coroutines of continuous sync demand on a `priority=\"background\"` view, and "
+            '20 coroutines of continuous sync demand on a `priority="background"` view, and '
             "interactive requests arriving at random (Poisson, the rate said) on the same "
             "client and `HourlyQuota(limit=500)` (reserve 10%, released in each hour's last "
             "minute), against the emulator in virtual time. Waits are the time each request "

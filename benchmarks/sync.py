@@ -107,8 +107,9 @@ async def wall_time(appointments: int, latency: float) -> list[str]:
             counter = WindowCounter()
             with tempfile.TemporaryDirectory() as tmp:
                 async with (
-                    DrChronoClient(token, base_url=url, quota=None, max_concurrency=16,
-                                   transport=counter) as client,
+                    DrChronoClient(
+                        token, base_url=url, quota=None, max_concurrency=16, transport=counter
+                    ) as client,
                     SQLiteStore(Path(tmp) / "w.db") as store,
                 ):
                     syncer = Syncer(client, store, resources=["appointments"], shards=shards)
@@ -150,9 +151,13 @@ async def writes(rows_total: int, dsn: str, repeat: int = 5) -> list[str]:
     ]
     cases = [
         ("SQLiteStore (sqlite3)", store_write.sqlite_write, store_write.sqlite_plain, ()),
-        ("PostgresStore (psycopg 3)", store_write.postgres_write, store_write.postgres_plain,
-         (dsn,)),
-    ]  # fmt: skip
+        (
+            "PostgresStore (psycopg 3)",
+            store_write.postgres_write,
+            store_write.postgres_plain,
+            (dsn,),
+        ),
+    ]
     for name, write, plain, head in cases:
         # Rounds interleaved (write, plain, write, ...), the best of each: a disk or server
         # hiccup then costs one round of one side, not a whole side.

@@ -298,8 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--number", type=int, default=2000, help="deliveries per round")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
-    parser.add_argument("--postgres", default=PG_DSN, metavar="DSN",
-                        help="the database of the sync-store run ('' to skip it)")
+    parser.add_argument(
+        "--postgres",
+        default=PG_DSN,
+        metavar="DSN",
+        help="the database of the sync-store run ('' to skip it)",
+    )
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--slow", type=float, default=1.0, help="seconds of the slow query")

@@ -41,8 +41,16 @@ def _text(bound: float) -> str:
     return repr(bound)
 
 
-def _refuse(what: str, kind: str, low: float, high: float, *, low_open: bool = False,
-            high_open: bool = False, tail: str = "") -> InvalidRequestError:  # fmt: skip
+def _refuse(
+    what: str,
+    kind: str,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    tail: str = "",
+) -> InvalidRequestError:
     """The one message: "<what> must be <kind> <range><tail>"."""
     if high == math.inf:
         span = f"over {_text(low)}" if low_open else f"of at least {_text(low)}"

@@ -216,8 +216,14 @@ class DrChronoClient:
             raise InvalidRequestError("oauth and token_store go together")
         if access_token is not None:
             check_secret(access_token, "access_token")
-        refresh_margin = check_number(refresh_margin, "refresh_margin", low=0, high=86_400,
-                                      high_open=True, kind="a number of seconds")  # fmt: skip
+        refresh_margin = check_number(
+            refresh_margin,
+            "refresh_margin",
+            low=0,
+            high=86_400,
+            high_open=True,
+            kind="a number of seconds",
+        )
         max_retries = _max_retries(max_retries)
         max_wait = check_seconds(max_wait, "max_wait")
         lane = check_priority(priority)
@@ -497,6 +503,12 @@ def _tzinfo(value: str | dt.tzinfo) -> dt.tzinfo:
 def _timeout(value: httpx.Timeout | float | None) -> httpx.Timeout | None:
     if value is None or isinstance(value, httpx.Timeout):
         return value
-    seconds = check_number(value, "timeout", low=0, high=math.inf, low_open=True,
-                           kind="an httpx.Timeout or a number of seconds")  # fmt: skip
+    seconds = check_number(
+        value,
+        "timeout",
+        low=0,
+        high=math.inf,
+        low_open=True,
+        kind="an httpx.Timeout or a number of seconds",
+    )
     return httpx.Timeout(seconds)

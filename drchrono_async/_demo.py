@@ -111,8 +111,10 @@ async def demo(
 def _progress(out: Out) -> Callable[[ResourceReport], None]:
     def show(r: ResourceReport) -> None:
         if r.status not in ("running", "pending") and r.records:
-            out(f"   {r.resource:<28} {r.mode:<11} {r.records:>6} records {r.pages:>4} pages "
-                f"{r.calls:>4} calls")  # fmt: skip
+            out(
+                f"   {r.resource:<28} {r.mode:<11} {r.records:>6} records {r.pages:>4} pages "
+                f"{r.calls:>4} calls"
+            )
 
     return show
 
@@ -120,8 +122,10 @@ def _progress(out: Out) -> Callable[[ResourceReport], None]:
 def _summary(out: Out, report: SyncReport) -> None:
     state = "complete" if report.complete else "INCOMPLETE"
     current = sum(1 for r in report.resources if r.status == "up to date")
-    out(f"   {state}: {report.records} records, {report.calls} calls, "
-        f"{current} resources up to date")  # fmt: skip
+    out(
+        f"   {state}: {report.records} records, {report.calls} calls, "
+        f"{current} resources up to date"
+    )
 
 
 async def _compare(out: Out, emulator: Emulator, store: SQLiteStore, resources: list[str]) -> bool:
@@ -134,6 +138,8 @@ async def _compare(out: Out, emulator: Emulator, store: SQLiteStore, resources: 
         same = rows == held and digest == mine
         equal &= same
         if rows or held:
-            out(f"   {resource:<28} {rows:>8} {held:>8}  {digest[:12]} "
-                f"{'equal' if same else 'DIFFERENT ' + mine[:12]}")  # fmt: skip
+            out(
+                f"   {resource:<28} {rows:>8} {held:>8}  {digest[:12]} "
+                f"{'equal' if same else 'DIFFERENT ' + mine[:12]}"
+            )
     return equal

@@ -24,23 +24,35 @@ _FAR_FUTURE = 253_402_300_799.0  # 9999-12-31: a fixed token has no expiry to go
 def add_parsers(commands: Any) -> None:
     """Add `practices` and `worker` to the CLI's subcommands."""
     practices = commands.add_parser(
-        "practices", help="register the practices a fleet of workers syncs",
+        "practices",
+        help="register the practices a fleet of workers syncs",
         description="The practices registry, in the PostgreSQL store's registry schema.",
-    )  # fmt: skip
+    )
     verbs = practices.add_subparsers(dest="verb", metavar="VERB", required=True)
     add = verbs.add_parser("add", help="register a practice and its token")
     add.add_argument("key", help="the practice's key: [a-z][a-z0-9_]{0,31}")
     _store_args(add)
     cred = add.add_mutually_exclusive_group(required=True)
-    cred.add_argument("--access-token", metavar="T|-",
-                      help="a fixed token ('-': $DRCHRONO_ACCESS_TOKEN); never refreshed")
+    cred.add_argument(
+        "--access-token",
+        metavar="T|-",
+        help="a fixed token ('-': $DRCHRONO_ACCESS_TOKEN); never refreshed",
+    )
     cred.add_argument("--token-file", help="a JSON token file (access and refresh token)")
-    cred.add_argument("--oauth-code", metavar="CODE",
-                      help="an authorization code, exchanged with the app in $DRCHRONO_CLIENT_*")
+    cred.add_argument(
+        "--oauth-code",
+        metavar="CODE",
+        help="an authorization code, exchanged with the app in $DRCHRONO_CLIENT_*",
+    )
     add.add_argument("--name", help="a display name (default: the key)")
     add.add_argument("--base-url", default="https://drchrono.com", help="the API's origin")
-    add.add_argument("--resource", action="append", default=None, metavar="NAME",
-                     help="an endpoint to sync (repeatable; default: every syncable one)")
+    add.add_argument(
+        "--resource",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="an endpoint to sync (repeatable; default: every syncable one)",
+    )
     add.add_argument("--timezone", default="UTC", help="the practice's IANA timezone")
     add.set_defaults(run=_run, action=_add)
     listing = verbs.add_parser("list", help="the registered practices")
@@ -52,47 +64,91 @@ def add_parsers(commands: Any) -> None:
     remove.set_defaults(run=_run, action=_remove)
 
     worker = commands.add_parser(
-        "worker", help="run a fleet worker: sync jobs from the PostgreSQL queue",
+        "worker",
+        help="run a fleet worker: sync jobs from the PostgreSQL queue",
         description="Run sync jobs from the queue in PostgreSQL, taking permits from the "
         "shared Redis quota. Run as many as you like, on any machines.",
-    )  # fmt: skip
+    )
     _store_args(worker)
     worker.add_argument("--redis", help="redis://... of the shared quota (not with --migrate)")
-    worker.add_argument("--quota-key", default=None,
-                        help="the quota's Redis key (default drchrono:quota:<client id>)")
+    worker.add_argument(
+        "--quota-key",
+        default=None,
+        help="the quota's Redis key (default drchrono:quota:<client id>)",
+    )
     worker.add_argument("--quota-limit", type=int, default=500, help="calls per hour")
-    worker.add_argument("--quota-window", type=float, default=3600.0, metavar="SECONDS",
-                        help="the quota's window: 3600 (shorter only against an emulator "
-                        "run with the same --quota-window)")
-    worker.add_argument("--quota-reserve", type=float, default=0.1, metavar="FRACTION",
-                        help="share of each window held for interactive callers (default 0.1)")
-    worker.add_argument("--quota-release", type=float, default=None, metavar="SECONDS",
-                        help="seconds before the window's end at which background work may "
-                        "spend the reserve (default: the window's last 60th, 60 s of an hour)")
+    worker.add_argument(
+        "--quota-window",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="the quota's window: 3600 (shorter only against an emulator "
+        "run with the same --quota-window)",
+    )
+    worker.add_argument(
+        "--quota-reserve",
+        type=float,
+        default=0.1,
+        metavar="FRACTION",
+        help="share of each window held for interactive callers (default 0.1)",
+    )
+    worker.add_argument(
+        "--quota-release",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds before the window's end at which background work may "
+        "spend the reserve (default: the window's last 60th, 60 s of an hour)",
+    )
     worker.add_argument("--concurrency", type=int, default=4, help="jobs at once (default 4)")
-    worker.add_argument("--every", type=int, default=15,
-                        help="minutes between scheduled syncs of everything (default 15; 0: "
-                        "none, only the pass queued when a worker starts)")
-    worker.add_argument("--slice-pages", type=int, default=20,
-                        help="pages a job writes before yielding to other practices")
-    worker.add_argument("--max-wait", type=float, default=30.0,
-                        help="seconds to wait for a permit before deferring to the reset")
+    worker.add_argument(
+        "--every",
+        type=int,
+        default=15,
+        help="minutes between scheduled syncs of everything (default 15; 0: "
+        "none, only the pass queued when a worker starts)",
+    )
+    worker.add_argument(
+        "--slice-pages",
+        type=int,
+        default=20,
+        help="pages a job writes before yielding to other practices",
+    )
+    worker.add_argument(
+        "--max-wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for a permit before deferring to the reset",
+    )
     worker.add_argument("--heartbeat", type=float, default=10.0, help="seconds")
-    worker.add_argument("--stalled-after", type=float, default=60.0,
-                        help="seconds without a heartbeat before a worker counts as dead")
-    worker.add_argument("--poll", type=float, default=1.0,
-                        help="seconds between looks for due jobs (default 1)")
-    worker.add_argument("-v", "--verbose", action="store_true",
-                        help="log each job (practice, resource, outcome) and the queue's events")
-    worker.add_argument("--migrate", action="store_true",
-                        help="create the queue's tables and exit (workers also do it)")
+    worker.add_argument(
+        "--stalled-after",
+        type=float,
+        default=60.0,
+        help="seconds without a heartbeat before a worker counts as dead",
+    )
+    worker.add_argument(
+        "--poll", type=float, default=1.0, help="seconds between looks for due jobs (default 1)"
+    )
+    worker.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each job (practice, resource, outcome) and the queue's events",
+    )
+    worker.add_argument(
+        "--migrate",
+        action="store_true",
+        help="create the queue's tables and exit (workers also do it)",
+    )
     worker.set_defaults(run=_run, action=_worker)
 
 
 def _store_args(parser: Any) -> None:
     parser.add_argument("--store", required=True, help="postgresql://... (the fleet's database)")
-    parser.add_argument("--schema", default="drchrono_fleet",
-                        help="the registry schema (default drchrono_fleet)")
+    parser.add_argument(
+        "--schema", default="drchrono_fleet", help="the registry schema (default drchrono_fleet)"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -127,8 +183,14 @@ async def _add(args: argparse.Namespace) -> int:
 
     auth = "fixed" if args.access_token is not None else "oauth"
     # Every value is checked, and the registry reached, before a one-time code is spent.
-    check_practice(args.key, name=args.name, base_url=args.base_url, resources=args.resource,
-                   auth=auth, timezone=args.timezone)  # fmt: skip
+    check_practice(
+        args.key,
+        name=args.name,
+        base_url=args.base_url,
+        resources=args.resource,
+        auth=auth,
+        timezone=args.timezone,
+    )
     async with PracticeRegistry(args.store, schema=args.schema) as registry:
         if args.access_token is not None:
             value = args.access_token
@@ -144,15 +206,25 @@ async def _add(args: argparse.Namespace) -> int:
         else:
             app = _oauth_app(args.base_url)
             if app is None:
-                raise InvalidRequestError("--oauth-code needs $DRCHRONO_CLIENT_ID, "
-                                          "$DRCHRONO_CLIENT_SECRET and $DRCHRONO_REDIRECT_URI")
+                raise InvalidRequestError(
+                    "--oauth-code needs $DRCHRONO_CLIENT_ID, "
+                    "$DRCHRONO_CLIENT_SECRET and $DRCHRONO_REDIRECT_URI"
+                )
             async with app:
                 token = await app.exchange_code(args.oauth_code)
-        practice = await registry.add(args.key, token, name=args.name, base_url=args.base_url,
-                                      resources=args.resource, auth=auth,
-                                      timezone=args.timezone)  # fmt: skip
-    print(f"practice {practice.key} registered ({practice.auth} token), data in schema "
-          f"{practice.schema}")  # fmt: skip
+        practice = await registry.add(
+            args.key,
+            token,
+            name=args.name,
+            base_url=args.base_url,
+            resources=args.resource,
+            auth=auth,
+            timezone=args.timezone,
+        )
+    print(
+        f"practice {practice.key} registered ({practice.auth} token), data in schema "
+        f"{practice.schema}"
+    )
     return 0
 
 
@@ -164,8 +236,10 @@ async def _list(args: argparse.Namespace) -> int:
     for p in found:
         resources = "all" if p.resources is None else ",".join(p.resources)
         state = "active" if p.active else "removed"
-        print(f"{p.key}\t{state}\t{p.name}\t{p.base_url}\t{resources}\t{p.auth}\t"
-              f"{p.created_at:%Y-%m-%d}")  # fmt: skip
+        print(
+            f"{p.key}\t{state}\t{p.name}\t{p.base_url}\t{resources}\t{p.auth}\t"
+            f"{p.created_at:%Y-%m-%d}"
+        )
     return 0
 
 
@@ -186,11 +260,19 @@ async def _worker(args: argparse.Namespace) -> int:
     from .fleet import FleetConfig, build_app, ensure_schema, run_worker
 
     # Job lines name the practice key and resource only: no token, no record content.
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = FleetConfig(args.store, schema=args.schema, every=args.every,
-                         slice_pages=args.slice_pages, max_wait=args.max_wait,
-                         heartbeat=args.heartbeat, stalled_after=args.stalled_after)  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    config = FleetConfig(
+        args.store,
+        schema=args.schema,
+        every=args.every,
+        slice_pages=args.slice_pages,
+        max_wait=args.max_wait,
+        heartbeat=args.heartbeat,
+        stalled_after=args.stalled_after,
+    )
     if args.migrate:
         created = await ensure_schema(build_app(config), config)
         print("job queue created" if created else "job queue already there")
@@ -218,9 +300,15 @@ async def _worker(args: argparse.Namespace) -> int:
     except ValueError:
         raise InvalidRequestError("--redis is not a redis:// URL") from None
     try:
-        quota = RedisQuota(redis, key=args.quota_key, client_id=client_id, limit=args.quota_limit,
-                           window=args.quota_window, reserve=args.quota_reserve,
-                           reserve_release=args.quota_release)
+        quota = RedisQuota(
+            redis,
+            key=args.quota_key,
+            client_id=client_id,
+            limit=args.quota_limit,
+            window=args.quota_window,
+            reserve=args.quota_reserve,
+            reserve_release=args.quota_release,
+        )
         if not 0.05 <= args.poll <= 60:
             raise InvalidRequestError("--poll must be 0.05 to 60 seconds")
         await run_worker(config, quota, concurrency=args.concurrency, oauth=oauth, poll=args.poll)

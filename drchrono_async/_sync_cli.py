@@ -42,34 +42,68 @@ def add_parser(commands: Any) -> None:
         description="Backfill, then sync incrementally, every endpoint listable without a "
         "per-patient fan-out (or those given with --resource).",
     )
-    sync.add_argument("--store", default="sqlite:///drchrono.db",
-                      help="sqlite:///PATH or postgresql://... (default sqlite:///drchrono.db)")
-    sync.add_argument("--schema", default="drchrono",
-                      help="with a postgresql:// store: its schema (default drchrono)")
+    sync.add_argument(
+        "--store",
+        default="sqlite:///drchrono.db",
+        help="sqlite:///PATH or postgresql://... (default sqlite:///drchrono.db)",
+    )
+    sync.add_argument(
+        "--schema",
+        default="drchrono",
+        help="with a postgresql:// store: its schema (default drchrono)",
+    )
     cred = sync.add_mutually_exclusive_group()
     cred.add_argument("--access-token", help="a fixed token (default: $DRCHRONO_ACCESS_TOKEN)")
-    cred.add_argument("--oauth", action="store_true",
-                      help="refresh the token as needed ($DRCHRONO_CLIENT_ID, ..._SECRET, "
-                      "..._REDIRECT_URI; the token in the store, or --token-file)")
-    cred.add_argument("--emulator", action="store_true",
-                      help="sync an in-process emulator's practice (no credentials)")
-    sync.add_argument("--scopes", default=None, metavar="'A B ...'",
-                      help="with --access-token: the scopes it was granted (resources needing "
-                      "others are skipped and reported, not mistaken for empty)")
+    cred.add_argument(
+        "--oauth",
+        action="store_true",
+        help="refresh the token as needed ($DRCHRONO_CLIENT_ID, ..._SECRET, "
+        "..._REDIRECT_URI; the token in the store, or --token-file)",
+    )
+    cred.add_argument(
+        "--emulator",
+        action="store_true",
+        help="sync an in-process emulator's practice (no credentials)",
+    )
+    sync.add_argument(
+        "--scopes",
+        default=None,
+        metavar="'A B ...'",
+        help="with --access-token: the scopes it was granted (resources needing "
+        "others are skipped and reported, not mistaken for empty)",
+    )
     sync.add_argument("--token-file", help="with --oauth: a JSON token file (mode 0600)")
-    sync.add_argument("--base-url", default="https://drchrono.com",
-                      help="the API's origin (default https://drchrono.com)")  # fmt: skip
-    sync.add_argument("--resource", action="append", default=None, metavar="NAME",
-                      help="an endpoint to sync, e.g. appointments (repeatable)")
-    sync.add_argument("--every", type=parse_every, default=None, metavar="DURATION",
-                      help="keep running, one sync every DURATION (e.g. 1h, 30m)")
+    sync.add_argument(
+        "--base-url",
+        default="https://drchrono.com",
+        help="the API's origin (default https://drchrono.com)",
+    )
+    sync.add_argument(
+        "--resource",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="an endpoint to sync, e.g. appointments (repeatable)",
+    )
+    sync.add_argument(
+        "--every",
+        type=parse_every,
+        default=None,
+        metavar="DURATION",
+        help="keep running, one sync every DURATION (e.g. 1h, 30m)",
+    )
     sync.add_argument("--seed", type=int, default=1, help="with --emulator: the practice's seed")
     sync.add_argument("--timezone", default="UTC", help="the practice's IANA timezone")
     sync.add_argument("--plain", action="store_true", help="log lines instead of a live display")
-    sync.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
-                      help="while another sync of the same store runs, wait up to SECONDS "
-                      f"for it (default 0: exit {EXIT_LOCKED} at once)")
-    sync.set_defaults(run=run)  # fmt: skip
+    sync.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="while another sync of the same store runs, wait up to SECONDS "
+        f"for it (default 0: exit {EXIT_LOCKED} at once)",
+    )
+    sync.set_defaults(run=run)
 
 
 def parse_every(text: str) -> float:
@@ -111,14 +145,23 @@ async def _main(args: argparse.Namespace) -> int:
         async with _client(args, store) as client:
             live = not args.plain and sys.stdout.isatty() and _has_rich()
             view = _LiveView(client) if live else _PlainView()
-            syncer = Syncer(client, store, resources=args.resource, progress=view.update,
-                            granted_scopes=args.scopes, wait_lock=args.wait_lock)  # fmt: skip
+            syncer = Syncer(
+                client,
+                store,
+                resources=args.resource,
+                progress=view.update,
+                granted_scopes=args.scopes,
+                wait_lock=args.wait_lock,
+            )
             stop = _Signals(syncer)
             with stop, view:
                 while True:
                     plan = await syncer.plan()
-                    print(f"plan: at least {plan.calls} calls, {plan.quota_hours} quota "
-                          f"hour(s)", file=sys.stderr, flush=True)  # fmt: skip
+                    print(
+                        f"plan: at least {plan.calls} calls, {plan.quota_hours} quota hour(s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     report = await syncer.run()
                     view.done(report)
                     if args.every is None or stop.requested:
@@ -145,16 +188,25 @@ async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
     if args.oauth:
         # The token store first: if it cannot be made, no app is left open behind it.
         tokens = FileTokenStore(args.token_file) if args.token_file else store.token_store()
-        app = OAuthApp(_env("DRCHRONO_CLIENT_ID"), _env("DRCHRONO_CLIENT_SECRET"),
-                       _env("DRCHRONO_REDIRECT_URI"), base_url=args.base_url)  # fmt: skip
-        async with app, DrChronoClient(oauth=app, token_store=tokens, base_url=args.base_url,
-                                       timezone=args.timezone) as client:  # fmt: skip
+        app = OAuthApp(
+            _env("DRCHRONO_CLIENT_ID"),
+            _env("DRCHRONO_CLIENT_SECRET"),
+            _env("DRCHRONO_REDIRECT_URI"),
+            base_url=args.base_url,
+        )
+        async with (
+            app,
+            DrChronoClient(
+                oauth=app, token_store=tokens, base_url=args.base_url, timezone=args.timezone
+            ) as client,
+        ):
             yield client
         return
     token = args.access_token or os.environ.get("DRCHRONO_ACCESS_TOKEN")
     if not token:
-        raise InvalidRequestError("give --access-token, $DRCHRONO_ACCESS_TOKEN, --oauth or "
-                                  "--emulator")  # fmt: skip
+        raise InvalidRequestError(
+            "give --access-token, $DRCHRONO_ACCESS_TOKEN, --oauth or --emulator"
+        )
     async with DrChronoClient(token, base_url=args.base_url, timezone=args.timezone) as client:
         yield client
 
@@ -218,10 +270,12 @@ class _PlainView:
 
     def update(self, report: Any) -> None:
         if report.status not in ("running", "pending"):
-            print(f"{time.strftime('%H:%M:%S')} {report.resource}: {report.status} "
-                  f"({report.mode or '-'}) records={report.records} pages={report.pages} "
-                  f"calls={report.calls}" + (f" {report.reason}" if report.reason else ""),
-                  flush=True)  # fmt: skip
+            print(
+                f"{time.strftime('%H:%M:%S')} {report.resource}: {report.status} "
+                f"({report.mode or '-'}) records={report.records} pages={report.pages} "
+                f"calls={report.calls}" + (f" {report.reason}" if report.reason else ""),
+                flush=True,
+            )
 
     def done(self, report: Any) -> None:
         print(report.table(), flush=True)
@@ -273,8 +327,10 @@ class _LiveView:
         reset = max(0.0, snap.resets_at - self._client.clock.now())
         calls = sum(r.calls for r in self._reports.values())
         known = [r.calls_left for r in self._reports.values() if r.calls_left is not None]
-        line = (f"quota {snap.used}/{snap.limit} this hour, resets in {int(reset // 60)}m"
-                f"{int(reset % 60):02d}s; {calls} calls this run")  # fmt: skip
+        line = (
+            f"quota {snap.used}/{snap.limit} this hour, resets in {int(reset // 60)}m"
+            f"{int(reset % 60):02d}s; {calls} calls this run"
+        )
         if known:
             line += "; backfill " + backfill_eta(sum(known), snap.remaining, snap.limit, reset)
         return line

@@ -107,6 +107,7 @@ def count_calls() -> Iterator[CallCount]:
     finally:
         _counting.reset(token)
 
+
 _ERRORS: Mapping[int, type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,

@@ -74,10 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(rows and checksums) with the emulator. No credentials needed.",
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the practice's data")
-    demo.add_argument("--db", default="demo.db", help="the SQLite file (default demo.db); "
-                      "an existing file is replaced only if the demo made it")  # fmt: skip
-    demo.add_argument("--overwrite", action="store_true",
-                      help="replace --db even if the demo did not make it")  # fmt: skip
+    demo.add_argument(
+        "--db",
+        default="demo.db",
+        help="the SQLite file (default demo.db); "
+        "an existing file is replaced only if the demo made it",
+    )
+    demo.add_argument(
+        "--overwrite", action="store_true", help="replace --db even if the demo did not make it"
+    )
     demo.set_defaults(run=_run_demo)
 
     from ._sync_cli import add_parser as add_sync

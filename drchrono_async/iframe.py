@@ -239,8 +239,9 @@ def _check(
 
 
 def _seconds(name: str, value: float, limit: float, *, allow_zero: bool) -> float:
-    return check_number(value, name, low=0, low_open=not allow_zero, high=limit,
-                        kind="a number of seconds")  # fmt: skip
+    return check_number(
+        value, name, low=0, low_open=not allow_zero, high=limit, kind="a number of seconds"
+    )
 
 
 def _now(now: float | Clock | None) -> float:

@@ -39,8 +39,9 @@ def aiohttp_transport(
     """
     # The client's own bounds: a pool is never larger than the client can use.
     max_concurrency = check_int(max_concurrency, "max_concurrency", low=1, high=1024)
-    keepalive_expiry = check_number(keepalive_expiry, "keepalive_expiry", low=0, high=3600,
-                                    kind="a number of seconds")  # fmt: skip
+    keepalive_expiry = check_number(
+        keepalive_expiry, "keepalive_expiry", low=0, high=3600, kind="a number of seconds"
+    )
     with needs_extra("aiohttp", "aiohttp_transport()"):
         import aiohttp
         from httpx_aiohttp import AiohttpTransport

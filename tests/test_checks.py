@@ -68,13 +68,17 @@ def test_check_number_takes_finite_ints_and_floats_as_floats() -> None:
     ("options", "message"),
     [
         ({"low": 0, "high": 86_400}, "x must be a number from 0 to 86400"),
-        ({"low": 0, "low_open": True, "high": 86_400},
-         "x must be a number over 0 and at most 86400"),
+        (
+            {"low": 0, "low_open": True, "high": 86_400},
+            "x must be a number over 0 and at most 86400",
+        ),
         ({"low": 0, "high": 1, "high_open": True}, "x must be a number at least 0 and under 1"),
         ({"low": 0, "high": math.inf}, "x must be a number of at least 0"),
         ({"low": 0, "low_open": True, "high": math.inf}, "x must be a number over 0"),
-        ({"low": 0.001, "high": 60.0, "kind": "a number of seconds", "tail": " (a minute)"},
-         "x must be a number of seconds from 0.001 to 60 (a minute)"),
+        (
+            {"low": 0.001, "high": 60.0, "kind": "a number of seconds", "tail": " (a minute)"},
+            "x must be a number of seconds from 0.001 to 60 (a minute)",
+        ),
     ],
 )
 def test_one_message_style(options: dict[str, Any], message: str) -> None:
@@ -143,49 +147,85 @@ def _sites() -> list[tuple[str, Callable[[Any], object], list[Any]]]:
         ("iframe now", lambda v: verify_iframe_request({}, "s", now=v), [math.nan, HUGE, -ODD]),
         ("iframe page", lambda v: verify_iframe_request({}, "s", page=v), ["x", [], 1]),
         ("MemoryReplayCache", lambda v: MemoryReplayCache(max_entries=v), [*counts, 0]),
-        ("RedisTokenStore.lock_timeout",
-         lambda v: RedisTokenStore(object(), "k", lock_timeout=v), [*numbers, 0]),
-        ("RedisTokenStore.lock_wait",
-         lambda v: RedisTokenStore(object(), "k", lock_wait=v), [*numbers, 0]),
+        (
+            "RedisTokenStore.lock_timeout",
+            lambda v: RedisTokenStore(object(), "k", lock_timeout=v),
+            [*numbers, 0],
+        ),
+        (
+            "RedisTokenStore.lock_wait",
+            lambda v: RedisTokenStore(object(), "k", lock_wait=v),
+            [*numbers, 0],
+        ),
         ("HourlyQuota.limit", lambda v: HourlyQuota(limit=v), [*counts, 0]),
         ("HourlyQuota.window", lambda v: HourlyQuota(window=v), [*numbers, 0]),
         ("HourlyQuota.burst", lambda v: HourlyQuota(burst=v), [*numbers, 0.5]),
-        ("HourlyQuota.reserve", lambda v: HourlyQuota(limit=10, reserve=v),
-         [True, 11, -1, 1.0, math.nan, "1"]),
-        ("HourlyQuota.reserve_release", lambda v: HourlyQuota(window=60, reserve_release=v),
-         [*numbers, 61]),
+        (
+            "HourlyQuota.reserve",
+            lambda v: HourlyQuota(limit=10, reserve=v),
+            [True, 11, -1, 1.0, math.nan, "1"],
+        ),
+        (
+            "HourlyQuota.reserve_release",
+            lambda v: HourlyQuota(window=60, reserve_release=v),
+            [*numbers, 61],
+        ),
         ("Params.drift", lambda v: Params(drift=v), [*numbers, 0.5]),
         ("Params.confirm", lambda v: Params(confirm=v), [*counts, 0]),
-        ("RedisQuota.claim", lambda v: RedisQuota(_Scripts(), key="k", claim=v),  # type: ignore[arg-type]
-         [*numbers, 3601]),
+        (
+            "RedisQuota.claim",
+            lambda v: RedisQuota(_Scripts(), key="k", claim=v),  # type: ignore[arg-type]
+            [*numbers, 3601],
+        ),
         ("priority", check_priority, ["urgent", [], None, 1]),
         ("reserve_permits", lambda v: reserve_permits(v, 10), [True, None, "0.1"]),
         ("check_release", lambda v: check_release(v, 60.0), numbers),
         ("sync lock wait", check_wait, [*numbers, 8 * 86_400]),
         ("PostgresStore.pool_size", lambda v: PostgresStore(DSN, pool_size=v), [*counts, 0]),
         ("PostgresStore.lock_timeout", lambda v: PostgresStore(DSN, lock_timeout=v), numbers),
-        ("SQLiteStore.synchronous", lambda v: SQLiteStore(":memory:", synchronous=v),
-         ["OFF", [], None]),
-        ("SQLiteStore.busy_timeout", lambda v: SQLiteStore(":memory:", busy_timeout=v),
-         [*numbers, 86_401]),
+        (
+            "SQLiteStore.synchronous",
+            lambda v: SQLiteStore(":memory:", synchronous=v),
+            ["OFF", [], None],
+        ),
+        (
+            "SQLiteStore.busy_timeout",
+            lambda v: SQLiteStore(":memory:", busy_timeout=v),
+            [*numbers, 86_401],
+        ),
         ("Emulator.quota_window", lambda v: Emulator(quota_window=v), [*numbers, 0.5]),
         ("Emulator.quota_scope", lambda v: Emulator(quota_scope=v), ["app", [], None]),
         ("Emulator.practices", lambda v: Emulator(practices=v), [*counts, 0]),
         ("Emulator.practice", emulator.practice, [*counts, 1]),
         ("Emulator.practice_of_user", emulator.practice_of_user, [True, 1.0, HUGE, "1"]),
         ("Emulator.spend", emulator.spend, [True, 1.0, HUGE, -1]),
-        ("Emulator webhooks timeout", lambda v: setattr(emulator.webhooks, "timeout", v),
-         [*numbers, 0]),
-        ("aiohttp_transport.max_concurrency", lambda v: aiohttp_transport(max_concurrency=v),
-         [*counts, 0]),
-        ("aiohttp_transport.keepalive_expiry", lambda v: aiohttp_transport(keepalive_expiry=v),
-         numbers),
+        (
+            "Emulator webhooks timeout",
+            lambda v: setattr(emulator.webhooks, "timeout", v),
+            [*numbers, 0],
+        ),
+        (
+            "aiohttp_transport.max_concurrency",
+            lambda v: aiohttp_transport(max_concurrency=v),
+            [*counts, 0],
+        ),
+        (
+            "aiohttp_transport.keepalive_expiry",
+            lambda v: aiohttp_transport(keepalive_expiry=v),
+            numbers,
+        ),
         ("MemoryDedupe.retention", lambda v: MemoryDedupe(retention=v), [*numbers, 3600]),
         ("MemoryDedupe.max_entries", lambda v: MemoryDedupe(max_entries=v), [*counts, 0]),
-        ("RedisDedupe.claim_ttl", lambda v: RedisDedupe(_Scripts(), claim_ttl=v),  # type: ignore[arg-type]
-         [*numbers, 0.5]),
-        ("WebhookReceiver.max_body", lambda v: WebhookReceiver("s", handler, max_body=v),
-         [*counts, 0]),
+        (
+            "RedisDedupe.claim_ttl",
+            lambda v: RedisDedupe(_Scripts(), claim_ttl=v),  # type: ignore[arg-type]
+            [*numbers, 0.5],
+        ),
+        (
+            "WebhookReceiver.max_body",
+            lambda v: WebhookReceiver("s", handler, max_body=v),
+            [*counts, 0],
+        ),
     ]
 
 
@@ -219,7 +259,12 @@ async def test_the_syncer_and_the_worker_check_their_arguments() -> None:
                 with pytest.raises(InvalidRequestError):
                     await store.stale_ids("patients", limit=bad)
     config = FleetConfig(DSN)
-    for options in ({"concurrency": 0}, {"concurrency": True}, {"poll": 0.0},
-                    {"poll": math.nan}, {"poll": 61}):  # fmt: skip
+    for options in (
+        {"concurrency": 0},
+        {"concurrency": True},
+        {"poll": 0.0},
+        {"poll": math.nan},
+        {"poll": 61},
+    ):
         with pytest.raises(InvalidRequestError, match="must be"):
             await asyncio.wait_for(run_worker(config, HourlyQuota(), **options), 5)

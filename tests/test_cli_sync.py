@@ -17,8 +17,17 @@ def test_sync_from_the_emulator_into_sqlite_and_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "practice.db"
-    args = ["sync", "--emulator", "--plain", "--store", f"sqlite:///{db}",
-            "--resource", "patients", "--resource", "appointments"]  # fmt: skip
+    args = [
+        "sync",
+        "--emulator",
+        "--plain",
+        "--store",
+        f"sqlite:///{db}",
+        "--resource",
+        "patients",
+        "--resource",
+        "appointments",
+    ]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "patients: complete (full)" in first and "appointments: complete (backfill)" in first
@@ -29,8 +38,12 @@ def test_sync_from_the_emulator_into_sqlite_and_again(
 
 def test_the_database_holds_the_practice(tmp_path: Path) -> None:
     db = tmp_path / "practice.db"
-    assert main(["sync", "--emulator", "--plain", "--store", f"sqlite:///{db}",
-                 "--resource", "doctors"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["sync", "--emulator", "--plain", "--store", f"sqlite:///{db}", "--resource", "doctors"]
+        )
+        == 0
+    )
 
     async def count() -> int:
         async with SQLiteStore(db) as store:
@@ -50,8 +63,17 @@ def test_sync_from_the_emulator_into_postgresql(capsys: pytest.CaptureFixture[st
 
     asyncio.run(postgres_or_skip())
     schema = f"test_cli_{uuid.uuid4().hex[:12]}"
-    args = ["sync", "--emulator", "--plain", "--store", POSTGRES_DSN, "--schema", schema,
-            "--resource", "patients"]  # fmt: skip
+    args = [
+        "sync",
+        "--emulator",
+        "--plain",
+        "--store",
+        POSTGRES_DSN,
+        "--schema",
+        schema,
+        "--resource",
+        "patients",
+    ]
     try:
         assert main(args) == 0
         assert "patients: complete (full)" in capsys.readouterr().out
@@ -81,9 +103,7 @@ def test_every_parses_durations() -> None:
             parse_every(bad)
 
 
-def test_sync_against_a_server_by_base_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sync_against_a_server_by_base_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from drchrono_async.testing import Emulator
 
     emu = Emulator(seed=4, sizes={"patients": 30})
@@ -92,8 +112,16 @@ def test_sync_against_a_server_by_base_url(
     async def run() -> int:
         async with emu.serve() as url:
             monkeypatch.setenv("DRCHRONO_ACCESS_TOKEN", emu.access_token)
-            args = ["sync", "--plain", "--base-url", url, "--store", f"sqlite:///{db}",
-                    "--resource", "patients"]  # fmt: skip
+            args = [
+                "sync",
+                "--plain",
+                "--base-url",
+                url,
+                "--store",
+                f"sqlite:///{db}",
+                "--resource",
+                "patients",
+            ]
             from drchrono_async._sync_cli import _main
             from drchrono_async.cli import build_parser
 
@@ -120,8 +148,12 @@ async def test_a_backfill_reports_the_calls_it_still_needs() -> None:
     emu = Emulator(seed=2, clock=VirtualClock(), sizes={"appointments": 5000, "patients": 0})
     seen: list[int | None] = []
     async with emu.client() as client:
-        syncer = Syncer(client, MemoryStore(), resources=["appointments"],
-                        progress=lambda r: seen.append(r.calls_left))  # fmt: skip
+        syncer = Syncer(
+            client,
+            MemoryStore(),
+            resources=["appointments"],
+            progress=lambda r: seen.append(r.calls_left),
+        )
         report = await syncer.run()
     estimates = [s for s in seen if s is not None]
     pages = report["appointments"].pages

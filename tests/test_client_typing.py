@@ -25,9 +25,16 @@ def test_resources_are_typed_and_unknown_names_are_errors(tmp_path: Path) -> Non
     snippet = tmp_path / "snippet.py"
     snippet.write_text(SNIPPET)
     out, err, status = api.run(
-        ["--strict", "--no-error-summary", "--cache-dir", str(ROOT / ".mypy_cache"),
-         "--python-version", "3.11", str(snippet)]
-    )  # fmt: skip
+        [
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+            "--python-version",
+            "3.11",
+            str(snippet),
+        ]
+    )
     lines = {int(line.split(":")[1]): line for line in out.splitlines() if ":" in line}
     assert "Resource[drchrono_async.records." in lines[5] and "Appointment]" in lines[5], out
     assert "PatientsResource" in lines[6], out

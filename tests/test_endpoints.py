@@ -85,8 +85,13 @@ def test_action_methods_match_the_reference() -> None:
 
 
 def test_each_resource_class_has_exactly_its_endpoints_methods() -> None:
-    plain = {"GET": {"list", "get"}, "POST": {"create"}, "PUT": {"update"},
-             "PATCH": {"patch"}, "DELETE": {"delete"}}  # fmt: skip
+    plain = {
+        "GET": {"list", "get"},
+        "POST": {"create"},
+        "PUT": {"update"},
+        "PATCH": {"patch"},
+        "DELETE": {"delete"},
+    }
     every = set().union(*plain.values())
     for endpoint in ENDPOINTS:
         cls = resource_class(endpoint)

@@ -91,8 +91,13 @@ async def test_a_timeout_is_a_catchable_timeout_error() -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    async with DrChronoClient("tok", base_url="https://x.test", quota=None, max_retries=0,
-                              transport=httpx.MockTransport(slow)) as client:  # fmt: skip
+    async with DrChronoClient(
+        "tok",
+        base_url="https://x.test",
+        quota=None,
+        max_retries=0,
+        transport=httpx.MockTransport(slow),
+    ) as client:
         try:
             await client.request("GET", "/api/x")
         except errors.TimeoutError as exc:
@@ -123,4 +128,3 @@ def test_the_library_timeout_is_the_builtin_one_by_descent() -> None:
     # The library's name and the builtin one are still two classes: a builtin timeout (from
     # asyncio, say) is not mistaken for a request's.
     assert not isinstance(builtins.TimeoutError("x"), errors.DrChronoError)
-

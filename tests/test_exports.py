@@ -18,10 +18,12 @@ def test_every_public_error_is_importable_from_the_package() -> None:
         assert isinstance(cls, type) and issubclass(cls, errors.DrChronoError), name
     # Every class errors.py defines is in its __all__ (a new one cannot be forgotten).
     defined = {
-        name for name, value in vars(errors).items()
-        if isinstance(value, type) and issubclass(value, BaseException)
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
         and value.__module__ == errors.__name__
-    }  # fmt: skip
+    }
     assert defined == set(errors.__all__)
 
 

@@ -38,9 +38,15 @@ def test_a_token_no_header_could_carry_is_refused_without_echoing_it(token: str)
 
 @pytest.mark.parametrize(
     "base_url",
-    ["https://user:pw@drchrono.test", "https://drchrono.test/?a=1", "https://drchrono.test/#f",
-     "ftp://drchrono.test", "http://[::1", 5],
-)  # fmt: skip
+    [
+        "https://user:pw@drchrono.test",
+        "https://drchrono.test/?a=1",
+        "https://drchrono.test/#f",
+        "ftp://drchrono.test",
+        "http://[::1",
+        5,
+    ],
+)
 def test_a_base_url_with_credentials_query_or_junk_is_refused(base_url: object) -> None:
     with pytest.raises(errors.InvalidRequestError) as info:
         DrChronoClient(TOKEN, base_url=base_url)  # type: ignore[arg-type]
@@ -49,11 +55,22 @@ def test_a_base_url_with_credentials_query_or_junk_is_refused(base_url: object) 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("max_wait", "5"), ("max_wait", math.nan), ("max_wait", -1), ("max_wait", True),
-     ("timeout", math.inf), ("timeout", math.nan), ("max_retries", True), ("max_retries", -1),
-     ("max_concurrency", 0), ("http_client", object()), ("transport", object()),
-     ("converter", object()), ("timezone", "Mars/Olympus")],
-)  # fmt: skip
+    [
+        ("max_wait", "5"),
+        ("max_wait", math.nan),
+        ("max_wait", -1),
+        ("max_wait", True),
+        ("timeout", math.inf),
+        ("timeout", math.nan),
+        ("max_retries", True),
+        ("max_retries", -1),
+        ("max_concurrency", 0),
+        ("http_client", object()),
+        ("transport", object()),
+        ("converter", object()),
+        ("timezone", "Mars/Olympus"),
+    ],
+)
 def test_every_constructor_argument_is_checked(name: str, value: object) -> None:
     with pytest.raises(errors.InvalidRequestError):
         DrChronoClient(TOKEN, base_url=BASE, **{name: value})  # type: ignore[arg-type]
@@ -134,9 +151,18 @@ def _response(headers: dict[str, str], body: bytes = b"") -> httpx.Response:
 
 @pytest.mark.parametrize(
     "value",
-    ["nan", "inf", "-inf", "-5", "1e400", "garbage", "Fri, 31 Dec 99999 23:59:59 GMT",
-     "Mon, 01 Jan 0001 00:00:00 GMT", "x" * 5000],
-)  # fmt: skip
+    [
+        "nan",
+        "inf",
+        "-inf",
+        "-5",
+        "1e400",
+        "garbage",
+        "Fri, 31 Dec 99999 23:59:59 GMT",
+        "Mon, 01 Jan 0001 00:00:00 GMT",
+        "x" * 5000,
+    ],
+)
 def test_retry_after_is_finite_and_non_negative_or_none(value: str) -> None:
     wait = _retry_after(_response({"Retry-After": value}), now=1e9)
     assert wait is None or (math.isfinite(wait) and wait >= 0)

@@ -37,26 +37,80 @@ printable = st.text(
     alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=0, max_size=40
 )
 statuses = st.sampled_from(
-    [200, 201, 204, 301, 302, 303, 307, 308, 400, 401, 403, 404, 409, 418, 429, 500, 502,
-     503, 504, 199, 299, 399, 599]
-)  # fmt: skip
+    [
+        200,
+        201,
+        204,
+        301,
+        302,
+        303,
+        307,
+        308,
+        400,
+        401,
+        403,
+        404,
+        409,
+        418,
+        429,
+        500,
+        502,
+        503,
+        504,
+        199,
+        299,
+        399,
+        599,
+    ]
+)
 retry_afters = st.one_of(
-    st.sampled_from(["30", "0", "-5", "nan", "inf", "1e12", "1e400", "2.5", "",
-                     "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT",
-                     "Thu, 01 Jan 2026 01:00:00 GMT"]),
+    st.sampled_from(
+        [
+            "30",
+            "0",
+            "-5",
+            "nan",
+            "inf",
+            "1e12",
+            "1e400",
+            "2.5",
+            "",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+            "Thu, 01 Jan 2026 01:00:00 GMT",
+        ]
+    ),
     printable,
-)  # fmt: skip
+)
 dates = st.one_of(
-    st.sampled_from(["Thu, 01 Jan 2026 00:00:00 GMT", "Fri, 02 Jan 2026 00:00:00 GMT",
-                     "Fri, 31 Dec 9999 23:59:59 GMT", "garbage", ""]),
+    st.sampled_from(
+        [
+            "Thu, 01 Jan 2026 00:00:00 GMT",
+            "Fri, 02 Jan 2026 00:00:00 GMT",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "garbage",
+            "",
+        ]
+    ),
     printable,
-)  # fmt: skip
+)
 locations = st.one_of(
-    st.sampled_from([f"{BASE}/api/patients?cursor=2", "/api/users/1", "//evil.example/x",
-                     "https://evil.example/api/patients", "http://[::1", "ftp://x", "",
-                     "/o/token/", f"{BASE}/api/patients?cursor=2#f", "/" + "a" * 3000]),
+    st.sampled_from(
+        [
+            f"{BASE}/api/patients?cursor=2",
+            "/api/users/1",
+            "//evil.example/x",
+            "https://evil.example/api/patients",
+            "http://[::1",
+            "ftp://x",
+            "",
+            "/o/token/",
+            f"{BASE}/api/patients?cursor=2#f",
+            "/" + "a" * 3000,
+        ]
+    ),
     printable,
-)  # fmt: skip
+)
 links = st.one_of(
     st.none(),
     locations,
@@ -64,30 +118,51 @@ links = st.one_of(
     st.just(f"{BASE}/api/patients?first_name=Ann&cursor=3"),
 )
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=False, allow_infinity=False), printable,
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    printable,
     st.sampled_from(["1e50000000", "9" * 30, "2026-13-45T99:99:99", "", " "]),
-)  # fmt: skip
+)
 json_values = st.recursive(
     json_leaf,
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(printable, kids, max_size=3),
     max_leaves=8,
 )
 records = st.dictionaries(
-    st.sampled_from(["id", "first_name", "last_name", "date_of_birth", "doctor", "updated_at",
-                     "chart_id", "gender", "custom_demographics", "anything"]),
+    st.sampled_from(
+        [
+            "id",
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "doctor",
+            "updated_at",
+            "chart_id",
+            "gender",
+            "custom_demographics",
+            "anything",
+        ]
+    ),
     json_values,
     max_size=6,
-)  # fmt: skip
+)
 
 
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["page", "page", "json", "html", "truncated", "binary",
-                                 "deep", "huge", "empty"]))  # fmt: skip
+    kind = draw(
+        st.sampled_from(
+            ["page", "page", "json", "html", "truncated", "binary", "deep", "huge", "empty"]
+        )
+    )
     if kind == "page":
-        page = {"results": draw(st.lists(records, max_size=4)), "next": draw(links),
-                "previous": draw(links)}  # fmt: skip
+        page = {
+            "results": draw(st.lists(records, max_size=4)),
+            "next": draw(links),
+            "previous": draw(links),
+        }
         return orjson.dumps(page)
     if kind == "json":
         return orjson.dumps(draw(json_values))
@@ -113,9 +188,18 @@ def responses(draw: st.DrawFn) -> dict[str, Any]:
         headers["Date"] = draw(dates)
     if draw(st.booleans()):
         headers["Location"] = draw(locations)
-    headers["Content-Type"] = draw(st.sampled_from(
-        ["application/json", "text/html; charset=utf-8", "text/plain; charset=bogus-42",
-         "application/json; charset=latin-1", "", "x/y"]))  # fmt: skip
+    headers["Content-Type"] = draw(
+        st.sampled_from(
+            [
+                "application/json",
+                "text/html; charset=utf-8",
+                "text/plain; charset=bogus-42",
+                "application/json; charset=latin-1",
+                "",
+                "x/y",
+            ]
+        )
+    )
     encoding = draw(st.sampled_from(["", "", "gzip", "gzip-good", "br", "deflate", "bogus"]))
     body = draw(bodies())
     if encoding == "gzip-good":
@@ -198,8 +282,14 @@ async def run_mock_example(answers: list[dict[str, Any]]) -> None:
     clock = VirtualClock()
     quota = HourlyQuota(limit=50, clock=clock)
     script = Script(answers)
-    client = DrChronoClient(TOKEN, base_url=BASE, clock=clock, quota=quota, max_retries=2,
-                            transport=httpx.MockTransport(script))  # fmt: skip
+    client = DrChronoClient(
+        TOKEN,
+        base_url=BASE,
+        clock=clock,
+        quota=quota,
+        max_retries=2,
+        transport=httpx.MockTransport(script),
+    )
     with captured() as records:
         async with client, asyncio.timeout(30):  # wall-clock guard: no example may hang
             raised = await exercise(client)
@@ -211,8 +301,12 @@ async def run_mock_example(answers: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::drchrono_async.RecordDecodeWarning")
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.lists(responses(), min_size=1, max_size=6))
 def test_any_scripted_answers_give_a_result_or_a_typed_error(answers: list[dict[str, Any]]) -> None:
     asyncio.run(run_mock_example(answers))
@@ -235,9 +329,14 @@ async def raw_server(answers: list[bytes]) -> AsyncIterator[str]:
                         length = int(line.split(b":")[1])
                 if length:
                     await reader.readexactly(length)
-                writer.write(pending.pop(0) if pending else (
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 30\r\n\r\n" + b'{"results": [], "next": null}'.ljust(30)))
+                writer.write(
+                    pending.pop(0)
+                    if pending
+                    else (
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 30\r\n\r\n" + b'{"results": [], "next": null}'.ljust(30)
+                    )
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
@@ -258,8 +357,7 @@ RAW_CASES = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",
     b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nSet-Cookie: s=" + TOKEN.encode() + b"\r\nContent-Length: 2\r\n\r\n{}",
-    b"HTTP/1.1 302 Found\r\nLocation: /api/patients?first_name=Ann\r\n"
-    b"Content-Length: 0\r\n\r\n",
+    b"HTTP/1.1 302 Found\r\nLocation: /api/patients?first_name=Ann\r\nContent-Length: 0\r\n\r\n",
     b"garbage\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nX: \xff\xfe\r\nContent-Length: 2\r\n\r\n{}",
 ]
@@ -281,8 +379,9 @@ async def run_socket_example(answers: list[bytes]) -> None:
         async with raw_server(answers) as url, asyncio.timeout(30):
             # A truncated answer ends in a read timeout (a typed error too): keep it short.
             # (A loaded machine's late answer is a timeout as well: still a typed error.)
-            client = DrChronoClient(TOKEN, base_url=url, clock=clock, quota=quota, max_retries=1,
-                                    timeout=0.25)  # fmt: skip
+            client = DrChronoClient(
+                TOKEN, base_url=url, clock=clock, quota=quota, max_retries=1, timeout=0.25
+            )
             async with client:
                 raised = await exercise(client)
                 await quota.acquire()
@@ -290,8 +389,12 @@ async def run_socket_example(answers: list[bytes]) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::drchrono_async.RecordDecodeWarning")
-@settings(max_examples=25, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.lists(raw_answers, min_size=1, max_size=3))
 def test_raw_answers_over_a_socket_give_a_result_or_a_typed_error(answers: list[bytes]) -> None:
     asyncio.run(run_socket_example(answers))

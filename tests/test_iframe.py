@@ -392,9 +392,17 @@ def test_missing_jwt_and_wrong_shapes_are_refused() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"max_age": 0}, {"max_age": -1}, {"max_age": float("inf")}, {"leeway": -1},
-     {"leeway": 301}, {"now": float("nan")}, {"now": "soon"}, {"page": "home"}],
-)  # fmt: skip
+    [
+        {"max_age": 0},
+        {"max_age": -1},
+        {"max_age": float("inf")},
+        {"leeway": -1},
+        {"leeway": 301},
+        {"now": float("nan")},
+        {"now": "soon"},
+        {"page": "home"},
+    ],
+)
 def test_bad_arguments_are_invalid_requests(options: dict[str, Any]) -> None:
     options.setdefault("now", NOW)
     with pytest.raises(InvalidRequestError):

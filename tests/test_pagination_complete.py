@@ -32,8 +32,10 @@ class Breaking(Source):
 
 @pytest.mark.parametrize("prefetch", [0, 1])
 @pytest.mark.parametrize("ordered", [True, False])
-@pytest.mark.parametrize("error", [asyncio.CancelledError(), ServerError(
-    "boom", status_code=500, method="GET", path="/api/x")])  # fmt: skip
+@pytest.mark.parametrize(
+    "error",
+    [asyncio.CancelledError(), ServerError("boom", status_code=500, method="GET", path="/api/x")],
+)
 async def test_a_fetcher_that_stops_makes_iteration_raise(
     prefetch: int, ordered: bool, error: BaseException
 ) -> None:
@@ -119,11 +121,21 @@ def paginator_with_next(link: str, sent: list[str]) -> Paginator[Any]:
 
 @pytest.mark.parametrize(
     "link",
-    [f"{ORIGIN}/api/patients?cursor=x", f"{ORIGIN}/o/token/?x=1", "/api/users/current",
-     "https://evil.example/api/appointments?cursor=2", "http://[::1", "ftp://x/api/appointments",
-     f"{ORIGIN}/api/appointments?page_size=250#frag", f"{ORIGIN}/api/appointments?page_size=250",
-     "not a url", "", "https://u:p@drchrono.test/api/appointments?c=1", 5],
-)  # fmt: skip
+    [
+        f"{ORIGIN}/api/patients?cursor=x",
+        f"{ORIGIN}/o/token/?x=1",
+        "/api/users/current",
+        "https://evil.example/api/appointments?cursor=2",
+        "http://[::1",
+        "ftp://x/api/appointments",
+        f"{ORIGIN}/api/appointments?page_size=250#frag",
+        f"{ORIGIN}/api/appointments?page_size=250",
+        "not a url",
+        "",
+        "https://u:p@drchrono.test/api/appointments?c=1",
+        5,
+    ],
+)
 async def test_a_bad_next_link_is_refused_before_anything_is_sent(link: Any) -> None:
     sent: list[str] = []
     with pytest.raises(PaginationError) as info:

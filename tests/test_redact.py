@@ -56,8 +56,10 @@ async def test_header_values_stay_out_of_httpcore_logs_over_a_socket(
     records: list[logging.LogRecord],
 ) -> None:
     emu = Emulator(seed=2, sizes={"patients": 5})
-    async with emu.serve() as base_url, DrChronoClient(emu.access_token, base_url=base_url,
-                                                        quota=None) as client:  # fmt: skip
+    async with (
+        emu.serve() as base_url,
+        DrChronoClient(emu.access_token, base_url=base_url, quota=None) as client,
+    ):
         await client.patients.list(first_name=NAMES[0], last_name=NAMES[1])
         await client.users.current()  # a 302 with a Location
     core = [r for r in records if r.name.startswith("httpcore")]
@@ -88,8 +90,9 @@ async def test_building_clients_installs_the_filters_once_on_the_loggers_themsel
     for n in range(3):  # as the client's docstring says: installed once, per process
         async with DrChronoClient("tok", base_url=f"https://host{n}.example"):
             pass
-    httpx_filters = [f for f in logging.getLogger("httpx").filters
-                     if isinstance(f, _redact._HttpxFilter)]  # fmt: skip
+    httpx_filters = [
+        f for f in logging.getLogger("httpx").filters if isinstance(f, _redact._HttpxFilter)
+    ]
     assert len(httpx_filters) == 1
     for name in _redact._HTTPCORE_LOGGERS:
         core = logging.getLogger(name).filters

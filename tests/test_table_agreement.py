@@ -55,8 +55,9 @@ def emu() -> Emulator:
 @pytest.fixture
 async def http(emu: Emulator) -> Any:
     headers = {"Authorization": f"Bearer {emu.access_token}"}
-    async with httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url,
-                                 headers=headers) as client:  # fmt: skip
+    async with httpx.AsyncClient(
+        transport=emu.transport, base_url=emu.base_url, headers=headers
+    ) as client:
         client.emulator = emu  # type: ignore[attr-defined]
         yield client
 
@@ -193,7 +194,7 @@ LISTABLE = [e for e in ENDPOINTS if "GET" in e.methods and not e.required_filter
     ("endpoint", "name"),
     [(e, f) for e in LISTABLE for f, k in e.filters.items() if k is FilterKind.INT],
     ids=lambda v: getattr(v, "name", v),
-)  # fmt: skip
+)
 async def test_every_integer_filter_the_client_sends_is_accepted(
     endpoint: Any, name: str, http: Any
 ) -> None:

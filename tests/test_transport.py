@@ -208,9 +208,17 @@ async def test_303_is_followed_with_get_and_no_body(client: DrChronoClient) -> N
 
 @pytest.mark.parametrize(
     "location",
-    ["http://[::1", "//evil.example/x", "/api/\x00x", "ftp://drchrono.test/x",
-     "https://user:pw@drchrono.test/x", "https:///nohost", "/" + "a" * 9000, " "],
-)  # fmt: skip
+    [
+        "http://[::1",
+        "//evil.example/x",
+        "/api/\x00x",
+        "ftp://drchrono.test/x",
+        "https://user:pw@drchrono.test/x",
+        "https:///nohost",
+        "/" + "a" * 9000,
+        " ",
+    ],
+)
 @respx.mock
 async def test_an_unusable_location_is_a_redirect_error(
     client: DrChronoClient, location: str

@@ -38,9 +38,16 @@ def test_mypy_refuses_methods_the_endpoint_does_not_allow(tmp_path: Path) -> Non
     snippet = tmp_path / "snippet.py"
     snippet.write_text(SNIPPET)
     out, err, status = api.run(
-        ["--strict", "--no-error-summary", "--cache-dir", str(ROOT / ".mypy_cache"),
-         "--python-version", "3.11", str(snippet)]
-    )  # fmt: skip
+        [
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+            "--python-version",
+            "3.11",
+            str(snippet),
+        ]
+    )
     errors = [line for line in out.splitlines() if ": error:" in line]
     lines = sorted({int(line.split(":")[1]) for line in errors})
     assert lines == [5, 6, 7, 8, 9, 19, 20], out + err

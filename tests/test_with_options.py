@@ -37,9 +37,13 @@ async def test_a_view_has_its_own_timeout_and_retries() -> None:
 
     mock = httpx.MockTransport(answer)
     client = DrChronoClient(
-        "tok", base_url="https://x.test", quota=None, max_retries=2, clock=VirtualClock(),
+        "tok",
+        base_url="https://x.test",
+        quota=None,
+        max_retries=2,
+        clock=VirtualClock(),
         transport=mock,
-    )  # fmt: skip
+    )
     async with client:
         quick = client.with_options(timeout=0.05, max_retries=0)
         with pytest.raises(ServerError):
@@ -63,9 +67,16 @@ async def test_closing_the_parent_closes_its_views_but_not_the_reverse() -> None
 
 @pytest.mark.parametrize(
     "options",
-    [{"max_wait": -1}, {"max_wait": math.nan}, {"max_wait": "5"}, {"timeout": 0},
-     {"timeout": math.inf}, {"max_retries": -1}, {"max_retries": True}],
-)  # fmt: skip
+    [
+        {"max_wait": -1},
+        {"max_wait": math.nan},
+        {"max_wait": "5"},
+        {"timeout": 0},
+        {"timeout": math.inf},
+        {"max_retries": -1},
+        {"max_retries": True},
+    ],
+)
 def test_options_are_checked_like_the_constructor(options: dict[str, object]) -> None:
     client = Emulator(seed=1).client()
     with pytest.raises(InvalidRequestError):
@@ -83,8 +94,9 @@ def test_a_view_keeps_everything_else() -> None:
 async def test_a_view_made_before_the_first_answer_learns_the_server_clock() -> None:
     emu = Emulator(seed=1, clock=VirtualClock(start=1_800_000_000.0), sizes={"patients": 3})
     local = VirtualClock(start=1_800_000_000.0 - 120.0)  # two minutes behind the server
-    client = DrChronoClient(emu.access_token, base_url=emu.base_url, transport=emu.transport,
-                            clock=local, quota=None)  # fmt: skip
+    client = DrChronoClient(
+        emu.access_token, base_url=emu.base_url, transport=emu.transport, clock=local, quota=None
+    )
     async with client:
         sync = client.with_options(priority="background")  # as the syncer makes its view
         await client.users.list()  # only the parent has heard from the server
@@ -117,8 +129,14 @@ async def test_a_resource_built_before_the_view_does_not_leak_into_it() -> None:
         calls += 1
         return httpx.Response(503, json={})
 
-    client = DrChronoClient("tok", base_url="https://x.test", quota=None, max_retries=3,
-                            clock=VirtualClock(), transport=httpx.MockTransport(answer))
+    client = DrChronoClient(
+        "tok",
+        base_url="https://x.test",
+        quota=None,
+        max_retries=3,
+        clock=VirtualClock(),
+        transport=httpx.MockTransport(answer),
+    )
     async with client:
         client.doctors  # noqa: B018
         with pytest.raises(ServerError):

@@ -33,8 +33,14 @@ from ._runner import FleetJobError, FleetRuntime, Outcome
 if TYPE_CHECKING:
     import procrastinate
 
-__all__ = ["FleetConfig", "build_app", "defer_sync", "ensure_schema", "recover_stalled",
-           "schedule_all"]  # fmt: skip
+__all__ = [
+    "FleetConfig",
+    "build_app",
+    "defer_sync",
+    "ensure_schema",
+    "recover_stalled",
+    "schedule_all",
+]
 
 logger = logging.getLogger("drchrono_async.fleet")
 
@@ -94,8 +100,14 @@ class FleetConfig:
             )
         check_int(self.slice_pages, "slice_pages", low=1, high=100_000)
         for name in ("max_wait", "heartbeat", "stalled_after"):
-            check_number(getattr(self, name), name, low=0, low_open=True, high=86_400,
-                         kind="a number of seconds")  # fmt: skip
+            check_number(
+                getattr(self, name),
+                name,
+                low=0,
+                low_open=True,
+                high=86_400,
+                kind="a number of seconds",
+            )
         if self.stalled_after <= self.heartbeat:
             raise InvalidRequestError("stalled_after must exceed heartbeat")
 
@@ -129,23 +141,35 @@ def build_app(config: FleetConfig) -> procrastinate.App:
     # fails and leaves the job "doing" for good, its lock barring the twin. A failed job
     # queues its retry as a new job instead (a waiting twin already is one), then fails.
     @app.task(name=SYNC_TASK, pass_context=True)
-    async def sync_resource(context: procrastinate.JobContext, practice: str,
-                            resource: str, attempt: int = 0) -> str:  # fmt: skip
+    async def sync_resource(
+        context: procrastinate.JobContext, practice: str, resource: str, attempt: int = 0
+    ) -> str:
         runtime: FleetRuntime = context.additional_context["fleet"]
         try:
             result = await runtime.sync_slice(practice, resource)
         except (FleetJobError, StoreError, TokenStoreError):  # reading the token may fail too
             if attempt + 1 < _MAX_ATTEMPTS:
-                await defer_sync(app, runtime.registry, practice, resource,
-                                 window=runtime.quota_window,
-                                 at=time.time() + _RETRY_WAIT ** (attempt + 1),
-                                 attempt=attempt + 1)  # fmt: skip
+                await defer_sync(
+                    app,
+                    runtime.registry,
+                    practice,
+                    resource,
+                    window=runtime.quota_window,
+                    at=time.time() + _RETRY_WAIT ** (attempt + 1),
+                    attempt=attempt + 1,
+                )
             raise
         if result.outcome in (Outcome.YIELDED, Outcome.STOPPED):
             await defer_sync(app, runtime.registry, practice, resource, window=runtime.quota_window)
         elif result.outcome is Outcome.QUOTA:
-            await defer_sync(app, runtime.registry, practice, resource,
-                             window=runtime.quota_window, at=result.retry_at)  # fmt: skip
+            await defer_sync(
+                app,
+                runtime.registry,
+                practice,
+                resource,
+                window=runtime.quota_window,
+                at=result.retry_at,
+            )
         return f"{result.outcome.value}: {result.calls} calls"
 
     async def schedule(context: procrastinate.JobContext, timestamp: int) -> int:
@@ -197,8 +221,7 @@ async def defer_sync(
     return job_id
 
 
-async def schedule_all(app: procrastinate.App, registry: PracticeRegistry, *,
-                       window: float) -> int:  # fmt: skip
+async def schedule_all(app: procrastinate.App, registry: PracticeRegistry, *, window: float) -> int:
     """Queue a sync of every active practice's resources; how many were queued."""
     queued = 0
     for practice in await registry.practices(active_only=True):
@@ -217,13 +240,15 @@ async def ensure_schema(app: procrastinate.App, config: FleetConfig) -> bool:
         conn = await psycopg.AsyncConnection.connect(config.dsn, autocommit=True)
         async with conn, conn.transaction():
             # One worker migrates; the others wait here, then find the tables.
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)",
-                               (lock_key("fleet-migrate", config.schema),))  # fmt: skip
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (lock_key("fleet-migrate", config.schema),)
+            )
             await conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(config.schema))
             )
-            cur = await conn.execute("SELECT to_regclass(%s)",
-                                     (f'"{config.schema}".procrastinate_jobs',))  # fmt: skip
+            cur = await conn.execute(
+                "SELECT to_regclass(%s)", (f'"{config.schema}".procrastinate_jobs',)
+            )
             found = await cur.fetchone()
             if found is not None and found[0] is not None:
                 return False

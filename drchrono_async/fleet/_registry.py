@@ -216,8 +216,7 @@ class PracticeRegistry:
                     " base_url = excluded.base_url, resources = excluded.resources,"
                     " active = true, auth = excluded.auth, timezone = excluded.timezone"
                 ),
-                (key, name, url, None if names is None else list(names), auth, schema,
-                 timezone),
+                (key, name, url, None if names is None else list(names), auth, schema, timezone),
             )
 
         await self.token_store(key).save(token)
@@ -259,8 +258,17 @@ class PracticeRegistry:
             ).format(s=sql.Identifier(self.schema), w=sql.SQL(where))
             cur = await conn.execute(query, args)
             return [
-                Practice(r[0], r[1], r[2], None if r[3] is None else tuple(r[3]), r[4], r[5],
-                         r[6], r[7], r[8])
+                Practice(
+                    r[0],
+                    r[1],
+                    r[2],
+                    None if r[3] is None else tuple(r[3]),
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                )
                 for r in await cur.fetchall()
             ]
 

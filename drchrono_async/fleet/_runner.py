@@ -122,8 +122,9 @@ class FleetRuntime:
                 retry_at = max(snapshot.resets_at, snapshot.paused_until or 0.0)
             return SliceResult(Outcome.QUOTA, calls, retry_at)
         if ended is SyncOutcome.STOPPED:
-            return SliceResult(Outcome.STOPPED if self.stopping and not yielded
-                               else Outcome.YIELDED, calls)  # fmt: skip
+            return SliceResult(
+                Outcome.STOPPED if self.stopping and not yielded else Outcome.YIELDED, calls
+            )
         # The error's class name only: a report never holds a value.
         cause = result.error_type.__name__ if result.error_type is not None else "unknown"
         raise FleetJobError(f"sync of {resource} for practice {key} failed: {cause}")
@@ -138,8 +139,9 @@ class FleetRuntime:
         }
         tokens = self.registry.token_store(practice.key)
         if practice.auth == "oauth" and self.oauth is not None:
-            return DrChronoClient(oauth=self.oauth(practice.base_url), token_store=tokens,
-                                  **options)  # fmt: skip
+            return DrChronoClient(
+                oauth=self.oauth(practice.base_url), token_store=tokens, **options
+            )
         token = await tokens.load()
         if token is None:
             raise FleetJobError(f"practice {practice.key} has no token in the registry")

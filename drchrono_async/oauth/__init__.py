@@ -1,12 +1,12 @@
 """OAuth for DrChrono: the app's token calls, token stores, and a client that stays signed in.
 
-    app = OAuthApp(client_id, client_secret, redirect_uri)
-    url = app.authorize_url(scope="patients calendar")   # send the user there
-    token = await app.exchange_code(code)                # on the callback
-    store = FileTokenStore("token.json")
-    await store.save(token)
-    async with DrChronoClient(oauth=app, token_store=store) as client:
-        ...                                              # refreshed as needed, for years
+app = OAuthApp(client_id, client_secret, redirect_uri)
+url = app.authorize_url(scope="patients calendar")   # send the user there
+token = await app.exchange_code(code)                # on the callback
+store = FileTokenStore("token.json")
+await store.save(token)
+async with DrChronoClient(oauth=app, token_store=store) as client:
+    ...                                              # refreshed as needed, for years
 """
 
 from __future__ import annotations

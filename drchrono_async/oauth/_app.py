@@ -84,8 +84,9 @@ class OAuthApp:
         timeout: float = 30.0,
         max_retries: int = 3,
     ) -> None:
-        timeout = check_number(timeout, "timeout", low=0, high=600, low_open=True,
-                               kind="a number of seconds")  # fmt: skip
+        timeout = check_number(
+            timeout, "timeout", low=0, high=600, low_open=True, kind="a number of seconds"
+        )
         max_retries = check_int(max_retries, "max_retries", low=0, high=100)
         self.client_id = check_secret(client_id, "client_id")
         self._client_secret = check_secret(client_secret, "client_secret")

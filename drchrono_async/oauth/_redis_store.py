@@ -38,10 +38,17 @@ class RedisTokenStore:
         if not isinstance(key, str) or not key:
             raise InvalidRequestError("key must be a non-empty string")
         # Bounded at a day: a refresh holds the lock for one token request, not longer.
-        self._lock_timeout = check_number(lock_timeout, "lock_timeout", low=0, low_open=True,
-                                          high=86_400, kind="a number of seconds")  # fmt: skip
-        self._lock_wait = check_number(lock_wait, "lock_wait", low=0, low_open=True,
-                                       high=86_400, kind="a number of seconds")  # fmt: skip
+        self._lock_timeout = check_number(
+            lock_timeout,
+            "lock_timeout",
+            low=0,
+            low_open=True,
+            high=86_400,
+            kind="a number of seconds",
+        )
+        self._lock_wait = check_number(
+            lock_wait, "lock_wait", low=0, low_open=True, high=86_400, kind="a number of seconds"
+        )
         self._redis = redis
         self.key = key
 

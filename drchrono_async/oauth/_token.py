@@ -81,4 +81,3 @@ class Token:
         return f"Token(expires_at={_iso(self.expires_at)}, scope={self.scope!r})"
 
     __str__ = __repr__
-

@@ -17,9 +17,23 @@ from __future__ import annotations
 __all__ = ["FIELDS", "SCRIPT"]
 
 FIELDS = (
-    "init", "k", "used", "carry", "pre", "tokens", "tlast", "paused",
-    "cal", "off", "off_t", "bad", "alt", "waits", "throttled", "claimed",
-)  # fmt: skip
+    "init",
+    "k",
+    "used",
+    "carry",
+    "pre",
+    "tokens",
+    "tlast",
+    "paused",
+    "cal",
+    "off",
+    "off_t",
+    "bad",
+    "alt",
+    "waits",
+    "throttled",
+    "claimed",
+)
 
 SCRIPT = r"""
 local FIELDS = {'init', 'k', 'used', 'carry', 'pre', 'tokens', 'tlast', 'paused',

@@ -65,16 +65,25 @@ class HourlyQuota(Scheduler):
     ) -> None:
         super().__init__(clock or SystemClock())
         self.params = quota_params(
-            limit=limit, window=window, burst=burst, rate=rate, margin=margin,
-            reserve=reserve, reserve_release=reserve_release,
-        )  # fmt: skip
+            limit=limit,
+            window=window,
+            burst=burst,
+            rate=rate,
+            margin=margin,
+            reserve=reserve,
+            reserve_release=reserve_release,
+        )
         self._state = State()
 
     async def _attempt(self, *, count_wait: CountWait, background: bool) -> Decision:
         return step(
-            self._state, self.params, self.clock.now(), Op.ACQUIRE,
-            count_wait=count_wait, background=background,
-        )  # fmt: skip
+            self._state,
+            self.params,
+            self.clock.now(),
+            Op.ACQUIRE,
+            count_wait=count_wait,
+            background=background,
+        )
 
     async def _eta(self, n: int, background: int = 0) -> float:
         return eta(self._state, self.params, self.clock.now(), n, background)

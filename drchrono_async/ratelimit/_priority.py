@@ -62,14 +62,17 @@ def reserve_permits(reserve: object, limit: int) -> int:
     a count (`1`: one permit), so `1.0` is refused rather than read as "all of them".
     """
     if isinstance(reserve, float):
-        fraction = check_number(reserve, "reserve, as a fraction of the limit,", low=0, high=1,
-                                high_open=True)  # fmt: skip
+        fraction = check_number(
+            reserve, "reserve, as a fraction of the limit,", low=0, high=1, high_open=True
+        )
         return round(limit * fraction)
     if isinstance(reserve, int) and not isinstance(reserve, bool):
-        return check_int(reserve, "reserve, as a number of permits,", low=0, high=limit,
-                         tail=" (the limit)")  # fmt: skip
-    raise InvalidRequestError("reserve must be a fraction of the limit (a float) or a whole"
-                              " number of permits")  # fmt: skip
+        return check_int(
+            reserve, "reserve, as a number of permits,", low=0, high=limit, tail=" (the limit)"
+        )
+    raise InvalidRequestError(
+        "reserve must be a fraction of the limit (a float) or a whole number of permits"
+    )
 
 
 def check_release(release: object, window: float) -> float:
@@ -79,8 +82,14 @@ def check_release(release: object, window: float) -> float:
     """
     if release is None:
         return min(MAX_DEFAULT_RELEASE, window * DEFAULT_RELEASE_SHARE)
-    return check_number(release, "reserve_release", low=0, high=window,
-                        kind="a number of seconds", tail=" (the window)")  # fmt: skip
+    return check_number(
+        release,
+        "reserve_release",
+        low=0,
+        high=window,
+        kind="a number of seconds",
+        tail=" (the window)",
+    )
 
 
 class _Acquiring(Protocol):

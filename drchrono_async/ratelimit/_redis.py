@@ -67,6 +67,7 @@ def application_key(client_id: str) -> str:
     digest = hashlib.sha256(client_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"drchrono:quota:{digest}"
 
+
 # A waiting interactive request's claim outlives its due time by this much: time for its
 # process to wake and reach Redis. Background work of every process pays it once per claim.
 DEFAULT_CLAIM = 0.25
@@ -121,9 +122,15 @@ class RedisQuota(Scheduler):
         claim = check_number(claim, "claim", low=0, high=MAX_CLAIM, kind="a number of seconds")
         self.key = key
         self.params = quota_params(
-            limit=limit, window=window, burst=burst, rate=rate, margin=margin,
-            reserve=reserve, reserve_release=reserve_release, claim=claim,
-        )  # fmt: skip
+            limit=limit,
+            window=window,
+            burst=burst,
+            rate=rate,
+            margin=margin,
+            reserve=reserve,
+            reserve_release=reserve_release,
+            claim=claim,
+        )
         self._redis = redis
         self._script = redis.register_script(SCRIPT)
         # Local time minus Redis time, a lower bound from the latest call (None: no call yet).
@@ -149,8 +156,16 @@ class RedisQuota(Scheduler):
         if self._pending_obs is not None and self._delta is not None:
             # Date - local receive time, moved onto Redis's clock (still a lower bound).
             obs, self._pending_obs = self._pending_obs + self._delta, None
-        args = script_args(p, op, now=now, obs=obs, arg=arg, count_wait=count_wait,
-                           zone_arg=zone_arg, background=background)  # fmt: skip
+        args = script_args(
+            p,
+            op,
+            now=now,
+            obs=obs,
+            arg=arg,
+            count_wait=count_wait,
+            zone_arg=zone_arg,
+            background=background,
+        )
         before = self.clock.now()
         try:
             reply = await self._script(keys=[self.key], args=args)
@@ -259,8 +274,7 @@ class RedisQuota(Scheduler):
     def __repr__(self) -> str:
         p = self.params
         return (
-            f"RedisQuota(key={self.key!r}, limit={p.limit}, window={p.window}, "
-            f"reserve={p.reserve})"
+            f"RedisQuota(key={self.key!r}, limit={p.limit}, window={p.window}, reserve={p.reserve})"
         )
 
 
@@ -302,14 +316,27 @@ def script_args(
     obs = obs if obs is not None and math.isfinite(obs) else None
     arg = float(arg) if arg is not None and math.isfinite(arg) else None
     return [
-        int(op), p.limit, repr(p.window), repr(p.burst), repr(p.rate), repr(p.margin),
-        repr(p.guard), repr(p.drift), repr(p.step), p.confirm,
+        int(op),
+        p.limit,
+        repr(p.window),
+        repr(p.burst),
+        repr(p.rate),
+        repr(p.margin),
+        repr(p.guard),
+        repr(p.drift),
+        repr(p.step),
+        p.confirm,
         "" if now is None else repr(now),
         "" if obs is None else repr(obs),
         "" if arg is None else repr(float(arg)),
-        int(count_wait), int(zone_arg), repr(2 * p.window),
-        int(background), p.reserve, repr(p.release), repr(p.claim),
-    ]  # fmt: skip
+        int(count_wait),
+        int(zone_arg),
+        repr(2 * p.window),
+        int(background),
+        p.reserve,
+        repr(p.release),
+        repr(p.claim),
+    ]
 
 
 def _text(v: Any) -> str:

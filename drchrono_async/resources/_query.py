@@ -197,8 +197,13 @@ def list_params(
     if page_size is None:
         page_size = maximum  # under an hourly quota, records per call is throughput
     mode = " with verbose=True" if verbose else ""
-    page_size = check_int(page_size, "page_size", low=1, high=maximum,
-                          tail=f" (the maximum for {endpoint.name}{mode})")  # fmt: skip
+    page_size = check_int(
+        page_size,
+        "page_size",
+        low=1,
+        high=maximum,
+        tail=f" (the maximum for {endpoint.name}{mode})",
+    )
     params["page_size"] = str(page_size)
     if verbose:
         params["verbose"] = "true"

@@ -108,9 +108,14 @@ class StoreDedupe:
     """
 
     def __init__(self, store: SyncStore, *, retention: float = DEFAULT_RETENTION) -> None:
-        self._retention = check_number(retention, "retention", low=8 * 3600, high=90 * 86_400,
-                                       kind="a number of seconds",
-                                       tail=" (8 hours to 90 days)")  # fmt: skip
+        self._retention = check_number(
+            retention,
+            "retention",
+            low=8 * 3600,
+            high=90 * 86_400,
+            kind="a number of seconds",
+            tail=" (8 hours to 90 days)",
+        )
         self._store = store
 
     async def claim(self, delivery_id: str) -> bool:

@@ -149,9 +149,7 @@ class ColumnValues:
         self._nul_in_text = nul_in_text
         # Per column, the exact types taken at once; a column no longer declared takes only
         # None (anything else there is written NULL, without a warning: nobody reads it).
-        self._fast = [
-            frozenset({type(None)} | (_PLAIN[t] if t else set())) for t in self._types
-        ]
+        self._fast = [frozenset({type(None)} | (_PLAIN[t] if t else set())) for t in self._types]
         text_fits = _text if nul_in_text else _text_no_nul
         self._looked_at = [
             (i, text_fits if t == "text" else _FITS[t])

@@ -138,15 +138,20 @@ class Syncer:
                 "resources must name endpoints that can be synced"
                 + (f"; not these: {', '.join(sorted(map(str, unknown))[:10])}" if unknown else "")
             )
-        for label, value in (("overlap", overlap), ("full_every", full_every),
-                             ("reconcile_every", reconcile_every)):  # fmt: skip
-            check_number(value, label, low=0, high=_YEAR, kind="a number of seconds",
-                         tail=" (a year)")  # fmt: skip
+        for label, value in (
+            ("overlap", overlap),
+            ("full_every", full_every),
+            ("reconcile_every", reconcile_every),
+        ):
+            check_number(
+                value, label, low=0, high=_YEAR, kind="a number of seconds", tail=" (a year)"
+            )
         shards = check_int(shards, "shards", low=1, high=256)
         concurrency = check_int(concurrency, "concurrency", low=1, high=256)
         # Days: a date range beyond a date's reach (year 9999) would overflow, not refuse.
-        backfill_ahead = check_int(backfill_ahead, "backfill_ahead", low=0, high=3_660,
-                                   tail=" (days, ten years)")  # fmt: skip
+        backfill_ahead = check_int(
+            backfill_ahead, "backfill_ahead", low=0, high=3_660, tail=" (days, ten years)"
+        )
         # One GET each, and the stores list at most a million stale ids at once.
         confirm_limit = check_int(confirm_limit, "confirm_limit", low=0, high=1_000_000)
         if not isinstance(backfill_from, dt.date) or isinstance(backfill_from, dt.datetime):
@@ -285,8 +290,10 @@ class Syncer:
                 listing = checkpoint.listing
                 if listing is None:
                     earliest = None
-                    if self.settings.shards > 1 and windowed(endpoint) and not (
-                        checkpoint.backfilled
+                    if (
+                        self.settings.shards > 1
+                        and windowed(endpoint)
+                        and not (checkpoint.backfilled)
                     ):
                         earliest = await self._probe_earliest(endpoint)
                     listing = self._next_listing(endpoint, checkpoint, earliest=earliest)
@@ -347,8 +354,14 @@ class Syncer:
     def _next_listing(
         self, endpoint: Endpoint, cp: Checkpoint, *, earliest: dt.date | None = None
     ) -> ListingState | None:
-        return new_listing(endpoint, cp, now=self.server_now(), tz=self.client.timezone,
-                           settings=self.settings, earliest=earliest)  # fmt: skip
+        return new_listing(
+            endpoint,
+            cp,
+            now=self.server_now(),
+            tz=self.client.timezone,
+            settings=self.settings,
+            earliest=earliest,
+        )
 
     async def _probe_earliest(self, endpoint: Endpoint) -> dt.date | None:
         """The date of the first record the past's listing returns (one call), or None."""
@@ -404,4 +417,3 @@ class SyncPlan:
     def quota_hours(self) -> int:
         """Hours of quota the calls need at least (1 when there is no quota to go by)."""
         return 1 if not self.limit else max(1, -(-self.calls // self.limit))
-

@@ -194,8 +194,14 @@ class Listing:
         """
         field = self.endpoint.filter_field("date_range")
         days = [getattr(r, field, None) for r in page.results]
-        reached = max((d if not isinstance(d, dt.datetime) else d.date()
-                       for d in days if isinstance(d, dt.date)), default=None)  # fmt: skip
+        reached = max(
+            (
+                d if not isinstance(d, dt.datetime) else d.date()
+                for d in days
+                if isinstance(d, dt.date)
+            ),
+            default=None,
+        )
         state.pages += 1
         if reached is not None:
             state.reached = reached.isoformat()

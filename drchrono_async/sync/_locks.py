@@ -26,8 +26,9 @@ MAX_WAIT = 7 * 86_400.0
 
 def check_wait(wait: object) -> float:
     """Seconds to wait for a lock: a finite number from 0 to a week."""
-    return check_number(wait, "wait", low=0, high=MAX_WAIT, kind="a number of seconds",
-                        tail=" (a week)")  # fmt: skip
+    return check_number(
+        wait, "wait", low=0, high=MAX_WAIT, kind="a number of seconds", tail=" (a week)"
+    )
 
 
 def locked_message(resource: str, wait: float) -> str:

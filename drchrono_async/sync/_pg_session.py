@@ -71,9 +71,7 @@ class PgSession:
         self._watchers: set[asyncio.Task[None]] = set()
         self._last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
-    async def open(
-        self, create: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
-    ) -> None:
+    async def open(self, create: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]) -> None:
         """Connect (running `create` on a first, plain connection), then open the pool."""
         if self.pool is not None:
             return
@@ -236,8 +234,10 @@ class PgSession:
                     (pid,),
                 )
                 for bpid, app, state, age in await cur.fetchall():
-                    blockers.append(f"pid {bpid} ({app or 'no application name'}, {state},"
-                                    f" in its transaction for {age} s)")  # fmt: skip
+                    blockers.append(
+                        f"pid {bpid} ({app or 'no application name'}, {state},"
+                        f" in its transaction for {age} s)"
+                    )
             finally:
                 await conn.close()
         except asyncio.CancelledError:
@@ -293,4 +293,3 @@ class PgSession:
             if loop.time() >= deadline:
                 raise StoreLockedError(locked_message(busy, wait), resource=busy)
             await asyncio.sleep(min(self.settings.lock_poll, max(0.0, deadline - loop.time())))
-

@@ -192,8 +192,9 @@ class PageWriter:
                         ),
                         (resource, ckpt, now),
                     )
-            return WriteResult(written=written, skipped=n_rows - written, marked_deleted=marked,
-                               misfits=misfits)  # fmt: skip
+            return WriteResult(
+                written=written, skipped=n_rows - written, marked_deleted=marked, misfits=misfits
+            )
 
         async def attempt(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
             import psycopg
@@ -317,7 +318,6 @@ class PageWriter:
             )
             found = await cur.fetchone()
             inserted = bool(found and found[0])
-            return WriteResult(written=int(inserted), skipped=0, marked_deleted=0,
-                               misfits=misfits)  # fmt: skip
+            return WriteResult(written=int(inserted), skipped=0, marked_deleted=0, misfits=misfits)
 
         return await store.run("mark_stale", resource, run)

@@ -73,9 +73,10 @@ def new_listing(
     elif since_on_updates(endpoint) and cp.watermark is not None:
         reconciled = cp.reconciled_at if cp.reconciled_at is not None else -math.inf
         kind = "reconcile" if now - reconciled >= settings.reconcile_every else "incremental"
-    elif since_on_updates(endpoint) or now - (
-        cp.full_at if cp.full_at is not None else -math.inf
-    ) >= settings.full_every:
+    elif (
+        since_on_updates(endpoint)
+        or now - (cp.full_at if cp.full_at is not None else -math.inf) >= settings.full_every
+    ):
         kind = "full"
     else:
         return None
@@ -108,8 +109,7 @@ def windows(
         else:
             # Equal spans from the earliest record on; the first window still starts at
             # `backfill_from`, so a listing that is not in date order loses nothing.
-            cut = split_date_range((earliest, past[1]), today=today, shards=shards,
-                                   limit_days=None)  # fmt: skip
+            cut = split_date_range((earliest, past[1]), today=today, shards=shards, limit_days=None)
             spans += [(past[0], cut[0][1]), *cut[1:]]
     future = (max(today, start), today + dt.timedelta(days=settings.backfill_ahead))
     spans += split_date_range(

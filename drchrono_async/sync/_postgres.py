@@ -65,7 +65,6 @@ logger = logging.getLogger("drchrono_async.sync")
 T = TypeVar("T")
 
 
-
 def _seconds(value: object, what: str, low: float, high: float) -> float:
     return check_number(value, what, low=low, high=high, kind="a number of seconds")
 
@@ -370,9 +369,7 @@ class PostgresStore:
         session = self._session
         conn = await session.guard("take the sync lock", "", session.connect)
         try:
-            await session.guard(
-                "take the sync lock", "", lambda: session.take(conn, keys, seconds)
-            )
+            await session.guard("take the sync lock", "", lambda: session.take(conn, keys, seconds))
             yield
         finally:
             with contextlib.suppress(Exception):
@@ -534,4 +531,3 @@ class PostgresStore:
     def __repr__(self) -> str:
         # Never the DSN: it may carry a password.
         return f"PostgresStore({self._where}, schema={self.schema!r})"
-

@@ -33,9 +33,7 @@ class Current:
     gone_at: str | None
 
 
-async def fetch_current(
-    client: DrChronoClient, endpoint: Endpoint, ids: Sequence[str]
-) -> Current:
+async def fetch_current(client: DrChronoClient, endpoint: Endpoint, ids: Sequence[str]) -> Current:
     """GET each id of `endpoint` (errors other than 404 propagate, typed)."""
     resource = getattr(client, endpoint.name)
     rows: list[Row] = []

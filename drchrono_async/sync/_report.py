@@ -106,7 +106,9 @@ class SyncReport:
                 f"{r.deleted:>7} {r.pages:>6} {r.calls:>6} {r.seconds:>8.1f}"
                 + (f"  {r.reason}" if r.reason else "")
             )
-        lines.append(f"{'all':<28} {'complete' if self.complete else 'INCOMPLETE':<11} "
-                     f"{'':<11} {self.records:>8} {'':>8} {'':>7} {'':>6} {self.calls:>6} "
-                     f"{self.seconds:>8.1f}")  # fmt: skip
+        lines.append(
+            f"{'all':<28} {'complete' if self.complete else 'INCOMPLETE':<11} "
+            f"{'':<11} {self.records:>8} {'':>8} {'':>7} {'':>6} {self.calls:>6} "
+            f"{self.seconds:>8.1f}"
+        )
         return "\n".join(lines)

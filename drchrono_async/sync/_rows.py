@@ -86,8 +86,8 @@ def normalise_timestamp(value: dt.datetime | None) -> str | None:
 
 def local_time(epoch: float, tz: dt.tzinfo) -> str:
     """An epoch time as the practice's wall time, normalised as `updated_at` is."""
-    return dt.datetime.fromtimestamp(epoch, tz).replace(tzinfo=None).isoformat(
-        timespec="microseconds"
+    return (
+        dt.datetime.fromtimestamp(epoch, tz).replace(tzinfo=None).isoformat(timespec="microseconds")
     )
 
 
@@ -109,12 +109,15 @@ def row_from(record: Record, endpoint: Endpoint, *, observed_at: str | None = No
         return None
     rid = check_object_id(raw_id)
     if rid is None:
-        logger.warning("sync: a record of %s has an id no store can key on; not stored",
-                       endpoint.name)  # fmt: skip
+        logger.warning(
+            "sync: a record of %s has an id no store can key on; not stored", endpoint.name
+        )
         return None
     payload = record.raw
-    flags = (*DELETED_FIELDS, endpoint.soft_delete_field) if endpoint.soft_delete_field else (
-        DELETED_FIELDS
+    flags = (
+        (*DELETED_FIELDS, endpoint.soft_delete_field)
+        if endpoint.soft_delete_field
+        else (DELETED_FIELDS)
     )
     deleted = any(payload.get(name) is True for name in flags if name)
     columns: dict[str, Scalar] = {}

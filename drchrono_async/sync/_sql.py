@@ -96,6 +96,7 @@ COLUMN_TYPES: frozenset[str] = frozenset(
     {"text", "integer", "real", "boolean", "decimal", "date", "time", "timestamp"}
 )
 
+
 def check_name(name: object, what: str) -> str:
     """`name` if it is a safe identifier, else `InvalidRequestError` (naming `what` only)."""
     if not isinstance(name, str) or not NAME.match(name):

@@ -67,6 +67,7 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
+
 class SQLiteStore:
     """A `SyncStore` in a SQLite file: one table per resource, plus checkpoints and tokens.
 
@@ -91,8 +92,9 @@ class SQLiteStore:
     ) -> None:
         self._synchronous = check_choice(synchronous, "synchronous", ("FULL", "NORMAL"))
         # A day: past it a writer that holds the file is stuck, not busy.
-        self._busy_timeout = check_number(busy_timeout, "busy_timeout", low=0, high=86_400,
-                                          kind="a number of seconds")  # fmt: skip
+        self._busy_timeout = check_number(
+            busy_timeout, "busy_timeout", low=0, high=86_400, kind="a number of seconds"
+        )
         self.path = str(path) if str(path) == ":memory:" else Path(path)
         self._executor: ThreadPoolExecutor | None = None
         # Touched by the worker thread only (every job runs there, one at a time).
@@ -309,11 +311,14 @@ class SQLiteStore:
             misfits += bad
         conn = self._db()
         with transaction(conn):
-            if delivery is not None and not conn.execute(
-                f"INSERT INTO {q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (delivery, now),
-            ).rowcount:
+            if (
+                delivery is not None
+                and not conn.execute(
+                    f"INSERT INTO {q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (delivery, now),
+                ).rowcount
+            ):
                 return WriteResult(0, len(rows), 0, duplicate=True)
             written = conn.executemany(table.upsert, rows_params).rowcount if rows_params else 0
             marked = 0
@@ -349,8 +354,9 @@ class SQLiteStore:
                     f"SELECT 1 FROM {q(resource)} WHERE id = ?", (row.id,)
                 ).fetchone()
                 conn.execute(table.stale, (*values, since))
-            return WriteResult(written=0 if held else 1, skipped=0, marked_deleted=0,
-                               misfits=misfits)  # fmt: skip
+            return WriteResult(
+                written=0 if held else 1, skipped=0, marked_deleted=0, misfits=misfits
+            )
 
         return await self._call("mark_stale", resource, run)
 
@@ -387,9 +393,11 @@ class SQLiteStore:
         delivery = check_delivery(delivery_id)
 
         def run() -> bool:
-            found = self._db().execute(
-                f"SELECT 1 FROM {q(DELIVERIES)} WHERE id = ?", (delivery,)
-            ).fetchone()
+            found = (
+                self._db()
+                .execute(f"SELECT 1 FROM {q(DELIVERIES)} WHERE id = ?", (delivery,))
+                .fetchone()
+            )
             return found is not None
 
         return await self._call("delivery_handled", "", run)
@@ -434,9 +442,7 @@ class SQLiteStore:
         def run() -> dict[str, Any] | None:
             found = (
                 self._db()
-                .execute(
-                    f"SELECT checkpoint FROM {q(CHECKPOINTS)} WHERE resource = ?", (resource,)
-                )
+                .execute(f"SELECT checkpoint FROM {q(CHECKPOINTS)} WHERE resource = ?", (resource,))
                 .fetchone()
             )
             return None if found is None else dict(orjson.loads(found[0]))

@@ -85,20 +85,20 @@ class Table:
     stale: str
 
 
-def table_for(
-    resource: str, names: tuple[str, ...], declared: Mapping[str, ColumnType]
-) -> Table:
+def table_for(resource: str, names: tuple[str, ...], declared: Mapping[str, ColumnType]) -> Table:
     """The statements of `resource`'s table, whose typed columns are `names` in order."""
     t = q(resource)
     base = ["id", "payload", "updated_at", "deleted", "synced_at", "deleted_at", "observed_at"]
     cols = ", ".join([*base, *map(q, names)])
     sets = ", ".join(
         [
-            *(f"{c} = excluded.{c}" for c in ["payload", "updated_at", "deleted",
-                                              "synced_at", *map(q, names)]),
+            *(
+                f"{c} = excluded.{c}"
+                for c in ["payload", "updated_at", "deleted", "synced_at", *map(q, names)]
+            ),
             *(f"{c} = {expr}" for c, expr in upsert_versions("t")),
         ]
-    )  # fmt: skip
+    )
     marks = ", ".join("?" * (len(base) + len(names)))
     mark, raise_mark, stale = mark_conditions("t", "excluded.deleted_at")
     _, raise_mark, raise_stale = mark_conditions("t", ":v")

@@ -48,8 +48,11 @@ class ActivityLog:
 
     @property
     def total(self) -> int:
-        return sum(len(v) for d in (self.changed, self.created, self.deleted, self.vanished)
-                   for v in d.values())  # fmt: skip
+        return sum(
+            len(v)
+            for d in (self.changed, self.created, self.deleted, self.vanished)
+            for v in d.values()
+        )
 
 
 class Activity:

@@ -85,8 +85,9 @@ class Emulator:
         redirect_uri: str = "http://localhost:8000/oauth/callback",
     ) -> None:
         self.quota_scope: QuotaScope = check_choice(quota_scope, "quota_scope", QUOTA_SCOPES)
-        window = check_number(quota_window, "quota_window", low=1, high=HOUR,
-                              kind="a number of seconds")  # fmt: skip
+        window = check_number(
+            quota_window, "quota_window", low=1, high=HOUR, kind="a number of seconds"
+        )
         all_sizes = _practice_sizes(practices, sizes, practice_sizes)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.tz = ZoneInfo(timezone)
@@ -478,9 +479,7 @@ class Emulator:
     def __repr__(self) -> str:
         sizes = {name: len(t) for name, t in self.tables.items() if name in BY_NAME and len(t)}
         more = f", practices={len(self._practices)}" if len(self._practices) > 1 else ""
-        return (
-            f"Emulator(base_url={self.base_url!r}, sizes={orjson.dumps(sizes).decode()}{more})"
-        )
+        return f"Emulator(base_url={self.base_url!r}, sizes={orjson.dumps(sizes).decode()}{more})"
 
 
 def _practice_sizes(

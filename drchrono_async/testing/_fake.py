@@ -164,6 +164,7 @@ _FIELDS: dict[type[Any], tuple[FieldSpec, ...]] = {}
 
 def _record_fields(record_type: type[Any]) -> tuple[FieldSpec, ...]:
     from drchrono_async.records._base import api_fields
+
     try:
         hints = typing.get_type_hints(record_type)
     except Exception:  # an unresolvable annotation: fall back to the attrs field types

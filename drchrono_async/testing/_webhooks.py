@@ -198,8 +198,9 @@ class Webhooks:
 
     @timeout.setter
     def timeout(self, value: float) -> None:
-        self._timeout = check_number(value, "timeout", low=0, low_open=True, high=_MAX_TIMEOUT,
-                                     kind="a number of seconds")  # fmt: skip
+        self._timeout = check_number(
+            value, "timeout", low=0, low_open=True, high=_MAX_TIMEOUT, kind="a number of seconds"
+        )
 
     # --- hooks ----------------------------------------------------------------------------
 

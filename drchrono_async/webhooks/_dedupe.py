@@ -115,9 +115,15 @@ def check_delivery_id(delivery_id: object) -> str:
 
 
 def check_retention(value: object, what: str = "retention") -> float:
-    return check_number(value, what, low=MIN_RETENTION, high=366 * 24 * HOUR, high_open=True,
-                        kind="a number of seconds", tail=" (8 hours, since redeliveries come"
-                        " up to 7 hours after the event, to a year)")  # fmt: skip
+    return check_number(
+        value,
+        what,
+        low=MIN_RETENTION,
+        high=366 * 24 * HOUR,
+        high_open=True,
+        kind="a number of seconds",
+        tail=" (8 hours, since redeliveries come up to 7 hours after the event, to a year)",
+    )
 
 
 class MemoryDedupe:

@@ -80,9 +80,14 @@ class RedisDedupe:
         if not isinstance(prefix, str) or not prefix or len(prefix) > 256:
             raise InvalidRequestError("prefix must be a non-empty string of at most 256 chars")
         self.retention = check_retention(retention)
-        self.claim_ttl = check_number(claim_ttl, "claim_ttl", low=1, high=self.retention,
-                                      kind="a number of seconds",
-                                      tail=" (the retention)")  # fmt: skip
+        self.claim_ttl = check_number(
+            claim_ttl,
+            "claim_ttl",
+            low=1,
+            high=self.retention,
+            kind="a number of seconds",
+            tail=" (the retention)",
+        )
         self.prefix = prefix
         self._redis = redis
         self._claim = redis.register_script(_CLAIM)

@@ -37,8 +37,12 @@ def store(schema: str) -> tuple[str, ...]:
 
 @pytest.fixture(autouse=True)
 def no_oauth_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DRCHRONO_CLIENT_ID", "DRCHRONO_CLIENT_SECRET", "DRCHRONO_REDIRECT_URI",
-                 "DRCHRONO_ACCESS_TOKEN"):  # fmt: skip
+    for name in (
+        "DRCHRONO_CLIENT_ID",
+        "DRCHRONO_CLIENT_SECRET",
+        "DRCHRONO_REDIRECT_URI",
+        "DRCHRONO_ACCESS_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -47,9 +51,25 @@ async def test_add_from_env_list_and_remove(
 ) -> None:
     monkeypatch.setenv("DRCHRONO_ACCESS_TOKEN", SECRET)
     s = store(registry.schema)
-    assert await cli("practices", "add", "acme", *s, "--access-token", "-", "--name",
-                     "Acme Clinic", "--resource", "patients", "--resource", "appointments",
-                     "--base-url", "http://127.0.0.1:9/") == 0  # fmt: skip
+    assert (
+        await cli(
+            "practices",
+            "add",
+            "acme",
+            *s,
+            "--access-token",
+            "-",
+            "--name",
+            "Acme Clinic",
+            "--resource",
+            "patients",
+            "--resource",
+            "appointments",
+            "--base-url",
+            "http://127.0.0.1:9/",
+        )
+        == 0
+    )
     assert await cli("practices", "add", "beta", *s, "--access-token", "-") == 0
     added = capsys.readouterr()
     assert "practice acme registered (fixed token)" in added.out
@@ -80,14 +100,18 @@ async def test_add_from_a_token_file(
     saved = Token("at_file_0123456789", "rt_file_0123456789", time.time() + 3600, scope="patients")
     path = tmp_path / "token.json"
     path.write_bytes(saved.to_json())
-    assert await cli("practices", "add", "filed", *store(registry.schema),
-                     "--token-file", str(path)) == 0  # fmt: skip
+    assert (
+        await cli("practices", "add", "filed", *store(registry.schema), "--token-file", str(path))
+        == 0
+    )
     out = capsys.readouterr()
     assert "(oauth token)" in out.out and "at_file_" not in out.out + out.err
     assert await registry.token_store("filed").load() == saved
     empty = tmp_path / "missing.json"
-    assert await cli("practices", "add", "other", *store(registry.schema),
-                     "--token-file", str(empty)) == 2  # fmt: skip
+    assert (
+        await cli("practices", "add", "other", *store(registry.schema), "--token-file", str(empty))
+        == 2
+    )
     assert "the token file holds no token" in capsys.readouterr().err
 
 

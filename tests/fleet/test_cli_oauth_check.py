@@ -36,8 +36,12 @@ def apps(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
 
 def oauth_env(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
     emu = Emulator(seed=1)
-    values = {"DRCHRONO_CLIENT_ID": emu.client_id, "DRCHRONO_CLIENT_SECRET": emu.client_secret,
-              "DRCHRONO_REDIRECT_URI": emu.redirect_uri, **overrides}  # fmt: skip
+    values = {
+        "DRCHRONO_CLIENT_ID": emu.client_id,
+        "DRCHRONO_CLIENT_SECRET": emu.client_secret,
+        "DRCHRONO_REDIRECT_URI": emu.redirect_uri,
+        **overrides,
+    }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
 
@@ -48,9 +52,10 @@ async def worker(*extra: str) -> int:
 
 
 async def test_the_app_made_to_check_the_variables_is_closed(
-    monkeypatch: pytest.MonkeyPatch, apps: dict[str, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    apps: dict[str, list[Any]],
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     oauth_env(monkeypatch)
     # A bad --poll stops the worker right after the check, before any job or connection.
     assert await worker("--poll", "0") == 2
@@ -61,9 +66,10 @@ async def test_the_app_made_to_check_the_variables_is_closed(
 
 
 async def test_bad_oauth_variables_still_fail_at_start(
-    monkeypatch: pytest.MonkeyPatch, apps: dict[str, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    apps: dict[str, list[Any]],
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     oauth_env(monkeypatch, DRCHRONO_REDIRECT_URI="not a url")
     assert await worker() == 2
     assert "redirect_uri must be an absolute http(s) URL" in capsys.readouterr().err

@@ -27,10 +27,11 @@ LIMIT = 30
     "huge",
     [
         pytest.param({"appointments": 12_000, "patients": 8000}, id="20k"),
-        pytest.param({"appointments": 30_000, "patients": 20_000}, id="50k",
-                     marks=pytest.mark.soak),
+        pytest.param(
+            {"appointments": 30_000, "patients": 20_000}, id="50k", marks=pytest.mark.soak
+        ),
     ],
-)  # fmt: skip
+)
 async def test_each_practice_gets_a_fair_share_of_a_scarce_quota(
     registry: PracticeRegistry, quota_factory: Callable[..., RedisQuota], huge: dict[str, int]
 ) -> None:
@@ -38,7 +39,7 @@ async def test_each_practice_gets_a_fair_share_of_a_scarce_quota(
         "huge": (Emulator(seed=21, sizes=huge), ("appointments", "patients")),
         "small_a": (Emulator(seed=22, sizes={"appointments": 4000}), ("appointments",)),
         "small_b": (Emulator(seed=23, sizes={"appointments": 4000}), ("appointments",)),
-    }  # fmt: skip
+    }
     async with contextlib.AsyncExitStack() as stack:
         for key, (emu, resources) in practices.items():
             url = await stack.enter_async_context(emu.serve())

@@ -100,8 +100,12 @@ async def test_a_dead_refresh_token_fails_its_jobs_without_wedging_the_queue(
                 assert time.monotonic() < deadline, "no refresh was tried"
                 await asyncio.sleep(0.02)
             await queue_everything(config_for(registry.schema))
-            assert await jobs_state(registry.schema) == {"doing": 1, "due": 1, "later": 0,
-                                                         "failed": 0}  # fmt: skip
+            assert await jobs_state(registry.schema) == {
+                "doing": 1,
+                "due": 1,
+                "later": 0,
+                "failed": 0,
+            }
             state = await wait_until_idle(registry.schema, limit=15)
         # Each run failed (no retry cures a revoked grant soon) and no job hangs in "doing":
         # the next try waits its back-off.

@@ -29,12 +29,36 @@ ROOT = Path(__file__).resolve().parents[2]
 async def start_worker(schema: str, quota_key: str, *extra: str) -> asyncio.subprocess.Process:
     """A worker process; `extra` arguments override the defaults (the last one wins)."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "drchrono_async.cli", "worker", "--store", POSTGRES_DSN,
-        "--schema", schema, "--redis", REDIS_URL, "--quota-key", quota_key,
-        "--quota-limit", "100000", "--concurrency", "2", "--slice-pages", "1",
-        "--heartbeat", "0.5", "--stalled-after", "2", "--max-wait", "5", "--poll", "0.05",
-        *extra, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "drchrono_async.cli",
+        "worker",
+        "--store",
+        POSTGRES_DSN,
+        "--schema",
+        schema,
+        "--redis",
+        REDIS_URL,
+        "--quota-key",
+        quota_key,
+        "--quota-limit",
+        "100000",
+        "--concurrency",
+        "2",
+        "--slice-pages",
+        "1",
+        "--heartbeat",
+        "0.5",
+        "--stalled-after",
+        "2",
+        "--max-wait",
+        "5",
+        "--poll",
+        "0.05",
+        *extra,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
 
 
 async def stop_worker(proc: asyncio.subprocess.Process) -> int:
@@ -58,7 +82,7 @@ async def practices(
 async def running_workers(schema: str) -> set[int]:
     async with await psycopg.AsyncConnection.connect(POSTGRES_DSN) as conn:
         cur = await conn.execute(
-            f"SELECT DISTINCT worker_id FROM \"{schema}\".procrastinate_jobs"
+            f'SELECT DISTINCT worker_id FROM "{schema}".procrastinate_jobs'
             " WHERE status = 'doing' AND worker_id IS NOT NULL"
         )
         return {r[0] for r in await cur.fetchall()}
@@ -86,8 +110,13 @@ async def run_intervals(schema: str) -> dict[str, list[tuple[int, int]]]:
     for lock, job, kind, at in rows:
         if kind == "started":
             open_at[job] = at
-        elif job in open_at and kind in ("succeeded", "failed", "deferred_for_retry",
-                                          "aborted", "cancelled"):  # fmt: skip
+        elif job in open_at and kind in (
+            "succeeded",
+            "failed",
+            "deferred_for_retry",
+            "aborted",
+            "cancelled",
+        ):
             out.setdefault(lock, []).append((open_at.pop(job), at))
     assert not open_at, "a job never ended"
     return out
@@ -130,10 +159,9 @@ async def test_two_workers_never_run_one_resource_at_once(
     [
         # 15 calls: the kill lands after 8, with both resources part-way.
         pytest.param({"appointments": 2000, "patients": 1000}, id="3k"),
-        pytest.param({"appointments": 3000, "patients": 1500}, id="4.5k",
-                     marks=pytest.mark.soak),
+        pytest.param({"appointments": 3000, "patients": 1500}, id="4.5k", marks=pytest.mark.soak),
     ],
-)  # fmt: skip
+)
 async def test_a_worker_killed_mid_job_loses_nothing(
     registry: PracticeRegistry, redis_key: str, big: dict[str, int]
 ) -> None:

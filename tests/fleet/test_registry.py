@@ -89,9 +89,15 @@ def test_repr_names_no_dsn() -> None:
 
 @pytest.mark.parametrize(
     ("every", "crons"),
-    [(15, ["*/15 * * * *"]), (1, ["*/1 * * * *"]), (60, ["0 */1 * * *"]),
-     (180, ["0 */3 * * *"]), (1440, ["0 0 * * *"]), (0, [])],
-)  # fmt: skip
+    [
+        (15, ["*/15 * * * *"]),
+        (1, ["*/1 * * * *"]),
+        (60, ["0 */1 * * *"]),
+        (180, ["0 */3 * * *"]),
+        (1440, ["0 0 * * *"]),
+        (0, []),
+    ],
+)
 def test_every_sets_the_periodic_schedule_and_zero_turns_it_off(
     every: int, crons: list[str]
 ) -> None:

@@ -41,10 +41,9 @@ def pages(emu: Emulator) -> Counter[tuple[str, tuple[tuple[str, str], ...]]]:
     [
         # 17 calls: the signal lands after 6, with both resources part-way.
         pytest.param({"appointments": 2000, "patients": 1500}, id="3.5k"),
-        pytest.param({"appointments": 4000, "patients": 3000}, id="7k",
-                     marks=pytest.mark.soak),
+        pytest.param({"appointments": 4000, "patients": 3000}, id="7k", marks=pytest.mark.soak),
     ],
-)  # fmt: skip
+)
 async def test_sigterm_mid_job_requeues_the_running_slices(
     registry: PracticeRegistry, redis_key: str, big: dict[str, int]
 ) -> None:
@@ -75,8 +74,7 @@ async def test_sigterm_mid_job_requeues_the_running_slices(
         ctx = in_flight[0]
         answered = [e for e in emu.requests if (e.path, e.query) == (ctx.path, ctx.query)]
         assert [e.status for e in answered] == [200]
-        assert await jobs_state(registry.schema) == {"doing": 0, "due": 2, "later": 0,
-                                                     "failed": 0}  # fmt: skip
+        assert await jobs_state(registry.schema) == {"doing": 0, "due": 2, "later": 0, "failed": 0}
         async with registry.data_store("big") as store:
             kept = await store.count("appointments") + await store.count("patients")
         assert kept > 0

@@ -38,8 +38,7 @@ async def worker(
     await queue_everything(config)
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_worker(config, quota, concurrency=concurrency, signals=False,
-                   stop=stop, poll=0.05)
+        run_worker(config, quota, concurrency=concurrency, signals=False, stop=stop, poll=0.05)
     )
     try:
         yield

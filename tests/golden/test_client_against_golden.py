@@ -97,9 +97,15 @@ async def test_a_drf_400_is_a_bad_request_with_its_field_map(
     async with client(serving(name, calls=calls), clock) as c:
         with pytest.raises(BadRequestError) as info:
             await c.appointments.create(
-                {"doctor": 362213, "exam_room": 1, "office": 1, "patient": None,
-                 "scheduled_time": dt.datetime(2023, 6, 30, 10), "duration": 15}
-            )  # fmt: skip
+                {
+                    "doctor": 362213,
+                    "exam_room": 1,
+                    "office": 1,
+                    "patient": None,
+                    "scheduled_time": dt.datetime(2023, 6, 30, 10),
+                    "duration": 15,
+                }
+            )
     error = info.value
     assert (error.status_code, error.method, error.path) == (400, "POST", "/api/appointments")
     assert error.body == golden["body"]
@@ -217,8 +223,14 @@ async def test_the_live_appointment_decodes_to_its_declared_types(clock: Virtual
     assert calls[0].url.path == "/api/appointments/257781300"
     assert record.id == "257781300"
     assert record.scheduled_time == dt.datetime(2023, 6, 30, 10, 0)
-    for name in ("scheduled_time", "created_at", "updated_at", "extended_updated_at",
-                 "first_billed_date", "last_billed_date"):  # fmt: skip
+    for name in (
+        "scheduled_time",
+        "created_at",
+        "updated_at",
+        "extended_updated_at",
+        "first_billed_date",
+        "last_billed_date",
+    ):
         assert naive(getattr(record, name)), name
     assert (record.doctor, record.duration, record.exam_room) == (362213, 15, 1)
     assert record.icd9_codes == [] and record.icd10_codes == []
@@ -266,15 +278,37 @@ async def test_the_live_patient_decodes_with_nulls_blanks_and_unknown_keys(
 
 async def test_line_item_money_strings_become_decimals(clock: VirtualClock) -> None:
     golden = load("line_item.json")
-    page = {"status": 200, "headers": {"Content-Type": "application/json"},
-            "body": {"next": None, "previous": None, "results": [golden]}}  # fmt: skip
+    page = {
+        "status": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": {"next": None, "previous": None, "results": [golden]},
+    }
     async with client(httpx.MockTransport(lambda _: response(page)), clock) as c:
         (record,) = [r async for r in c.line_items.list(patient=104857601)]
     assert isinstance(record, LineItem)
-    money = [k for k, v in golden.items() if isinstance(v, str) and k in {
-        "adjustment", "allowed", "balance_ins", "balance_pt", "balance_total", "billed",
-        "ins1_paid", "ins2_paid", "ins3_paid", "ins_total", "paid_total", "price", "pt_paid",
-        "quantity", "expected_reimbursement"}]  # fmt: skip
+    money = [
+        k
+        for k, v in golden.items()
+        if isinstance(v, str)
+        and k
+        in {
+            "adjustment",
+            "allowed",
+            "balance_ins",
+            "balance_pt",
+            "balance_total",
+            "billed",
+            "ins1_paid",
+            "ins2_paid",
+            "ins3_paid",
+            "ins_total",
+            "paid_total",
+            "price",
+            "pt_paid",
+            "quantity",
+            "expected_reimbursement",
+        }
+    ]
     assert len(money) == 15
     for key in money:
         value = getattr(record, key)

@@ -100,8 +100,9 @@ async def test_a_missing_required_field_is_a_drf_field_map(http: httpx.AsyncClie
     # The golden's shape: an object of field -> list of message strings.
     for shape in (golden, body):
         assert isinstance(shape, dict) and shape
-        assert all(isinstance(v, list) and v and all(isinstance(m, str) for m in v)
-                   for v in shape.values())  # fmt: skip
+        assert all(
+            isinstance(v, list) and v and all(isinstance(m, str) for m in v) for v in shape.values()
+        )
     assert {"doctor", "exam_room", "office", "scheduled_time"} <= set(body)
 
 
@@ -114,8 +115,14 @@ async def test_a_null_patient_is_refused_in_the_golden_words(http: httpx.AsyncCl
     assert answer.json() == golden
     doctor = (await http.get("/api/doctors")).json()["results"][0]
     office = (await http.get("/api/offices")).json()["results"][0]
-    a_break = {"doctor": doctor["id"], "office": office["id"], "exam_room": 1, "patient": None,
-               "scheduled_time": "2026-03-02T12:00:00", "duration": 30}  # fmt: skip
+    a_break = {
+        "doctor": doctor["id"],
+        "office": office["id"],
+        "exam_room": 1,
+        "patient": None,
+        "scheduled_time": "2026-03-02T12:00:00",
+        "duration": 30,
+    }
     created = await http.post("/api/appointments", json=a_break)
     assert created.status_code == 201, created.text
     assert created.json()["patient"] is None and created.json()["appt_is_break"] is True
@@ -154,8 +161,11 @@ async def test_a_refused_method_is_the_drf_405(http: httpx.AsyncClient) -> None:
 
 async def test_list_pages_carry_the_golden_keys(http: httpx.AsyncClient) -> None:
     golden = [load(name)["body"] for name in PAGES]
-    pages = [(await http.get("/api/appointments", params={"since": "2000-01-01",
-                                                          "page_size": 15})).json()]  # fmt: skip
+    pages = [
+        (
+            await http.get("/api/appointments", params={"since": "2000-01-01", "page_size": 15})
+        ).json()
+    ]
     while pages[-1]["next"]:
         pages.append((await http.get(pages[-1]["next"])).json())
     assert len(pages) == len(golden) == 3
@@ -198,10 +208,16 @@ async def test_a_created_appointment_answers_the_golden_keys_and_types(
     patient = (await http.get("/api/patients")).json()["results"][0]
     created = await http.post(
         "/api/appointments",
-        json={"doctor": doctor["id"], "office": office["id"], "exam_room": 1,
-              "patient": patient["id"], "scheduled_time": "2026-03-02T10:00:00",
-              "duration": 15, "reason": "Vaccination"},
-    )  # fmt: skip
+        json={
+            "doctor": doctor["id"],
+            "office": office["id"],
+            "exam_room": 1,
+            "patient": patient["id"],
+            "scheduled_time": "2026-03-02T10:00:00",
+            "duration": 15,
+            "reason": "Vaccination",
+        },
+    )
     assert created.status_code == 201, created.text
     check_object("appointments", "create", golden, created.json(), Appointment)
 
@@ -263,10 +279,14 @@ async def test_the_token_answer_has_the_golden_keys_and_types(
     golden = load("token_answer.json")
     answer = await http.post(
         "/o/token/",
-        data={"grant_type": "authorization_code", "code": emu.issue_code(),
-              "client_id": emu.client_id, "client_secret": emu.client_secret,
-              "redirect_uri": emu.redirect_uri},
-    )  # fmt: skip
+        data={
+            "grant_type": "authorization_code",
+            "code": emu.issue_code(),
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "redirect_uri": emu.redirect_uri,
+        },
+    )
     assert answer.status_code == golden["status"]
     body = answer.json()
     assert {k: json_type(v) for k, v in body.items()} == {

@@ -97,8 +97,9 @@ def emu() -> Emulator:
 @pytest.fixture
 async def http(emu: Emulator) -> Any:
     headers = {"Authorization": f"Bearer {emu.access_token}"}
-    async with httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url,
-                                 headers=headers) as client:  # fmt: skip
+    async with httpx.AsyncClient(
+        transport=emu.transport, base_url=emu.base_url, headers=headers
+    ) as client:
         client.emulator = emu  # type: ignore[attr-defined]
         yield client
 

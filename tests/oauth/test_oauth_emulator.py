@@ -100,8 +100,14 @@ async def test_a_used_or_expired_code_and_a_dead_refresh_token_are_invalid_grant
 
 
 async def test_a_wrong_secret_is_an_authentication_error_naming_nothing(emu: Emulator) -> None:
-    app = OAuthApp(emu.client_id, "wrong-secret-XYZ", emu.redirect_uri, base_url=emu.base_url,
-                   transport=emu.transport, clock=emu.clock)  # fmt: skip
+    app = OAuthApp(
+        emu.client_id,
+        "wrong-secret-XYZ",
+        emu.redirect_uri,
+        base_url=emu.base_url,
+        transport=emu.transport,
+        clock=emu.clock,
+    )
     with pytest.raises(AuthenticationError) as info:
         await app.exchange_code(emu.issue_code())
     assert "wrong-secret-XYZ" not in "".join(traceback.format_exception(info.value))
@@ -151,7 +157,8 @@ async def test_a_refresh_that_never_left_is_retried_and_works(emu: Emulator) -> 
 
 @pytest.mark.parametrize(
     # Ten days: four expiries, each met by fifty coroutines at once.
-    "days", [pytest.param(10, id="10-days"), pytest.param(30, id="30-days", marks=pytest.mark.soak)]
+    "days",
+    [pytest.param(10, id="10-days"), pytest.param(30, id="30-days", marks=pytest.mark.soak)],
 )
 async def test_days_of_fifty_coroutines_one_refresh_per_expiry(emu: Emulator, days: int) -> None:
     app = app_for(emu)
@@ -181,9 +188,10 @@ async def test_a_401_from_a_refresh_elsewhere_is_resent_once_with_the_new_token(
 ) -> None:
     app = app_for(emu)
     store = MemoryTokenStore(await app.exchange_code(emu.issue_code()))
-    async with emu.client(access_token=None, oauth=app, token_store=store) as a, emu.client(
-        access_token=None, oauth=app, token_store=store
-    ) as b:
+    async with (
+        emu.client(access_token=None, oauth=app, token_store=store) as a,
+        emu.client(access_token=None, oauth=app, token_store=store) as b,
+    ):
         await a.users.current()
         await b.users.current()
         # b refreshes (say, another process on the same store): a's access token dies.
@@ -245,8 +253,13 @@ async def test_no_token_or_secret_in_logs_reprs_or_errors(
             texts.append("".join(traceback.format_exception(exc)))
     await app.aclose()
     texts += [r.getMessage() for r in caplog.records]
-    secrets = [token.access_token, token.refresh_token, new.access_token, new.refresh_token,
-               emu.client_secret]  # fmt: skip
+    secrets = [
+        token.access_token,
+        token.refresh_token,
+        new.access_token,
+        new.refresh_token,
+        emu.client_secret,
+    ]
     for text in texts:
         for secret in secrets:
             assert secret not in text

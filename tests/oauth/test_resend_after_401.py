@@ -19,10 +19,11 @@ async def test_the_resend_after_a_401_takes_a_permit_and_is_counted() -> None:
     app = app_for(emu)
     store = MemoryTokenStore(await app.exchange_code(emu.issue_code()))
     quota = HourlyQuota(clock=emu.clock)
-    async with app, emu.client(access_token=None, oauth=app, token_store=store,
-                               quota=quota) as a, emu.client(
-        access_token=None, oauth=app, token_store=store, quota=None
-    ) as b:  # fmt: skip
+    async with (
+        app,
+        emu.client(access_token=None, oauth=app, token_store=store, quota=quota) as a,
+        emu.client(access_token=None, oauth=app, token_store=store, quota=None) as b,
+    ):
         await a.request("GET", "/api/doctors")
         stored = await store.load()
         assert stored is not None

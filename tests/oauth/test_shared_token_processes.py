@@ -27,8 +27,7 @@ async def test_two_processes_make_exactly_one_refresh(
     # processes want to refresh at their first request.
     await store.save(Token(issued.access, issued.refresh, expires_at=time.time() + 60))
     async with emu.serve() as base_url:
-        args = [base_url, REDIS_URL, redis_key, emu.client_id, emu.client_secret,
-                emu.redirect_uri]  # fmt: skip
+        args = [base_url, REDIS_URL, redis_key, emu.client_id, emu.client_secret, emu.redirect_uri]
         root = Path(__file__).parents[2]
         procs = [
             await asyncio.create_subprocess_exec(

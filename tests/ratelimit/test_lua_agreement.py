@@ -27,10 +27,21 @@ PARAMS = [
 LANE_PARAMS = [
     Params(limit=6, window=60.0, burst=3, rate=2.0, reserve=2, release=15.0, claim=0.25),
     Params(limit=30, reserve=6, release=60.0, claim=0.25),
-    Params(limit=7, window=2.5, burst=2, rate=10.0, margin=0.3, drift=1e-3, step=1.0, confirm=2,
-           reserve=3, release=0.4, claim=0.1),
+    Params(
+        limit=7,
+        window=2.5,
+        burst=2,
+        rate=10.0,
+        margin=0.3,
+        drift=1e-3,
+        step=1.0,
+        confirm=2,
+        reserve=3,
+        release=0.4,
+        claim=0.1,
+    ),
     Params(limit=4, window=30.0, burst=2, rate=1.0, reserve=4, release=0.0, claim=2.0),
-]  # fmt: skip
+]
 
 
 # Server waits, hostile ones included: none may break the state or make the two disagree.

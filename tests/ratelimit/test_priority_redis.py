@@ -67,8 +67,13 @@ async def test_a_waiting_interactive_request_holds_off_other_processes_backgroun
 
 
 async def test_redis_quota_checks_its_lane_settings(redis_client: aioredis.Redis) -> None:
-    for bad in ({"claim": -1}, {"claim": 11}, {"claim": float("nan")}, {"reserve": 1.5},
-                {"reserve_release": 7200}):  # fmt: skip
+    for bad in (
+        {"claim": -1},
+        {"claim": 11},
+        {"claim": float("nan")},
+        {"reserve": 1.5},
+        {"reserve_release": 7200},
+    ):
         with pytest.raises(InvalidRequestError):
             RedisQuota(redis_client, key="k", **bad)  # type: ignore[arg-type]
 
@@ -95,9 +100,15 @@ async def test_processes_of_both_lanes_share_one_quota(
 
     def workers(processes: int, coroutines: int, options: dict[str, object]) -> Awaitable[Any]:
         return run_workers(
-            key, processes=processes, coroutines=coroutines, limit=limit, window=window,
-            start_at=start_at, stop_at=stop_at, options={**lanes, **options},
-        )  # fmt: skip
+            key,
+            processes=processes,
+            coroutines=coroutines,
+            limit=limit,
+            window=window,
+            start_at=start_at,
+            stop_at=stop_at,
+            options={**lanes, **options},
+        )
 
     background = asyncio.create_task(workers(3, 8, {"priority": "background"}))
     await first_grant(redis_client, key)

@@ -35,9 +35,16 @@ async def redis_now(client: aioredis.Redis) -> float:
 
 
 async def run_workers(
-    key: str, *, processes: int, coroutines: int, limit: int, window: float,
-    start_at: float, stop_at: float, options: dict[str, Any] | None = None,
-) -> list[Any]:  # fmt: skip
+    key: str,
+    *,
+    processes: int,
+    coroutines: int,
+    limit: int,
+    window: float,
+    start_at: float,
+    stop_at: float,
+    options: dict[str, Any] | None = None,
+) -> list[Any]:
     """Start the worker processes together; each returns the Redis TIME of its permits.
 
     With `options` (see `_redis_worker.py`), each returns [asked, granted] pairs.
@@ -98,9 +105,15 @@ async def test_four_processes_share_one_quota(
     start_at = math.ceil((now + 1.0) / window) * window
     stop_at = start_at + windows * window
     pairs = await run_workers(
-        f"{redis_key}:quota", processes=4, coroutines=25, limit=limit, window=window,
-        start_at=start_at, stop_at=stop_at, options={"burst": burst, "rate": burst},
-    )  # fmt: skip
+        f"{redis_key}:quota",
+        processes=4,
+        coroutines=25,
+        limit=limit,
+        window=window,
+        start_at=start_at,
+        stop_at=stop_at,
+        options={"burst": burst, "rate": burst},
+    )
     grants = [[t for _, t in g] for g in pairs]
     per_window = Counter(math.floor(t / window) for g in grants for t in g)
     assert per_window and max(per_window.values()) <= limit
@@ -199,8 +212,15 @@ async def test_waits_are_slept_on_the_injected_clock(
 ) -> None:
     # The permit's time is Redis's; the sleeping is done on the quota's own clock.
     clock = VirtualClock(start=1_767_225_600.0)
-    quota = RedisQuota(redis_client, key=f"{redis_key}:quota", limit=50, burst=2, rate=0.001,
-                       window=3600.0, clock=clock)  # fmt: skip
+    quota = RedisQuota(
+        redis_client,
+        key=f"{redis_key}:quota",
+        limit=50,
+        burst=2,
+        rate=0.001,
+        window=3600.0,
+        clock=clock,
+    )
     await quota.acquire()
     await quota.acquire()
     waiter = asyncio.create_task(quota.acquire(max_wait=10))

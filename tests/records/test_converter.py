@@ -552,8 +552,13 @@ def test_a_live_shaped_appointment_loses_nothing(no_warnings: None) -> None:
     assert record.icd9_codes == ["724.4", "739.1"]
     assert record.icd10_codes == []
     assert record.status_transitions == payload["status_transitions"]
-    assert set(record.extra) == {"first_edi_date", "ins1_status", "ins2_status",
-                                 "payment_profile", "is_telehealth"}  # fmt: skip
+    assert set(record.extra) == {
+        "first_edi_date",
+        "ins1_status",
+        "ins2_status",
+        "payment_profile",
+        "is_telehealth",
+    }
 
 
 @pytest.mark.parametrize(

@@ -36,9 +36,22 @@ strict = make_converter(strict=True)
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 # Strings that look like what the fields expect, so the fast path is exercised as well.
 near_misses = st.sampled_from(
-    ["", "2014-02-24T15:32:19", "2014-02-24", "12:34:56", "123.45", "17", "-3", "NaN", "1e5",
-     "2014-02-24T15:32:19+01:00", "0", "true", "2014-02-24/2014-02-28"]
-)  # fmt: skip
+    [
+        "",
+        "2014-02-24T15:32:19",
+        "2014-02-24",
+        "12:34:56",
+        "123.45",
+        "17",
+        "-3",
+        "NaN",
+        "1e5",
+        "2014-02-24T15:32:19+01:00",
+        "0",
+        "true",
+        "2014-02-24/2014-02-28",
+    ]
+)
 json_values = st.recursive(
     json_scalars | near_misses,
     lambda children: (

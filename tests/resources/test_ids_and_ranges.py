@@ -14,8 +14,26 @@ from drchrono_async.errors import InvalidRequestError
 from drchrono_async.testing import VirtualClock
 
 BASE = "https://drchrono.test"
-BAD_STRING_IDS = ["", ".", "..", "a/b", "../x", "a?b", "a#b", "a\\b", "a\nb", "a\x00b", "a\x7fb",
-                  " 1", "1 ", "a b", "a%2Fb", "a\u2028b", "x" * 65, "é"]  # fmt: skip
+BAD_STRING_IDS = [
+    "",
+    ".",
+    "..",
+    "a/b",
+    "../x",
+    "a?b",
+    "a#b",
+    "a\\b",
+    "a\nb",
+    "a\x00b",
+    "a\x7fb",
+    " 1",
+    "1 ",
+    "a b",
+    "a%2Fb",
+    "a\u2028b",
+    "x" * 65,
+    "é",
+]
 BAD_INT_IDS: list[Any] = [0, -1, 2**63, True, 1.0, "12", None, b"1"]
 
 
@@ -26,8 +44,11 @@ async def client() -> Any:
 
 
 def with_get(endpoint_names: list[str]) -> list[str]:
-    return [e.name for e in ENDPOINTS if e.name in endpoint_names or (
-        not endpoint_names and "GET" in e.methods and e.record)]  # fmt: skip
+    return [
+        e.name
+        for e in ENDPOINTS
+        if e.name in endpoint_names or (not endpoint_names and "GET" in e.methods and e.record)
+    ]
 
 
 @respx.mock
@@ -73,9 +94,13 @@ async def test_ordinary_ids_go_through(client: DrChronoClient) -> None:
 @respx.mock
 @pytest.mark.parametrize(
     "span",
-    [(dt.date(2020, 1, 1), dt.date.max), (dt.date.min, dt.date(2020, 1, 1)),
-     (dt.date.min, dt.date.max), (dt.date.max, dt.date.max)],
-)  # fmt: skip
+    [
+        (dt.date(2020, 1, 1), dt.date.max),
+        (dt.date.min, dt.date(2020, 1, 1)),
+        (dt.date.min, dt.date.max),
+        (dt.date.max, dt.date.max),
+    ],
+)
 async def test_extreme_date_ranges_give_a_result_or_a_typed_error(
     client: DrChronoClient, span: tuple[dt.date, dt.date]
 ) -> None:
@@ -90,5 +115,6 @@ async def test_extreme_date_ranges_give_a_result_or_a_typed_error(
 @pytest.mark.parametrize("shards", [0, 65, True, 2.0])
 def test_shards_are_bounded(client: DrChronoClient, shards: Any) -> None:
     with pytest.raises(InvalidRequestError):
-        client.appointments.list(date_range=(dt.date(2020, 1, 1), dt.date(2020, 2, 1)),
-                                 shards=shards)  # fmt: skip
+        client.appointments.list(
+            date_range=(dt.date(2020, 1, 1), dt.date(2020, 2, 1)), shards=shards
+        )

@@ -73,9 +73,15 @@ async def test_bad_listing_is_refused_before_sending(
 
 @pytest.mark.parametrize(
     ("name", "method"),
-    [("doctors", "create"), ("doctors", "delete"), ("offices", "update"),
-     ("clinical_notes", "patch"), ("iframe_integration", "list"), ("users", "create")],
-)  # fmt: skip
+    [
+        ("doctors", "create"),
+        ("doctors", "delete"),
+        ("offices", "update"),
+        ("clinical_notes", "patch"),
+        ("iframe_integration", "list"),
+        ("users", "create"),
+    ],
+)
 def test_a_method_the_endpoint_lacks_does_not_exist(
     client: DrChronoClient, name: str, method: str
 ) -> None:

@@ -98,16 +98,27 @@ class MemoryStore:
             stale = old["stale_at"] if old is not None else None
             if row.observed_at is not None and (stale is None or stale <= row.observed_at):
                 stale = None
-            table[row.id] = {"payload": dict(row.payload), "updated_at": row.updated_at,
-                             "deleted": row.deleted, "deleted_at": deleted_version,
-                             "observed_at": row.observed_at, "stale_at": stale}  # fmt: skip
+            table[row.id] = {
+                "payload": dict(row.payload),
+                "updated_at": row.updated_at,
+                "deleted": row.deleted,
+                "deleted_at": deleted_version,
+                "observed_at": row.observed_at,
+                "stale_at": stale,
+            }
             written += 1
         v = deleted_at
         for rid in delete_ids:
             old = table.get(rid)
             if old is None:
-                table[rid] = {"payload": {}, "updated_at": None, "deleted": True,
-                              "deleted_at": v, "observed_at": None, "stale_at": None}  # fmt: skip
+                table[rid] = {
+                    "payload": {},
+                    "updated_at": None,
+                    "deleted": True,
+                    "deleted_at": v,
+                    "observed_at": None,
+                    "stale_at": None,
+                }
                 marked += 1
                 continue
             if not old["deleted"]:
@@ -130,17 +141,25 @@ class MemoryStore:
         table = self.tables.setdefault(resource, {})
         old = table.get(row.id)
         if old is None:
-            table[row.id] = {"payload": dict(row.payload), "updated_at": row.updated_at,
-                             "deleted": row.deleted, "deleted_at": _deleted_at(row),
-                             "observed_at": row.observed_at, "stale_at": at}  # fmt: skip
+            table[row.id] = {
+                "payload": dict(row.payload),
+                "updated_at": row.updated_at,
+                "deleted": row.deleted,
+                "deleted_at": _deleted_at(row),
+                "observed_at": row.observed_at,
+                "stale_at": at,
+            }
             return WriteResult(1, 0, 0)
         if old["stale_at"] is None or at > old["stale_at"]:
             old["stale_at"] = at
         return WriteResult(0, 0, 0)
 
     async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
-        stale = [(r["stale_at"], i) for i, r in self.tables.get(resource, {}).items()
-                 if r["stale_at"] is not None]  # fmt: skip
+        stale = [
+            (r["stale_at"], i)
+            for i, r in self.tables.get(resource, {}).items()
+            if r["stale_at"] is not None
+        ]
         return [i for _, i in sorted(stale)[:limit]]
 
     @contextlib.asynccontextmanager
@@ -174,8 +193,11 @@ class MemoryStore:
         return sum(1 for r in self.tables.get(resource, {}).values() if r["deleted"] == deleted)
 
     async def ids(self, resource: str, *, deleted: bool | None = False) -> set[str]:
-        return {i for i, r in self.tables.get(resource, {}).items()
-                if deleted is None or r["deleted"] == deleted}  # fmt: skip
+        return {
+            i
+            for i, r in self.tables.get(resource, {}).items()
+            if deleted is None or r["deleted"] == deleted
+        }
 
     async def checksum(self, resource: str) -> str:
         live = self.tables.get(resource, {}).items()

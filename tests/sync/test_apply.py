@@ -14,8 +14,11 @@ SECRET = "whsec-apply-test"
 
 
 def event(name: str, obj: dict[str, object] | None, delivery: str) -> WebhookEvent:
-    headers = {"X-drchrono-event": name, "X-drchrono-delivery": delivery,
-               "X-drchrono-signature": SECRET}  # fmt: skip
+    headers = {
+        "X-drchrono-event": name,
+        "X-drchrono-delivery": delivery,
+        "X-drchrono-signature": SECRET,
+    }
     body: dict[str, object] = {"receiver": {"id": 1}}
     if obj is not None:
         body["object"] = obj

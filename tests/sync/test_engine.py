@@ -166,8 +166,10 @@ async def test_an_older_redelivery_never_rolls_a_newer_row_back(store: Any) -> N
     from drchrono_async.records import Patient
     from drchrono_async.sync._rows import row_from
 
-    stale = row_from(client._resources["patients"]._ctx.converter.structure(old, Patient),
-                     emu.tables["patients"].endpoint)  # fmt: skip
+    stale = row_from(
+        client._resources["patients"]._ctx.converter.structure(old, Patient),
+        emu.tables["patients"].endpoint,
+    )
     assert stale is not None
     result = await store.write("patients", [stale])
     assert result.skipped == 1 and (await store.get("patients", rid)) == new
@@ -232,8 +234,14 @@ async def test_resources_whose_scope_was_not_granted_are_skipped_not_mistaken_fo
     emu = emulator(appointments=50, patients=20)
     issued = emu.oauth.issue_token(emu.current_user_id)
     issued.scope = "patients:read"  # the user granted patients only
-    app = OAuthApp(emu.client_id, emu.client_secret, emu.redirect_uri, base_url=emu.base_url,
-                   transport=emu.transport, clock=emu.clock)  # fmt: skip
+    app = OAuthApp(
+        emu.client_id,
+        emu.client_secret,
+        emu.redirect_uri,
+        base_url=emu.base_url,
+        transport=emu.transport,
+        clock=emu.clock,
+    )
     token = Token(issued.access, issued.refresh, emu.clock.now() + DAY, scope=issued.scope)
     async with emu.client(access_token=None, oauth=app, token_store=MemoryTokenStore(token)) as c:
         report = await Syncer(c, store, resources=["appointments", "patients"]).run()
@@ -257,8 +265,9 @@ async def test_shards_cut_the_past_from_the_earliest_record_and_lose_nothing() -
     probes = [e for e in emu.requests if e.query.get("page_size") == "1"]
     assert len(probes) == 1  # the probe is one call, counted in the report
     assert report.calls == len(emu.requests)
-    windows = sorted({e.query["date_range"] for e in emu.requests
-                      if "date_range" in e.query and e not in probes})  # fmt: skip
+    windows = sorted(
+        {e.query["date_range"] for e in emu.requests if "date_range" in e.query and e not in probes}
+    )
     today = emu.local_now().date().isoformat()
     past = [w for w in windows if w.split("/")[1] < today]
     assert len(past) == 4 and past[0].startswith(syncer.settings.backfill_from.isoformat())
@@ -280,8 +289,12 @@ async def test_one_past_window_by_default_keeps_calls_near_the_minimum() -> None
 async def test_a_fixed_token_with_stated_scopes_skips_what_it_cannot_read() -> None:
     emu = emulator(appointments=50, patients=20)
     async with emu.client() as client:
-        syncer = Syncer(client, MemoryStore(), resources=["appointments", "patients"],
-                        granted_scopes="patients:read user")  # fmt: skip
+        syncer = Syncer(
+            client,
+            MemoryStore(),
+            resources=["appointments", "patients"],
+            granted_scopes="patients:read user",
+        )
         report = await syncer.run()
     assert report["patients"].status == "complete"
     assert report["appointments"].status == "skipped" and report["appointments"].calls == 0
@@ -331,8 +344,12 @@ async def test_a_sync_held_off_by_the_reserve_says_when_the_reserve_is_released(
 async def test_a_stop_wastes_no_call_of_the_chains_in_flight() -> None:
     """With several windows in flight, stop() lets each write the page it asked for: every
     call of the run is a page written (or the probe), none thrown away."""
-    emu = Emulator(seed=7, clock=VirtualClock(), sizes={"appointments": 2500, "patients": 0},
-                   latency=(0.1, 0.5))  # every window in flight, answers apart  # fmt: skip
+    emu = Emulator(
+        seed=7,
+        clock=VirtualClock(),
+        sizes={"appointments": 2500, "patients": 0},
+        latency=(0.1, 0.5),
+    )  # every window in flight, answers apart
     store = MemoryStore()
     async with emu.client() as client:
         syncer: Syncer

@@ -36,12 +36,14 @@ class Day:
 @pytest.mark.parametrize(
     "day",
     [
-        pytest.param(Day(5000, 2000, error_rate=0.10, drop_rate=0.04, html_rate=0.04),
-                     id="7k"),
-        pytest.param(Day(50_000, 10_000, error_rate=0.05, drop_rate=0.02, html_rate=0.02),
-                     id="60k", marks=pytest.mark.soak),
+        pytest.param(Day(5000, 2000, error_rate=0.10, drop_rate=0.04, html_rate=0.04), id="7k"),
+        pytest.param(
+            Day(50_000, 10_000, error_rate=0.05, drop_rate=0.02, html_rate=0.02),
+            id="60k",
+            marks=pytest.mark.soak,
+        ),
     ],
-)  # fmt: skip
+)
 async def test_a_faulty_day_still_ends_with_an_exact_copy(backend: Backend, day: Day) -> None:
     emu = Emulator(
         seed=11,
@@ -52,8 +54,10 @@ async def test_a_faulty_day_still_ends_with_an_exact_copy(backend: Backend, day:
     emu.faults.error_rate = day.error_rate
     emu.faults.drop_rate = day.drop_rate
     emu.faults.html_rate = day.html_rate
-    async with emu.client(quota=HourlyQuota(limit=100_000, clock=emu.clock)) as client, \
-            backend.new() as store:  # fmt: skip
+    async with (
+        emu.client(quota=HourlyQuota(limit=100_000, clock=emu.clock)) as client,
+        backend.new() as store,
+    ):
         # A few 429s on top, whatever the quota says (the client waits them out), and one
         # fault of each other kind mid-way through the patients.
         emu.faults.script(["429", None, None, "429"], path_prefix="/api/appointments")

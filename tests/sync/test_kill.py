@@ -27,9 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = ("appointments", "patients")
 
 
-async def run_worker(
-    emu: Emulator, url: str, db: Path, kill_after_calls: int | None
-) -> int | None:
+async def run_worker(emu: Emulator, url: str, db: Path, kill_after_calls: int | None) -> int | None:
     """Run a sync process; with `kill_after_calls`, SIGKILL it once the emulator has served
     that many of its requests (a moment in its work, whatever the machine's speed)."""
     reached = asyncio.Event()
@@ -117,8 +115,10 @@ async def test_kill_9s_lose_nothing_and_cost_under_twice_the_calls(
         assert await run_worker(emu, url, db, None) == 0  # resumes to the end
         final_calls = len(emu.requests) - resumed_from
         killed_calls = len(emu.requests) - start
-    print(f"{kills} kills; {killed_calls} calls against {clean_calls} uninterrupted;"
-          f" rows kept after each kill: {kept}")  # fmt: skip
+    print(
+        f"{kills} kills; {killed_calls} calls against {clean_calls} uninterrupted;"
+        f" rows kept after each kill: {kept}"
+    )
     assert kills == size.kills  # every run was cut short mid-sync
     # A kill never takes back a committed page, and the killed runs moved the copy forward.
     assert kept == sorted(kept) and kept[-1] > 0

@@ -31,8 +31,7 @@ async def _kill_sessions(schema: str) -> int:
     """Terminate every session the store of `schema` holds; returns how many."""
     async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as admin:
         cur = await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = %s",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
             (f"drchrono-async:{schema}"[:63],),
         )
         return len(await cur.fetchall())
@@ -136,8 +135,13 @@ async def test_a_lock_held_elsewhere_ends_in_a_typed_error_after_the_stated_time
 
 
 async def test_timeouts_and_the_pool_size_are_checked() -> None:
-    for bad in ({"lock_timeout": 0}, {"statement_timeout": float("nan")},
-                {"pool_size": 0}, {"pool_size": True}, {"slow_after": -1}):  # fmt: skip
+    for bad in (
+        {"lock_timeout": 0},
+        {"statement_timeout": float("nan")},
+        {"pool_size": 0},
+        {"pool_size": True},
+        {"slow_after": -1},
+    ):
         with pytest.raises(InvalidRequestError):
             PostgresStore(POSTGRES_DSN, **bad)  # type: ignore[arg-type]
 

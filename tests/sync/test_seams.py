@@ -47,16 +47,20 @@ def ts(n: int) -> str:
     return f"2024-05-01T09:00:{n:02d}.000000"
 
 
-def row(id: str, n: int | None, *, observed: int | None = None, deleted: bool = False,
-        **columns: Any) -> Row:  # fmt: skip
+def row(
+    id: str, n: int | None, *, observed: int | None = None, deleted: bool = False, **columns: Any
+) -> Row:
     payload = {"id": id, "version": n}
     seen = None if observed is None else ts(observed)
     return Row(id, None if n is None else ts(n), payload, columns, deleted, seen)
 
 
 def event(name: str, obj: dict[str, Any], delivery: str = "d-1") -> WebhookEvent:
-    headers = {"X-drchrono-event": name, "X-drchrono-delivery": delivery,
-               "X-drchrono-signature": SECRET}  # fmt: skip
+    headers = {
+        "X-drchrono-event": name,
+        "X-drchrono-delivery": delivery,
+        "X-drchrono-signature": SECRET,
+    }
     return parse_delivery(headers, orjson.dumps({"receiver": {}, "object": obj}), SECRET)
 
 
@@ -81,8 +85,9 @@ MISFITS: list[tuple[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value"), MISFITS, ids=[f"{f}-{i}" for i, (f, _) in
-                                                           enumerate(MISFITS)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("field", "value"), MISFITS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(MISFITS)]
+)
 async def test_a_value_that_does_not_fit_is_stored_null_and_the_page_written(
     store: Store, backend: Backend, caplog: pytest.LogCaptureFixture, field: str, value: Any
 ) -> None:
@@ -131,13 +136,17 @@ async def test_a_sync_with_values_beyond_64_bits_completes_exactly(backend: Back
 async def test_a_webhook_with_a_value_beyond_64_bits_is_answered_200(store: Store) -> None:
     emu = Emulator(seed=4, sizes={"appointments": 2})
     obj = {**emu.records("appointments")[0], "doctor": 2**63}
+
     async def handler(e: WebhookEvent) -> None:
         await apply_event(store, e)
 
     receiver = WebhookReceiver(SECRET, handler)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(receiver), base_url="http://h") as h:
-        headers = {"X-drchrono-event": "APPOINTMENT_MODIFY", "X-drchrono-delivery": "big-1",
-                   "X-drchrono-signature": SECRET}  # fmt: skip
+        headers = {
+            "X-drchrono-event": "APPOINTMENT_MODIFY",
+            "X-drchrono-delivery": "big-1",
+            "X-drchrono-signature": SECRET,
+        }
         answer = await h.post("/", headers=headers, content=orjson.dumps({"object": obj}))
     assert answer.status_code == 200
     assert await store.get("appointments", obj["id"]) == obj
@@ -200,8 +209,9 @@ async def test_a_sync_revives_a_record_falsely_marked_deleted(backend: Backend) 
         # A reconciliation's GET answered 404 by mistake (a gap in the service): marked.
         clock.advance(60)
         stamp = dt.datetime.fromtimestamp(clock.now(), dt.UTC).replace(tzinfo=None)
-        await store.write("patients", [], delete_ids=[victim],
-                          deleted_at=stamp.isoformat(timespec="microseconds"))  # fmt: skip
+        await store.write(
+            "patients", [], delete_ids=[victim], deleted_at=stamp.isoformat(timespec="microseconds")
+        )
         assert await store.is_deleted("patients", victim) is True
         clock.advance(3600)
         report = await Syncer(client, store, resources=["patients"], reconcile_every=0).run()
@@ -229,8 +239,11 @@ async def test_a_handler_that_fails_after_applying_is_run_again_on_redelivery(
 
         receiver = WebhookReceiver(SECRET, handler, dedupe=StoreDedupe(store))
         transport = httpx.ASGITransport(receiver)
-        headers = {"X-drchrono-event": "APPOINTMENT_MODIFY", "X-drchrono-delivery": "r-1",
-                   "X-drchrono-signature": SECRET}  # fmt: skip
+        headers = {
+            "X-drchrono-event": "APPOINTMENT_MODIFY",
+            "X-drchrono-delivery": "r-1",
+            "X-drchrono-signature": SECRET,
+        }
         body = orjson.dumps({"object": obj})
         async with httpx.AsyncClient(transport=transport, base_url="http://h") as http:
             first = await http.post("/", headers=headers, content=body)

@@ -41,8 +41,12 @@ def test_a_newer_version_is_refused_and_garbage_starts_over(
 ) -> None:
     with pytest.raises(StoreError, match="newer drchrono-async"):
         load("patients", {"version": VERSION + 1, "watermark": None})
-    for garbage in ({"listing": {"kind": "sideways", "chains": []}}, {"version": "2"},
-                    {"listing": {"kind": "full"}}, {"full_at": "yesterday"}):  # fmt: skip
+    for garbage in (
+        {"listing": {"kind": "sideways", "chains": []}},
+        {"version": "2"},
+        {"listing": {"kind": "full"}},
+        {"full_at": "yesterday"},
+    ):
         with caplog.at_level(logging.WARNING, logger="drchrono_async.sync"):
             assert load("patients", garbage) == Checkpoint()
         assert "starts over" in caplog.records[-1].getMessage()
@@ -91,10 +95,11 @@ async def test_reports_say_their_outcome_and_error_type(tmp_path: Path) -> None:
     emu = Emulator(seed=3, clock=VirtualClock(), sizes={"patients": 30, "doctors": 3})
     # One call this hour (no reserve): the second resource finds no permit and must not wait.
     quota = HourlyQuota(1, clock=emu.clock, reserve=0)
-    async with SQLiteStore(tmp_path / "o.db") as store, emu.client(quota=quota,
-                                                                   max_wait=0) as client:
-        report = await Syncer(client, store, resources=["doctors", "patients"],
-                              concurrency=1).run()  # fmt: skip
+    async with (
+        SQLiteStore(tmp_path / "o.db") as store,
+        emu.client(quota=quota, max_wait=0) as client,
+    ):
+        report = await Syncer(client, store, resources=["doctors", "patients"], concurrency=1).run()
     outcomes = {r.resource: (r.outcome, r.error_type) for r in report.resources}
     assert outcomes["doctors"] == (Outcome.DONE, None)
     assert outcomes["patients"] == (Outcome.QUOTA, QuotaExhaustedError)

@@ -387,8 +387,9 @@ async def test_a_delivery_id_is_claimed_with_its_rows_and_only_once(store: Store
     assert await store.get("appointments", "1") == {"id": 1, "v": "first"}
     # A failing write claims nothing: its transaction rolled back whole.
     with pytest.raises(InvalidRequestError):
-        await store.write("appointments", [Row("2", None, {"id": 2}, {"nope": 1})],
-                          delivery_id="d-2")  # fmt: skip
+        await store.write(
+            "appointments", [Row("2", None, {"id": 2}, {"nope": 1})], delivery_id="d-2"
+        )
     assert not await store.delivery_handled("d-2")
 
 

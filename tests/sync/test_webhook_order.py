@@ -35,8 +35,10 @@ KINDS: dict[str, tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = 
     "appointments": (
         "APPOINTMENT",
         "notes",
-        lambda a: {k: a[k] for k in ("doctor", "patient", "office", "exam_room", "duration")}
-        | {"scheduled_time": "2026-03-02T10:00:00", "notes": "v0"},
+        lambda a: (
+            {k: a[k] for k in ("doctor", "patient", "office", "exam_room", "duration")}
+            | {"scheduled_time": "2026-03-02T10:00:00", "notes": "v0"}
+        ),
     ),
     "allergies": (
         "PATIENT_ALLERGY",
@@ -47,8 +49,12 @@ KINDS: dict[str, tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = 
 
 # Only what the records need (an emulator seeds every endpoint otherwise: slow per example).
 SIZES = {name: 0 for name in BY_NAME} | {
-    "appointments": 1, "patients": 1, "allergies": 1, "doctors": 1, "offices": 1,
-}  # fmt: skip
+    "appointments": 1,
+    "patients": 1,
+    "allergies": 1,
+    "doctors": 1,
+    "offices": 1,
+}
 
 Op = tuple[str, int]  # ("modify", 0) | ("delete", 0) | ("deliver", index)
 ops = st.lists(
@@ -72,8 +78,9 @@ class Deliveries:
         return httpx.Response(200)
 
 
-async def play(store: Any, resource: str, plan: list[Op], finish: list[int], *,
-               use_client: bool) -> None:  # fmt: skip
+async def play(
+    store: Any, resource: str, plan: list[Op], finish: list[int], *, use_client: bool
+) -> None:
     clock = VirtualClock()
     emu = Emulator(seed=5, clock=clock, sizes=SIZES)
     stem, field, body = KINDS[resource]
@@ -83,9 +90,10 @@ async def play(store: Any, resource: str, plan: list[Op], finish: list[int], *,
         "http://receiver.test/h", SECRET, [f"{stem}_{a}" for a in ("CREATE", "MODIFY", "DELETE")]
     )
     headers = {"Authorization": f"Bearer {emu.access_token}"}
-    async with emu.client() as client, httpx.AsyncClient(
-        transport=emu.transport, base_url=emu.base_url, headers=headers
-    ) as raw:
+    async with (
+        emu.client() as client,
+        httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url, headers=headers) as raw,
+    ):
         by_sync = not use_client and resource != "appointments"
         if by_sync:  # copied once before: the last sync below is up to date but for the stale
             assert (await Syncer(client, store, resources=[resource]).run()).complete
@@ -173,8 +181,12 @@ STORES = {"sqlite": (sqlite_store, 60), "postgres": (postgres_store, 8)}
 def check(kind: str, resource: str, use_client: bool) -> Callable[..., None]:
     make, examples = STORES[kind]
 
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(plan=ops, finish=st.lists(st.integers(0, 50), max_size=12))
     def run(plan: list[Op], finish: list[int]) -> None:
         async def go() -> None:

@@ -37,8 +37,7 @@ def three(clock: VirtualClock) -> Emulator:
 
 
 async def http(emu: Emulator, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url,
-                             headers=bearer(token))  # fmt: skip
+    return httpx.AsyncClient(transport=emu.transport, base_url=emu.base_url, headers=bearer(token))
 
 
 # --- one practice is today's emulator ---------------------------------------------------------
@@ -168,8 +167,13 @@ async def test_a_token_cannot_change_or_delete_another_practices_records(three: 
         assert (await c.delete(f"/api/patients/{patient['id']}")).status_code == 404
         assert (await c.delete(f"/api/appointments/{appointment['id']}")).status_code == 404
         # A's own writes stay in A, with ids in A's range.
-        body = {"doctor": a.records("doctors")[0]["id"], "first_name": "Ann",
-                "last_name": "Lee", "gender": "Female", "date_of_birth": "1980-01-01"}  # fmt: skip
+        body = {
+            "doctor": a.records("doctors")[0]["id"],
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "gender": "Female",
+            "date_of_birth": "1980-01-01",
+        }
         created = (await c.post("/api/patients", json=body)).json()
         assert 0 < created["id"] < PRACTICE_ID_STRIDE
         assert a.record("patients", created["id"]) is not None
@@ -188,9 +192,16 @@ async def test_a_token_cannot_change_or_delete_another_practices_records(three: 
 
 
 async def token_for(emu: Emulator, c: httpx.AsyncClient, code: str) -> dict[str, Any]:
-    r = await c.post("/o/token/", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": emu.redirect_uri,
-        "client_id": emu.client_id, "client_secret": emu.client_secret})  # fmt: skip
+    r = await c.post(
+        "/o/token/",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": emu.redirect_uri,
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+        },
+    )
     assert r.status_code == 200
     answer: dict[str, Any] = r.json()
     return answer
@@ -210,13 +221,22 @@ async def test_codes_give_tokens_of_the_authorizing_users_practice(three: Emulat
         second = await token_for(three, c, three.issue_code(p2.current_user_id))
         assert await current_user(three, second["access_token"]) == p2.current_user_id
         # A refreshed token stays in its practice.
-        r = await c.post("/o/token/", data={
-            "grant_type": "refresh_token", "refresh_token": first["refresh_token"],
-            "client_id": three.client_id, "client_secret": three.client_secret})  # fmt: skip
+        r = await c.post(
+            "/o/token/",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first["refresh_token"],
+                "client_id": three.client_id,
+                "client_secret": three.client_secret,
+            },
+        )
         assert await current_user(three, r.json()["access_token"]) == p1.current_user_id
         # /o/authorize signs in practice 2's user when told so, practice 0's by default.
-        query = {"client_id": three.client_id, "redirect_uri": three.redirect_uri,
-                 "response_type": "code"}  # fmt: skip
+        query = {
+            "client_id": three.client_id,
+            "redirect_uri": three.redirect_uri,
+            "response_type": "code",
+        }
         for practice, user in ((None, three.current_user_id), ("2", p2.current_user_id)):
             params = query if practice is None else {**query, "practice": practice}
             r = await c.get("/o/authorize", params=params)
@@ -310,8 +330,9 @@ async def test_a_hook_of_one_practice_hears_only_that_practices_events(three: Em
 
 async def test_activity_and_checksums_are_per_practice(three: Emulator) -> None:
     before = [p.checksum("patients") for p in three.practices]
-    log = await three.practice(2).activity.run(changes=3, creates=2, deletes=0,
-                                               resources=["patients"])  # fmt: skip
+    log = await three.practice(2).activity.run(
+        changes=3, creates=2, deletes=0, resources=["patients"]
+    )
     after = [p.checksum("patients") for p in three.practices]
     assert after[:2] == before[:2]
     assert after[2][0] == before[2][0] + 2 and after[2][1] != before[2][1]
@@ -322,13 +343,12 @@ async def test_activity_and_checksums_are_per_practice(three: Emulator) -> None:
     for resource in ("patients", "appointments", "problems"):
         assert three.practice(0).checksum(resource) == emulator_checksum(three, resource)
         assert three.practice(1).checksum(resource) == emulator_checksum(
-            three.practice(1), resource  # type: ignore[arg-type]
+            three.practice(1),
+            resource,  # type: ignore[arg-type]
         )
 
 
-async def test_a_sync_of_one_practice_equals_that_practice(
-    three: Emulator, tmp_path: Path
-) -> None:
+async def test_a_sync_of_one_practice_equals_that_practice(three: Emulator, tmp_path: Path) -> None:
     p1 = three.practice(1)
     resources = ["appointments", "patients", "problems"]
     async with p1.client() as client, SQLiteStore(tmp_path / "p1.db") as store:
@@ -345,9 +365,22 @@ async def test_a_sync_of_one_practice_equals_that_practice(
 
 
 def test_the_cli_serves_several_practices_and_prints_each_token() -> None:
-    cmd = [sys.executable, "-m", "drchrono_async.cli", "emulator", "--port", "0",
-           "--practices", "2", "--quota-scope", "token",
-           "--size", "appointments=20", "--size", "other=1"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "drchrono_async.cli",
+        "emulator",
+        "--port",
+        "0",
+        "--practices",
+        "2",
+        "--quota-scope",
+        "token",
+        "--size",
+        "appointments=20",
+        "--size",
+        "other=1",
+    ]
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ}
     ) as proc:
@@ -382,8 +415,16 @@ def test_the_cli_serves_several_practices_and_prints_each_token() -> None:
 
 
 def test_the_cli_refuses_a_bad_practice_count() -> None:
-    cmd = [sys.executable, "-m", "drchrono_async.cli", "emulator", "--port", "0",
-           "--practices", "0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "drchrono_async.cli",
+        "emulator",
+        "--port",
+        "0",
+        "--practices",
+        "0",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ})
     assert done.returncode != 0 and "practices must be" in done.stderr
 
@@ -391,8 +432,9 @@ def test_the_cli_refuses_a_bad_practice_count() -> None:
 def test_a_practice_signs_iframe_urls_with_its_own_users_and_patients(three: Emulator) -> None:
     p1 = three.practice(1)
     url = p1.iframe_url("patient", base_url="https://app.test/patient")
-    ctx = verify_iframe_request(httpx.URL(url).query.decode(), three.client_secret,
-                                now=three.clock, page="patient")  # fmt: skip
+    ctx = verify_iframe_request(
+        httpx.URL(url).query.decode(), three.client_secret, now=three.clock, page="patient"
+    )
     assert ctx.user_id == p1.current_user_id
     assert p1.record("patients", ctx.patient_id) is not None
     assert three.practice(0).record("patients", ctx.patient_id) is None

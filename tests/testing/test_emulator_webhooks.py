@@ -248,9 +248,14 @@ async def test_creates_changes_and_deletes_of_every_kind_through_an_asgi_transpo
 
     created = await client.post(
         "/api/patients",
-        json={"doctor": patient["doctor"], "first_name": "Ada", "last_name": "Byron",
-              "gender": "Female", "date_of_birth": "1980-01-01"},
-    )  # fmt: skip
+        json={
+            "doctor": patient["doctor"],
+            "first_name": "Ada",
+            "last_name": "Byron",
+            "gender": "Female",
+            "date_of_birth": "1980-01-01",
+        },
+    )
     new_patient = created.json()
     problem = (await client.post("/api/problems", json={**template, "name": "Asthma"})).json()
     await client.patch(f"/api/problems/{problem['id']}", json={"notes": "mild"})
@@ -435,8 +440,11 @@ async def test_a_late_call_catches_up_on_every_redelivery_due(
     clock.advance(8 * HOUR)
     made = await emu.webhooks.deliver_due()
     assert [(e.attempt, e.outcome) for e in made] == [
-        (1, "failed"), (2, "failed"), (3, "failed"), (4, "given_up")
-    ]  # fmt: skip
+        (1, "failed"),
+        (2, "failed"),
+        (3, "failed"),
+        (4, "given_up"),
+    ]
 
 
 async def test_connection_errors_and_timeouts_are_failed_attempts(
@@ -592,9 +600,14 @@ def test_iframe_urls_verify_for_both_pages(emu: Emulator, clock: VirtualClock) -
     assert (note.patient_id, note.practice_id, note.user_id) == (appointment["patient"], 4242, None)
 
     explicit = emu.iframe_url(
-        "clinical_note", base_url="http://x.test/n", appointment_id=7, doctor_id=8, patient_id=9,
-        user_id=10, iat=int(clock.now()) - 60,
-    )  # fmt: skip
+        "clinical_note",
+        base_url="http://x.test/n",
+        appointment_id=7,
+        doctor_id=8,
+        patient_id=9,
+        user_id=10,
+        iat=int(clock.now()) - 60,
+    )
     ctx = verify_iframe_request(urlsplit(explicit).query, secret, now=clock)
     assert (ctx.appointment_id, ctx.doctor_id, ctx.patient_id, ctx.user_id) == (7, 8, 9, 10)
     tampered = urlsplit(explicit).query.replace("patient_id=9", "patient_id=19")

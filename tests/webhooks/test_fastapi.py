@@ -68,8 +68,14 @@ async def test_routed_on_an_exact_path_in_fastapi() -> None:
     assert [e.event for e in seen] == ["SOMETHING_NEW_MODIFY"]
 
 
-EVENTS = ["APPOINTMENT_CREATE", "APPOINTMENT_MODIFY", "APPOINTMENT_DELETE",
-          "PATIENT_CREATE", "PATIENT_MODIFY", "PATIENT_DELETE"]  # fmt: skip
+EVENTS = [
+    "APPOINTMENT_CREATE",
+    "APPOINTMENT_MODIFY",
+    "APPOINTMENT_DELETE",
+    "PATIENT_CREATE",
+    "PATIENT_MODIFY",
+    "PATIENT_DELETE",
+]
 
 
 async def test_the_example_keeps_the_sync_database_equal_to_the_emulator(tmp_path: Path) -> None:
@@ -129,10 +135,14 @@ async def test_the_example_keeps_the_sync_database_equal_to_the_emulator(tmp_pat
         # The same delivery once more (a manual redelivery): the handler does not run.
         calls = len(emu.requests)
         response = await http(app).post(
-            "/drchrono/webhook/", headers={"X-drchrono-event": "APPOINTMENT_MODIFY",
-            "X-drchrono-delivery": ok.delivery_id, "X-drchrono-signature": SECRET},
+            "/drchrono/webhook/",
+            headers={
+                "X-drchrono-event": "APPOINTMENT_MODIFY",
+                "X-drchrono-delivery": ok.delivery_id,
+                "X-drchrono-signature": SECRET,
+            },
             content=b'{"object": {"id": "x"}}',
-        )  # fmt: skip
+        )
         assert response.status_code == 200 and len(emu.requests) == calls
         assert await store.get("appointments", target) == held
         assert await store.get("appointments", "x") is None

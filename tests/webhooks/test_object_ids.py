@@ -49,8 +49,13 @@ HOSTILE_IDS: list[Any] = [
     [1],
     {"id": 1},
 ]
-EVENTS = ["APPOINTMENT_MODIFY", "APPOINTMENT_CREATE", "APPOINTMENT_DELETE",
-          "PATIENT_MODIFY", "PATIENT_DELETE"]  # fmt: skip
+EVENTS = [
+    "APPOINTMENT_MODIFY",
+    "APPOINTMENT_CREATE",
+    "APPOINTMENT_DELETE",
+    "PATIENT_MODIFY",
+    "PATIENT_DELETE",
+]
 
 
 def wire(emu: Emulator, event: str, bad: Any) -> dict[str, Any]:
