@@ -25,7 +25,7 @@ import attrs
 
 from ..oauth import TokenStore
 
-__all__ = ["Column", "ColumnType", "Row", "SyncStore", "WriteResult"]
+__all__ = ["ChildTable", "Column", "ColumnType", "KeyType", "Row", "SyncStore", "WriteResult"]
 
 # The scalar types a record field may have that become columns of their own.
 ColumnType = Literal["text", "integer", "real", "boolean", "decimal", "date", "time", "timestamp"]
@@ -34,10 +34,33 @@ Scalar = str | int | float | bool | Decimal | dt.date | dt.time | dt.datetime | 
 
 @attrs.frozen
 class Column:
-    """One scalar field of a record, stored as a column of the resource's table."""
+    """One scalar field of a record, stored as a column of the resource's table.
+
+    `indexed`: the store keeps an index on it (the columns the API filters on: references
+    such as `doctor` and `patient`, and dates), so that analysts' joins and ranges are fast.
+    """
 
     name: str
     type: ColumnType
+    indexed: bool = False
+
+
+KeyType = Literal["integer", "text"]
+
+
+@attrs.frozen
+class ChildTable:
+    """Objects nested in a record, kept as a table of their own, `<resource>__<name>`.
+
+    `keys`: the payload keys holding them. Each key's value is a list of objects (one row
+    per object, in order) or one object (one row); several keys fill one table (a patient's
+    five insurances), a `source` column naming the key of each row. The rows of a parent
+    are replaced whenever the parent row is written, in the same transaction, so they
+    always match the parent's payload.
+    """
+
+    name: str
+    keys: tuple[str, ...]
 
 
 @attrs.frozen
@@ -93,8 +116,20 @@ class SyncStore(Protocol):
         """Close the connection; safe to call twice."""
         ...
 
-    async def ensure_resource(self, resource: str, columns: Sequence[Column]) -> None:
-        """Create the resource's table if missing; add any column it lacks (never drops)."""
+    async def ensure_resource(
+        self,
+        resource: str,
+        columns: Sequence[Column],
+        *,
+        key: KeyType = "text",
+        children: Sequence[ChildTable] = (),
+    ) -> None:
+        """Create the resource's table if missing; add any column it lacks (never drops).
+
+        `key`: the type of the resource's ids in the store (`"integer"` where the API's ids
+        are integers, so that they join the integer reference columns of other tables;
+        `Row.id` stays text either way). `children`: the nested objects kept as child tables.
+        """
         ...
 
     async def write(
