@@ -16,31 +16,35 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from ._endpoints import ENDPOINTS
 from .errors import InvalidRequestError
-from .sync import ResourceReport, SQLiteStore, Syncer, SyncReport, payload_checksum
-from .sync._rows import DELETED_FIELDS
-from .testing import Emulator, VirtualClock
+from .sync import (
+    ResourceReport,
+    SQLiteStore,
+    Syncer,
+    SyncReport,
+    not_synced,
+)
+from .testing import Emulator, Practice, VirtualClock
 
 __all__ = ["demo", "emulator_checksum"]
 
 Out = Callable[[str], None]
 
 
-def emulator_checksum(emulator: Emulator, resource: str) -> tuple[int, str]:
-    """Live rows (as listed: no verbose keys, not soft-deleted) and their checksum.
+def emulator_checksum(
+    emulator: Emulator | Practice, resource: str, *, verbose: bool | None = None
+) -> tuple[int, str]:
+    """Live rows of an emulator's practice 0, or of one practice (as a sync lists them:
+    verbosely where it does by default, not soft-deleted) and their checksum: the digest of
+    `SyncStore.checksum`, SHA-256 over (key, canonical JSON) by key."""
+    practice = emulator.practice(0) if isinstance(emulator, Emulator) else emulator
+    return practice.checksum(resource, verbose=verbose)
 
-    The same digest as `SyncStore.checksum`: SHA-256 over (id, canonical JSON) by id.
-    """
-    table = emulator.tables[resource]
-    endpoint = table.endpoint
-    flags = [*DELETED_FIELDS, endpoint.soft_delete_field]
-    live: dict[str, dict[str, object]] = {}
-    for row in table:
-        view = row.view(False, endpoint.verbose_keys)
-        if any(f and view.get(f) is True for f in flags):
-            continue
-        live[str(view["id"])] = view
-    return len(live), payload_checksum(live.items())
+
+def emulator_deleted(emulator: Emulator, resource: str) -> int:
+    """How many records of `resource` the API lists as deleted or archived."""
+    return len(emulator.practice(0).expected(resource)[1])
 
 
 # A table only the demo makes: a file holding it is the demo's own, safe to start afresh.
@@ -129,17 +133,27 @@ def _summary(out: Out, report: SyncReport) -> None:
 
 
 async def _compare(out: Out, emulator: Emulator, store: SQLiteStore, resources: list[str]) -> bool:
-    out(f"   {'resource':<28} {'emulator':>8} {'database':>8}  checksum")
+    """Per resource: live rows and their checksum on both sides, and the records the API
+    lists as deleted, each of which must be marked deleted in the database (which also
+    keeps, marked, the records that vanished from the API altogether)."""
+    out(f"   {'resource':<28} {'live':>6} {'db live':>7} {'deleted':>7} {'db del.':>7}  checksum")
     equal = True
     for resource in resources:
         rows, digest = emulator_checksum(emulator, resource)
+        gone = emulator.practice(0).expected(resource)[1]
         held = await store.count(resource)
+        held_gone = await store.count(resource, deleted=True)
+        marked = [await store.is_deleted(resource, key) for key in sorted(gone)]
         mine = await store.checksum(resource)
-        same = rows == held and digest == mine
+        same = rows == held and digest == mine and all(marked)
         equal &= same
-        if rows or held:
+        if rows or held or gone or held_gone:
             out(
-                f"   {resource:<28} {rows:>8} {held:>8}  {digest[:12]} "
-                f"{'equal' if same else 'DIFFERENT ' + mine[:12]}"
+                f"   {resource:<28} {rows:>6} {held:>7} {len(gone):>7} {held_gone:>7}  "
+                f"{digest[:12]} {'equal' if same else 'DIFFERENT ' + mine[:12]}"
             )
+    skipped = [e for e in ENDPOINTS if not_synced(e)]
+    out(f"   not copied ({len(skipped)} endpoints):")
+    for endpoint in skipped:
+        out(f"     {endpoint.name}: {not_synced(endpoint)}")
     return equal

@@ -30,6 +30,8 @@ object tables, the record types follow the live API and still read the reference
 - messages `received_at` / `updated_at`, prescription_messages `created_at`: printed as
   boolean or string, sent as timestamps; task_categories `name`: printed boolean, a string;
   custom_insurance_plan_names `archived`: printed integer, a boolean (0/1 are read).
+- task_templates: no `id` is printed, yet the endpoint takes PUT and PATCH by id; the record
+  has one (an `id` the API sends is read, not left in `extra`).
 - tasks `due_at_unknown` is printed as a string filter; the API reads it as a boolean
   (left as printed until a live capture settles it).
 """
@@ -43,7 +45,7 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["BY_NAME", "ENDPOINTS", "Action", "Endpoint", "FilterKind"]
+__all__ = ["BY_NAME", "ENDPOINTS", "Action", "Endpoint", "FilterKind", "SyncKey"]
 
 
 class FilterKind(enum.Enum):
@@ -98,6 +100,28 @@ def _frozen(values: Any) -> frozenset[str]:
 
 
 @attrs.frozen
+class SyncKey:
+    """How the sync keys an endpoint's records in a store: data, read by the sync engine.
+
+    `fields`: the record fields whose values make the key (several are joined by `:`).
+    `listing`: filters of the listing a record came from that belong to its key (the same
+    payer appears under each `payer_type` of `/api/insurances`). `hashed`: the records have
+    no id of their own, so the key is `h:` and the first 32 hex digits of a SHA-256 over the
+    `fields`' values (a record that does carry an `id` is keyed by it). `gettable`:
+    `GET <path>/<key>` answers the record, so one that vanished from a listing or that a
+    webhook marked stale can be read on its own; otherwise only a full listing can tell.
+    """
+
+    fields: tuple[str, ...] = ("id",)
+    listing: tuple[str, ...] = ()
+    hashed: bool = False
+    gettable: bool = True
+    # The key's type in a store where the record field's own type would mislead (a clinical
+    # note is keyed by its appointment, whose ids are text); None: the field's type.
+    type: Literal["integer", "text"] | None = None
+
+
+@attrs.frozen
 class Endpoint:
     """One API area: `client.<name>` is built from this."""
 
@@ -128,6 +152,16 @@ class Endpoint:
     # The longest `date_range` the API accepts unless it lies wholly in the past. Set only
     # where a date_range selects records by date, so that a listing may be split into windows.
     date_range_max_days: int | None = None
+    # The sync: how records are keyed; the listings a copy makes (one per entry, for a
+    # filter the API requires, such as `payer_type`); the nested objects kept as child
+    # tables (name -> payload keys); why the endpoint is not copied at all, if it is not.
+    sync_key: SyncKey = SyncKey()
+    sync_listings: tuple[Mapping[str, str], ...] = ()
+    sync_children: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    not_synced: str | None = None
+    # Whether a sync asks for `verbose=true` by default: None, where the endpoint has verbose
+    # keys; True where verbose brings what the records are for although no key is hidden.
+    sync_verbose: bool | None = None
 
     @property
     def path(self) -> str:
@@ -181,6 +215,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "appointments",
         "Appointment",
         date_range_max_days=MAX_DATE_RANGE_DAYS,
+        sync_children=(
+            ("vitals", ("vitals",)),
+            ("custom_vitals", ("custom_vitals",)),
+            ("status_transitions", ("status_transitions",)),
+        ),
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
         filters={
             "date": DATE,
@@ -286,6 +325,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         filters={"payer_type": STR, "term": STR},
         required_filters=(("payer_type",),),
         scopes=["user"],
+        # One listing per documented payer type; a payer id is unique within its type only.
+        sync_key=SyncKey(fields=("payer_id",), listing=("payer_type",), gettable=False),
+        sync_listings=(
+            {"payer_type": "emdeon"},
+            {"payer_type": "gateway"},
+            {"payer_type": "ihcfa"},
+        ),
     ),
     Endpoint(
         "consent_forms",
@@ -345,6 +391,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "patients",
         "Patient",
         methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
+        sync_children=(
+            (
+                "insurances",
+                (
+                    "primary_insurance",
+                    "secondary_insurance",
+                    "tertiary_insurance",
+                    "auto_accident_insurance",
+                    "workers_comp_insurance",
+                ),
+            ),
+        ),
         filters={
             "date_of_birth": DATE,
             "doctor": INT,
@@ -435,6 +493,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         contains_filters=["first_name", "last_name"],
         scopes=["patients:summary"],
+        not_synced="a summary view of `patients`, which is copied whole",
     ),
     Endpoint(
         "patient_payments",
@@ -448,6 +507,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET"},
         filters={"doctor": INT, "office": INT, "since": TIMESTAMP},
         scopes=["billing"],
+        # No id is documented or seen: an entry of the log is keyed by all it says (a log
+        # entry does not change; a changed one is a new entry, the old one marked vanished).
+        sync_key=SyncKey(
+            fields=(
+                "patient",
+                "doctor",
+                "appointment",
+                "amount",
+                "payment_method",
+                "created_by",
+                "action",
+                "source",
+                "updated_at",
+            ),
+            hashed=True,
+            gettable=False,
+        ),
     ),
     Endpoint(
         "reminder_profiles",
@@ -567,6 +643,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         verbose_max_page_size=20,
         filter_fields={"date": "scheduled_time", "date_range": "scheduled_time"},
         scopes=["clinical"],
+        # One note per appointment, keyed by it (as text, as appointment ids are, so that
+        # notes join appointments); no route reads one note by that key.
+        sync_key=SyncKey(fields=("appointment",), gettable=False, type="text"),
+        # Without verbose a note's sections come without their values.
+        sync_verbose=True,
+        sync_children=(("sections", ("clinical_note_sections",)),),
     ),
     Endpoint(
         "clinical_note_field_types",
@@ -671,6 +753,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET"},
         filters={"doctor": INT, "patient": INT, "since": TIMESTAMP},
         scopes=["clinical"],
+        not_synced="a summary of `lab_orders`, which is copied whole",
     ),
     Endpoint(
         "lab_documents",
@@ -723,6 +806,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "query_date_range": "query_date",
         },
         scopes=["calendar", "patients"],
+        # No id is documented: a check is keyed by who, when and what was asked (a re-run of
+        # the same question at the same time is the same check, its answer updated).
+        sync_key=SyncKey(
+            fields=("patient", "appointment", "query_date", "cob_level", "request_service_type"),
+            hashed=True,
+            gettable=False,
+        ),
     ),
     Endpoint(
         "tasks",
@@ -820,11 +910,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         methods={"GET"},
         filters={"date_range": DATE_RANGE, "stage": INT},
         scopes=["clinical"],
+        not_synced="a report computed from the practice's data, not data of its own",
     ),
     Endpoint(
         "iframe_integration",
         None,
         methods=set(),
+        not_synced="a setting switched on and off, with nothing to list",
         actions=(
             Action("enable", "POST", "/api/iframe_integration"),
             Action("disable", "DELETE", "/api/iframe_integration"),

@@ -86,6 +86,22 @@ def add_parser(commands: Any) -> None:
         help="an endpoint to sync, e.g. appointments (repeatable)",
     )
     sync.add_argument(
+        "--verbose",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="list NAME with verbose=true (repeatable; 'all' or 'none'); default: every "
+        "resource with keys only verbose listings send (vitals, insurances, note values...)",
+    )
+    sync.add_argument(
+        "--no-verbose",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="list NAME without verbose=true: five times fewer calls for its backfill, "
+        "without its verbose keys (repeatable)",
+    )
+    sync.add_argument(
         "--every",
         type=parse_every,
         default=None,
@@ -152,11 +168,20 @@ async def _main(args: argparse.Namespace) -> int:
                 progress=view.update,
                 granted_scopes=args.scopes,
                 wait_lock=args.wait_lock,
+                verbose=_verbose_choice(args),
             )
             stop = _Signals(syncer)
             with stop, view:
                 while True:
                     plan = await syncer.plan()
+                    verbose = [i for i in plan.items if i.verbose and i.calls]
+                    if verbose:
+                        print(
+                            "plan: verbose listings (all keys, smaller pages): "
+                            + ", ".join(f"{i.resource} {i.calls} calls" for i in verbose),
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     print(
                         f"plan: at least {plan.calls} calls, {plan.quota_hours} quota hour(s)",
                         file=sys.stderr,
@@ -164,6 +189,7 @@ async def _main(args: argparse.Namespace) -> int:
                     )
                     report = await syncer.run()
                     view.done(report)
+                    _not_copied()
                     if args.every is None or stop.requested:
                         break
                     if await stop.wait(args.every):
@@ -344,3 +370,39 @@ def backfill_eta(calls_left: int, remaining: int, limit: int, reset_in: float) -
     seconds = reset_in + (calls_left - remaining) / limit * 3600
     h, m = divmod(int(seconds // 60), 60)
     return f"~{calls_left} calls left, about {h}h{m:02d}m at this quota"
+
+
+def _verbose_choice(args: argparse.Namespace) -> bool | list[str] | None:
+    """`Syncer(verbose=...)` from --verbose and --no-verbose (None: the default set)."""
+    from ._endpoints import BY_NAME
+    from .sync import DEFAULT_RESOURCES, default_verbose
+
+    names = args.resource or list(DEFAULT_RESOURCES)
+    asked, refused = args.verbose or [], args.no_verbose or []
+    for name in (*asked, *refused):
+        if name not in ("all", "none") and name not in names:
+            raise InvalidRequestError(
+                f"--verbose/--no-verbose: {name} is not a resource of this sync"
+            )
+    if not asked and not refused:
+        return None
+    if "all" in asked:
+        chosen = {n for n in names if BY_NAME[n].verbose_keys or BY_NAME[n].sync_verbose}
+    elif "none" in asked:
+        chosen = set()
+    else:
+        chosen = {n for n in names if default_verbose(BY_NAME[n])}
+    chosen |= {n for n in asked if n not in ("all", "none")}
+    chosen -= set(refused)
+    return sorted(chosen)
+
+
+def _not_copied() -> None:
+    """The endpoints no sync copies, and why (after the run's table)."""
+    from ._endpoints import ENDPOINTS
+    from .sync import not_synced
+
+    for endpoint in ENDPOINTS:
+        reason = not_synced(endpoint)
+        if reason is not None:
+            print(f"not copied: {endpoint.name}: {reason}", flush=True)

@@ -19,8 +19,19 @@ async def test_the_demo_syncs_changes_and_proves_the_copy_equal(tmp_path: Path) 
     first, second = re.findall(r"complete: (\d+) records, (\d+) calls", text)
     assert int(first[0]) > 1000 and int(second[0]) > 0  # the changes, and only them
     assert int(second[1]) < int(first[1]) // 3  # a handful of calls
-    rows = re.findall(r"^\s+(\w+)\s+(\d+)\s+(\d+)\s+[0-9a-f]{12} equal$", text, re.M)
-    assert len(rows) > 20 and all(a == b for _, a, b in rows)
+    rows = re.findall(
+        r"^\s+(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[0-9a-f]{12} equal$", text, re.M
+    )
+    assert len(rows) > 50 and all(live == held for _, live, held, _, _ in rows)
+    # Deleted rows are compared too: the appointments the practice deleted are marked.
+    deleted = {name: (int(gone), int(marked)) for name, _, _, gone, marked in rows}
+    assert (
+        deleted["appointments"][0] > 0 and deleted["appointments"][1] >= deleted["appointments"][0]
+    )
+    # New in the copy: clinical notes, insurances, the payment log, eligibility checks.
+    for name in ("clinical_notes", "insurances", "patient_payment_log", "eligibility_checks"):
+        assert name in deleted
+    assert "not copied (4 endpoints):" in text and "mu_2015_report:" in text
 
 
 def test_main_runs_the_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -152,6 +152,7 @@ async def test_a_backfill_reports_the_calls_it_still_needs() -> None:
             client,
             MemoryStore(),
             resources=["appointments"],
+            verbose=False,  # the estimate's own test: plain pages
             progress=lambda r: seen.append(r.calls_left),
         )
         report = await syncer.run()
@@ -185,3 +186,27 @@ def test_a_second_sync_of_the_same_store_exits_75_at_once_or_after_waiting(
     finally:
         os.close(fd)  # the other sync ends
     assert main([*args, "--wait-lock", "5"]) == 0
+
+
+def test_verbose_is_chosen_per_resource(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "v.db"
+    base = ["sync", "--emulator", "--plain", "--store", f"sqlite:///{db}", "--resource", "patients"]
+    base += ["--resource", "doctors"]
+    assert main([*base, "--no-verbose", "patients"]) == 0
+    out = capsys.readouterr()
+    assert "verbose listings" not in out.err  # nothing listed verbosely
+    assert "not copied: mu_2015_report:" in out.out  # the endpoints no sync copies, and why
+
+    async def payload() -> dict[str, object]:
+        async with SQLiteStore(db) as store:
+            ids = sorted(await store.ids("patients"))
+            found = await store.get("patients", ids[0])
+            assert found is not None
+            return found
+
+    assert "primary_insurance" not in asyncio.run(payload())
+    # Asked for verbose now: the copy made without it is listed again, with every key.
+    assert main([*base, "--verbose", "patients"]) == 0
+    assert "verbose listings (all keys, smaller pages): patients" in capsys.readouterr().err
+    assert "primary_insurance" in asyncio.run(payload())
+    assert main([*base, "--verbose", "nope"]) == 2

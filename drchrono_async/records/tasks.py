@@ -87,3 +87,5 @@ class TaskTemplate(Record):
     practice_group: int | None = read_only()
     name: str | None = writable()
     updated_at: dt.datetime | None = read_only()
+    # Not in the reference's table, yet the endpoint takes PUT and PATCH by id.
+    id: int | None = key()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from ._apply import StoreDedupe, apply_event
-from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan, syncable
+from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan, not_synced, syncable
 from ._pg_values import lock_key as pg_lock_key
+from ._planning import default_verbose
 from ._postgres import PostgresStore
 from ._report import Outcome, ResourceReport, SyncReport
+from ._rows import DELETED_FIELDS, key_of
 from ._sql import check_name, payload_checksum
 from ._sqlite import SQLiteStore
 from ._state import Checkpoint
@@ -14,6 +16,7 @@ from ._store import Column, Row, SyncStore, WriteResult
 
 __all__ = [
     "DEFAULT_RESOURCES",
+    "DELETED_FIELDS",
     "Checkpoint",
     "Column",
     "Outcome",
@@ -30,6 +33,9 @@ __all__ = [
     "WriteResult",
     "apply_event",
     "check_name",
+    "default_verbose",
+    "key_of",
+    "not_synced",
     "payload_checksum",
     "pg_lock_key",
     "syncable",

@@ -30,7 +30,7 @@ from .._checks import check_number
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ._refresh import refresh
-from ._rows import columns_for, has_version, local_time, normalise_timestamp, row_from
+from ._rows import ensure_table, has_version, local_time, normalise_timestamp, row_from
 from ._store import SyncStore, WriteResult
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ async def apply_event(
     tz = timezone or (client.timezone if client is not None else dt.UTC)
     now = client.server_time() if client is not None else time.time()
     # Cheap after the first time: the store remembers what it ensured in this session.
-    await store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
+    await ensure_table(store, endpoint)
     if event.is_delete:
         if not event.object_id:
             return None
@@ -91,8 +91,8 @@ async def apply_event(
     if has_version(endpoint):
         return await store.write(endpoint.name, [row])
     marked = await store.mark_stale(endpoint.name, row, at=local_time(now, tz))
-    if client is None:
-        return marked
+    if client is None or not endpoint.sync_key.gettable:
+        return marked  # read by the next sync (its listing, where no route reads one record)
     return await refresh(client, store, endpoint, [row.id])
 
 

@@ -32,14 +32,13 @@ from ..errors import (
     RateLimitError,
 )
 from ..ratelimit import PriorityLike
-from ..records import api_fields
 from ._apply import apply_event
 from ._listing import Listing, Stopped, first_error
 from ._locks import check_wait
-from ._planning import SyncSettings, new_listing, shown, windowed
+from ._planning import SyncSettings, default_verbose, new_listing, shown, windowed
 from ._refresh import refresh
 from ._report import Outcome, ResourceReport, SyncReport
-from ._rows import columns_for
+from ._rows import ensure_table
 from ._state import Checkpoint, ListingState, load
 from ._store import SyncStore, WriteResult
 
@@ -51,8 +50,6 @@ __all__ = ["DEFAULT_RESOURCES", "PlanItem", "SyncPlan", "Syncer", "syncable"]
 
 logger = logging.getLogger("drchrono_async.sync")
 
-# Reports and derived views, not data of their own.
-_NOT_SYNCED = frozenset({"mu_2015_report", "patients_summary", "lab_orders_summary"})
 _ANYTIME_FILTERS = frozenset({"since", "date", "date_range"})
 _YEAR = 366 * 86_400  # the bound of every period in seconds
 
@@ -60,17 +57,23 @@ Progress = Callable[[ResourceReport], None]
 
 
 def syncable(endpoint: Endpoint) -> bool:
-    """Listable with no per-patient (or other) fan-out, and keyed by an id.
+    """Copied by the sync: data of its own (the table's `not_synced` says why not), listable,
+    and every required filter met by a date or by the endpoint's `sync_listings`."""
+    if endpoint.not_synced is not None or "GET" not in endpoint.methods:
+        return False
+    if endpoint.record_type is None:
+        return False
+    given = set().union(*(set(listing) for listing in endpoint.sync_listings))
+    return all(set(group) & (_ANYTIME_FILTERS | given) for group in endpoint.required_filters)
 
-    No filter may be required but a date; records without an `id` (eligibility checks, task
-    templates) cannot be kept in step, since nothing tells two of them apart.
-    """
-    record_type = endpoint.record_type
-    if "GET" not in endpoint.methods or record_type is None:
-        return False
-    if endpoint.name in _NOT_SYNCED or "id" not in {f.name for f in api_fields(record_type)}:
-        return False
-    return all(set(group) & _ANYTIME_FILTERS for group in endpoint.required_filters)
+
+def not_synced(endpoint: Endpoint) -> str | None:
+    """Why `endpoint` is not copied, in words; None when it is."""
+    if syncable(endpoint):
+        return None
+    if endpoint.not_synced is not None:
+        return endpoint.not_synced
+    return "no listing a sync can make"  # pragma: no cover  (the table says every reason)
 
 
 DEFAULT_RESOURCES: tuple[str, ...] = tuple(e.name for e in BY_NAME.values() if syncable(e))
@@ -108,6 +111,14 @@ class Syncer:
         progress: called with a resource's report after each page it writes.
         wait_lock: seconds `run()` waits for the store's sync lock of its resources while
             another sync holds it, before it raises `StoreLockedError` having done nothing.
+        verbose: which resources are listed with `verbose=true`, which brings keys plain
+            listings leave out (appointments' vitals and clinical note, patients' insurances,
+            allergies' description, clinical notes' values...) at the price of smaller pages
+            (50 records instead of 250: about five times the calls of a backfill). None (the
+            default): every resource with such keys, since a copy is for all of a practice's
+            data; True: the same; False: none; or the names of those to list verbosely. A
+            resource copied without verbose is listed again in full once it is asked for;
+            `plan()` shows each listing's verbosity, page size and calls.
     """
 
     def __init__(
@@ -128,6 +139,7 @@ class Syncer:
         priority: PriorityLike = "background",
         progress: Progress | None = None,
         wait_lock: float = 0.0,
+        verbose: bool | Iterable[str] | None = None,
     ) -> None:
         names = DEFAULT_RESOURCES if resources is None else tuple(resources)
         if isinstance(resources, str):
@@ -173,6 +185,7 @@ class Syncer:
             backfill_ahead=backfill_ahead,
             shards=shards,
             confirm_limit=confirm_limit,
+            verbose=_verbose(verbose, self.endpoints),
         )
         self.concurrency = concurrency
         self._progress = progress
@@ -215,10 +228,13 @@ class Syncer:
                 items.append(PlanItem(endpoint.name, "", 0))
                 continue
             calls = sum(1 for c in listing.chains if not c.done)
-            if listing.kind in ("full", "reconcile") and listing.start is None:
+            page = endpoint.max_page_size_for(listing.verbose)
+            if listing.kind != "incremental" and listing.start is None:
+                # What the store holds is at least what a listing of everything returns
+                # (none, the first time: then the floor of a call a chain stands).
                 held = await self.store.count(endpoint.name)
-                calls = max(calls, -(-held // endpoint.max_page_size))
-            items.append(PlanItem(endpoint.name, listing.kind, calls))
+                calls = max(calls, -(-held // page))
+            items.append(PlanItem(endpoint.name, listing.kind, calls, listing.verbose, page))
         quota = self.client.quota
         return SyncPlan(tuple(items), None if quota is None else quota.snapshot().limit)
 
@@ -284,8 +300,7 @@ class Syncer:
         # Counts this resource's requests, in the tasks its chains start too.
         with self.client.count_calls() as count:
             try:
-                assert endpoint.record_type is not None
-                await self.store.ensure_resource(endpoint.name, columns_for(endpoint.record_type))
+                await ensure_table(self.store, endpoint)
                 checkpoint = load(endpoint.name, await self.store.checkpoint(endpoint.name))
                 listing = checkpoint.listing
                 if listing is None:
@@ -341,7 +356,10 @@ class Syncer:
 
     async def _refresh_stale(self, endpoint: Endpoint, report: ResourceReport) -> None:
         """GET the rows webhooks marked stale (records without a version), up to
-        `confirm_limit` a run; the rest wait for the next."""
+        `confirm_limit` a run; the rest wait for the next. Where no route reads one record,
+        the endpoint's listings are what refresh them."""
+        if not endpoint.sync_key.gettable:
+            return
         ids = await self.store.stale_ids(endpoint.name, limit=self.settings.confirm_limit)
         if not ids:
             return
@@ -400,6 +418,8 @@ class PlanItem:
     resource: str
     mode: str  # "" when the resource is up to date
     calls: int
+    verbose: bool = False  # listed with verbose=true: every key, fewer records a page
+    page_size: int = 0  # records a page holds in this listing
 
 
 @attrs.frozen
@@ -417,3 +437,25 @@ class SyncPlan:
     def quota_hours(self) -> int:
         """Hours of quota the calls need at least (1 when there is no quota to go by)."""
         return 1 if not self.limit else max(1, -(-self.calls // self.limit))
+
+
+def _verbose(
+    choice: bool | Iterable[str] | None, endpoints: tuple[Endpoint, ...]
+) -> frozenset[str]:
+    """The resources listed with verbose=true (see `Syncer`'s `verbose`)."""
+    names = [e.name for e in endpoints]
+    if choice is None:
+        return frozenset(e.name for e in endpoints if default_verbose(e))
+    if choice is True or choice is False:
+        wanted = {e.name for e in endpoints if e.verbose_keys or e.sync_verbose}
+        return frozenset(wanted) if choice else frozenset()
+    if isinstance(choice, str) or not isinstance(choice, Iterable):
+        raise InvalidRequestError("verbose must be True, False, None or endpoint names")
+    chosen = list(choice)
+    unknown = [n for n in chosen if n not in names]
+    if unknown:
+        raise InvalidRequestError(
+            "verbose must name resources of this sync; not these: "
+            + ", ".join(sorted(str(n) for n in unknown)[:10])
+        )
+    return frozenset(chosen)

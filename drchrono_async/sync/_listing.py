@@ -155,7 +155,7 @@ class Listing:
     async def _write_page(self, page: Page[Any], state: Chain, observed: str) -> None:
         rows: list[Row] = []
         for record in page.results:
-            row = row_from(record, self.endpoint, observed_at=observed)
+            row = row_from(record, self.endpoint, observed_at=observed, listing=state.params)
             if row is not None:
                 rows.append(row)
                 if self._marks:
@@ -220,7 +220,18 @@ class Listing:
         self.report.calls_left = math.ceil(left)
 
     async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[Current, int]:
-        """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it."""
+        """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it.
+
+        Where no route reads one record (`SyncKey.gettable`), the complete listing is the
+        only witness: they are marked deleted as of the listing's start, and a later
+        listing that shows one again brings it back (its observation is newer)."""
+        if not ids:
+            return Current((), (), None), 0
+        if not self.endpoint.sync_key.gettable:
+            start = self.listing.start
+            if start is None:
+                start = self._t0 + self._offset()
+            return Current((), tuple(ids), local_time(start, self.client.timezone)), 0
         limit = self.settings.confirm_limit
         found = await fetch_current(self.client, self.endpoint, ids[:limit])
         return found, max(0, len(ids) - limit)
@@ -239,6 +250,10 @@ class Listing:
         if listing.kind in ("full", "reconcile"):
             cp.full_at = start
             cp.reconciled_at = start
+        # A listing of everything makes the copy verbose or not; a `since` listing without
+        # verbose leaves some rows without their verbose keys.
+        whole = listing.kind != "incremental"
+        cp.verbose = listing.verbose if whole else cp.verbose and listing.verbose
         cp.listing = None
 
 

@@ -40,6 +40,7 @@ class SyncSettings:
     backfill_ahead: int
     shards: int
     confirm_limit: int
+    verbose: frozenset[str] = frozenset()  # the resources listed with verbose=true
 
 
 def since_on_updates(endpoint: Endpoint) -> bool:
@@ -65,11 +66,22 @@ def new_listing(
     settings: SyncSettings,
     earliest: dt.date | None = None,
 ) -> ListingState | None:
-    """The listing `endpoint` needs at server time `now`, or None when it is up to date."""
-    base = {**shown(endpoint), "page_size": endpoint.max_page_size}
+    """The listing `endpoint` needs at server time `now`, or None when it is up to date.
+
+    A copy held without verbose keys is listed again in full once verbose is asked for.
+    """
+    verbose = endpoint.name in settings.verbose
+    base: dict[str, Any] = {
+        **shown(endpoint),
+        "page_size": endpoint.max_page_size_for(verbose),
+        **({"verbose": True} if verbose else {}),
+    }
+    copied = cp.backfilled or cp.full_at is not None or cp.watermark is not None
     kind: Mode
-    if windowed(endpoint) and not cp.backfilled:
+    if windowed(endpoint) and (not cp.backfilled or (verbose and not cp.verbose)):
         kind = "backfill"
+    elif verbose and not cp.verbose and copied:
+        kind = "full"
     elif since_on_updates(endpoint) and cp.watermark is not None:
         reconciled = cp.reconciled_at if cp.reconciled_at is not None else -math.inf
         kind = "reconcile" if now - reconciled >= settings.reconcile_every else "incremental"
@@ -87,7 +99,17 @@ def new_listing(
         params = [{**base, "date_range": w} for w in spans]
     else:
         params = [base]
-    return ListingState(kind=kind, chains=[Chain(params=p) for p in params])
+    # One listing per entry of `sync_listings` (a filter the API requires), each windowed.
+    extra: tuple[Any, ...] = endpoint.sync_listings or ({},)
+    chains = [Chain(params={**p, **dict(more)}) for more in extra for p in params]
+    return ListingState(kind=kind, chains=chains, verbose=verbose)
+
+
+def default_verbose(endpoint: Endpoint) -> bool:
+    """Whether a sync lists `endpoint` with verbose=true unless told otherwise."""
+    if endpoint.sync_verbose is not None:
+        return endpoint.sync_verbose
+    return bool(endpoint.verbose_keys)
 
 
 def windows(

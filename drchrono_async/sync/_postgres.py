@@ -238,7 +238,9 @@ class PostgresStore:
 
     # -- schema ------------------------------------------------------------------------------
 
-    async def ensure_resource(self, resource: str, columns: Sequence[Column]) -> None:
+    async def ensure_resource(
+        self, resource: str, columns: Sequence[Column], *, key: str = "text", children: Any = ()
+    ) -> None:
         """Create the resource's table if missing; add the columns it lacks (never drops).
 
         Columns named like a base column (`id`, `updated_at`, ...) are left to the payload.

@@ -8,24 +8,33 @@ from the library's record classes, never from the server.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import types
 import typing
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from .._endpoints import Endpoint
+import attrs
+import orjson
+
+from .._endpoints import Endpoint, FilterKind
 from .._ids import check_object_id
 from ..records import Record, api_fields
-from ._store import Column, ColumnType, Row, Scalar
+from ._store import ChildTable, Column, ColumnType, KeyType, Row, Scalar, SyncStore
 
 __all__ = [
     "DELETED_FIELDS",
+    "TableSpec",
     "columns_for",
+    "ensure_table",
     "has_version",
+    "key_of",
     "local_time",
     "normalise_timestamp",
     "row_from",
+    "table_spec",
 ]
 
 logger = logging.getLogger("drchrono_async.sync")
@@ -58,20 +67,105 @@ def _column_type(annotation: Any) -> ColumnType | None:
     return None
 
 
-_COLUMNS: dict[type[Record], tuple[Column, ...]] = {}
+_COLUMNS: dict[tuple[type[Record], frozenset[str]], tuple[Column, ...]] = {}
+# Filters whose record fields deserve an index: references (`doctor`) and dates.
+_INDEXED_KINDS = frozenset({FilterKind.INT, FilterKind.DATE, FilterKind.DATE_RANGE})
 
 
-def columns_for(record_type: type[Record]) -> tuple[Column, ...]:
-    """The scalar fields of `record_type` as columns, in the record's order."""
-    if record_type in _COLUMNS:
-        return _COLUMNS[record_type]
+def columns_for(
+    record_type: type[Record], indexed: frozenset[str] = frozenset()
+) -> tuple[Column, ...]:
+    """The scalar fields of `record_type` as columns, in the record's order; those named in
+    `indexed` are marked for an index."""
+    cache = (record_type, indexed)
+    if cache in _COLUMNS:
+        return _COLUMNS[cache]
     columns = []
     for field in api_fields(record_type):
         kind = _column_type(field.type)
         if kind is not None and field.name not in RESERVED:
-            columns.append(Column(field.name, kind))
-    _COLUMNS[record_type] = tuple(columns)
-    return _COLUMNS[record_type]
+            columns.append(Column(field.name, kind, indexed=field.name in indexed))
+    _COLUMNS[cache] = tuple(columns)
+    return _COLUMNS[cache]
+
+
+@attrs.frozen
+class TableSpec:
+    """What a store needs to keep an endpoint's records: columns, key type, child tables."""
+
+    columns: tuple[Column, ...]
+    key: KeyType
+    children: tuple[ChildTable, ...]
+
+
+_SPECS: dict[str, TableSpec] = {}
+
+
+def table_spec(endpoint: Endpoint) -> TableSpec:
+    """The endpoint's table: its record's scalar fields (indexed where the API filters on
+    them), the key type of `SyncKey`, and the child tables of `sync_children`."""
+    spec = _SPECS.get(endpoint.name)
+    if spec is None:
+        record_type = endpoint.record_type
+        assert record_type is not None, endpoint.name
+        indexed = frozenset(
+            endpoint.filter_field(name)
+            for name, kind in endpoint.filters.items()
+            if kind in _INDEXED_KINDS
+        )
+        spec = _SPECS[endpoint.name] = TableSpec(
+            columns=columns_for(record_type, indexed),
+            key=_key_type(endpoint, record_type),
+            children=tuple(ChildTable(name, keys) for name, keys in endpoint.sync_children),
+        )
+    return spec
+
+
+async def ensure_table(store: SyncStore, endpoint: Endpoint) -> None:
+    """`store.ensure_resource` with the endpoint's table spec (cheap once done)."""
+    spec = table_spec(endpoint)
+    await store.ensure_resource(endpoint.name, spec.columns, key=spec.key, children=spec.children)
+
+
+def _key_type(endpoint: Endpoint, record_type: type[Record]) -> KeyType:
+    rule = endpoint.sync_key
+    if rule.type is not None:
+        return rule.type
+    if rule.hashed or rule.listing or len(rule.fields) != 1:
+        return "text"
+    types_ = {f.name: f.type for f in api_fields(record_type)}
+    return "integer" if _column_type(types_.get(rule.fields[0])) == "integer" else "text"
+
+
+def key_of(
+    record: Record, endpoint: Endpoint, listing: Mapping[str, Any] | None = None
+) -> str | None:
+    """The record's key by its endpoint's `SyncKey`, or None when it has no usable one."""
+    rule = endpoint.sync_key
+    if rule.hashed:
+        own = record.raw.get("id")
+        if own is not None:
+            return check_object_id(own)
+        values = [record.raw.get(name) for name in rule.fields]
+        try:
+            digest = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS))
+        except TypeError:  # not JSON (a user hook's value): nothing to key on
+            return None
+        return "h:" + digest.hexdigest()[:32]
+    parts: list[str] = []
+    for name in rule.listing:
+        value = (listing or {}).get(name)
+        text = check_object_id(value) if value is not None else None
+        if text is None:
+            return None
+        parts.append(text)
+    for name in rule.fields:
+        value = getattr(record, name, None)
+        text = check_object_id(value) if value is not None else None
+        if text is None:
+            return None
+        parts.append(text)
+    return check_object_id(":".join(parts))
 
 
 def normalise_timestamp(value: dt.datetime | None) -> str | None:
@@ -97,20 +191,29 @@ def has_version(endpoint: Endpoint) -> bool:
     return record_type is not None and "updated_at" in {f.name for f in api_fields(record_type)}
 
 
-def row_from(record: Record, endpoint: Endpoint, *, observed_at: str | None = None) -> Row | None:
-    """The row of `record`, or None when it has no usable id (nothing to key it on).
+def row_from(
+    record: Record,
+    endpoint: Endpoint,
+    *,
+    observed_at: str | None = None,
+    listing: Mapping[str, Any] | None = None,
+) -> Row | None:
+    """The row of `record`, or None when it has no usable key (nothing to key it on).
 
-    An id that is not one (blank, too long, holding control characters) is refused here,
-    with a warning naming the resource only, so that no store is asked to key on it.
-    `observed_at`: when a listing or GET showed this state (see `Row`).
+    The key follows the endpoint's `SyncKey` (its id, by default; `listing`: the filters
+    of the listing the record came from). A key that is not one (blank, too long, holding
+    control characters) is refused here, with a warning naming the resource only, so that
+    no store is asked to key on it. `observed_at`: when a listing or GET showed this state.
+    The row's version is the later of `updated_at` and `extended_updated_at` (where a
+    record has it: a change to an appointment's vitals moves only the latter).
     """
-    raw_id = getattr(record, "id", None)
-    if raw_id is None:
-        return None
-    rid = check_object_id(raw_id)
+    rule = endpoint.sync_key
+    if not rule.hashed and all(getattr(record, name, None) is None for name in (*rule.fields,)):
+        return None  # no id at all: the converter warned already
+    rid = key_of(record, endpoint, listing)
     if rid is None:
         logger.warning(
-            "sync: a record of %s has an id no store can key on; not stored", endpoint.name
+            "sync: a record of %s has no key a store can keep; not stored", endpoint.name
         )
         return None
     payload = record.raw
@@ -123,10 +226,14 @@ def row_from(record: Record, endpoint: Endpoint, *, observed_at: str | None = No
     columns: dict[str, Scalar] = {}
     for column in columns_for(type(record)):
         columns[column.name] = getattr(record, column.name)
-    updated = getattr(record, "updated_at", None)
+    versions = [
+        v
+        for v in (getattr(record, "updated_at", None), getattr(record, "extended_updated_at", None))
+        if isinstance(v, dt.datetime)
+    ]
     return Row(
         id=rid,
-        updated_at=normalise_timestamp(updated if isinstance(updated, dt.datetime) else None),
+        updated_at=normalise_timestamp(max(versions) if versions else None),
         payload=payload,
         columns=columns,
         deleted=deleted,

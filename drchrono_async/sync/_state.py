@@ -58,6 +58,7 @@ class ListingState:
     chains: list[Chain]
     start: float | None = None
     fresh: bool = True
+    verbose: bool = False  # asked with verbose=true (fewer records a page, every key)
 
     @property
     def resumed(self) -> bool:
@@ -71,6 +72,8 @@ class Checkpoint:
     `watermark`: the practice-local time to list from with `since` next (see `_watermark`).
     `listing`: the listing in progress, if any. `backfilled`, `full_at`, `reconciled_at`:
     when the backfill, the last full listing and the last reconciliation completed.
+    `verbose`: the rows held were listed with verbose=true (a copy made without it is
+    listed again in full when verbose is asked for).
     """
 
     version: int = VERSION
@@ -79,6 +82,7 @@ class Checkpoint:
     backfilled: bool = False
     full_at: float | None = None
     reconciled_at: float | None = None
+    verbose: bool = False
 
 
 _converter = cattrs.Converter(forbid_extra_keys=False)

@@ -312,6 +312,13 @@ class Api:
             if since is None:
                 raise _Invalid(["Enter a valid date/time."])
             text = since.isoformat(timespec="seconds")
+            also = rules_for(endpoint.name).since_also if name == "since" else None
+            if also is not None:
+                # The latest of both times: a record whose nested parts changed is listed.
+                return lambda row: (
+                    max(str(row.get(field) or ""), str(row.get(also) or "")).replace(" ", "T")
+                    >= text
+                )
             return lambda row: str(row.get(field) or "").replace(" ", "T") >= text
         if kind is FilterKind.STR_LIST:
             wanted = {v for v in raw.split(",") if v}

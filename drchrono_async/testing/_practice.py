@@ -143,28 +143,50 @@ class Practice:
         row = self._table(endpoint).lookup(str(id))
         return dict(row.data) if row is not None else None
 
-    def live(self, resource: str) -> dict[str, dict[str, Any]]:
-        """The records a full listing shows (no verbose keys), without soft-deleted ones, by id:
-        what a synced copy of this practice should hold."""
-        from drchrono_async.sync._rows import DELETED_FIELDS
+    def live(self, resource: str, *, verbose: bool | None = None) -> dict[str, dict[str, Any]]:
+        """The records a full listing shows (with its verbose keys if `verbose`), without
+        soft-deleted ones, by the key a sync keeps them under: what a synced copy of this
+        practice should hold live."""
+        return self.expected(resource, verbose=verbose)[0]
+
+    def expected(
+        self, resource: str, *, verbose: bool | None = None
+    ) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """What an exact copy of `resource` holds: the live records as listed (verbosely where
+        a sync lists them so by default, unless `verbose` says), by the sync's key
+        (`sync.key_of`: an id, an appointment, a payer type and id, a digest), and the keys
+        of the records the API lists as deleted or archived."""
+        from drchrono_async import converter
+        from drchrono_async.sync import DELETED_FIELDS, default_verbose, key_of
 
         table = self._table(resource)
         endpoint = table.endpoint
+        if verbose is None:
+            verbose = default_verbose(endpoint)
+        record_type = endpoint.record_type
         flags = [f for f in (*DELETED_FIELDS, endpoint.soft_delete_field) if f]
         live: dict[str, dict[str, Any]] = {}
+        deleted: set[str] = set()
         for row in table:
-            view = row.view(False, endpoint.verbose_keys)
-            if any(view.get(f) is True for f in flags):
+            view = row.view(verbose, endpoint.verbose_keys)
+            if record_type is None:
                 continue
-            live[str(view["id"])] = view
-        return live
+            listing = {name: row.get(name) for name in endpoint.sync_key.listing}
+            key = key_of(converter.structure(view, record_type), endpoint, listing)
+            if key is None:
+                continue
+            if any(view.get(f) is True for f in flags):
+                deleted.add(key)
+            else:
+                live[key] = view
+        return live, deleted
 
-    def checksum(self, resource: str) -> tuple[int, str]:
+    def checksum(self, resource: str, *, verbose: bool | None = None) -> tuple[int, str]:
         """`live(resource)`'s size and checksum, the digest `SyncStore.checksum` computes
         (SHA-256 over id and canonical JSON, by id): compare a synced copy with it."""
         from drchrono_async.sync import payload_checksum
 
-        live = self.live(resource)
+        live = self.live(resource, verbose=verbose)
         return len(live), payload_checksum(live.items())
 
     def iframe_url(self, page: str, *, base_url: str, **ids: int | None) -> str:

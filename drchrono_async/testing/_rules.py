@@ -48,11 +48,17 @@ class Rules:
         """A filter the endpoint reads its own way, or None for the generic reading."""
         return None
 
+    # A second time `since` selects on (the emulator's model of `extended_updated_at`).
+    since_also: str | None = None
+
 
 class AppointmentRules(Rules):
     """Overlaps in one exam room are refused; breaks are appointments without a patient."""
 
     nullable = frozenset({"patient"})
+    # `extended_updated_at` moves when vitals or custom vitals change without the
+    # appointment itself: the emulator lists such an appointment for a `since` after it.
+    since_also = "extended_updated_at"
     # A live POST answer carries clinical_note, custom_vitals, extended_updated_at, reminders,
     # status_transitions and vitals (tests/golden/appointment.json, from a public capture).
     verbose_create_answer = True

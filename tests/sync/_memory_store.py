@@ -62,7 +62,9 @@ class MemoryStore:
     async def aclose(self) -> None:
         pass
 
-    async def ensure_resource(self, resource: str, columns: Sequence[Column]) -> None:
+    async def ensure_resource(
+        self, resource: str, columns: Sequence[Column], *, key: str = "text", children: Any = ()
+    ) -> None:
         self.tables.setdefault(resource, {})
 
     async def write(
