@@ -3,8 +3,9 @@
 Run: `python benchmarks/sync.py` (from the repository root). Prints four tables and rewrites
 its own section of `benchmarks/RESULTS.md` (between the `sync` markers):
 
-1. calls: a backfill of appointments and patients against the minimum, the sum over
-   resources of ceil(records / max page size) (goal <= 1.02x);
+1. calls: a backfill of appointments, patients, clinical notes and insurances against the
+   minimum, the sum over resources (and listings) of ceil(records / max page size), with
+   verbose listings (the default: pages of 50, 20 for notes) and without (goal <= 1.02x);
 2. wall time: the same backfill from an emulator process on loopback at 100 ms per request,
    against the ideal for the concurrency used (goal: near 1x);
 3. writes: rows per second of `SQLiteStore.write` and `PostgresStore.write` (pages of 250,
@@ -40,7 +41,7 @@ import httpx  # noqa: E402
 
 from drchrono_async import DrChronoClient, HourlyQuota, converter  # noqa: E402
 from drchrono_async.records import Appointment  # noqa: E402
-from drchrono_async.sync import SQLiteStore, Syncer  # noqa: E402
+from drchrono_async.sync import SQLiteStore, Syncer, default_verbose  # noqa: E402
 from drchrono_async.sync._rows import columns_for, row_from  # noqa: E402
 from drchrono_async.testing import Emulator, VirtualClock  # noqa: E402
 
@@ -53,32 +54,53 @@ START, END = "<!-- sync:start -->", "<!-- sync:end -->"
 RESOURCES = ["appointments", "patients"]
 
 
+CALL_RESOURCES = ["appointments", "patients", "clinical_notes", "insurances"]
+
+
 async def calls_against_minimum(appointments: int, patients: int) -> list[str]:
-    emu = Emulator(
-        seed=3,
-        clock=VirtualClock(),
-        quota=10**8,
-        sizes={"appointments": appointments, "patients": patients},
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        quota = HourlyQuota(limit=10**8, clock=emu.clock)
-        async with emu.client(quota=quota) as client, SQLiteStore(Path(tmp) / "s.db") as store:
-            report = await Syncer(client, store, resources=RESOURCES).run()
-    assert report.complete
-    rows = []
-    for name in RESOURCES:
-        held = len(emu.records(name))
-        minimum = math.ceil(held / emu.tables[name].endpoint.max_page_size)
-        used = report[name].calls
-        rows.append(f"| {name} | {held} | {minimum} | {used} | {used / minimum:.3f} |")
-    total_min = sum(int(r.split("|")[3]) for r in rows)
-    total = report.calls
-    rows.append(f"| all | | {total_min} | {total} | {total / total_min:.3f} |")
-    return [
-        "| resource | records | minimum calls | calls | x minimum |",
-        "|---|---:|---:|---:|---:|",
-        *rows,
+    out = [
+        "| verbose | resource | records | minimum calls | calls | x minimum |",
+        "|---|---|---:|---:|---:|---:|",
     ]
+    for verbose in (True, False):
+        emu = Emulator(
+            seed=3,
+            clock=VirtualClock(),
+            quota=10**8,
+            sizes={"appointments": appointments, "patients": patients,
+                   "clinical_notes": appointments // 10, "insurances": 300},
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            quota = HourlyQuota(limit=10**8, clock=emu.clock)
+            async with (
+                emu.client(quota=quota) as client,
+                SQLiteStore(Path(tmp) / "s.db") as store,
+            ):
+                report = await Syncer(
+                    client, store, resources=CALL_RESOURCES, verbose=None if verbose else False
+                ).run()
+        assert report.complete
+        label = "on (default)" if verbose else "off"
+        minimum_all = 0
+        for name in CALL_RESOURCES:
+            endpoint = emu.tables[name].endpoint
+            verbosely = verbose and default_verbose(endpoint)
+            page = endpoint.max_page_size_for(verbosely)
+            # One listing per `sync_listings` entry: each is paged on its own.
+            groups: dict[object, int] = {}
+            for row in emu.tables[name]:
+                group = tuple(row.get(k) for k in endpoint.sync_key.listing)
+                groups[group] = groups.get(group, 0) + 1
+            held = sum(groups.values())
+            minimum = sum(math.ceil(n / page) for n in groups.values())
+            minimum_all += minimum
+            used = report[name].calls
+            out.append(f"| {label} | {name} | {held} | {minimum} | {used} | {used / minimum:.3f} |")
+        out.append(
+            f"| {label} | all | | {minimum_all} | {report.calls} | "
+            f"{report.calls / minimum_all:.3f} |"
+        )
+    return out
 
 
 class WindowCounter(httpx.AsyncBaseTransport):
