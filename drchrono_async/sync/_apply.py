@@ -23,6 +23,7 @@ makes harmless.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ from .._checks import check_number
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ._refresh import refresh
-from ._rows import ensure_table, has_version, local_time, normalise_timestamp, row_from
+from ._rows import ensure_table, has_version, key_of, local_time, normalise_timestamp, row_from
 from ._store import SyncStore, WriteResult
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from ..webhooks import WebhookEvent
 
 __all__ = ["DEFAULT_RETENTION", "StoreDedupe", "apply_event"]
+
+logger = logging.getLogger("drchrono_async.sync")
 
 # Redeliveries come up to 7 hours after the event; a day leaves room for a late manual one.
 DEFAULT_RETENTION = 86_400.0
@@ -69,7 +72,14 @@ async def apply_event(
     # Cheap after the first time: the store remembers what it ensured in this session.
     await ensure_table(store, endpoint)
     if event.is_delete:
-        if not event.object_id:
+        # The store's key: the id, or what the endpoint keys on (a note, its appointment).
+        key = key_of(event.object, endpoint) if event.object is not None else event.object_id
+        if key is None:
+            logger.warning(
+                "sync: a %s delivery names no %s a store could key on; nothing marked",
+                event.event,
+                endpoint.name,
+            )
             return None
         gone = row_from(event.object, endpoint) if event.object is not None else None
         if gone is not None and gone.deleted and gone.updated_at is not None:
@@ -80,13 +90,16 @@ async def apply_event(
         return await store.write(
             endpoint.name,
             [],
-            delete_ids=[event.object_id],
+            delete_ids=[key],
             deleted_at=version or local_time(now, tz),
         )
     if event.object is None:
         return None
     row = row_from(event.object, endpoint)
     if row is None:
+        logger.warning(
+            "sync: a %s delivery's object has no key a store can keep; not written", event.event
+        )
         return None
     if has_version(endpoint):
         return await store.write(endpoint.name, [row])

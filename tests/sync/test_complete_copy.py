@@ -115,3 +115,26 @@ def test_the_default_verbose_set_is_the_endpoints_with_verbose_keys() -> None:
     chosen = {e.name for e in ENDPOINTS if e.name in DEFAULT_RESOURCES and default_verbose(e)}
     assert {"appointments", "patients", "allergies", "clinical_notes"} <= chosen
     assert "doctors" not in chosen and "line_items" not in chosen
+
+
+async def test_clinical_note_events_reach_the_copy_keyed_by_appointment() -> None:
+    import orjson
+
+    from drchrono_async.sync import apply_event
+    from drchrono_async.webhooks import parse_delivery
+
+    emu = Emulator(seed=8, clock=VirtualClock(), sizes={"clinical_notes": 5})
+    store = MemoryStore()
+    note = next(iter(emu.tables["clinical_notes"])).view(False, frozenset())
+
+    def delivery(name: str, n: int) -> Any:
+        headers = {"X-drchrono-event": name, "X-drchrono-delivery": f"n-{n}",
+                   "X-drchrono-signature": "s3cret"}  # fmt: skip
+        return parse_delivery(headers, orjson.dumps({"object": note}), "s3cret")
+
+    key = str(note["appointment"])
+    await apply_event(store, delivery("CLINICAL_NOTE_LOCK", 1))
+    assert await store.get("clinical_notes", key) == note  # new: kept, marked stale
+    assert await store.stale_ids("clinical_notes", limit=10) == [key]
+    await apply_event(store, delivery("CLINICAL_NOTE_DELETE", 2))
+    assert await store.is_deleted("clinical_notes", key) is True
