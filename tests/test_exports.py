@@ -67,3 +67,23 @@ def test_build_event_reads_a_verified_delivery_without_the_secret() -> None:
         build_event(headers, "text")  # type: ignore[arg-type]
     with pytest.raises(WebhookPayloadError):
         build_event({"X-drchrono-delivery": "d-1"}, body)  # no event
+
+
+def test_the_package_and_the_command_line_load_what_they_use_on_first_use() -> None:
+    """`--help` must start fast: importing the CLI loads no HTTP client, no converter and no
+    record module; each public name is still there when asked for."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, drchrono_async.cli, drchrono_async as d\n"
+        "heavy = [m for m in ('httpx', 'cattrs', 'drchrono_async.records',"
+        " 'drchrono_async._client') if m in sys.modules]\n"
+        "print(','.join(heavy) or 'light')\n"
+        "print(d.DrChronoClient.__name__, d.records.Appointment.__name__, 'Page' in dir(d))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "light"
+    assert out[1] == "DrChronoClient Appointment True"
