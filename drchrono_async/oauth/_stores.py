@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import errno
 import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -91,8 +92,11 @@ _holding: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
 class FileTokenStore:
     """A token in a JSON file, readable by its owner only.
 
-    Writes go to a temporary file in the same folder (mode 0600), are flushed to disk, and
-    replace the old file atomically, so a crash leaves either the old token or the new one.
+    Writes go to a temporary file in the same folder under an unguessable name, created
+    exclusively (never through a symlink) with mode 0600, flushed to disk, and replace the old
+    file atomically: a crash leaves either the old token or the new one, and a failed write
+    removes its temporary file. A save without `replaces` never reads the old file, so a new
+    authorization replaces a corrupt one.
     The lock is an advisory `flock` on `<path>.lock`, shared by every process of the machine.
     """
 
@@ -121,7 +125,9 @@ class FileTokenStore:
             await self._save_locked(token, replaces)
 
     async def _save_locked(self, token: Token, replaces: str | None) -> None:
-        check_replaces(await self.load(), replaces)
+        if replaces is not None:
+            # Unconditional saves do not read: a new authorization replaces a corrupt file.
+            check_replaces(await self.load(), replaces)
         try:
             await anyio.to_thread.run_sync(_write_atomically, self.path, token.to_json())
         except OSError as exc:
@@ -133,7 +139,7 @@ class FileTokenStore:
 
         async with self._local:  # one holder per process; others wait here, not on flock
             try:
-                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
             except OSError as exc:
                 raise TokenStoreError(f"cannot open the lock file ({_errname(exc)})") from None
             try:
@@ -155,18 +161,31 @@ class FileTokenStore:
         return f"FileTokenStore({str(self.path)!r})"
 
 
+# Never through a symlink planted at the name (where the platform can say so).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # An unguessable name, created exclusively (O_EXCL also refuses a symlink there): nobody
+    # can plant a link at it beforehand to have the token written somewhere else.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # in case the file existed with a looser mode
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.fchmod(fd, 0o600)  # the umask cannot loosen it either
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        # A failed write (disk full, ...) leaves no partial token file behind.
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # the rename itself survives a power cut

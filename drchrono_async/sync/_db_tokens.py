@@ -54,10 +54,11 @@ class SQLiteTokenStore:
         def run() -> None:
             conn = self._store._db()
             with transaction(conn):
-                found = conn.execute(
-                    f"SELECT token FROM {q(TOKENS)} WHERE key = ?", (self.key,)
-                ).fetchone()
-                check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                if replaces is not None:  # unconditional: a corrupt token is replaced unread
+                    found = conn.execute(
+                        f"SELECT token FROM {q(TOKENS)} WHERE key = ?", (self.key,)
+                    ).fetchone()
+                    check_replaces(None if found is None else Token.from_json(found[0]), replaces)
                 conn.execute(
                     f"INSERT INTO {q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE"
@@ -105,12 +106,13 @@ class PostgresTokenStore:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
             async with conn.transaction():
-                cur = await conn.execute(
-                    store.sql("SELECT token FROM {s}.{t} WHERE key = %s FOR UPDATE", t=TOKENS),
-                    (self.key,),
-                )
-                found = await cur.fetchone()
-                check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                if replaces is not None:  # unconditional: a corrupt token is replaced unread
+                    cur = await conn.execute(
+                        store.sql("SELECT token FROM {s}.{t} WHERE key = %s FOR UPDATE", t=TOKENS),
+                        (self.key,),
+                    )
+                    found = await cur.fetchone()
+                    check_replaces(None if found is None else Token.from_json(found[0]), replaces)
                 await conn.execute(
                     store.sql(
                         "INSERT INTO {s}.{t} (key, token, updated_at) VALUES (%s, %s, now())"
