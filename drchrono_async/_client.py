@@ -418,6 +418,8 @@ class DrChronoClient:
     async def aclose(self) -> None:
         """Close the HTTP client if this library created it. Safe to call twice.
 
+        With `oauth=`, a token refresh in flight and its save are waited for first (at most
+        `oauth.CLOSE_WAIT`, 30 s): the server has rotated the refresh token by then.
         On a view (`with_options`), nothing shared is closed.
         """
         if self._view:
@@ -426,6 +428,8 @@ class DrChronoClient:
             return
         self._closed = True
         self._transport.closed = True  # every resource and listing sees it
+        if isinstance(self.auth, RefreshingAuth):
+            await self.auth.aclose()
         if self._owns_http:
             await self._http.aclose()
 

@@ -12,13 +12,16 @@ async with DrChronoClient(oauth=app, token_store=store) as client:
 from __future__ import annotations
 
 from ._app import OAuthApp
-from ._auth import DEFAULT_REFRESH_MARGIN, RefreshingAuth
+from ._auth import DEFAULT_REFRESH_MARGIN, MAX_MARGIN_SHARE, RefreshingAuth
+from ._closing import CLOSE_WAIT
 from ._redis_store import RedisTokenStore
 from ._stores import FileTokenStore, MemoryTokenStore, TokenStore, check_replaces
 from ._token import Token
 
 __all__ = [
+    "CLOSE_WAIT",
     "DEFAULT_REFRESH_MARGIN",
+    "MAX_MARGIN_SHARE",
     "FileTokenStore",
     "MemoryTokenStore",
     "OAuthApp",

@@ -7,6 +7,8 @@ sent through the same transport as the API: timeouts, a 429 waited out, typed er
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import secrets
 from collections.abc import Mapping
@@ -27,9 +29,12 @@ from ..errors import (
     TransportError,
 )
 from ..ratelimit import Clock, Quota, SystemClock
+from ._closing import CLOSE_WAIT, wait_bounded
 from ._token import Token
 
 __all__ = ["OAuthApp"]
+
+logger = logging.getLogger("drchrono_async.oauth")
 
 TOKEN_PATH = "/o/token/"
 REVOKE_PATH = "/o/revoke_token/"
@@ -117,6 +122,10 @@ class OAuthApp:
             max_retries=max_retries,
         )
         self.base_url = self._transport.base_url
+        # What aclose() waits for: refresh tasks (with their saves) and token calls in flight.
+        self._held: set[asyncio.Task[Any]] = set()
+        self._calls = 0
+        self._quiet: asyncio.Event | None = None
 
     # -- the user's side -----------------------------------------------------------------------
 
@@ -177,7 +186,13 @@ class OAuthApp:
     async def _token_call(self, form: dict[str, str]) -> Token:
         form["redirect_uri"] = self.redirect_uri
         sent_at = self.clock.now()
-        body = await self._post(TOKEN_PATH, form)
+        self._calls += 1
+        try:
+            body = await self._post(TOKEN_PATH, form)
+        finally:
+            self._calls -= 1
+            if not self._calls and self._quiet is not None:
+                self._quiet.set()
         return self._token_from(body, sent_at)
 
     async def _post(self, path: str, form: dict[str, str]) -> Any:
@@ -205,11 +220,6 @@ class OAuthApp:
 
         if not isinstance(body, Mapping):
             raise bad("that is not an object")
-        expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
-        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
-            raise bad("whose expires_in is not a number")
-        if not math.isfinite(expires_in) or not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
-            raise bad("whose expires_in is out of bounds")
         # Sent time (not received) on the server's clock: a conservative expiry.
         server_sent = sent_at + self._transport.server_offset()
         scope = body.get("scope")
@@ -218,8 +228,9 @@ class OAuthApp:
                 # Whatever the server sent: Token's validators check it.
                 access_token=body.get("access_token", ""),
                 refresh_token=body.get("refresh_token", ""),
-                expires_at=server_sent + float(expires_in),
+                expires_at=server_sent + _lifetime(body.get("expires_in", DEFAULT_EXPIRES_IN)),
                 scope=scope if isinstance(scope, str) else None,
+                issued_at=server_sent,
             )
         except InvalidRequestError:
             raise bad("without a usable access or refresh token") from None
@@ -230,10 +241,38 @@ class OAuthApp:
 
     # -- lifetime -------------------------------------------------------------------------------
 
+    def _hold(self, task: asyncio.Task[Any]) -> None:
+        """Make `aclose()` wait for `task` (a refresh and the save of its token)."""
+        self._held.add(task)
+        task.add_done_callback(self._held.discard)
+
     async def aclose(self) -> None:
-        """Close the HTTP client if the app made it."""
-        if self._owns_http:
-            await self._http.aclose()
+        """Close the HTTP client if the app made it.
+
+        First waits, at most `CLOSE_WAIT` (30) seconds on the app's clock, for the refreshes
+        of its clients (and their saves) and its token calls in flight: the server may already
+        have rotated the refresh token, and the answer is the only copy of the new one.
+        """
+        waits: list[asyncio.Future[Any]] = list(self._held)
+        quiet = None
+        if self._calls:
+            self._quiet = asyncio.Event()
+            quiet = asyncio.ensure_future(self._quiet.wait())
+            waits.append(quiet)
+        try:
+            if waits and not await wait_bounded(waits, self.clock, CLOSE_WAIT):
+                for task in list(self._held):
+                    task.cancel()  # given up: ended now rather than failing later
+                logger.error(
+                    "oauth: a token call was still running %d s after aclose() began; given "
+                    "up (if the server rotated the token, the practice must authorize again)",
+                    CLOSE_WAIT,
+                )
+        finally:
+            if quiet is not None:
+                quiet.cancel()
+            if self._owns_http:
+                await self._http.aclose()
 
     async def __aenter__(self) -> OAuthApp:
         return self
@@ -248,6 +287,30 @@ class OAuthApp:
 
     def __repr__(self) -> str:
         return f"OAuthApp(client_id={self.client_id!r}, base_url={str(self.base_url)!r})"
+
+
+def _lifetime(expires_in: object) -> float:
+    """`expires_in` as believed. Never an error: by the time the answer is read, the server
+    has spent the code or rotated the refresh token, and this answer is the only copy of the
+    new pair. An unlikely value is clamped (a token that dies earlier gets a 401, which
+    refreshes it); the warning names the bounds, never the value."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        logger.warning(
+            "oauth: the token answer's expires_in is not a number; the token is kept "
+            "and taken to live %d hours, DrChrono's usual lifetime",
+            DEFAULT_EXPIRES_IN // 3600,
+        )
+        return DEFAULT_EXPIRES_IN
+    if math.isfinite(expires_in) and MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
+        return float(expires_in)
+    logger.warning(
+        "oauth: the token answer's expires_in is out of bounds (%d s to %d days); the token "
+        "is kept with its expiry clamped to the nearer bound",
+        MIN_EXPIRES_IN,
+        MAX_EXPIRES_IN // 86400,
+    )
+    # NaN is below nothing: it goes to the lower bound (refreshed soon rather than late).
+    return MAX_EXPIRES_IN if expires_in > MAX_EXPIRES_IN else MIN_EXPIRES_IN
 
 
 def _oauth_error(body: Any) -> str | None:

@@ -14,6 +14,11 @@ The rules, each for a way live integrations lose their token:
 - On a 401 the store is read first (another process may have refreshed: the live service
   revokes the old access token the moment its refresh token is used); only then, at most
   once per token, a refresh.
+- A store that lost its token (a deleted file, an evicted Redis key) is written
+  unconditionally: nothing is there to conflict with, and this is the only live pair.
+- Closing waits, bounded (`CLOSE_WAIT`), for a refresh in flight and its save.
+- The refresh margin is at most half the token's lifetime: short-lived tokens are used for
+  half their life instead of being refreshed on every call.
 """
 
 from __future__ import annotations
@@ -23,18 +28,22 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import TokenConflictError, TokenStoreError
+from ..errors import InvalidRequestError, TokenConflictError, TokenStoreError
+from ..ratelimit import Clock, SystemClock
+from ._closing import CLOSE_WAIT, retrieve, wait_bounded
 from ._token import Token
 
 if TYPE_CHECKING:
     from ._app import OAuthApp
     from ._stores import TokenStore
 
-__all__ = ["DEFAULT_REFRESH_MARGIN", "RefreshingAuth"]
+__all__ = ["DEFAULT_REFRESH_MARGIN", "MAX_MARGIN_SHARE", "RefreshingAuth"]
 
 logger = logging.getLogger("drchrono_async.oauth")
 
 DEFAULT_REFRESH_MARGIN = 600.0
+# The margin never exceeds this share of a token's lifetime (when the lifetime is known).
+MAX_MARGIN_SHARE = 0.5
 
 
 class RefreshingAuth:
@@ -60,9 +69,15 @@ class RefreshingAuth:
     async def token(self) -> str:
         """The access token to send now, refreshed first when it is about to expire."""
         current = await self._current()
-        if current.expires_within(self._margin, server_now=self._server_now()):
+        if current.expires_within(self.margin_for(current), server_now=self._server_now()):
             current = await self._single_flight(current)
         return current.access_token
+
+    def margin_for(self, token: Token) -> float:
+        """How long before `token` expires it is refreshed: the margin, at most half its
+        lifetime (60-second tokens with a 600-second margin would be refreshed every call)."""
+        life = token.lifetime
+        return self._margin if life is None else min(self._margin, life * MAX_MARGIN_SHARE)
 
     async def unauthorized(self, used: str) -> str | None:
         """A request sent with `used` got 401: the token to re-send with, or None."""
@@ -88,9 +103,22 @@ class RefreshingAuth:
 
     async def _single_flight(self, seen: Token) -> Token:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._refresh(seen))
-        # Shielded: a cancelled caller leaves the refresh (and the save) running.
-        return await asyncio.shield(self._task)
+            task = asyncio.get_running_loop().create_task(self._refresh(seen))
+            task.add_done_callback(retrieve)  # failed after every caller left: logged
+            hold = getattr(self._app, "_hold", None)  # an app of the caller's may have none
+            if hold is not None:
+                hold(task)  # OAuthApp.aclose() waits for it too
+            self._task = task
+        task = self._task
+        try:
+            # Shielded: a cancelled caller leaves the refresh (and the save) running.
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if task.cancelled() and (me is None or not me.cancelling()):
+                # Not this caller's cancellation: close gave the refresh up.
+                raise InvalidRequestError("the client closed during a token refresh") from None
+            raise
 
     async def _refresh(self, seen: Token) -> Token:
         async with self._store.lock():
@@ -112,15 +140,19 @@ class RefreshingAuth:
 
     async def _save(self, new: Token, replaces: str) -> Token:
         try:
-            await self._store.save(new, replaces=replaces)
-        except TokenConflictError:
-            # The store holds a token from elsewhere (a new authorization): it wins.
-            self._unsaved = None
-            stored = await self._store.load()
-            if stored is None:
-                raise
-            self._token = stored
-            return stored
+            try:
+                await self._store.save(new, replaces=replaces)
+            except TokenConflictError:
+                stored = await self._store.load()
+                if stored is not None:
+                    # The store holds a token from elsewhere (a new authorization): it wins.
+                    self._unsaved = None
+                    self._token = stored
+                    return stored
+                # The store lost its token (a deleted file, an evicted key, FLUSHDB):
+                # nothing to conflict with, and this is the only live pair.
+                logger.warning("oauth: the token store had lost its token; saving the new one")
+                await self._store.save(new)
         except TokenStoreError:
             self._unsaved = (new, replaces)
             logger.error("oauth: the refreshed token could not be saved; kept in memory")
@@ -135,6 +167,36 @@ class RefreshingAuth:
         self._unsaved = None
         self._token = new
         return new
+
+    async def aclose(self) -> None:
+        """Let a refresh in flight finish and its token be saved, before the client closes.
+
+        Waits at most `CLOSE_WAIT` seconds (on the app's clock) for the refresh, then tries
+        once more to save a token still unsaved. Never raises: what could not be done is
+        logged (without any token).
+        """
+        clock: Clock = getattr(self._app, "clock", None) or SystemClock()
+        task = self._task
+        if task is not None and not await wait_bounded([task], clock, CLOSE_WAIT):
+            task.cancel()
+            logger.error(
+                "oauth: a token refresh was still running %d s after close began; given up "
+                "(if the server rotated the token, the practice must authorize the app again)",
+                CLOSE_WAIT,
+            )
+            return
+        if self._unsaved is None:
+            return
+        last = asyncio.ensure_future(self._retry_save())
+        last.add_done_callback(retrieve)
+        done = await wait_bounded([last], clock, CLOSE_WAIT)
+        if done and not last.cancelled() and last.exception() is None:
+            return
+        last.cancel()
+        logger.error(
+            "oauth: a refreshed token could not be saved before closing; if nothing else "
+            "saved a newer one, the practice must authorize the app again"
+        )
 
     def __repr__(self) -> str:
         return f"RefreshingAuth(store={self._store!r}, margin={self._margin})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 import orjson
@@ -22,22 +22,43 @@ def _iso(ts: float) -> str:
         return "?"
 
 
+def _is_time(value: object) -> TypeGuard[float]:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
 @attrs.frozen(repr=False)
 class Token:
     """An OAuth token pair. `repr`, `str` and errors never show either token.
 
     `expires_at` is an epoch time on the API server's clock (the token answer's `Date`
-    plus `expires_in`); `scope` is the space-separated scopes granted, when the server said.
+    plus `expires_in`); `scope` is the space-separated scopes granted, when the server said;
+    `issued_at`, when known, the server time the token was asked for (what its lifetime, and
+    so how early it may be refreshed, is measured from).
     """
 
     access_token: str = attrs.field(validator=lambda _, __, v: check_secret(v, "access_token"))
     refresh_token: str = attrs.field(validator=lambda _, __, v: check_secret(v, "refresh_token"))
     expires_at: float = attrs.field(converter=float)
     scope: str | None = None
+    issued_at: float | None = attrs.field(default=None, converter=attrs.converters.optional(float))
 
     def __attrs_post_init__(self) -> None:
         if not math.isfinite(self.expires_at):
             raise InvalidRequestError("expires_at must be a finite epoch time")
+        if self.issued_at is not None and not (
+            math.isfinite(self.issued_at) and self.issued_at <= self.expires_at
+        ):
+            raise InvalidRequestError("issued_at must be a finite epoch time before expires_at")
+
+    @property
+    def lifetime(self) -> float | None:
+        """Seconds from `issued_at` to `expires_at`, or None when the issue time is unknown."""
+        return None if self.issued_at is None else self.expires_at - self.issued_at
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -50,14 +71,15 @@ class Token:
 
     def to_json(self) -> bytes:
         """The token as stored: JSON with both tokens (keep the store private)."""
-        return orjson.dumps(
-            {
-                "access_token": self.access_token,
-                "refresh_token": self.refresh_token,
-                "expires_at": self.expires_at,
-                "scope": self.scope,
-            }
-        )
+        stored: dict[str, Any] = {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+        }
+        if self.issued_at is not None:
+            stored["issued_at"] = self.issued_at
+        return orjson.dumps(stored)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Token:
@@ -66,13 +88,17 @@ class Token:
             raw: Any = orjson.loads(data)
             if not isinstance(raw, dict):
                 raise TypeError
-            scope = raw.get("scope")
-            return cls(
+            scope, issued = raw.get("scope"), raw.get("issued_at")
+            token = cls(
                 access_token=raw["access_token"],
                 refresh_token=raw["refresh_token"],
                 expires_at=raw["expires_at"],
                 scope=scope if isinstance(scope, str) else None,
             )
+            # Optional (tokens stored before it was kept have none); a bad one is left out.
+            if _is_time(issued) and issued <= token.expires_at:
+                token = attrs.evolve(token, issued_at=issued)
+            return token
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             # `from None`: a decode error may quote the stored secret.
             raise TokenStoreError("the stored token is unreadable") from None

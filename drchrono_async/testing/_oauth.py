@@ -64,6 +64,8 @@ class OAuthServer:
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
+        # What a token answer says in `expires_in` (tests shorten it, or make it absurd).
+        self.access_token_lifetime = ACCESS_TOKEN_LIFETIME
         self.by_access: dict[str, Token] = {}
         self.by_refresh: dict[str, Token] = {}
         self._codes: dict[str, _Code] = {}
@@ -78,7 +80,7 @@ class OAuthServer:
             access=self._secret("at_"),
             refresh=self._secret("rt_"),
             user_id=user_id,
-            expires_at=self.clock.now() + ACCESS_TOKEN_LIFETIME,
+            expires_at=self.clock.now() + self.access_token_lifetime,
             practice=practice,
             client_id=self.client_id if client_id is None else client_id,
         )
@@ -158,7 +160,7 @@ class OAuthServer:
             {
                 "access_token": token.access,
                 "token_type": "Bearer",
-                "expires_in": int(ACCESS_TOKEN_LIFETIME),
+                "expires_in": int(self.access_token_lifetime),
                 "refresh_token": token.refresh,
                 "scope": token.scope,
             },
