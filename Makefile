@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet
+# crypto: TokenCipher (stored tokens encrypted with Fernet), which the token store tests use.
+EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet,crypto
 STAMP := $(VENV)/.installed
 
 .PHONY: install test soak lint typecheck demo bench clean

@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     "OAuthApp": ".oauth",
     "RedisTokenStore": ".oauth",
     "Token": ".oauth",
+    "TokenCipher": ".oauth",
     "TokenStore": ".oauth",
     "Page": ".pagination",
     "Paginator": ".pagination",
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
         OAuthApp,
         RedisTokenStore,
         Token,
+        TokenCipher,
         TokenStore,
     )
     from .pagination import Page, Paginator
@@ -153,6 +155,7 @@ __all__ = [
     "StoreTimeoutError",
     "SystemClock",
     "Token",
+    "TokenCipher",
     "TokenConflictError",
     "TokenStore",
     "TokenStoreError",

@@ -65,6 +65,21 @@ def _iframe_url() -> object:
     return Emulator(seed=1).iframe_url("patient", base_url="https://app.test/iframe")
 
 
+_KEY = "cw_0ZRJg0gaQW6lyS0yaM5ri2kSNnqJfjhJR6F52_H8="  # a Fernet key, for these tests only
+
+
+def _token_cipher() -> object:
+    from drchrono_async.oauth import TokenCipher
+
+    return TokenCipher([_KEY])
+
+
+def _token_cipher_from_env() -> object:
+    from drchrono_async.oauth import TokenCipher
+
+    return TokenCipher.from_env(environ={"DRCHRONO_TOKEN_KEYS": _KEY})
+
+
 def _aiohttp() -> object:
     from drchrono_async.transports import aiohttp_transport
 
@@ -81,6 +96,8 @@ CASES: list[tuple[str, str, Callable[[], Any]]] = [
     ("redis.exceptions", "redis", _redis_replay_cache),
     ("jwt", "jwt", _iframe_url),
     ("httpx_aiohttp", "aiohttp", _aiohttp),
+    ("cryptography.fernet", "crypto", _token_cipher),
+    ("cryptography.fernet", "crypto", _token_cipher_from_env),
 ]
 
 

@@ -3,7 +3,7 @@
 app = OAuthApp(client_id, client_secret, redirect_uri)
 url = app.authorize_url(scope="patients calendar")   # send the user there
 token = await app.exchange_code(code)                # on the callback
-store = FileTokenStore("token.json")
+store = FileTokenStore("token.json")                 # encrypted when $DRCHRONO_TOKEN_KEYS is set
 await store.save(token)
 async with DrChronoClient(oauth=app, token_store=store) as client:
     ...                                              # refreshed as needed, for years
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._app import OAuthApp
 from ._auth import DEFAULT_REFRESH_MARGIN, MAX_MARGIN_SHARE, RefreshingAuth
+from ._cipher import ENV_KEYS, TokenCipher
 from ._closing import CLOSE_WAIT
 from ._redis_store import RedisTokenStore
 from ._stores import FileTokenStore, MemoryTokenStore, TokenStore, check_replaces
@@ -21,6 +22,7 @@ from ._token import Token
 __all__ = [
     "CLOSE_WAIT",
     "DEFAULT_REFRESH_MARGIN",
+    "ENV_KEYS",
     "MAX_MARGIN_SHARE",
     "FileTokenStore",
     "MemoryTokenStore",
@@ -28,6 +30,7 @@ __all__ = [
     "RedisTokenStore",
     "RefreshingAuth",
     "Token",
+    "TokenCipher",
     "TokenStore",
     "check_replaces",
 ]

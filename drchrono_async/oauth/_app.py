@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import secrets
 from collections.abc import Mapping
 from types import TracebackType
@@ -30,7 +29,7 @@ from ..errors import (
 )
 from ..ratelimit import Clock, Quota, SystemClock
 from ._closing import CLOSE_WAIT, wait_bounded
-from ._token import Token
+from ._token import DEFAULT_EXPIRES_IN, Token, believed_lifetime
 
 __all__ = ["OAuthApp"]
 
@@ -39,10 +38,6 @@ logger = logging.getLogger("drchrono_async.oauth")
 TOKEN_PATH = "/o/token/"
 REVOKE_PATH = "/o/revoke_token/"
 AUTHORIZE_PATH = "/o/authorize"
-# DrChrono issues 48-hour tokens; an answer outside these bounds is not believed.
-MIN_EXPIRES_IN = 60.0
-MAX_EXPIRES_IN = 30 * 86400.0
-DEFAULT_EXPIRES_IN = 172_800.0
 
 # OAuth error codes (RFC 6749) this app names, and the typed error each becomes.
 _OAUTH_ERRORS: dict[str, tuple[type[AuthenticationError], str]] = {
@@ -228,7 +223,8 @@ class OAuthApp:
                 # Whatever the server sent: Token's validators check it.
                 access_token=body.get("access_token", ""),
                 refresh_token=body.get("refresh_token", ""),
-                expires_at=server_sent + _lifetime(body.get("expires_in", DEFAULT_EXPIRES_IN)),
+                expires_at=server_sent
+                + believed_lifetime(body.get("expires_in", DEFAULT_EXPIRES_IN)),
                 scope=scope if isinstance(scope, str) else None,
                 issued_at=server_sent,
             )
@@ -287,30 +283,6 @@ class OAuthApp:
 
     def __repr__(self) -> str:
         return f"OAuthApp(client_id={self.client_id!r}, base_url={str(self.base_url)!r})"
-
-
-def _lifetime(expires_in: object) -> float:
-    """`expires_in` as believed. Never an error: by the time the answer is read, the server
-    has spent the code or rotated the refresh token, and this answer is the only copy of the
-    new pair. An unlikely value is clamped (a token that dies earlier gets a 401, which
-    refreshes it); the warning names the bounds, never the value."""
-    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
-        logger.warning(
-            "oauth: the token answer's expires_in is not a number; the token is kept "
-            "and taken to live %d hours, DrChrono's usual lifetime",
-            DEFAULT_EXPIRES_IN // 3600,
-        )
-        return DEFAULT_EXPIRES_IN
-    if math.isfinite(expires_in) and MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
-        return float(expires_in)
-    logger.warning(
-        "oauth: the token answer's expires_in is out of bounds (%d s to %d days); the token "
-        "is kept with its expiry clamped to the nearer bound",
-        MIN_EXPIRES_IN,
-        MAX_EXPIRES_IN // 86400,
-    )
-    # NaN is below nothing: it goes to the lower bound (refreshed soon rather than late).
-    return MAX_EXPIRES_IN if expires_in > MAX_EXPIRES_IN else MIN_EXPIRES_IN
 
 
 def _oauth_error(body: Any) -> str | None:

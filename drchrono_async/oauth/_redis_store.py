@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .._checks import check_number, needs_extra
 from ..errors import InvalidRequestError, TokenConflictError, TokenStoreError
+from ._cipher import CipherChoice, StoreCipher, TokenCipher, resave, seal, unseal
 from ._token import Token
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ class RedisTokenStore:
     Compare-and-set uses Redis' optimistic transactions (WATCH/MULTI): the write fails if
     another process changed the key in between. The refresh lock is redis-py's `Lock`,
     which expires after `lock_timeout` seconds, so a process killed mid-refresh cannot
-    block the others for longer than that. Needs the `redis` extra.
+    block the others for longer than that. `cipher`: as `FileTokenStore`'s ("env": the keys
+    in `DRCHRONO_TOKEN_KEYS` when set). Needs the `redis` extra.
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class RedisTokenStore:
         *,
         lock_timeout: float = 60.0,
         lock_wait: float = 120.0,
+        cipher: CipherChoice = "env",
     ) -> None:
         with needs_extra("redis", "RedisTokenStore"):  # its errors are caught by class
             from redis.exceptions import RedisError  # noqa: F401
@@ -51,31 +54,47 @@ class RedisTokenStore:
         )
         self._redis = redis
         self.key = key
+        self._cipher = StoreCipher(cipher)
+
+    @property
+    def cipher(self) -> TokenCipher | None:
+        """The cipher in use (the environment's is read on first use), or None: plain text."""
+        return self._cipher.get()
 
     async def load(self) -> Token | None:
         from redis.exceptions import RedisError
 
+        cipher = self.cipher
         try:
             data = await self._redis.get(self.key)
         except RedisError as exc:
             raise TokenStoreError(f"cannot read the token ({type(exc).__name__})") from None
-        return None if data is None else Token.from_json(data)
+        if data is None:
+            return None
+        token, why = unseal(data, cipher)
+        if why is not None:
+            await resave(self, token)
+        return token
 
     async def save(self, token: Token, *, replaces: str | None = None) -> None:
         from redis.exceptions import RedisError, WatchError
 
+        if not isinstance(token, Token):
+            raise InvalidRequestError("token must be a Token")
+        cipher = self.cipher
+        data = seal(token, cipher)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(self.key)
                 if replaces is not None:
                     raw = await pipe.get(self.key)
-                    current = None if raw is None else Token.from_json(raw)
+                    current = None if raw is None else unseal(raw, cipher)[0]
                     if current is None or current.refresh_token != replaces:
                         raise TokenConflictError(
                             "the stored token changed since it was read; not overwritten"
                         )
                 pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(self.key, token.to_json())
+                pipe.set(self.key, data)
                 await pipe.execute()
         except WatchError:
             raise TokenConflictError(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import errno
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -23,9 +24,12 @@ from typing import Protocol, runtime_checkable
 import anyio
 
 from ..errors import InvalidRequestError, TokenConflictError, TokenStoreError
+from ._cipher import MAX_STORED, CipherChoice, StoreCipher, TokenCipher, resave, seal, unseal
 from ._token import Token
 
 __all__ = ["FileTokenStore", "MemoryTokenStore", "TokenStore", "check_replaces"]
+
+logger = logging.getLogger("drchrono_async.oauth")
 
 
 @runtime_checkable
@@ -98,26 +102,63 @@ class FileTokenStore:
     removes its temporary file. A save without `replaces` never reads the old file, so a new
     authorization replaces a corrupt one.
     The lock is an advisory `flock` on `<path>.lock`, shared by every process of the machine.
+
+    `cipher`: "env" (the default) encrypts with the keys in `DRCHRONO_TOKEN_KEYS` when it is
+    set; a `TokenCipher`; or None (plain text). A plain-text token is still read, and
+    written back encrypted. A file holding DrChrono's token answer as is (`expires_in`, no
+    `expires_at`) is read too, issued at the file's modification time (logged), and written
+    back in the store's own form.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_poll: float = 0.05) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_poll: float = 0.05,
+        cipher: CipherChoice = "env",
+    ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not Path(path).name:
             raise InvalidRequestError("path must name a file (not a directory or a root)")
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._poll = lock_poll
         self._local = asyncio.Lock()
+        self._cipher = StoreCipher(cipher)
+
+    @property
+    def cipher(self) -> TokenCipher | None:
+        """The cipher in use (the environment's is read on first use), or None: plain text."""
+        return self._cipher.get()
 
     async def load(self) -> Token | None:
-        try:
-            data = await anyio.to_thread.run_sync(self.path.read_bytes)
-        except FileNotFoundError:
+        found = await self._read()
+        if found is None:
             return None
+        token, stale = found
+        if stale:
+            await resave(self, token)
+        return token
+
+    async def _read(self) -> tuple[Token, bool] | None:
+        cipher = self.cipher
+        try:
+            found = await anyio.to_thread.run_sync(_read_file, self.path)
         except OSError as exc:
             raise TokenStoreError(f"cannot read the token file ({_errname(exc)})") from None
-        return Token.from_json(data)
+        if found is None:
+            return None
+        data, mtime = found
+        token, why = unseal(data, cipher, issued_at=mtime)
+        if why == "answer":
+            logger.info(
+                "oauth: the token file holds DrChrono's token answer; its issue time is taken "
+                "from the file's modification time"
+            )
+        return token, why is not None
 
     async def save(self, token: Token, *, replaces: str | None = None) -> None:
+        if not isinstance(token, Token):
+            raise InvalidRequestError("token must be a Token")
         if id(self) in _holding.get():
             await self._save_locked(token, replaces)
             return
@@ -125,11 +166,13 @@ class FileTokenStore:
             await self._save_locked(token, replaces)
 
     async def _save_locked(self, token: Token, replaces: str | None) -> None:
+        data = seal(token, self.cipher)
         if replaces is not None:
             # Unconditional saves do not read: a new authorization replaces a corrupt file.
-            check_replaces(await self.load(), replaces)
+            found = await self._read()
+            check_replaces(None if found is None else found[0], replaces)
         try:
-            await anyio.to_thread.run_sync(_write_atomically, self.path, token.to_json())
+            await anyio.to_thread.run_sync(_write_atomically, self.path, data)
         except OSError as exc:
             raise TokenStoreError(f"cannot write the token file ({_errname(exc)})") from None
 
@@ -159,6 +202,27 @@ class FileTokenStore:
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
+
+
+def _read_file(path: Path) -> tuple[bytes, float] | None:
+    """The file's bytes and modification time, or None when there is no file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        mtime = os.fstat(fd).st_mtime
+        data = b""
+        while len(data) <= MAX_STORED:
+            chunk = os.read(fd, MAX_STORED + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_STORED:
+        raise TokenStoreError("the stored token is unreadable (the file is too large)")
+    return data, mtime
 
 
 # Never through a symlink planted at the name (where the platform can say so).

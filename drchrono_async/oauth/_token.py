@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 import attrs
@@ -12,7 +14,14 @@ import orjson
 from .._checks import check_secret
 from ..errors import InvalidRequestError, TokenStoreError
 
-__all__ = ["Token"]
+__all__ = ["DEFAULT_EXPIRES_IN", "MAX_EXPIRES_IN", "MIN_EXPIRES_IN", "Token", "believed_lifetime"]
+
+logger = logging.getLogger("drchrono_async.oauth")
+
+# DrChrono issues 48-hour tokens; an answer outside these bounds is not believed.
+MIN_EXPIRES_IN = 60.0
+MAX_EXPIRES_IN = 30 * 86400.0
+DEFAULT_EXPIRES_IN = 172_800.0
 
 
 def _iso(ts: float) -> str:
@@ -20,6 +29,30 @@ def _iso(ts: float) -> str:
         return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
     except (OverflowError, OSError, ValueError):
         return "?"
+
+
+def believed_lifetime(expires_in: object) -> float:
+    """`expires_in` as believed. Never an error: by the time the answer is read, the server
+    has spent the code or rotated the refresh token, and this answer is the only copy of the
+    new pair. An unlikely value is clamped (a token that dies earlier gets a 401, which
+    refreshes it); the warning names the bounds, never the value."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        logger.warning(
+            "oauth: the token answer's expires_in is not a number; the token is kept "
+            "and taken to live %d hours, DrChrono's usual lifetime",
+            DEFAULT_EXPIRES_IN // 3600,
+        )
+        return DEFAULT_EXPIRES_IN
+    if math.isfinite(expires_in) and MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
+        return float(expires_in)
+    logger.warning(
+        "oauth: the token answer's expires_in is out of bounds (%d s to %d days); the token "
+        "is kept with its expiry clamped to the nearer bound",
+        MIN_EXPIRES_IN,
+        MAX_EXPIRES_IN // 86400,
+    )
+    # NaN is below nothing: it goes to the lower bound (refreshed soon rather than late).
+    return MAX_EXPIRES_IN if expires_in > MAX_EXPIRES_IN else MIN_EXPIRES_IN
 
 
 def _is_time(value: object) -> TypeGuard[float]:
@@ -84,10 +117,25 @@ class Token:
     @classmethod
     def from_json(cls, data: bytes | str) -> Token:
         """A stored token; `TokenStoreError` (naming no value) if it is not one."""
+        return cls.parse_stored(data)[0]
+
+    @classmethod
+    def parse_stored(
+        cls, data: bytes | str, *, issued_at: float | None = None
+    ) -> tuple[Token, bool]:
+        """A stored token, and whether it was in DrChrono's token answer shape.
+
+        That shape (`access_token`, `refresh_token`, `expires_in`, `token_type`, `scope`: what
+        `POST /o/token/` answers, saved as is) is read when `issued_at` says when it was
+        issued; its `expires_in` is believed as in an answer. `TokenStoreError`, naming no
+        value, for anything else.
+        """
         try:
             raw: Any = orjson.loads(data)
             if not isinstance(raw, dict):
                 raise TypeError
+            if issued_at is not None and "expires_in" in raw and "expires_at" not in raw:
+                return cls._from_answer(raw, issued_at), True
             scope, issued = raw.get("scope"), raw.get("issued_at")
             token = cls(
                 access_token=raw["access_token"],
@@ -98,10 +146,24 @@ class Token:
             # Optional (tokens stored before it was kept have none); a bad one is left out.
             if _is_time(issued) and issued <= token.expires_at:
                 token = attrs.evolve(token, issued_at=issued)
-            return token
+            return token, False
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             # `from None`: a decode error may quote the stored secret.
             raise TokenStoreError("the stored token is unreadable") from None
+
+    @classmethod
+    def _from_answer(cls, raw: Mapping[str, Any], issued_at: float) -> Token:
+        kind = raw.get("token_type", "Bearer")
+        if not isinstance(kind, str) or kind.lower() != "bearer":
+            raise ValueError  # not a bearer token: nothing this client can send
+        scope = raw.get("scope")
+        return cls(
+            access_token=raw["access_token"],
+            refresh_token=raw["refresh_token"],
+            expires_at=issued_at + believed_lifetime(raw["expires_in"]),
+            scope=scope if isinstance(scope, str) else None,
+            issued_at=issued_at,
+        )
 
     def __repr__(self) -> str:
         return f"Token(expires_at={_iso(self.expires_at)}, scope={self.scope!r})"

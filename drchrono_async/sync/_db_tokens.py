@@ -2,7 +2,8 @@
 
 Both save with compare-and-set inside a database transaction, and keep the token in the
 bookkeeping table `_tokens`, keyed by the store's `key`. Neither shows a token in its repr
-or its errors.
+or its errors. With keys in `DRCHRONO_TOKEN_KEYS` (or a `cipher=`), the token is stored
+encrypted: a reader of the database, or of a backup, without the key cannot use it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError, TokenStoreError
-from ..oauth import FileTokenStore, Token, check_replaces
+from ..oauth import FileTokenStore, Token, TokenCipher, check_replaces
+from ..oauth._cipher import CipherChoice, StoreCipher, resave, seal, unseal
 from ._pg_values import lock_key
 from ._sql import TOKENS, now_utc
 from ._sqlite_sql import q, transaction
@@ -30,11 +32,19 @@ __all__ = ["PostgresTokenStore", "SQLiteTokenStore"]
 class SQLiteTokenStore:
     """A token in a `SQLiteStore`; see `SQLiteStore.token_store()`."""
 
-    def __init__(self, store: SQLiteStore, key: str) -> None:
+    def __init__(self, store: SQLiteStore, key: str, *, cipher: CipherChoice = "env") -> None:
         self._store = store
         self.key = key
+        self._cipher = StoreCipher(cipher)
+
+    @property
+    def cipher(self) -> TokenCipher | None:
+        """The cipher in use (the environment's is read on first use), or None: plain text."""
+        return self._cipher.get()
 
     async def load(self) -> Token | None:
+        cipher = self.cipher
+
         def run() -> str | None:
             found = (
                 self._store._db()
@@ -44,12 +54,13 @@ class SQLiteTokenStore:
             return None if found is None else str(found[0])
 
         data = await self._store._call("load the token", "", run, error=TokenStoreError)
-        return None if data is None else Token.from_json(data)
+        return None if data is None else await _loaded(self, data, cipher)
 
     async def save(self, token: Token, *, replaces: str | None = None) -> None:
         if not isinstance(token, Token):
             raise InvalidRequestError("token must be a Token")
-        data = token.to_json().decode()
+        cipher = self.cipher
+        data = seal(token, cipher).decode()
 
         def run() -> None:
             conn = self._store._db()
@@ -58,7 +69,7 @@ class SQLiteTokenStore:
                     found = conn.execute(
                         f"SELECT token FROM {q(TOKENS)} WHERE key = ?", (self.key,)
                     ).fetchone()
-                    check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                    check_replaces(_stored(found, cipher), replaces)
                 conn.execute(
                     f"INSERT INTO {q(TOKENS)} (key, token, updated_at) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE"
@@ -81,12 +92,19 @@ class SQLiteTokenStore:
 class PostgresTokenStore:
     """A token in a `PostgresStore`; see `PostgresStore.token_store()`."""
 
-    def __init__(self, store: PostgresStore, key: str) -> None:
+    def __init__(self, store: PostgresStore, key: str, *, cipher: CipherChoice = "env") -> None:
         self._store = store
         self.key = key
+        self._cipher = StoreCipher(cipher)
+
+    @property
+    def cipher(self) -> TokenCipher | None:
+        """The cipher in use (the environment's is read on first use), or None: plain text."""
+        return self._cipher.get()
 
     async def load(self) -> Token | None:
         store = self._store
+        cipher = self.cipher
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> str | None:
             cur = await conn.execute(
@@ -96,12 +114,13 @@ class PostgresTokenStore:
             return None if found is None else str(found[0])
 
         data = await store.run("load the token", "", run, error=TokenStoreError)
-        return None if data is None else Token.from_json(data)
+        return None if data is None else await _loaded(self, data, cipher)
 
     async def save(self, token: Token, *, replaces: str | None = None) -> None:
         if not isinstance(token, Token):
             raise InvalidRequestError("token must be a Token")
-        data = token.to_json().decode()
+        cipher = self.cipher
+        data = seal(token, cipher).decode()
         store = self._store
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -112,7 +131,7 @@ class PostgresTokenStore:
                         (self.key,),
                     )
                     found = await cur.fetchone()
-                    check_replaces(None if found is None else Token.from_json(found[0]), replaces)
+                    check_replaces(_stored(found, cipher), replaces)
                 await conn.execute(
                     store.sql(
                         "INSERT INTO {s}.{t} (key, token, updated_at) VALUES (%s, %s, now())"
@@ -148,3 +167,19 @@ class PostgresTokenStore:
 
     def __repr__(self) -> str:
         return f"PostgresTokenStore(key={self.key!r})"
+
+
+def _stored(found: Any, cipher: TokenCipher | None) -> Token | None:
+    """The token of a `SELECT token` row (None: no row)."""
+    return None if found is None else unseal(str(found[0]), cipher)[0]
+
+
+async def _loaded(
+    tokens: SQLiteTokenStore | PostgresTokenStore, data: str, cipher: TokenCipher | None
+) -> Token:
+    """A loaded token, written back first if it was plain text under a cipher or under an
+    older key."""
+    token, why = unseal(data, cipher)
+    if why is not None:
+        await resave(tokens, token)
+    return token

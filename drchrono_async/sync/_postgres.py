@@ -31,6 +31,7 @@ from ..errors import (
     StoreError,
 )
 from ..oauth import TokenStore
+from ..oauth._cipher import CipherChoice
 from ._columns import ColumnValues
 from ._locks import POLL, check_wait
 from ._pg_session import IDLE_CHECK, PgSession, Settings
@@ -518,17 +519,18 @@ class PostgresStore:
 
     # -- tokens ------------------------------------------------------------------------------
 
-    def token_store(self, key: str = "default") -> TokenStore:
+    def token_store(self, key: str = "default", *, cipher: CipherChoice = "env") -> TokenStore:
         """A `TokenStore` in this schema's `_tokens` table, under `key`.
 
         Saves are compare-and-set in a transaction (`SELECT ... FOR UPDATE`). `lock()` is a
         session advisory lock on a connection of its own, held for the refresh: it excludes
         every process using the database, and goes away with the connection if the holder
         dies, so no stale lock can outlive a killed process.
+        `cipher`: "env" encrypts with the keys in `DRCHRONO_TOKEN_KEYS` when it is set.
         """
         from ._db_tokens import PostgresTokenStore
 
-        return PostgresTokenStore(self, check_key(key))
+        return PostgresTokenStore(self, check_key(key), cipher=cipher)
 
     def __repr__(self) -> str:
         # Never the DSN: it may carry a password.

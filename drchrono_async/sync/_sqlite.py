@@ -31,6 +31,7 @@ import orjson
 from .._checks import check_choice, check_number
 from ..errors import DrChronoError, InvalidRequestError, StoreError, StoreTimeoutError
 from ..oauth import FileTokenStore, TokenStore
+from ..oauth._cipher import CipherChoice
 from ._locks import check_wait, file_lock
 from ._sql import (
     BASE_COLUMNS,
@@ -517,17 +518,18 @@ class SQLiteStore:
 
     # -- tokens ------------------------------------------------------------------------------
 
-    def token_store(self, key: str = "default") -> TokenStore:
+    def token_store(self, key: str = "default", *, cipher: CipherChoice = "env") -> TokenStore:
         """A `TokenStore` in this database's `_tokens` table, under `key`.
 
         Saves are compare-and-set inside `BEGIN IMMEDIATE` (SQLite's write lock, so atomic
         across processes). `lock()` is an flock on `<path>.token.lock` (as `FileTokenStore`
         takes it), not a database lock: a refresh takes a network round trip, and holding
         SQLite's write lock that long would stall the sync's writes.
+        `cipher`: "env" encrypts with the keys in `DRCHRONO_TOKEN_KEYS` when it is set.
         """
         from ._db_tokens import SQLiteTokenStore
 
-        return SQLiteTokenStore(self, check_key(key))
+        return SQLiteTokenStore(self, check_key(key), cipher=cipher)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
