@@ -8,7 +8,10 @@ sent through the same transport as the API: timeouts, a 429 waited out, typed er
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from types import TracebackType
@@ -31,7 +34,7 @@ from ..ratelimit import Clock, Quota, SystemClock
 from ._closing import CLOSE_WAIT, wait_bounded
 from ._token import DEFAULT_EXPIRES_IN, Token, believed_lifetime
 
-__all__ = ["OAuthApp"]
+__all__ = ["OAuthApp", "pkce_challenge"]
 
 logger = logging.getLogger("drchrono_async.oauth")
 
@@ -124,11 +127,19 @@ class OAuthApp:
 
     # -- the user's side -----------------------------------------------------------------------
 
-    def authorize_url(self, *, scope: str | None = None, state: str | None = None) -> str:
+    def authorize_url(
+        self,
+        *,
+        scope: str | None = None,
+        state: str | None = None,
+        code_verifier: str | None = None,
+    ) -> str:
         """The `/o/authorize` URL to send a user to.
 
         `state` defaults to a fresh random value (it is in the returned URL's query); to
         check it on the callback, generate and keep your own (`OAuthApp.new_state()`).
+        `code_verifier`: PKCE (RFC 7636, S256), for a server that requires it (DrChrono's
+        flow has none): keep `OAuthApp.new_code_verifier()` and give it to `exchange_code`.
         """
         params = {"response_type": "code", "client_id": self.client_id}
         params["redirect_uri"] = self.redirect_uri
@@ -137,6 +148,9 @@ class OAuthApp:
                 raise InvalidRequestError("scope must be a non-empty string of scopes")
             params["scope"] = scope
         params["state"] = self.new_state() if state is None else _check_state(state)
+        if code_verifier is not None:
+            params["code_challenge"] = pkce_challenge(code_verifier)
+            params["code_challenge_method"] = "S256"
         return str(self.base_url.join(AUTHORIZE_PATH).copy_merge_params(params))
 
     @staticmethod
@@ -144,12 +158,23 @@ class OAuthApp:
         """A fresh unguessable `state` value for `authorize_url`."""
         return secrets.token_urlsafe(32)
 
+    @staticmethod
+    def new_code_verifier() -> str:
+        """A fresh PKCE code verifier (86 characters, 512 random bits)."""
+        return secrets.token_urlsafe(64)
+
     # -- token calls ----------------------------------------------------------------------------
 
-    async def exchange_code(self, code: str) -> Token:
-        """Trade the callback's `code` for a token (codes live a minute and work once)."""
+    async def exchange_code(self, code: str, *, code_verifier: str | None = None) -> Token:
+        """Trade the callback's `code` for a token (codes live a minute and work once).
+
+        `code_verifier`: the PKCE verifier given to `authorize_url`, if one was.
+        """
         code = check_secret(code, "code")
-        return await self._token_call({"grant_type": "authorization_code", "code": code})
+        form = {"grant_type": "authorization_code", "code": code}
+        if code_verifier is not None:
+            form["code_verifier"] = _check_verifier(code_verifier)
+        return await self._token_call(form)
 
     async def refresh(self, refresh_token: str) -> Token:
         """A new token pair for `refresh_token`; the old pair stops working at once.
@@ -294,3 +319,20 @@ def _check_state(state: object) -> str:
     if not isinstance(state, str) or not state or len(state) > 512:
         raise InvalidRequestError("state must be a non-empty string of at most 512 characters")
     return state
+
+
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+
+
+def _check_verifier(verifier: object) -> str:
+    if not isinstance(verifier, str) or not _VERIFIER.fullmatch(verifier):
+        raise InvalidRequestError(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)"
+        )
+    return verifier
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 `code_challenge` of a PKCE verifier: BASE64URL(SHA256(verifier)), unpadded."""
+    digest = hashlib.sha256(_check_verifier(verifier).encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -459,7 +459,13 @@ class Emulator:
             self._practices
         ):
             return json_response(400, {"error": "invalid_request"})
-        params = {"code": self._practices[int(raw)].issue_code()}
+        params = {}
+        refused = self.oauth.pkce_refusal(q)
+        if refused is None:
+            params["code"] = self._practices[int(raw)].issue_code()
+            self.oauth.bind_challenge(params["code"], q)
+        else:  # an OAuth error goes back to the redirect URI, as django-oauth-toolkit does
+            params.update(error="invalid_request", error_description=refused)
         if "state" in q:
             params["state"] = q["state"]
         sep = "&" if "?" in redirect else "?"

@@ -9,7 +9,11 @@ id) it was issued to, which is what an application-wide quota counts.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import random
+import re
 from collections.abc import Mapping
 
 import attrs
@@ -45,6 +49,7 @@ class _Code:
     redirect_uri: str
     expires_at: float
     practice: int = 0
+    challenge: tuple[str, str] | None = None  # PKCE: (code_challenge, method)
 
 
 class OAuthServer:
@@ -66,6 +71,9 @@ class OAuthServer:
         self.redirect_uri = redirect_uri
         # What a token answer says in `expires_in` (tests shorten it, or make it absurd).
         self.access_token_lifetime = ACCESS_TOKEN_LIFETIME
+        # django-oauth-toolkit's PKCE_REQUIRED: /o/authorize refuses a request without a
+        # code_challenge. Off, as on DrChrono; a challenge given is checked either way.
+        self.pkce_required = False
         self.by_access: dict[str, Token] = {}
         self.by_refresh: dict[str, Token] = {}
         self._codes: dict[str, _Code] = {}
@@ -97,6 +105,23 @@ class OAuthServer:
         )
         return code
 
+    def pkce_refusal(self, query: Mapping[str, str]) -> str | None:
+        """Why `/o/authorize` refuses this request's PKCE parameters (an OAuth error
+        description), or None. S256 and plain, as django-oauth-toolkit takes them."""
+        challenge = query.get("code_challenge")
+        if challenge is None:
+            return "Code challenge required." if self.pkce_required else None
+        method = query.get("code_challenge_method", "plain")
+        if method not in ("S256", "plain"):
+            return "Transform algorithm not supported."
+        return None if _VERIFIER.fullmatch(challenge) else "Invalid challenge."
+
+    def bind_challenge(self, code: str, query: Mapping[str, str]) -> None:
+        """Keep the PKCE challenge of the request that got `code` (checked by pkce_refusal)."""
+        challenge = query.get("code_challenge")
+        if challenge is not None and code in self._codes:
+            self._codes[code].challenge = (challenge, query.get("code_challenge_method", "plain"))
+
     def authenticate(self, authorization: str | None) -> Token | None:
         """The live token named by an `Authorization: Bearer ...` header, or None."""
         if not authorization:
@@ -121,6 +146,10 @@ class OAuthServer:
                 return json_response(400, {"error": "invalid_grant"})
             if form.get("redirect_uri") != code.redirect_uri:
                 return json_response(400, {"error": "invalid_request"})
+            if code.challenge is not None or self.pkce_required:
+                refused = _pkce_refused(code.challenge, form.get("code_verifier"))
+                if refused is not None:
+                    return json_response(400, {"error": refused})
             return self._token_answer(self.issue_token(code.user_id, practice=code.practice))
         if grant == "refresh_token":
             old = self.by_refresh.get(str(form.get("refresh_token", "")))
@@ -166,3 +195,21 @@ class OAuthServer:
             },
             [("Cache-Control", "no-store"), ("Pragma", "no-cache")],
         )
+
+
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+
+
+def _pkce_refused(challenge: tuple[str, str] | None, verifier: object) -> str | None:
+    """The OAuth error for a code exchange's PKCE verifier, or None (oauthlib's rules)."""
+    if challenge is None:
+        return "invalid_request"  # PKCE required, and the code was issued without it
+    if not isinstance(verifier, str) or not verifier:
+        return "invalid_request"
+    expected, method = challenge
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+        computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    else:
+        computed = verifier
+    return None if hmac.compare_digest(computed, expected) else "invalid_grant"
