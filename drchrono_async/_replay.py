@@ -55,7 +55,9 @@ class MemoryReplayCache:
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = check_int(max_entries, "max_entries", low=1, high=_MAX_ENTRIES)
-        # key -> expiry; in insertion order, which is expiry order while the ttl is constant.
+        # key -> expiry, in insertion order: nearly expiry order (a token's expiry follows its
+        # iat), so purging from the front stops at the first live key and may leave an expired
+        # one behind it for a while, never forget a live one early; a full cache scans all.
         self._expiry: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -117,8 +117,10 @@ def verify_iframe_request(
     repeated parameters are seen), a query string, or a list of pairs. `client_secret`: the
     app's OAuth client secret. `iat` may be at most `max_age` seconds old and at most `leeway`
     seconds in the future (clock skew). `now`: epoch seconds or a `Clock` (default: the
-    system clock). `replay_cache`: refuses a token seen before (keep entries `max_age +
-    leeway` seconds). `page`: require this page ("patient" or "clinical_note").
+    system clock). `replay_cache`: refuses a token seen before; it keeps each token until
+    `iat + max_age + leeway` (and a second): past the age check on this host and on any host
+    or cache whose clock lags this one by up to `leeway`, however early it was first used.
+    `page`: require this page ("patient" or "clinical_note").
 
     Raises `IframeVerificationError` naming the failed check (never a value), or
     `InvalidRequestError` for bad arguments.
@@ -235,7 +237,13 @@ def _check(
     )
     # The decoded signature, hashed: one key per token whatever its text encoding.
     key = hashlib.sha256(signature).hexdigest()
-    return context, key, max_age + leeway, moment
+    # Kept until the token cannot pass the age check anywhere: not `max_age + leeway` from
+    # its first use (a token first used at `iat - leeway` would be forgotten at `iat +
+    # max_age`, still valid), but until `iat + max_age`, plus `leeway` for hosts whose clock
+    # lags this one (or Redis', which expires the entry), plus a second as `iat` is whole
+    # seconds and the age check includes its bound.
+    ttl = iat + max_age + leeway + 1 - moment
+    return context, key, ttl, moment
 
 
 def _seconds(name: str, value: float, limit: float, *, allow_zero: bool) -> float:
