@@ -1,6 +1,7 @@
 """The `drchrono-async` command.
 
 Subcommands:
+  login      sign a practice in: authorize in a browser, save its first token
   demo       sync an in-process emulator's practice into SQLite, then prove it equal
   sync       copy a practice into SQLite and keep it current (`--emulator` needs nothing)
   emulator   serve a local DrChrono emulator over HTTP until interrupted
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_run_demo)
 
+    from ._login_cli import add_parser as add_login
+
+    add_login(commands)
     from ._sync_cli import add_parser as add_sync
 
     add_sync(commands)
