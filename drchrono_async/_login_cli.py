@@ -212,7 +212,9 @@ async def login(
     await store.save(token)
     encrypted = getattr(store, "cipher", None) is not None
     how = "encrypted" if encrypted else "plain text: set DRCHRONO_TOKEN_KEYS to encrypt it"
-    _say(out, f"Signed in. Token saved in {store!r} ({how}); scopes: {token.scope or '?'}.")
+    # The scopes are the server's text: printed only as plain words, never control bytes.
+    scopes = " ".join(sorted(s for s in token.scopes if s.isascii() and s.isprintable()))
+    _say(out, f"Signed in. Token saved in {store!r} ({how}); scopes: {scopes[:500] or '?'}.")
     return token
 
 

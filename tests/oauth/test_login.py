@@ -292,3 +292,22 @@ async def test_a_token_answer_that_is_no_bearer_pair_is_unreadable(
     with pytest.raises(TokenStoreError, match="unreadable") as info:
         await FileTokenStore(path).load()
     assert "SECRET" not in str(info.value)
+
+
+async def test_what_login_prints_of_the_servers_answer_is_plain_words() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = {"access_token": "at_SECRETa", "refresh_token": "rt_SECRETr", "expires_in": 3600}
+        return httpx.Response(200, json={**body, "scope": "patients \x1b[2J\x07 calendar"})
+
+    out = Out()
+    app = OAuthApp("id", "secret", "https://app.example/cb", transport=httpx.MockTransport(answer))
+
+    async def pasted() -> str:  # a redirect URI off loopback: the address is pasted
+        authorize = await out.line(lambda line: "/o/authorize" in line)
+        return f"https://app.example/cb?code=c0de&state={httpx.URL(authorize).params['state']}"
+
+    async with app:
+        await login(app, MemoryTokenStore(), out=out, lines=pasted)
+    printed = out.getvalue()
+    assert "not on loopback" in printed and "scopes: calendar patients." in printed
+    assert "\x1b" not in printed and "\x07" not in printed and "SECRET" not in printed
