@@ -55,6 +55,22 @@ def believed_lifetime(expires_in: object) -> float:
     return MAX_EXPIRES_IN if expires_in > MAX_EXPIRES_IN else MIN_EXPIRES_IN
 
 
+def _epoch(value: object, name: str) -> float:
+    """A time field as a float; a typed error (naming the field only) if it is not one."""
+    try:
+        return float(value)  # type: ignore[arg-type]  # what float() refuses is caught
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidRequestError(f"{name} must be an epoch time in seconds") from None
+
+
+def _expires_at(value: float) -> float:
+    return _epoch(value, "expires_at")
+
+
+def _issued_at(value: float | None) -> float | None:
+    return None if value is None else _epoch(value, "issued_at")
+
+
 def _is_time(value: object) -> TypeGuard[float]:
     return (
         isinstance(value, (int, float))
@@ -76,9 +92,9 @@ class Token:
 
     access_token: str = attrs.field(validator=lambda _, __, v: check_secret(v, "access_token"))
     refresh_token: str = attrs.field(validator=lambda _, __, v: check_secret(v, "refresh_token"))
-    expires_at: float = attrs.field(converter=float)
+    expires_at: float = attrs.field(converter=_expires_at)
     scope: str | None = None
-    issued_at: float | None = attrs.field(default=None, converter=attrs.converters.optional(float))
+    issued_at: float | None = attrs.field(default=None, converter=_issued_at)
 
     def __attrs_post_init__(self) -> None:
         if not math.isfinite(self.expires_at):

@@ -7,6 +7,7 @@ import errno
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 
 from drchrono_async.errors import TokenConflictError, TokenStoreError
@@ -107,3 +108,23 @@ async def test_a_failed_write_leaves_no_temporary_file_and_the_old_token(
     assert "ENOSPC" in str(info.value)
     assert _tmp_files(tmp_path) == []
     assert await store.load() == token(1)
+
+
+@pytest.mark.parametrize("bad", ["soon", None, [1], float("inf"), pytest.param(10**400, id="huge")])
+def test_a_token_time_that_is_no_time_is_a_typed_error(bad: object) -> None:
+    from drchrono_async.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError, match="expires_at"):
+        Token(access_token=ACCESS, refresh_token=REFRESH, expires_at=bad)  # type: ignore[arg-type]
+    if bad is not None:
+        with pytest.raises(InvalidRequestError, match="issued_at"):
+            Token(ACCESS, REFRESH, 1e9, issued_at=bad)  # type: ignore[arg-type]
+
+
+def test_the_issue_time_is_kept_and_an_impossible_one_left_out() -> None:
+    t = Token(ACCESS, REFRESH, 1e9, "patients", issued_at=1e9 - 3600)
+    assert t.lifetime == 3600 and Token.from_json(t.to_json()) == t
+    assert Token(ACCESS, REFRESH, 1e9).lifetime is None
+    for issued in ("1e9", True, -1, 2e9):  # a stored one that cannot be: not believed
+        data = t.to_json().replace(b"999996400.0", orjson.dumps(issued))
+        assert Token.from_json(data).issued_at is None
