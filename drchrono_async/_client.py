@@ -88,9 +88,10 @@ class DrChronoClient:
         access_token: a fixed OAuth bearer token (visible ASCII). Never shown in `repr` or
             logs. Or, instead:
         oauth, token_store: an `OAuthApp` and the `TokenStore` holding its token: the client
-            loads the token, refreshes it `refresh_margin` seconds (server time) before it
-            expires and on a 401, once across every coroutine and every process sharing the
-            store, and saves each new token before using it.
+            loads the token, refreshes it `refresh_margin` seconds (server time; at most
+            half the token's lifetime) before it expires and on a 401, once across every
+            coroutine and every process sharing the store, and saves each new token before
+            using it. `aclose()` waits for a refresh in flight (at most 30 s).
         base_url: the API's origin; the token is sent to this origin only.
         timeout: an `httpx.Timeout` or seconds for every phase. Defaults to 60 s (10 s to
             connect) on a client this library creates; a caller's `http_client` keeps its own

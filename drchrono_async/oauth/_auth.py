@@ -133,10 +133,10 @@ class RefreshingAuth:
             return await self._save(new, seen.refresh_token)
 
     async def _retry_save(self) -> None:
-        assert self._unsaved is not None
-        new, replaces = self._unsaved
         async with self._store.lock():
-            await self._save(new, replaces)
+            # Looked at under the lock: a coroutine that waited for it finds the save done.
+            if self._unsaved is not None:
+                await self._save(*self._unsaved)
 
     async def _save(self, new: Token, replaces: str) -> Token:
         try:

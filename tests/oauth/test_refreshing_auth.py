@@ -7,7 +7,9 @@ token works once); the end-to-end tests run the real `OAuthApp` against the emul
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
+import logging
 
 import pytest
 
@@ -147,3 +149,55 @@ async def test_an_empty_store_says_authorize_first() -> None:
     auth = auth_for(RotatingServer(), MemoryTokenStore())
     with pytest.raises(TokenStoreError, match="authorize"):
         await auth.token()
+
+
+async def test_closing_saves_a_token_still_unsaved_or_says_it_could_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = RotatingServer()
+    store = FailingStore(server.issue())
+    auth = auth_for(server, store)
+    server.now += 48 * HOUR
+    store.fail = 1
+    with pytest.raises(TokenStoreError):
+        await auth.token()  # rotated; the save failed; kept in memory
+    await auth.aclose()  # the store works again: the last save on close succeeds
+    assert (await store.load()).refresh_token == "rt_2"  # type: ignore[union-attr]
+
+    server.now += 48 * HOUR
+    store.fail = 100
+    with pytest.raises(TokenStoreError):
+        await auth.token()
+    with caplog.at_level(logging.ERROR, "drchrono_async.oauth"):
+        await auth.aclose()  # never raises; says what is lost, naming no token
+    assert "could not be saved before closing" in caplog.text
+    assert "rt_3" not in caplog.text and "at_3" not in caplog.text
+
+
+async def test_a_refresh_failing_after_its_callers_left_is_logged_not_unretrieved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        server = RotatingServer()
+        store = MemoryTokenStore(server.issue())
+        server.live_refresh = "rt_elsewhere"  # the refresh will be refused
+        auth = auth_for(server, store)
+        server.now += 48 * HOUR
+        server.gate = asyncio.Event()
+        caller = asyncio.create_task(auth.token())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        caller.cancel()
+        with caplog.at_level(logging.WARNING, "drchrono_async.oauth"):
+            server.gate.set()
+            for _ in range(10):
+                await asyncio.sleep(0)
+        del caller, auth  # nothing holds the refresh task any more
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []
+    assert "a token refresh failed (InvalidGrantError)" in caplog.text
