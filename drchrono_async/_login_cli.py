@@ -21,11 +21,10 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-import httpx
-
-from ._checks import check_secret, needs_extra
+# Only the standard library and the errors at import: `drchrono-async --help` builds this
+# parser and must stay fast (httpx and the rest load when the command runs).
 from .errors import DrChronoError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -147,6 +146,8 @@ async def _token_store(args: argparse.Namespace) -> AsyncIterator[TokenStore]:
         return
     url: str = args.store
     if url.startswith(("redis://", "rediss://", "unix://")):
+        from ._checks import needs_extra
+
         with needs_extra("redis", "login --store redis://"):
             from redis.asyncio import Redis
         redis = Redis.from_url(url)
@@ -220,11 +221,15 @@ async def login(
 
 def listen_address(redirect_uri: str) -> tuple[str, int, str] | None:
     """(address to bind, port, path) for an http redirect URI on loopback, else None."""
-    url = httpx.URL(redirect_uri)
-    host = _LOOPBACK.get(url.host)
+    try:
+        url = urlsplit(redirect_uri)
+        port = url.port or 80
+    except ValueError:  # a port that is no port: not one to listen on
+        return None
+    host = _LOOPBACK.get(url.hostname or "")
     if url.scheme != "http" or host is None:
         return None
-    return host, url.port or 80, url.path or "/"
+    return host, port, url.path or "/"
 
 
 class _WrongState(InvalidRequestError):
@@ -255,6 +260,8 @@ def check_redirect(query: str, state: str) -> str:
         raise InvalidRequestError(f"the authorization was refused ({said})")
     if not params.get("code"):
         raise InvalidRequestError("the redirect carries no code")
+    from ._checks import check_secret
+
     return check_secret(params["code"], "code")
 
 

@@ -186,12 +186,26 @@ async def test_the_listener_refuses_what_is_not_a_redirect() -> None:
             await signing_in
 
 
+def test_the_command_lines_parser_with_login_stays_light() -> None:
+    """`drchrono-async --help` builds every parser: login's loads no HTTP client."""
+    import subprocess
+
+    probe = (
+        "import sys, drchrono_async.cli as c\n"
+        "c.build_parser()\n"
+        "print([m for m in ('httpx', 'drchrono_async.oauth') if m in sys.modules])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert run.stdout.strip() == "[]", run.stderr
+
+
 def test_which_redirect_uris_get_a_listener() -> None:
     assert listen_address("http://localhost:8000/oauth/cb") == ("127.0.0.1", 8000, "/oauth/cb")
     assert listen_address("http://127.0.0.1/") == ("127.0.0.1", 80, "/")
     assert listen_address("http://[::1]:9/x") == ("::1", 9, "/x")
-    for remote in ("https://127.0.0.1/cb", "http://app.example/cb", "https://localhost:8/cb"):
-        assert listen_address(remote) is None
+    others = ("https://127.0.0.1/cb", "http://app.example/cb", "http://localhost:x/cb")
+    for other in others:
+        assert listen_address(other) is None
     with pytest.raises(InvalidRequestError, match="repeats"):
         check_redirect("code=a&code=b&state=s", "s")
     with pytest.raises(InvalidRequestError):
