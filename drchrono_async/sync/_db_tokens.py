@@ -162,8 +162,11 @@ class PostgresTokenStore:
             await store.guard("take the refresh lock", take, error=TokenStoreError)
             yield
         finally:
+            # Released at once (see PostgresStore.lock); the session's end would too, later.
             with contextlib.suppress(Exception):
-                await conn.close()  # ends the session: releases the lock
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     def __repr__(self) -> str:
         return f"PostgresTokenStore(key={self.key!r})"

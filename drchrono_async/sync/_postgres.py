@@ -375,8 +375,13 @@ class PostgresStore:
             await session.guard("take the sync lock", "", lambda: session.take(conn, keys, seconds))
             yield
         finally:
+            # Released before the close returns: a backend that ends after its client has
+            # gone can still hold the locks a moment, and a run right after would find them
+            # taken. (Should this fail, the session's end releases them all the same.)
             with contextlib.suppress(Exception):
-                await conn.close()  # ends the session: releases every lock it holds
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     # -- webhook deliveries -----------------------------------------------------------------
 

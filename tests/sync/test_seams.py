@@ -331,3 +331,12 @@ async def test_a_second_sync_of_the_same_store_waits_or_stops_at_once(backend: B
         report = await task  # released: it runs
         assert report.complete
         assert (await first.run()).complete
+
+
+async def test_a_run_right_after_another_finds_the_lock_released(backend: Backend) -> None:
+    """The lock is let go when a run returns, not some time later: back-to-back runs of one
+    store (a loop, a cron job just after another) never find it taken."""
+    async with backend.new() as store:
+        for _ in range(20):
+            async with store.lock(["patients", "appointments"]):
+                pass
