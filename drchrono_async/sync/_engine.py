@@ -39,7 +39,7 @@ from ._planning import SyncSettings, default_verbose, new_listing, shown, window
 from ._refresh import refresh
 from ._report import Outcome, ResourceReport, SyncReport
 from ._rows import ensure_table
-from ._state import Checkpoint, ListingState, load
+from ._state import Checkpoint, ListingState, RunRecord, dump, load
 from ._store import SyncStore, WriteResult
 
 if TYPE_CHECKING:
@@ -352,7 +352,31 @@ class Syncer:
             finally:
                 report.seconds = clock.now() - started
         report.calls += count.calls
+        await self._record_run(endpoint, report)
         self._report_progress(report)
+
+    async def _record_run(self, endpoint: Endpoint, report: ResourceReport) -> None:
+        """Keep how the run ended in the checkpoint (`last_run`), for `status`: read afresh
+        from the store, never from the listing's state in memory, which may be ahead of
+        what a failed write left stored."""
+        if report.outcome is None:
+            return
+        try:
+            cp = load(endpoint.name, await self.store.checkpoint(endpoint.name))
+            previous = cp.last_run.done_at if cp.last_run is not None else None
+            now = self.server_now()
+            cp.last_run = RunRecord(
+                finished_at=now,
+                outcome=report.outcome.value,
+                error=report.error_type.__name__ if report.error_type is not None else None,
+                calls=report.calls,
+                records=report.records,
+                done_at=now if report.outcome is Outcome.DONE else previous,
+            )
+            await self.store.write(endpoint.name, [], checkpoint=dump(cp))
+        except DrChronoError as exc:  # the run's own outcome stands; only the record is lost
+            logger.warning("sync: %s: its run could not be recorded (%s)", endpoint.name,
+                           type(exc).__name__)  # fmt: skip
 
     async def _refresh_stale(self, endpoint: Endpoint, report: ResourceReport) -> None:
         """GET the rows webhooks marked stale (records without a version), up to

@@ -22,7 +22,7 @@ import cattrs
 
 from ..errors import StoreError
 
-__all__ = ["VERSION", "Chain", "Checkpoint", "ListingState", "Mode", "dump", "load"]
+__all__ = ["VERSION", "Chain", "Checkpoint", "ListingState", "Mode", "RunRecord", "dump", "load"]
 
 logger = logging.getLogger("drchrono_async.sync")
 
@@ -66,6 +66,20 @@ class ListingState:
 
 
 @attrs.define
+class RunRecord:
+    """How the resource's last run ended, for `status` and monitoring: when (server epoch
+    seconds), its outcome (`Outcome` value), the error's type name if any, and its calls."""
+
+    finished_at: float
+    outcome: str
+    error: str | None = None
+    calls: int = 0
+    records: int = 0
+    # When it last ended done (complete or up to date): the copy was current then.
+    done_at: float | None = None
+
+
+@attrs.define
 class Checkpoint:
     """A resource's state between runs (times in server epoch seconds).
 
@@ -83,6 +97,7 @@ class Checkpoint:
     full_at: float | None = None
     reconciled_at: float | None = None
     verbose: bool = False
+    last_run: RunRecord | None = None
 
 
 _converter = cattrs.Converter(forbid_extra_keys=False)

@@ -104,3 +104,17 @@ async def test_reports_say_their_outcome_and_error_type(tmp_path: Path) -> None:
     outcomes = {r.resource: (r.outcome, r.error_type) for r in report.resources}
     assert outcomes["doctors"] == (Outcome.DONE, None)
     assert outcomes["patients"] == (Outcome.QUOTA, QuotaExhaustedError)
+
+
+async def test_each_run_leaves_how_it_ended_in_the_checkpoint(tmp_path: Path) -> None:
+    emu = Emulator(seed=3, clock=VirtualClock(), sizes={"patients": 30, "doctors": 3})
+    quota = HourlyQuota(1, clock=emu.clock, reserve=0)
+    async with SQLiteStore(tmp_path / "r.db") as store:
+        async with emu.client(quota=quota, max_wait=0) as client:
+            await Syncer(client, store, resources=["doctors", "patients"], concurrency=1).run()
+        doctors = load("doctors", await store.checkpoint("doctors")).last_run
+        patients = load("patients", await store.checkpoint("patients")).last_run
+        assert doctors is not None and doctors.outcome == "done" and doctors.calls == 1
+        assert doctors.done_at == doctors.finished_at
+        assert patients is not None and patients.outcome == "quota"
+        assert patients.error == "QuotaExhaustedError" and patients.done_at is None
