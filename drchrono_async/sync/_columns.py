@@ -32,7 +32,7 @@ from ..errors import InvalidRequestError
 from ._sql import BASE_COLUMNS, check_name
 from ._store import ColumnType
 
-__all__ = ["ColumnValues", "fits"]
+__all__ = ["ColumnValues", "fits", "warn_misfit"]
 
 logger = logging.getLogger("drchrono_async.sync")
 
@@ -198,13 +198,18 @@ class ColumnValues:
         return out, misfits
 
     def _warn(self, row_id: str, index: int) -> int:
-        # The resource, id and field, never the value: it may be patient data.
-        logger.warning(
-            "sync: %s %s: field %s does not fit its %s column; stored NULL there (the "
-            "payload keeps it as received)",
-            self.resource,
-            row_id,
-            self.names[index],
-            self._types[index],
-        )
+        warn_misfit(self.resource, row_id, self.names[index], self._types[index])
         return 1
+
+
+def warn_misfit(table: str, row_id: str, column: str, type_: str | None) -> None:
+    """The misfit warning: the table, the (parent) id and the column, never the value (it
+    may be patient data)."""
+    logger.warning(
+        "sync: %s %s: field %s does not fit its %s column; stored NULL there (the "
+        "payload keeps it as received)",
+        table,
+        row_id,
+        column,
+        type_,
+    )
