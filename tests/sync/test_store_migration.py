@@ -79,23 +79,11 @@ async def load(backend: Backend, name: str) -> None:
         await conn.execute(script.encode())  # DDL and INSERTs, one simple query
 
 
-async def sql(backend: Backend, query: str) -> list[tuple[Any, ...]]:
-    """Rows of a query run around the store (PostgreSQL: in the backend's schema)."""
-    if backend.kind == "sqlite":
-        with contextlib.closing(sqlite3.connect(backend.where)) as conn:
-            return conn.execute(query).fetchall()
-    async with await psycopg.AsyncConnection.connect(POSTGRES_DSN) as conn:
-        await conn.execute(f'SET search_path TO "{backend.where}"')
-        cur = await conn.execute(query.encode())
-        return await cur.fetchall()
-
-
 async def column_types(backend: Backend, table: str) -> dict[str, str]:
     if backend.kind == "sqlite":
-        rows = await sql(backend, f"SELECT name, upper(type) FROM pragma_table_info('{table}')")
+        rows = await backend.sql(f"SELECT name, upper(type) FROM pragma_table_info('{table}')")
     else:
-        rows = await sql(
-            backend,
+        rows = await backend.sql(
             "SELECT column_name, data_type FROM information_schema.columns"
             f" WHERE table_schema = current_schema() AND table_name = '{table}'",
         )
@@ -148,34 +136,32 @@ async def test_an_earlier_releases_database_migrates_on_ensure(backend: Backend,
         assert {appointments[c] for c in ("updated_at", "deleted_at", "observed_at")} == {
             "DATETIME"
         }
-        assert await sql(backend, "SELECT DISTINCT typeof(id) FROM patients") == [("integer",)]
+        assert await backend.sql("SELECT DISTINCT typeof(id) FROM patients") == [("integer",)]
     else:
         assert ids["id"] == "bigint" and appointments["id"] == "text"
         assert {appointments[c] for c in ("updated_at", "deleted_at", "stale_at")} == {
             "timestamp without time zone"
         }
-        versions = await sql(backend, "SELECT updated_at FROM doctors WHERE id = 7")
+        versions = await backend.sql("SELECT updated_at FROM doctors WHERE id = 7")
         assert versions == [(dt.datetime(2024, 5, 1, 9),)]
     # What analysts asked for: ids join references, the live view leaves the deleted out.
-    joined = await sql(
-        backend,
+    joined = await backend.sql(
         "SELECT a.id, d.last_name FROM appointments__live AS a"
         " JOIN doctors AS d ON d.id = a.doctor ORDER BY a.id",
     )
     live_appointments = [i for i in before["appointments"]["live"]]
     assert [r[0] for r in joined] == sorted(live_appointments)
-    assert await sql(backend, "SELECT count(*) FROM patients__live") == [(2,)]
-    layouts = await sql(backend, "SELECT name, version, id_type FROM _schema ORDER BY name")
+    assert await backend.sql("SELECT count(*) FROM patients__live") == [(2,)]
+    layouts = await backend.sql("SELECT name, version, id_type FROM _schema ORDER BY name")
     assert ("doctors", 2, "integer") in layouts and ("appointments", 2, "text") in layouts
     # The child tables were filled from the payloads stored before they existed.
-    vitals = await sql(
-        backend, "SELECT parent_id, weight FROM appointments__vitals ORDER BY parent_id"
+    vitals = await backend.sql(
+        "SELECT parent_id, weight FROM appointments__vitals ORDER BY parent_id"
     )
     assert vitals == [("501", 180.5), ("502", 179.0), ("99_20240508", 150.25)]
-    insurance = await sql(backend, "SELECT parent_id, source FROM patients__insurances")
+    insurance = await backend.sql("SELECT parent_id, source FROM patients__insurances")
     assert sorted(insurance) == [(p, "primary_insurance") for p in (1001, 1002, 1003)]
-    transitions = await sql(
-        backend,
+    transitions = await backend.sql(
         "SELECT position, to_status FROM appointments__status_transitions"
         " WHERE parent_id = '501' ORDER BY position",
     )
@@ -190,8 +176,7 @@ async def test_an_earlier_releases_database_migrates_on_ensure(backend: Backend,
 
 async def test_a_table_whose_ids_are_not_integers_is_left_as_it_was(backend: Backend) -> None:
     await load(backend, "release")
-    await sql_write(
-        backend,
+    await backend.sql(
         "INSERT INTO doctors (id, payload, deleted, synced_at)"
         " VALUES ('D-9', '{\"id\": \"D-9\"}', false, '2024-01-01T00:00:00+00:00')",
     )
@@ -205,23 +190,11 @@ async def test_a_table_whose_ids_are_not_integers_is_left_as_it_was(backend: Bac
     assert (await column_types(backend, "doctors"))["id"] in ("TEXT", "text")
 
 
-async def sql_write(backend: Backend, statement: str) -> None:
-    if backend.kind == "sqlite":
-        with contextlib.closing(sqlite3.connect(backend.where)) as conn:
-            conn.execute(statement.replace("false", "0"))
-            conn.commit()
-        return
-    async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as conn:
-        await conn.execute(f'SET search_path TO "{backend.where}"')
-        await conn.execute(statement.encode())
-
-
 async def test_a_migration_that_fails_half_way_rolls_back_whole(pg_backend: Backend) -> None:
     # A version that looks normalised but is no date: the check lets it by, the ALTER TABLE
     # fails on it after retyping `id` and `updated_at` of the rows before it.
     await load(pg_backend, "main")
-    await sql_write(
-        pg_backend,
+    await pg_backend.sql(
         "UPDATE doctors SET observed_at = '2024-13-45T09:00:00.000000' WHERE id = '8'",
     )
     async with pg_backend.new() as store:
@@ -229,9 +202,7 @@ async def test_a_migration_that_fails_half_way_rolls_back_whole(pg_backend: Back
             await store.ensure_resource("doctors", DOCTORS, key="integer")
         types = await column_types(pg_backend, "doctors")
         assert (types["id"], types["updated_at"]) == ("text", "text")
-        assert await sql(pg_backend, "SELECT count(*) FROM _schema WHERE name = 'doctors'") == [
-            (0,)
-        ]
+        assert await pg_backend.sql("SELECT count(*) FROM _schema WHERE name = 'doctors'") == [(0,)]
         assert sorted(await store.ids("doctors")) == ["7", "8"]
 
 
@@ -253,7 +224,7 @@ async def test_concurrent_opens_migrate_once(pg_backend: Backend) -> None:
 async def test_a_database_of_a_newer_layout_is_refused(backend: Backend) -> None:
     async with backend.new() as store:
         await store.ensure_resource("doctors", DOCTORS, key="integer")
-    await sql_write(backend, "UPDATE _schema SET version = 3 WHERE name = 'doctors'")
+    await backend.sql("UPDATE _schema SET version = 3 WHERE name = 'doctors'")
     with pytest.raises(StoreError) as info:
         async with backend.new():
             pass
@@ -276,7 +247,7 @@ async def test_a_resource_keyed_anew_keeps_its_rows_and_children(backend: Backen
         await store.write("visits", [Row("3", None, {"id": 3, "vitals": vitals}, {"n": 3})])
     types = await column_types(backend, "visits__vitals")
     assert types["parent_id"] in ("INTEGER", "bigint")
-    rows = await sql(backend, "SELECT parent_id, weight FROM visits__vitals ORDER BY parent_id")
+    rows = await backend.sql("SELECT parent_id, weight FROM visits__vitals ORDER BY parent_id")
     assert rows == [(1, 180.5), (2, 180.5), (3, 180.5)]
 
 
