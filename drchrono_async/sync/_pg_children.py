@@ -56,20 +56,26 @@ async def replace(
     children: Children,
     key: KeyType,
     parents: Sequence[Parent],
+    updated: Sequence[Any],
 ) -> int:
-    """Replace the child rows of `parents` (rows the upsert wrote); returns the misfits."""
+    """Write the child rows of `parents` (rows the upsert wrote), after deleting those of the
+    `updated` ones (a row just inserted has none: no DELETE, which on a child table without
+    statistics yet, a first sync's, is planned as a scan of the whole table); returns the
+    misfits."""
     from psycopg import sql
 
     if not parents:
         return 0
-    ids = [parent for parent, _, _ in parents]
     array = sql.SQL("bigint[]" if key == "integer" else "text[]")
     misfits = 0
     for n, (child, keys) in enumerate(children):
-        await cur.execute(
-            store.sql("DELETE FROM {s}.{t} WHERE parent_id = ANY(%s::{a})", t=child.table, a=array),
-            (ids,),
-        )
+        if updated:
+            await cur.execute(
+                store.sql(
+                    "DELETE FROM {s}.{t} WHERE parent_id = ANY(%s::{a})", t=child.table, a=array
+                ),
+                (list(updated),),
+            )
         rows = []
         for parent, row_id, per_child in parents:
             for source, position, item in per_child[n]:
@@ -137,7 +143,7 @@ async def backfill(
                     )
                 )
             subset = await grow(store, conn, subset, (p[2] for p in parents))
-            await replace(store, cur, subset, key, parents)
+            await replace(store, cur, subset, key, parents, ())  # a new table: nothing to delete
     out = list(children)
     for n, done in zip(todo, subset, strict=True):
         out[n] = done

@@ -5,8 +5,9 @@ into the table (a first sync: nearly every row), the stored ones COPYed into a t
 table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` (the upsert
 rule). A row another writer inserts in between makes the COPY fail; the write is then redone
 whole through the upsert. Rows, delete marks, checkpoint and the rows of child tables: one
-transaction. With child tables the upserts say which rows they wrote (`RETURNING id`): only
-those parents' children are replaced (`_pg_children`).
+transaction. With child tables the upserts say which rows they wrote and which of those they
+inserted (`RETURNING id, (xmax = 0)`): only the written parents' children are replaced, and
+only the updated ones' deleted first (`_pg_children`).
 """
 
 from __future__ import annotations
@@ -141,7 +142,11 @@ class PageWriter:
             written = marked = 0
             nested_misfits = 0
             staged = False
-            returning = sql.SQL(" RETURNING id" if children else "")
+            # The last resort deletes the children of every written parent, inserted or not:
+            # one a parent row deleted by hand left behind would fail the COPY of its rows.
+            clean = mode in ("upsert", "small-clean")
+            # With children: which rows the upsert wrote, and which of them it inserted.
+            returning = sql.SQL(" RETURNING id, (xmax = 0)" if children else "")
             async with conn.transaction(), conn.cursor() as cur:
                 if delivery is not None:
                     await cur.execute(
@@ -162,8 +167,8 @@ class PageWriter:
                         continue
                     new: list[tuple[Any, ...]] = []
                     held_rows = part
-                    done: set[Any] = set()  # ids the upserts of this part wrote
-                    if mode == "small":
+                    done: dict[Any, bool] = {}  # ids this part wrote -> whether inserted
+                    if mode in ("small", "small-clean"):
                         # A webhook's row, a few confirmed ids: one statement, no staging.
                         listed = sql.SQL(", ").join(
                             sql.SQL("({})").format(
@@ -178,9 +183,9 @@ class PageWriter:
                         )
                         written += cur.rowcount
                         if children:
-                            done.update(r[0] for r in await cur.fetchall())
+                            done.update(await cur.fetchall())
                             nested_misfits += await self._nested(
-                                cur, kids, table, part, nested[n], done
+                                cur, kids, table, part, nested[n], done, clean
                             )
                         continue
                     if mode == "direct":
@@ -206,7 +211,7 @@ class PageWriter:
                             for values in new:
                                 await sink.write_row(values)
                         written += len(new)
-                        done.update(p[0] for p in new)
+                        done.update((p[0], True) for p in new)
                     if held_rows:
                         if staged:
                             await cur.execute(store.sql("DELETE FROM pg_temp.{n}", n=temp))
@@ -218,11 +223,11 @@ class PageWriter:
                         await cur.execute(self._upsert(resource, source, table, cols) + returning)
                         written += cur.rowcount
                         if children:
-                            done.update(r[0] for r in await cur.fetchall())
+                            done.update(await cur.fetchall())
                         staged = True
                     if children:
                         nested_misfits += await self._nested(
-                            cur, kids, table, part, nested[n], done
+                            cur, kids, table, part, nested[n], done, clean
                         )
                 if deletes:
                     marked = await self._mark(cur, resource, table.key, deletes, version, now)
@@ -253,7 +258,12 @@ class PageWriter:
             # again. A unique violation rolls the attempt back whole: "direct" falls back to
             # "lookup"; "lookup" (another writer inserted an id meanwhile) to "upsert".
             if n_rows <= SMALL:
-                return await run(conn, "small")
+                try:
+                    return await run(conn, "small")
+                except psycopg.errors.UniqueViolation:
+                    if not children:
+                        raise
+                    return await run(conn, "small-clean")
             modes = ["direct", "lookup", "upsert"]
             first = "direct" if self._all_new.get(resource, True) else "lookup"
             for mode in modes[modes.index(first) :]:
@@ -280,15 +290,18 @@ class PageWriter:
         table: PgTable,
         part: list[tuple[Any, ...]],
         nested: list[tuple[str, list[list[Item]]]],
-        done: set[Any],
+        done: dict[Any, bool],
+        clean: bool,
     ) -> int:
-        """Replace the children of the rows of `part` that were written (ids in `done`)."""
+        """Replace the children of the rows of `part` that were written (ids in `done`); the
+        inserted ones' are deleted first only when `clean`."""
         parents = [
             (values[0], row_id, items)
             for values, (row_id, items) in zip(part, nested, strict=True)
             if values[0] in done
         ]
-        return await replace(self._store, cur, children, table.key, parents)
+        updated = [parent for parent, inserted in done.items() if clean or not inserted]
+        return await replace(self._store, cur, children, table.key, parents, updated)
 
     async def _mark(
         self,
@@ -398,9 +411,8 @@ class PageWriter:
                 inserted = bool(found and found[0])
                 if inserted and children:
                     kids = await grow(store, conn, children, [items])
-                    nested = await replace(
-                        store, cur, kids, table.key, [(values[0], row.id, items)]
-                    )
+                    parent = [(values[0], row.id, items)]  # just inserted: none to delete
+                    nested = await replace(store, cur, kids, table.key, parent, ())
                     grown[0] = kids
             return WriteResult(
                 written=int(inserted), skipped=0, marked_deleted=0, misfits=misfits + nested

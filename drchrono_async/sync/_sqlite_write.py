@@ -53,6 +53,18 @@ def _grow(conn: sqlite3.Connection, children: Children, items: list[list[list[It
     return tuple(out)
 
 
+def _rows(
+    keys: KeyMap, table: str, parent: Any, row_id: str, items: list[Item], out: list[Any]
+) -> int:
+    """Append the child rows of one parent's `items` to `out`; returns the misfits."""
+    misfits = 0
+    for source, position, item in items:
+        values, bad = keys.values(table, row_id, item, CONVERT, nul_in_text=True)
+        misfits += bad
+        out.append((parent, source, position, orjson.dumps(item).decode(), *values))
+    return misfits
+
+
 def _replace(
     conn: sqlite3.Connection,
     parent: Any,
@@ -64,15 +76,11 @@ def _replace(
     misfits = 0
     for (child, keys), items in zip(children, per_row, strict=True):
         delete, insert = _statements(child.table, keys.names)
-        conn.execute(delete, (parent,))
-        if not items:
-            continue
-        rows = []
-        for source, position, item in items:
-            values, bad = keys.values(child.table, row_id, item, CONVERT, nul_in_text=True)
-            misfits += bad
-            rows.append((parent, source, position, orjson.dumps(item).decode(), *values))
-        conn.executemany(insert, rows)
+        conn.execute(delete, (parent,))  # one probe of the primary key's index
+        if items:
+            rows: list[Any] = []
+            misfits += _rows(keys, child.table, parent, row_id, items, rows)
+            conn.executemany(insert, rows)
     return misfits
 
 
@@ -187,8 +195,12 @@ def backfill(
         rows = [(parent, str(parent), orjson.loads(data)) for parent, data in batch]
         items = [[items_of(resource, rid, c, data) for c, _ in subset] for _, rid, data in rows]
         subset = _grow(conn, subset, items)
-        for (parent, rid, _), per_row in zip(rows, items, strict=True):
-            _replace(conn, parent, rid, subset, per_row)
+        for n, (child, keys) in enumerate(subset):  # a new table: nothing to delete
+            out: list[Any] = []
+            for (parent, rid, _), per_row in zip(rows, items, strict=True):
+                _rows(keys, child.table, parent, rid, per_row[n], out)
+            if out:
+                conn.executemany(_statements(child.table, keys.names)[1], out)
     out = list(children)
     for n, done in zip(todo, subset, strict=True):
         out[n] = done

@@ -320,3 +320,16 @@ async def test_writers_meeting_the_same_new_key_add_one_column(pg_backend: Backe
     assert await pg_backend.sql("SELECT name FROM _child_columns") == [("pulse",)]
     got = await pg_backend.sql("SELECT parent_id, pulse FROM appointments__vitals ORDER BY 1")
     assert got == [(str(n), n) for n in range(4)]
+
+
+@pytest.mark.parametrize("size", [3, 40], ids=["small-page", "bulk-page"])
+async def test_children_left_by_a_parent_deleted_by_hand_do_not_stop_its_writes(
+    store: Store, backend: Backend, size: int
+) -> None:
+    await store.ensure_resource("appointments", [], children=[VITALS])
+    ids = [str(i) for i in range(size)]
+    await store.write("appointments", [visit(i, 1, vitals={"n": 1}) for i in ids])
+    await backend.sql("DELETE FROM appointments")  # its child rows stay behind
+    await store.write("appointments", [visit(i, 2, vitals={"n": 2}) for i in ids])
+    got = await backend.sql("SELECT parent_id, n FROM appointments__vitals")
+    assert dict(got) == dict.fromkeys(ids, 2) and len(got) == size
