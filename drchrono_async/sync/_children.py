@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from ._columns import fits, warn_misfit
+from ._columns import fitter, warn_misfit
 from ._sql import check_name
 from ._store import ColumnType
 
@@ -90,6 +90,8 @@ class KeyMap:
         self.types = tuple(type_ for _, _, type_ in self.entries)
         # key -> (its index among the typed columns, its type)
         self.index = {key: (i, type_) for i, (key, _, type_) in enumerate(self.entries)}
+        # Per (store's text rule, converters): key -> (index, check, convert), made once.
+        self._plans: dict[tuple[bool, int], dict[str, tuple[int, Any, Any]]] = {}
 
     @property
     def full(self) -> bool:
@@ -146,17 +148,21 @@ class KeyMap:
         misfits = 0
         if not isinstance(item, Mapping):
             return out, misfits
-        index = self.index
+        plan = self._plans.get((nul_in_text, id(convert)))
+        if plan is None:
+            plan = self._plans[(nul_in_text, id(convert))] = {
+                key: (i, fitter(type_, nul_in_text=nul_in_text), convert[type_])
+                for key, (i, type_) in self.index.items()
+            }
         for key, value in item.items():
-            found = index.get(key)
+            found = plan.get(key)
             if found is None or value is None:
                 continue
-            i, type_ = found
-            if not fits(type_, value, nul_in_text=nul_in_text):  # a list or object never does
-                warn_misfit(table, parent_id, self.names[i], type_)
+            i, fit, f = found
+            if not fit(value):  # a list or an object never fits
+                warn_misfit(table, parent_id, self.names[i], self.types[i])
                 misfits += 1
                 continue
-            f = convert[type_]
             out[i] = value if f is None else f(value)
         return out, misfits
 

@@ -32,7 +32,7 @@ from ..errors import InvalidRequestError
 from ._sql import BASE_COLUMNS, check_name
 from ._store import ColumnType
 
-__all__ = ["ColumnValues", "fits", "warn_misfit"]
+__all__ = ["ColumnValues", "fits", "fitter", "warn_misfit"]
 
 logger = logging.getLogger("drchrono_async.sync")
 
@@ -102,9 +102,15 @@ def fits(type_: ColumnType, value: object, *, nul_in_text: bool = True) -> bool:
     """Whether `value` fits a column of `type_` (None always does); see the module's rule."""
     if value is None:
         return True
+    return fitter(type_, nul_in_text=nul_in_text)(value)
+
+
+def fitter(type_: ColumnType, *, nul_in_text: bool = True) -> Callable[[Any], bool]:
+    """`fits` for one column type, for a value that is not None (looked up once, called per
+    value)."""
     if type_ == "text" and not nul_in_text:
-        return _text_no_nul(value)
-    return _FITS[type_](value)
+        return _text_no_nul
+    return _FITS[type_]
 
 
 # Values taken without a further look: the common case, checked at C speed per row.

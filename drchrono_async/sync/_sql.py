@@ -33,8 +33,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, TypeVar
 
 import orjson
 
@@ -71,6 +72,8 @@ __all__ = [
     "upsert_condition",
     "upsert_versions",
 ]
+
+T = TypeVar("T")
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 
@@ -242,17 +245,19 @@ def unique(ids: Sequence[str], resource: str) -> list[str]:
     return list(out)
 
 
-def layers(rows: Sequence[Row]) -> list[list[Row]]:
-    """Rows split so that no id repeats within a part; parts applied in order = rows in order.
+def layers(rows: Sequence[T], id_of: Callable[[T], str] = attrgetter("id")) -> list[list[T]]:
+    """Rows (or anything `id_of` gives an id of) split so that no id repeats within a part;
+    parts applied in order = rows in order.
 
     A set-based `INSERT ... SELECT ... ON CONFLICT` cannot touch one row twice; a page that
     repeats an id (a record updated while being paged) goes in several statements instead.
     """
     seen: dict[str, int] = {}
-    out: list[list[Row]] = [[]]
+    out: list[list[T]] = [[]]
     for row in rows:
-        n = seen.get(row.id, 0)
-        seen[row.id] = n + 1
+        key = id_of(row)
+        n = seen.get(key, 0)
+        seen[key] = n + 1
         if n == len(out):
             out.append([])
         out[n].append(row)

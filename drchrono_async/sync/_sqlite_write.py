@@ -3,7 +3,9 @@ rows of child tables, in one transaction.
 
 Without child tables a page is one `executemany`. With them, each row goes on its own so that
 its `changes()` says whether the upsert wrote it or the rule skipped it: the children of a
-written parent are replaced (delete, then insert), those of a skipped one are left alone.
+written parent are replaced (delete, then insert: one `executemany` each per child table),
+those of a skipped one are left alone. A page that repeats an id goes in layers (`layers`),
+so that the last written version's children are the ones kept.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import orjson
 
 from ._children import Child, Item, KeyMap, items_of
 from ._layout import store_id
-from ._sql import CHECKPOINTS, DELIVERIES, check_row, now_utc
+from ._sql import CHECKPOINTS, DELIVERIES, check_row, layers, now_utc
 from ._sqlite_schema import load_keys, save_keys
 from ._sqlite_sql import CONVERT, Table, q, transaction
 from ._sqlite_sql import params as row_params
@@ -67,19 +69,22 @@ def _rows(
 
 def _replace(
     conn: sqlite3.Connection,
-    parent: Any,
-    row_id: str,
     children: Children,
-    per_row: list[list[Item]],
+    parents: Sequence[tuple[Any, str, list[list[Item]]]],
+    *,
+    delete: bool = True,
 ) -> int:
-    """Replace the child rows of one written parent; returns the misfits."""
+    """Replace the child rows of written `parents` (each: its stored id, its id as text, its
+    items per child table; no id twice); returns the misfits."""
     misfits = 0
-    for (child, keys), items in zip(children, per_row, strict=True):
-        delete, insert = _statements(child.table, keys.names)
-        conn.execute(delete, (parent,))  # one probe of the primary key's index
-        if items:
-            rows: list[Any] = []
-            misfits += _rows(keys, child.table, parent, row_id, items, rows)
+    for n, (child, keys) in enumerate(children):
+        drop, insert = _statements(child.table, keys.names)
+        if delete:  # probes of the primary key's index
+            conn.executemany(drop, [(parent,) for parent, _, _ in parents])
+        rows: list[Any] = []
+        for parent, row_id, per_child in parents:
+            misfits += _rows(keys, child.table, parent, row_id, per_child[n], rows)
+        if rows:
             conn.executemany(insert, rows)
     return misfits
 
@@ -123,10 +128,14 @@ def write_page(
         written = 0
         if children:
             children = _grow(conn, children, items)
-            for row, values, per_row in zip(checked, rows_params, items, strict=True):
-                if conn.execute(table.upsert, values).rowcount:
-                    written += 1
-                    misfits += _replace(conn, values[0], row.id, children, per_row)
+            entries = list(zip(checked, rows_params, items, strict=True))
+            for layer in layers(entries, lambda entry: entry[0].id):
+                done = []
+                for row, values, per_row in layer:
+                    if conn.execute(table.upsert, values).rowcount:
+                        done.append((values[0], row.id, per_row))
+                written += len(done)
+                misfits += _replace(conn, children, done)
         elif rows_params:
             written = conn.executemany(table.upsert, rows_params).rowcount
         marked = 0
@@ -166,7 +175,7 @@ def write_stale(
         conn.execute(table.stale, (*values, since))
         if not held and children:
             children = _grow(conn, children, items)
-            misfits += _replace(conn, values[0], row.id, children, items[0])
+            misfits += _replace(conn, children, [(values[0], row.id, items[0])], delete=False)
     result = WriteResult(written=0 if held else 1, skipped=0, marked_deleted=0, misfits=misfits)
     return result, children
 
@@ -195,12 +204,10 @@ def backfill(
         rows = [(parent, str(parent), orjson.loads(data)) for parent, data in batch]
         items = [[items_of(resource, rid, c, data) for c, _ in subset] for _, rid, data in rows]
         subset = _grow(conn, subset, items)
-        for n, (child, keys) in enumerate(subset):  # a new table: nothing to delete
-            out: list[Any] = []
-            for (parent, rid, _), per_row in zip(rows, items, strict=True):
-                _rows(keys, child.table, parent, rid, per_row[n], out)
-            if out:
-                conn.executemany(_statements(child.table, keys.names)[1], out)
+        parents = [
+            (parent, rid, per_row) for (parent, rid, _), per_row in zip(rows, items, strict=True)
+        ]
+        _replace(conn, subset, parents, delete=False)  # a new table: nothing to delete
     out = list(children)
     for n, done in zip(todo, subset, strict=True):
         out[n] = done
