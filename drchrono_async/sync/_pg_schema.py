@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from ._postgres import PostgresStore
 
-__all__ = ["Ensured", "create_bookkeeping", "ensure", "load_keys", "save_keys"]
+__all__ = ["Ensured", "create_bookkeeping", "ensure", "key_type", "load_keys", "save_keys"]
 
 _ID: dict[str, LiteralString] = {"integer": "bigint", "text": 'text COLLATE "C"'}
 _ID_TYPE = {"integer": "bigint", "text": "text"}  # information_schema's data_type
@@ -104,6 +104,17 @@ async def create_bookkeeping(store: PostgresStore, conn: psycopg.AsyncConnection
             f"this schema has tables of layout {int(found[0])}, which a newer drchrono-async"
             f" wrote; this one knows layouts up to {LAYOUT}: upgrade it"
         )
+
+
+async def key_type(store: PostgresStore, conn: Any, resource: str) -> KeyType | None:
+    """The type of the resource's ids as its table has `id` (any layout); None: no table."""
+    cur = await conn.execute(
+        "SELECT data_type FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s AND column_name = 'id'",
+        (store.schema, resource),
+    )
+    found = await cur.fetchone()
+    return None if found is None else "integer" if found[0] == "bigint" else "text"
 
 
 async def _columns(store: PostgresStore, conn: Any, table: str) -> dict[str, str]:

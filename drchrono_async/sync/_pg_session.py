@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 import attrs
@@ -270,6 +270,18 @@ class PgSession:
         held to the end of the transaction `conn` is in."""
         key = lock_key("ddl", self.settings.schema)
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    @contextlib.asynccontextmanager
+    async def hold(self, keys: list[tuple[str, int]], wait: float) -> AsyncIterator[None]:
+        """Hold the session advisory locks of `keys` ((name, key) pairs) on a connection of
+        its own for the block (all or none; see `take`); a holder that dies loses them."""
+        conn = await self.guard("take the sync lock", "", self.connect)
+        try:
+            await self.guard("take the sync lock", "", lambda: self.take(conn, keys, wait))
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()  # ends the session: releases every lock it holds
 
     async def take(
         self, conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, int]], wait: float

@@ -16,7 +16,6 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidRequestError
 from ._children import Item, items_of
 from ._layout import check_resource, store_id
 from ._pg_children import Children, grow, replace
@@ -26,6 +25,7 @@ from ._sql import (
     DELIVERIES,
     check_delivery,
     check_row,
+    check_time,
     check_version,
     dump_checkpoint,
     layers,
@@ -376,9 +376,7 @@ class PageWriter:
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
         """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`); a row
         it inserts gets its children."""
-        since = check_version(at, "at")
-        if since is None:
-            raise InvalidRequestError("at must be a normalised time")
+        since = check_time(at, "at")
         check_resource(resource)
         table = self._store.table(resource, "mark_stale")
         children: Children = self._store.children.get(resource, ())

@@ -35,7 +35,7 @@ from ._columns import ColumnValues
 from ._layout import check_children, check_key_type, check_resource, store_id
 from ._locks import POLL, check_wait
 from ._pg_children import Children, backfill
-from ._pg_schema import create_bookkeeping, ensure
+from ._pg_schema import create_bookkeeping, ensure, key_type
 from ._pg_session import IDLE_CHECK, PgSession, Settings
 from ._pg_values import CONVERT, PgTable, lock_key, payload
 from ._pg_write import PageWriter
@@ -319,14 +319,8 @@ class PostgresStore:
         names = [check_resource(r) for r in resources]
         seconds = check_wait(wait)
         keys = [(name, lock_key("sync", self.schema, name)) for name in names]
-        session = self._session
-        conn = await session.guard("take the sync lock", "", session.connect)
-        try:
-            await session.guard("take the sync lock", "", lambda: session.take(conn, keys, seconds))
+        async with self._session.hold(keys, seconds):
             yield
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.close()  # ends the session: releases every lock it holds
 
     # -- webhook deliveries -----------------------------------------------------------------
 
@@ -384,18 +378,10 @@ class PostgresStore:
         return await self.run(op, resource, run)
 
     async def _key(self, conn: psycopg.AsyncConnection[Any], resource: str) -> KeyType | None:
-        """The type of the resource's ids (as its table has `id`); None: no table."""
-        key = self._keys.get(resource)
-        if key is None:
-            cur = await conn.execute(
-                "SELECT data_type FROM information_schema.columns"
-                " WHERE table_schema = %s AND table_name = %s AND column_name = 'id'",
-                (self.schema, resource),
-            )
-            found = await cur.fetchone()
-            if found is None:
-                return None
-            key = self._keys[resource] = "integer" if found[0] == "bigint" else "text"
+        """The type of the resource's ids, as ensured or as its table has it; None: none."""
+        key = self._keys.get(resource) or await key_type(self, conn, resource)
+        if key is not None:
+            self._keys[resource] = key
         return key
 
     async def _one(

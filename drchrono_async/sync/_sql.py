@@ -57,6 +57,7 @@ __all__ = [
     "check_key",
     "check_name",
     "check_row",
+    "check_time",
     "check_version",
     "checksum_add",
     "checksum_of",
@@ -192,8 +193,11 @@ def check_id(id_: object, what: str = "id") -> str:
 def check_version(value: object, what: str = "a version") -> str | None:
     """None, or a normalised practice-local time `YYYY-MM-DDTHH:MM:SS.ffffff` (a real date and
     time: PostgreSQL stores it as a timestamp); `InvalidRequestError` otherwise."""
-    if value is None:
-        return None
+    return None if value is None else check_time(value, what)
+
+
+def check_time(value: object, what: str) -> str:
+    """A normalised practice-local time (see `check_version`), never None."""
     if (
         isinstance(value, str)
         and len(value) == 26

@@ -41,13 +41,14 @@ from ._sql import (
     check_delivery,
     check_id,
     check_key,
+    check_time,
     checksum_of,
     dump_checkpoint,
     indexed_columns,
     now_utc,
     unique,
 )
-from ._sqlite_schema import create_bookkeeping, ensure
+from ._sqlite_schema import create_bookkeeping, ensure, key_type
 from ._sqlite_sql import (
     Table,
     check_limit,
@@ -321,9 +322,7 @@ class SQLiteStore:
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
         """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`)."""
         check_resource(resource)
-        since = check_version(at, "at")
-        if since is None:
-            raise InvalidRequestError("at must be a normalised time")
+        since = check_time(at, "at")
 
         def run() -> WriteResult:
             table = self._table(resource, "mark_stale")
@@ -368,12 +367,8 @@ class SQLiteStore:
         delivery = check_delivery(delivery_id)
 
         def run() -> bool:
-            found = (
-                self._db()
-                .execute(f"SELECT 1 FROM {q(DELIVERIES)} WHERE id = ?", (delivery,))
-                .fetchone()
-            )
-            return found is not None
+            sql = f"SELECT 1 FROM {q(DELIVERIES)} WHERE id = ?"
+            return self._db().execute(sql, (delivery,)).fetchone() is not None
 
         return await self._call("delivery_handled", "", run)
 
@@ -397,15 +392,10 @@ class SQLiteStore:
     # -- reads -------------------------------------------------------------------------------
 
     def _key(self, conn: sqlite3.Connection, resource: str) -> KeyType | None:
-        """The type of the resource's ids (as its table declares `id`); None: no table."""
-        key = self._keys.get(resource)
-        if key is None:
-            found = conn.execute(
-                "SELECT upper(type) FROM pragma_table_info(?) WHERE name = 'id'", (resource,)
-            ).fetchone()
-            if found is None:
-                return None
-            key = self._keys[resource] = "integer" if found[0] == "INTEGER" else "text"
+        """The type of the resource's ids, as ensured or as its table has it; None: none."""
+        key = self._keys.get(resource) or key_type(conn, resource)
+        if key is not None:
+            self._keys[resource] = key
         return key
 
     def _read(self, resource: str, fn: Callable[[sqlite3.Connection, KeyType], T], empty: T) -> T:

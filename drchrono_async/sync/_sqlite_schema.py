@@ -27,7 +27,7 @@ from ._sql import CHECKPOINTS, DELIVERIES, TOKENS, VERSION_COLUMNS, VERSIONS, no
 from ._sqlite_sql import SQL_TYPES, q
 from ._store import ChildTable, ColumnType, KeyType
 
-__all__ = ["Ensured", "create_bookkeeping", "ensure", "load_keys", "save_keys"]
+__all__ = ["Ensured", "create_bookkeeping", "ensure", "key_type", "load_keys", "save_keys"]
 
 _ID = {"integer": "INTEGER PRIMARY KEY", "text": "TEXT PRIMARY KEY"}
 _PARENT = {"integer": "INTEGER", "text": "TEXT"}
@@ -85,6 +85,13 @@ def create_bookkeeping(conn: sqlite3.Connection) -> None:
             f"this database has tables of layout {int(newest)}, which a newer drchrono-async"
             f" wrote; this one knows layouts up to {LAYOUT}: upgrade it"
         )
+
+
+def key_type(conn: sqlite3.Connection, resource: str) -> KeyType | None:
+    """The type of the resource's ids as its table declares `id` (any layout); None: none."""
+    sql = "SELECT upper(type) FROM pragma_table_info(?) WHERE name = 'id'"
+    found = conn.execute(sql, (resource,)).fetchone()
+    return None if found is None else "integer" if found[0] == "INTEGER" else "text"
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> dict[str, str]:
