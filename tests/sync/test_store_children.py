@@ -333,3 +333,21 @@ async def test_children_left_by_a_parent_deleted_by_hand_do_not_stop_its_writes(
     await store.write("appointments", [visit(i, 2, vitals={"n": 2}) for i in ids])
     got = await backend.sql("SELECT parent_id, n FROM appointments__vitals")
     assert dict(got) == dict.fromkeys(ids, 2) and len(got) == size
+
+
+async def test_the_primary_key_serves_look_ups_by_parent(store: Store, backend: Backend) -> None:
+    # (parent_id, source, position): its index leads with parent_id, so a second index on
+    # parent_id would only slow every write down.
+    await store.ensure_resource("appointments", [], children=[VITALS])
+    await store.write("appointments", [visit("1", 1, vitals={"n": 1})])
+    if backend.kind == "sqlite":
+        plan = await backend.sql(
+            "EXPLAIN QUERY PLAN SELECT * FROM appointments__vitals WHERE parent_id = '1'"
+        )
+        assert "USING INDEX" in plan[0][-1] and "(parent_id=?)" in plan[0][-1]
+    else:
+        found = await backend.sql(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND tablename = 'appointments__vitals'"
+        )
+        assert [d for (d,) in found if '(parent_id, source, "position")' in d]
