@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, LiteralString
+from typing import Any, LiteralString
 
 import attrs
 import orjson
@@ -14,16 +14,12 @@ from ._layout import store_id
 from ._sql import deleted_version, dump_payload
 from ._store import KeyType, Row
 
-if TYPE_CHECKING:
-    import psycopg
-
 __all__ = [
     "CONVERT",
     "ROW_COLUMNS",
     "SQL_TYPES",
     "PgTable",
     "encode",
-    "exists",
     "lock_key",
     "params",
     "payload",
@@ -63,14 +59,6 @@ def lock_key(*parts: str) -> int:
 
 def payload(payload: Any, text: str | None) -> dict[str, Any]:
     return dict(orjson.loads(text) if text is not None else payload)
-
-
-async def exists(conn: psycopg.AsyncConnection[Any], schema: str, table: str) -> bool:
-    cur = await conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-        (schema, table),
-    )
-    return await cur.fetchone() is not None
 
 
 # The columns a row's parameters fill, in order (then the table's typed columns).
