@@ -289,6 +289,10 @@ def test_sigkill_during_a_sqlite_migration_leaves_the_old_or_the_new_table(
                 assert count == (ids,), (seed, kill_at, table)
         # Each table is whole, in the old layout or the new: the next open finishes the job.
         assert asyncio.run(_open_and_answer(path)) == expected("main"), (seed, kill_at)
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            ids = conn.execute("SELECT DISTINCT typeof(id) FROM patients").fetchall()
+            vitals = conn.execute("SELECT count(*) FROM appointments__vitals").fetchone()
+        assert (ids, vitals) == ([("integer",)], (3,)), (seed, kill_at)
     assert killed >= 3, seed
 
 
