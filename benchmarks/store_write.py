@@ -8,6 +8,11 @@ same rows into the same table layout, one transaction per page, with no upsert r
 checks and no checkpoint: `executemany(INSERT)` for sqlite3, `COPY` for psycopg. The goal is
 a ratio (baseline rows/s over write() rows/s) of at most 1.5.
 
+Child tables: the same rows with `vitals` (one object of 4 keys) and `status_transitions`
+(two objects) in their payloads, written with and without those child tables, first into an
+empty table, then again as newer versions (whose children are replaced): what child tables
+cost, only for the resources that have them.
+
 `--drivers` also compares psycopg 3 with asyncpg (if installed) on the PostgreSQL bulk upsert:
 plain COPY, executemany into INSERT ... ON CONFLICT, and COPY into a temporary table then
 INSERT ... ON CONFLICT: the measurement behind PostgresStore's choice of driver.
@@ -36,6 +41,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drchrono_async.sync import Column, PostgresStore, Row, SQLiteStore
+from drchrono_async.sync._store import ChildTable
 
 PAGE = 250
 COLUMNS = [
@@ -56,6 +62,10 @@ COLUMNS = [
 ]
 NAMES = [c.name for c in COLUMNS]
 BASE = {"id", "payload", "payload_text", "updated_at", "deleted", "synced_at"}
+CHILDREN = (
+    ChildTable("vitals", ("vitals",)),
+    ChildTable("status_transitions", ("status_transitions",)),
+)
 
 
 def typed(columns: list[Column]) -> list[str]:
@@ -100,6 +110,31 @@ def make_rows(n: int) -> list[Row]:
     return rows
 
 
+def with_nested(rows: list[Row], version: str | None = None) -> list[Row]:
+    """`rows` with vitals and status transitions in their payloads (and `version`, if given)."""
+    out = []
+    for i, r in enumerate(rows):
+        payload = {
+            **r.payload,
+            "vitals": {
+                "blood_pressure_1": 120 + i % 20,
+                "blood_pressure_2": 80,
+                "weight": 150.5 + i % 40,
+                "height": 70,
+            },
+            "status_transitions": [
+                {"from_status": "", "to_status": "Arrived", "datetime": "2024-05-01T09:00:00"},
+                {
+                    "from_status": "Arrived",
+                    "to_status": "Complete",
+                    "datetime": "2024-05-01T09:30:00",
+                },
+            ],
+        }
+        out.append(Row(r.id, version or r.updated_at, payload, r.columns))
+    return out
+
+
 def pages(rows: list[Row]) -> list[list[Row]]:
     return [rows[i : i + PAGE] for i in range(0, len(rows), PAGE)]
 
@@ -119,6 +154,31 @@ async def sqlite_write(rows: list[Row], columns: list[Column] = COLUMNS) -> floa
             for n, page in enumerate(pages(rows)):
                 await store.write("appointments", page, checkpoint={"page": n})
             return time.perf_counter() - started
+
+
+async def sqlite_twice(
+    first: list[Row], second: list[Row], children: tuple[ChildTable, ...]
+) -> tuple[float, float]:
+    """Seconds to write `first` into an empty table, then `second` (newer versions) over it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SQLiteStore(Path(tmp) / "b.db") as store:
+            return await twice(store, first, second, children)
+
+
+async def twice(
+    store: SQLiteStore | PostgresStore,
+    first: list[Row],
+    second: list[Row],
+    children: tuple[ChildTable, ...],
+) -> tuple[float, float]:
+    await store.ensure_resource("appointments", COLUMNS, children=children)
+    out = []
+    for rows in (first, second):
+        started = time.perf_counter()
+        for n, page in enumerate(pages(rows)):
+            await store.write("appointments", page, checkpoint={"page": n})
+        out.append(time.perf_counter() - started)
+    return out[0], out[1]
 
 
 async def sqlite_plain(rows: list[Row], columns: list[Column] = COLUMNS) -> float:
@@ -184,6 +244,17 @@ async def postgres_write(dsn: str, rows: list[Row], columns: list[Column] = COLU
             for n, page in enumerate(pages(rows)):
                 await store.write("appointments", page, checkpoint={"page": n})
             return time.perf_counter() - started
+    finally:
+        await drop_schema(dsn, schema)
+
+
+async def postgres_twice(
+    dsn: str, first: list[Row], second: list[Row], children: tuple[ChildTable, ...]
+) -> tuple[float, float]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    try:
+        async with PostgresStore(dsn, schema=schema) as store:
+            return await twice(store, first, second, children)
     finally:
         await drop_schema(dsn, schema)
 
@@ -351,6 +422,22 @@ async def main(argv: list[str] | None = None) -> int:
         p = await best(args.repeat, plain)
         worst = max(worst, w / p)
         print(f"{name:<10}{len(rows) / w:>16,.0f}{len(rows) / p:>16,.0f}{w / p:>8.2f}")
+    first = with_nested(rows)
+    second = with_nested(rows, "2024-06-01T00:00:00.000000")
+    print(f"\nchild tables (vitals, status_transitions: 3 rows a record), best of {args.repeat}:")
+    print(f"{'store':<10}{'write':<8}{'with rows/s':>14}{'without rows/s':>16}{'ratio':>8}")
+    both = [
+        ("SQLite", lambda c: sqlite_twice(first, second, c)),
+        ("Postgres", lambda c: postgres_twice(args.dsn, first, second, c)),
+    ]
+    for name, run in both:
+        runs = {c: [await run(c) for _ in range(args.repeat)] for c in (CHILDREN, ())}
+        for n, label in enumerate(("new", "newer")):
+            w = min(r[n] for r in runs[CHILDREN])
+            p = min(r[n] for r in runs[()])
+            print(
+                f"{name:<10}{label:<8}{len(rows) / w:>14,.0f}{len(rows) / p:>16,.0f}{w / p:>8.2f}"
+            )
     if args.drivers:
         await compare_drivers(args.dsn, rows, args.repeat)
     return 0 if worst <= 1.5 else 1

@@ -32,7 +32,7 @@ from ..errors import InvalidRequestError
 from ._sql import BASE_COLUMNS, check_name
 from ._store import ColumnType
 
-__all__ = ["ColumnValues", "fits"]
+__all__ = ["ColumnValues", "fits", "fitter", "warn_misfit"]
 
 logger = logging.getLogger("drchrono_async.sync")
 
@@ -102,9 +102,15 @@ def fits(type_: ColumnType, value: object, *, nul_in_text: bool = True) -> bool:
     """Whether `value` fits a column of `type_` (None always does); see the module's rule."""
     if value is None:
         return True
+    return fitter(type_, nul_in_text=nul_in_text)(value)
+
+
+def fitter(type_: ColumnType, *, nul_in_text: bool = True) -> Callable[[Any], bool]:
+    """`fits` for one column type, for a value that is not None (looked up once, called per
+    value)."""
     if type_ == "text" and not nul_in_text:
-        return _text_no_nul(value)
-    return _FITS[type_](value)
+        return _text_no_nul
+    return _FITS[type_]
 
 
 # Values taken without a further look: the common case, checked at C speed per row.
@@ -198,13 +204,18 @@ class ColumnValues:
         return out, misfits
 
     def _warn(self, row_id: str, index: int) -> int:
-        # The resource, id and field, never the value: it may be patient data.
-        logger.warning(
-            "sync: %s %s: field %s does not fit its %s column; stored NULL there (the "
-            "payload keeps it as received)",
-            self.resource,
-            row_id,
-            self.names[index],
-            self._types[index],
-        )
+        warn_misfit(self.resource, row_id, self.names[index], self._types[index])
         return 1
+
+
+def warn_misfit(table: str, row_id: str, column: str, type_: str | None) -> None:
+    """The misfit warning: the table, the (parent) id and the column, never the value (it
+    may be patient data)."""
+    logger.warning(
+        "sync: %s %s: field %s does not fit its %s column; stored NULL there (the "
+        "payload keeps it as received)",
+        table,
+        row_id,
+        column,
+        type_,
+    )

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 import attrs
@@ -270,6 +270,23 @@ class PgSession:
         held to the end of the transaction `conn` is in."""
         key = lock_key("ddl", self.settings.schema)
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    @contextlib.asynccontextmanager
+    async def hold(self, keys: list[tuple[str, int]], wait: float) -> AsyncIterator[None]:
+        """Hold the session advisory locks of `keys` ((name, key) pairs) on a connection of
+        its own for the block (all or none; see `take`); a holder that dies loses them."""
+        conn = await self.guard("take the sync lock", "", self.connect)
+        try:
+            await self.guard("take the sync lock", "", lambda: self.take(conn, keys, wait))
+            yield
+        finally:
+            # Released before the close returns: a backend that ends after its client has
+            # gone can still hold the locks a moment, and a run right after would find them
+            # taken. (Should this fail, the session's end releases them all the same.)
+            with contextlib.suppress(Exception):
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def take(
         self, conn: psycopg.AsyncConnection[Any], keys: list[tuple[str, int]], wait: float

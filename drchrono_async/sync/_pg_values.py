@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, LiteralString
+from typing import Any, LiteralString
 
+import attrs
 import orjson
 
 from ._columns import ColumnValues
+from ._layout import store_id
 from ._sql import deleted_version, dump_payload
-from ._store import Row
+from ._store import KeyType, Row
 
-if TYPE_CHECKING:
-    import psycopg
-
-__all__ = ["CONVERT", "ROW_COLUMNS", "SQL_TYPES", "exists", "lock_key", "params", "payload"]
+__all__ = [
+    "CONVERT",
+    "ROW_COLUMNS",
+    "SQL_TYPES",
+    "PgTable",
+    "encode",
+    "lock_key",
+    "params",
+    "payload",
+]
 
 SQL_TYPES: dict[str, LiteralString] = {
     "text": "text",
@@ -53,14 +61,6 @@ def payload(payload: Any, text: str | None) -> dict[str, Any]:
     return dict(orjson.loads(text) if text is not None else payload)
 
 
-async def exists(conn: psycopg.AsyncConnection[Any], schema: str, table: str) -> bool:
-    cur = await conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-        (schema, table),
-    )
-    return await cur.fetchone() is not None
-
-
 # The columns a row's parameters fill, in order (then the table's typed columns).
 ROW_COLUMNS = (
     "id",
@@ -74,18 +74,35 @@ ROW_COLUMNS = (
 )
 
 
-def params(resource: str, table: ColumnValues, row: Row, now: Any) -> tuple[tuple[Any, ...], int]:
-    """A row's parameters in `ROW_COLUMNS` order and its typed columns, and its misfits."""
-    data = dump_payload(resource, row.payload)
-    exact = None
+@attrs.frozen
+class PgTable:
+    """What writing one resource needs: its typed columns and the type of its ids."""
+
+    values: ColumnValues
+    key: KeyType
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.values.names
+
+
+def encode(data: bytes) -> tuple[str, str | None]:
+    """JSON for a jsonb column, and the exact JSON where they differ (else None).
+
+    jsonb cannot hold U+0000: it gets U+FFFD there, and the exact JSON goes to the row's
+    `payload_text`, which `get()` reads."""
     if _NUL in data:
-        # jsonb cannot hold U+0000: the exact JSON goes to payload_text, which get() reads.
-        exact = data.decode()
-        data = data.replace(_NUL, b"\\ufffd")
-    values, misfits = table(row.id, row.columns)
+        return data.replace(_NUL, b"\\ufffd").decode(), data.decode()
+    return data.decode(), None
+
+
+def params(resource: str, table: PgTable, row: Row, now: Any) -> tuple[tuple[Any, ...], int]:
+    """A row's parameters in `ROW_COLUMNS` order and its typed columns, and its misfits."""
+    data, exact = encode(dump_payload(resource, row.payload))
+    values, misfits = table.values(row.id, row.columns)
     out = (
-        row.id,
-        data.decode(),
+        store_id(row.id, table.key, resource),
+        data,
         exact,
         row.updated_at,
         row.deleted,

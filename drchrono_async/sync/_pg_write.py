@@ -4,7 +4,10 @@ Bulk upsert: one look-up of which ids of the page are stored; the others are COP
 into the table (a first sync: nearly every row), the stored ones COPYed into a temporary
 table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` (the upsert
 rule). A row another writer inserts in between makes the COPY fail; the write is then redone
-whole through the upsert. Rows, delete marks and checkpoint: one transaction.
+whole through the upsert. Rows, delete marks, checkpoint and the rows of child tables: one
+transaction. With child tables the upserts say which rows they wrote and which of those they
+inserted (`RETURNING id, (xmax = 0)`): only the written parents' children are replaced, and
+only the updated ones' deleted first (`_pg_children`).
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidRequestError
-from ._columns import ColumnValues
-from ._pg_values import ROW_COLUMNS, params
+from ._children import Item, items_of
+from ._layout import check_resource, store_id
+from ._pg_children import Children, grow, replace
+from ._pg_values import ROW_COLUMNS, PgTable, params
 from ._sql import (
     CHECKPOINTS,
     DELIVERIES,
     check_delivery,
-    check_name,
     check_row,
+    check_time,
+    check_version,
     dump_checkpoint,
     layers,
     mark_conditions,
@@ -30,7 +35,7 @@ from ._sql import (
     upsert_condition,
     upsert_versions,
 )
-from ._store import Row, WriteResult
+from ._store import KeyType, Row, WriteResult
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,10 +50,10 @@ __all__ = ["SMALL", "PageWriter"]
 SMALL = 8
 
 
-def _version(value: object) -> str | None:
-    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
-        raise InvalidRequestError("a version is a normalised timestamp as text")
-    return value
+def _array(key: KeyType) -> sql.SQL:
+    from psycopg import sql
+
+    return sql.SQL("bigint[]" if key == "integer" else "text[]")
 
 
 class PageWriter:
@@ -56,8 +61,8 @@ class PageWriter:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
-        # Per connection (a session): resource -> (staging table, its columns).
-        self._temps: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, tuple[str, ...]]]] = (
+        # Per connection (a session): resource -> (staging table, its columns and key).
+        self._temps: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, tuple[object, ...]]]] = (
             weakref.WeakKeyDictionary()
         )
         self._all_new: dict[str, bool] = {}  # did the resource's last page hold only new ids?
@@ -65,13 +70,18 @@ class PageWriter:
     def forget(self) -> None:
         self._temps = weakref.WeakKeyDictionary()
 
-    async def _temp(
-        self, conn: psycopg.AsyncConnection[Any], resource: str, table: ColumnValues
-    ) -> str:
+    def forget_resource(self, resource: str) -> None:
+        """Make each session's staging table of `resource` again on its next write (its
+        table may have been migrated)."""
+        for temps in self._temps.values():
+            temps.pop(resource, None)
+
+    async def _temp(self, conn: psycopg.AsyncConnection[Any], resource: str, table: PgTable) -> str:
         """The session's staging table for `resource`, (re)made to match its columns."""
         temps = self._temps.setdefault(conn, {})
         found = temps.get(resource)
-        if found is not None and found[1] == table.names:
+        shape = (table.names, table.key)
+        if found is not None and found[1] == shape:
             return found[0]
         name = f"_in_{len(temps)}" if found is None else found[0]
         sql = self._store.sql
@@ -80,7 +90,7 @@ class PageWriter:
         await conn.execute(
             sql("CREATE TEMP TABLE {n} (LIKE {s}.{t}) ON COMMIT DELETE ROWS", n=name, t=resource)
         )
-        temps[resource] = (name, table.names)
+        temps[resource] = (name, shape)
         return name
 
     async def write(
@@ -95,13 +105,16 @@ class PageWriter:
     ) -> WriteResult:
         delivery = None if delivery_id is None else check_delivery(delivery_id)
         table = self._store.table(resource, "write")
+        children: Children = self._store.children.get(resource, ())
         ckpt = None if checkpoint is None else dump_checkpoint(checkpoint).decode()
-        deletes = unique(delete_ids, resource)
-        version = _version(deleted_at)
+        deletes = [store_id(i, table.key, resource) for i in unique(delete_ids, resource)]
+        version = check_version(deleted_at, "deleted_at")
         now = now_utc()
         # Checked and converted before anything is sent.
         misfits = 0
         parts: list[list[tuple[Any, ...]]] = []
+        # Per part, per row: the row's id as text and its items per child table.
+        nested: list[list[tuple[str, list[list[Item]]]]] = []
         for layer in layers(rows):
             part = []
             for row in layer:
@@ -109,8 +122,16 @@ class PageWriter:
                 part.append(values)
                 misfits += bad
             parts.append(part)
+            if children:
+                nested.append(
+                    [
+                        (r.id, [items_of(resource, r.id, c, r.payload) for c, _ in children])
+                        for r in layer
+                    ]
+                )
         n_rows = sum(map(len, parts))
         store = self._store
+        grown: list[Children] = [children]
 
         async def run(conn: psycopg.AsyncConnection[Any], mode: str) -> WriteResult:
             from psycopg import sql
@@ -119,7 +140,13 @@ class PageWriter:
             staging = n_rows and mode in ("lookup", "upsert")
             temp = await self._temp(conn, resource, table) if staging else ""
             written = marked = 0
+            nested_misfits = 0
             staged = False
+            # The last resort deletes the children of every written parent, inserted or not:
+            # one a parent row deleted by hand left behind would fail the COPY of its rows.
+            clean = mode in ("upsert", "small-clean")
+            # With children: which rows the upsert wrote, and which of them it inserted.
+            returning = sql.SQL(" RETURNING id, (xmax = 0)" if children else "")
             async with conn.transaction(), conn.cursor() as cur:
                 if delivery is not None:
                     await cur.execute(
@@ -132,10 +159,16 @@ class PageWriter:
                     )
                     if not cur.rowcount:
                         return WriteResult(0, n_rows, 0, duplicate=True)
-                for part in filter(None, parts):
+                kids = children
+                if children:
+                    kids = await grow(store, conn, children, (i for p in nested for _, i in p))
+                for n, part in enumerate(parts):
+                    if not part:
+                        continue
                     new: list[tuple[Any, ...]] = []
                     held_rows = part
-                    if mode == "small":
+                    done: dict[Any, bool] = {}  # ids this part wrote -> whether inserted
+                    if mode in ("small", "small-clean"):
                         # A webhook's row, a few confirmed ids: one statement, no staging.
                         listed = sql.SQL(", ").join(
                             sql.SQL("({})").format(
@@ -144,10 +177,16 @@ class PageWriter:
                             for _ in part
                         )
                         await cur.execute(
-                            self._upsert(resource, sql.SQL("VALUES ") + listed, table, cols),
+                            self._upsert(resource, sql.SQL("VALUES ") + listed, table, cols)
+                            + returning,
                             [v for one in part for v in one],
                         )
                         written += cur.rowcount
+                        if children:
+                            done.update(await cur.fetchall())
+                            nested_misfits += await self._nested(
+                                cur, kids, table, part, nested[n], done, clean
+                            )
                         continue
                     if mode == "direct":
                         new, held_rows = part, []
@@ -155,7 +194,11 @@ class PageWriter:
                         # Ids not stored yet go straight in (a fresh sync: most rows), the
                         # others through the staging table and the upsert rule.
                         await cur.execute(
-                            store.sql("SELECT id FROM {s}.{t} WHERE id = ANY(%s)", t=resource),
+                            store.sql(
+                                "SELECT id FROM {s}.{t} WHERE id = ANY(%s::{a})",
+                                t=resource,
+                                a=_array(table.key),
+                            ),
                             ([p[0] for p in part],),
                         )
                         held = {r[0] for r in await cur.fetchall()}
@@ -168,6 +211,7 @@ class PageWriter:
                             for values in new:
                                 await sink.write_row(values)
                         written += len(new)
+                        done.update((p[0], True) for p in new)
                     if held_rows:
                         if staged:
                             await cur.execute(store.sql("DELETE FROM pg_temp.{n}", n=temp))
@@ -176,11 +220,17 @@ class PageWriter:
                             for values in held_rows:
                                 await sink.write_row(values)
                         source = store.sql("SELECT {c} FROM pg_temp.{n}", c=cols, n=temp)
-                        await cur.execute(self._upsert(resource, source, table, cols))
+                        await cur.execute(self._upsert(resource, source, table, cols) + returning)
                         written += cur.rowcount
+                        if children:
+                            done.update(await cur.fetchall())
                         staged = True
+                    if children:
+                        nested_misfits += await self._nested(
+                            cur, kids, table, part, nested[n], done, clean
+                        )
                 if deletes:
-                    marked = await self._mark(cur, resource, deletes, version, now)
+                    marked = await self._mark(cur, resource, table.key, deletes, version, now)
                 if ckpt is not None:
                     await cur.execute(
                         store.sql(
@@ -192,8 +242,12 @@ class PageWriter:
                         ),
                         (resource, ckpt, now),
                     )
+            grown[0] = kids  # committed: the columns it added exist
             return WriteResult(
-                written=written, skipped=n_rows - written, marked_deleted=marked, misfits=misfits
+                written=written,
+                skipped=n_rows - written,
+                marked_deleted=marked,
+                misfits=misfits + nested_misfits,
             )
 
         async def attempt(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
@@ -204,7 +258,12 @@ class PageWriter:
             # again. A unique violation rolls the attempt back whole: "direct" falls back to
             # "lookup"; "lookup" (another writer inserted an id meanwhile) to "upsert".
             if n_rows <= SMALL:
-                return await run(conn, "small")
+                try:
+                    return await run(conn, "small")
+                except psycopg.errors.UniqueViolation:
+                    if not children:
+                        raise
+                    return await run(conn, "small-clean")
             modes = ["direct", "lookup", "upsert"]
             first = "direct" if self._all_new.get(resource, True) else "lookup"
             for mode in modes[modes.index(first) :]:
@@ -219,13 +278,37 @@ class PageWriter:
                 return result
             raise AssertionError("unreachable")  # pragma: no cover
 
-        return await store.run("write", resource, attempt)
+        result = await store.run("write", resource, attempt)
+        if children:
+            store.children[resource] = grown[0]
+        return result
+
+    async def _nested(
+        self,
+        cur: psycopg.AsyncCursor[Any],
+        children: Children,
+        table: PgTable,
+        part: list[tuple[Any, ...]],
+        nested: list[tuple[str, list[list[Item]]]],
+        done: dict[Any, bool],
+        clean: bool,
+    ) -> int:
+        """Replace the children of the rows of `part` that were written (ids in `done`); the
+        inserted ones' are deleted first only when `clean`."""
+        parents = [
+            (values[0], row_id, items)
+            for values, (row_id, items) in zip(part, nested, strict=True)
+            if values[0] in done
+        ]
+        updated = [parent for parent, inserted in done.items() if clean or not inserted]
+        return await replace(self._store, cur, children, table.key, parents, updated)
 
     async def _mark(
         self,
         cur: psycopg.AsyncCursor[Any],
         resource: str,
-        ids: list[str],
+        key: KeyType,
+        ids: list[Any],
         version: str | None,
         now: Any,
     ) -> int:
@@ -237,11 +320,12 @@ class PageWriter:
         await cur.execute(
             store.sql(
                 "INSERT INTO {s}.{t} AS t (id, payload, updated_at, deleted, synced_at,"
-                " deleted_at) SELECT i, '{{}}'::jsonb, NULL, true, %(now)s, %(v)s::text"
-                " FROM unnest(%(ids)s::text[]) AS i ON CONFLICT (id) DO UPDATE"
+                " deleted_at) SELECT i, '{{}}'::jsonb, NULL::timestamp, true, %(now)s,"
+                " %(v)s::timestamp FROM unnest(%(ids)s::{a}) AS i ON CONFLICT (id) DO UPDATE"
                 " SET deleted = true, synced_at = excluded.synced_at,"
                 " deleted_at = excluded.deleted_at, stale_at = {stale} WHERE {mark}",
                 t=resource,
+                a=_array(key),
                 stale=sql.SQL(stale),  # constants only
                 mark=sql.SQL(mark),
             ),
@@ -249,12 +333,13 @@ class PageWriter:
         )
         marked = cur.rowcount
         if version is not None:
-            _, raise_, stale = mark_conditions("t", "%(v)s::text")
+            _, raise_, stale = mark_conditions("t", "%(v)s::timestamp")
             await cur.execute(
                 store.sql(
-                    "UPDATE {s}.{t} AS t SET deleted_at = %(v)s::text, synced_at = %(now)s,"
-                    " stale_at = {stale} WHERE t.id = ANY(%(ids)s::text[]) AND {raise_}",
+                    "UPDATE {s}.{t} AS t SET deleted_at = %(v)s::timestamp, synced_at = %(now)s,"
+                    " stale_at = {stale} WHERE t.id = ANY(%(ids)s::{a}) AND {raise_}",
                     t=resource,
+                    a=_array(key),
                     stale=sql.SQL(stale),
                     raise_=sql.SQL(raise_),
                 ),
@@ -263,7 +348,7 @@ class PageWriter:
         return marked
 
     def _upsert(
-        self, resource: str, source: sql.Composable, table: ColumnValues, cols: sql.Composable
+        self, resource: str, source: sql.Composable, table: PgTable, cols: sql.Composable
     ) -> sql.Composed:
         from psycopg import sql
 
@@ -289,14 +374,16 @@ class PageWriter:
         )
 
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
-        """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`)."""
-        since = _version(at)
-        if since is None:
-            raise InvalidRequestError("at must be a normalised timestamp")
-        check_name(resource, "a resource name")
+        """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`); a row
+        it inserts gets its children."""
+        since = check_time(at, "at")
+        check_resource(resource)
         table = self._store.table(resource, "mark_stale")
+        children: Children = self._store.children.get(resource, ())
         values, misfits = params(resource, table, check_row(resource, row), now_utc())
+        items = [items_of(resource, row.id, c, row.payload) for c, _ in children]
         store = self._store
+        grown: list[Children] = [children]
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
             from psycopg import sql
@@ -304,20 +391,32 @@ class PageWriter:
             names = [*ROW_COLUMNS, *table.names, "stale_at"]
             cols = sql.SQL(", ").join(map(sql.Identifier, names))
             marks = sql.SQL(", ").join([sql.Placeholder()] * len(names))
-            cur = await conn.execute(
-                store.sql(
-                    "INSERT INTO {s}.{t} AS t ({cols}) VALUES ({marks})"
-                    " ON CONFLICT (id) DO UPDATE SET stale_at = CASE WHEN t.stale_at IS NULL"
-                    " OR excluded.stale_at > t.stale_at THEN excluded.stale_at"
-                    " ELSE t.stale_at END RETURNING (xmax = 0)",
-                    t=resource,
-                    cols=cols,
-                    marks=marks,
-                ),
-                (*values, since),
+            nested = 0
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.execute(
+                    store.sql(
+                        "INSERT INTO {s}.{t} AS t ({cols}) VALUES ({marks})"
+                        " ON CONFLICT (id) DO UPDATE SET stale_at = CASE WHEN t.stale_at IS NULL"
+                        " OR excluded.stale_at > t.stale_at THEN excluded.stale_at"
+                        " ELSE t.stale_at END RETURNING (xmax = 0)",
+                        t=resource,
+                        cols=cols,
+                        marks=marks,
+                    ),
+                    (*values, since),
+                )
+                found = await cur.fetchone()
+                inserted = bool(found and found[0])
+                if inserted and children:
+                    kids = await grow(store, conn, children, [items])
+                    parent = [(values[0], row.id, items)]  # just inserted: none to delete
+                    nested = await replace(store, cur, kids, table.key, parent, ())
+                    grown[0] = kids
+            return WriteResult(
+                written=int(inserted), skipped=0, marked_deleted=0, misfits=misfits + nested
             )
-            found = await cur.fetchone()
-            inserted = bool(found and found[0])
-            return WriteResult(written=int(inserted), skipped=0, marked_deleted=0, misfits=misfits)
 
-        return await store.run("mark_stale", resource, run)
+        result = await store.run("mark_stale", resource, run)
+        if children:
+            store.children[resource] = grown[0]
+        return result

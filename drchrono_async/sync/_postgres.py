@@ -33,16 +33,16 @@ from ..errors import (
 from ..oauth import TokenStore
 from ..oauth._cipher import CipherChoice
 from ._columns import ColumnValues
+from ._layout import check_children, check_key_type, check_resource, store_id
 from ._locks import POLL, check_wait
+from ._pg_children import Children, backfill
+from ._pg_schema import create_bookkeeping, ensure, key_type
 from ._pg_session import IDLE_CHECK, PgSession, Settings
-from ._pg_values import CONVERT, SQL_TYPES, exists, lock_key, payload
+from ._pg_values import CONVERT, PgTable, lock_key, payload
 from ._pg_write import PageWriter
 from ._sql import (
-    BASE_COLUMNS,
     CHECKPOINTS,
     DELIVERIES,
-    TOKENS,
-    VERSION_COLUMNS,
     canonical,
     check_columns,
     check_delivery,
@@ -51,9 +51,10 @@ from ._sql import (
     check_name,
     checksum_add,
     checksum_of,
+    indexed_columns,
     now_utc,
 )
-from ._store import Column, ColumnType, Row, WriteResult
+from ._store import ChildTable, Column, KeyType, Row, WriteResult
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,11 +74,14 @@ def _seconds(value: object, what: str, low: float, high: float) -> float:
 class PostgresStore:
     """A `SyncStore` in a PostgreSQL schema (created if missing). Needs the `postgres` extra.
 
-    Each resource's table has `id` (text), `payload` (jsonb), `updated_at` (text, ISO),
-    `deleted` (boolean), `synced_at` (timestamptz), the version columns `deleted_at`,
-    `observed_at`, `stale_at` (text, ISO) and one typed column per scalar field (bigint,
-    double precision, boolean, numeric, date, time, timestamp, text). Bookkeeping tables
-    start with `_` (`_checkpoints`, `_tokens`), which no resource name can.
+    Each resource's table has `id` (`bigint` for `key="integer"`, else `text`), `payload`
+    (jsonb), `updated_at` (timestamp), `deleted` (boolean), `synced_at` (timestamptz), the
+    version columns `deleted_at`, `observed_at`, `stale_at` (timestamp), one typed column per
+    scalar field (bigint, double precision, boolean, numeric, date, time, timestamp, text),
+    an index per `indexed` column, a read-only view of its live rows `<resource>__live` and
+    its child tables `<resource>__<child>` (see `_pg_schema`, `_children`). Tables of an
+    older layout are migrated by `ensure_resource`. Bookkeeping tables start with `_`
+    (`_checkpoints`, `_tokens`, `_schema`...), which no resource name can.
 
     jsonb cannot hold the character U+0000: a payload containing it is also kept, exact, as
     JSON text in `payload_text` (and `payload` gets U+FFFD in its place); `get()` returns the
@@ -143,7 +147,10 @@ class PostgresStore:
         self._where = f"host={info.get('host', '')!s}, dbname={info.get('dbname', '')!s}"
         self.schema = schema
         self._session = PgSession(self.settings)
-        self._tables: dict[str, ColumnValues] = {}
+        self._tables: dict[str, PgTable] = {}
+        self._ensured: dict[str, tuple[object, ...]] = {}
+        self._keys: dict[str, KeyType] = {}  # resource -> its ids' type, ensured or found
+        self.children: dict[str, Children] = {}  # resource -> its child tables' columns
         self._writer = PageWriter(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -155,32 +162,12 @@ class PostgresStore:
     async def _create(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
             await self.ddl_lock(conn)
-            await conn.execute(self.sql("CREATE SCHEMA IF NOT EXISTS {s}"))
-            await conn.execute(
-                self.sql(
-                    "CREATE TABLE IF NOT EXISTS {s}.{t} (resource text PRIMARY KEY,"
-                    " checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL)",
-                    t=CHECKPOINTS,
-                )
-            )
-            await conn.execute(
-                self.sql(
-                    "CREATE TABLE IF NOT EXISTS {s}.{t} (key text PRIMARY KEY,"
-                    " token text NOT NULL, updated_at timestamptz NOT NULL)",
-                    t=TOKENS,
-                )
-            )
-            await conn.execute(
-                self.sql(
-                    "CREATE TABLE IF NOT EXISTS {s}.{t} (id text PRIMARY KEY,"
-                    " handled_at timestamptz NOT NULL)",
-                    t=DELIVERIES,
-                )
-            )
+            await create_bookkeeping(self, conn)
 
     async def aclose(self) -> None:
         """Close every connection; safe to call twice."""
         self._writer.forget()
+        self._ensured.clear()
         await self._session.close()
 
     async def close(self) -> None:
@@ -240,81 +227,44 @@ class PostgresStore:
     # -- schema ------------------------------------------------------------------------------
 
     async def ensure_resource(
-        self, resource: str, columns: Sequence[Column], *, key: str = "text", children: Any = ()
+        self,
+        resource: str,
+        columns: Sequence[Column],
+        *,
+        key: KeyType = "text",
+        children: Sequence[ChildTable] = (),
     ) -> None:
-        """Create the resource's table if missing; add the columns it lacks (never drops).
+        """Create the resource's table if missing, or migrate one of an older layout; add the
+        columns it lacks (never drops), the indexes, the view and the child tables.
 
         Columns named like a base column (`id`, `updated_at`, ...) are left to the payload.
-        Cheap once done in this session for the same columns.
+        Cheap once done in this session for the same arguments.
         """
-        check_name(resource, "a resource name")
+        check_resource(resource)
         declared = check_columns(columns)
-        known = self._tables.get(resource)
-        if known is not None and known.declared == declared and self._session.pool is not None:
+        kind = check_key_type(key)
+        wanted = check_children(resource, children)
+        indexed = indexed_columns(columns)
+        signature = (declared, kind, indexed, wanted)
+        if self._ensured.get(resource) == signature and self._session.pool is not None:
             return
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
-            have = await self._ensure(conn, resource, declared)
-            names = tuple(n for n in have if n not in BASE_COLUMNS)
-            self._tables[resource] = ColumnValues(
-                resource, names, declared, CONVERT, nul_in_text=False
-            )
+            async with conn.transaction():
+                made = await ensure(self, conn, resource, declared, kind, indexed, wanted)
+                kids = await backfill(self, conn, resource, kind, made.children, made.created)
+            values = ColumnValues(resource, made.names, declared, CONVERT, nul_in_text=False)
+            self._tables[resource] = PgTable(values, kind)
+            self.children[resource] = kids
+            self._keys[resource] = kind
+            self._writer.forget_resource(resource)  # staging tables of an older layout
 
         await self.run("ensure_resource", resource, run)
+        self._ensured[resource] = signature
 
-    async def _ensure(
-        self, conn: psycopg.AsyncConnection[Any], resource: str, declared: dict[str, ColumnType]
-    ) -> list[str]:
-        from psycopg import sql
-
-        async with conn.transaction():
-            await self.ddl_lock(conn)
-            await conn.execute(
-                self.sql(
-                    'CREATE TABLE IF NOT EXISTS {s}.{t} (id text COLLATE "C" PRIMARY KEY,'
-                    " payload jsonb NOT NULL, payload_text text,"
-                    ' updated_at text COLLATE "C", deleted boolean NOT NULL DEFAULT false,'
-                    ' synced_at timestamptz NOT NULL, deleted_at text COLLATE "C",'
-                    ' observed_at text COLLATE "C", stale_at text COLLATE "C")',
-                    t=resource,
-                )
-            )
-            cur = await conn.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-                (self.schema, resource),
-            )
-            have = [str(r[0]) for r in await cur.fetchall()]
-            for name in VERSION_COLUMNS:  # tables made before these columns existed
-                if name not in have:
-                    await conn.execute(
-                        self.sql(
-                            'ALTER TABLE {s}.{t} ADD COLUMN {c} text COLLATE "C"',
-                            t=resource,
-                            c=name,
-                        )
-                    )
-                    have.append(name)
-            for name, type_ in declared.items():
-                if name not in have:
-                    await conn.execute(
-                        self.sql("ALTER TABLE {s}.{t} ADD COLUMN {c} ", t=resource, c=name)
-                        + sql.SQL(SQL_TYPES[type_])
-                    )
-                    have.append(name)
-            await conn.execute(
-                self.sql(
-                    "CREATE INDEX IF NOT EXISTS {i} ON {s}.{t} (stale_at)"
-                    " WHERE stale_at IS NOT NULL",
-                    i=f"{resource}__stale"[:63],
-                    t=resource,
-                )
-            )
-        return have
-
-    def table(self, resource: str, op: str) -> ColumnValues:
+    def table(self, resource: str, op: str) -> PgTable:
         """The columns of `resource` as ensured in this session."""
-        check_name(resource, "a resource name")
+        check_resource(resource)
         table = self._tables.get(resource)
         if table is None:
             raise InvalidRequestError(f"call ensure_resource() for {resource} before {op}()")
@@ -352,6 +302,7 @@ class PostgresStore:
 
     async def stale_ids(self, resource: str, *, limit: int) -> list[str]:
         """Up to `limit` ids flagged stale, the longest-stale first."""
+        check_resource(resource)
         limit = check_int(limit, "limit", low=0, high=1_000_000)
         return await self._read(
             "stale_ids",
@@ -366,22 +317,11 @@ class PostgresStore:
     async def lock(self, resources: Sequence[str], *, wait: float = 0.0) -> AsyncIterator[None]:
         """The sync lock (see `SyncStore.lock`): a session advisory lock per resource, on a
         connection of its own held for the block (a holder that dies loses it at once)."""
-        names = [check_name(r, "a resource name") for r in resources]
+        names = [check_resource(r) for r in resources]
         seconds = check_wait(wait)
         keys = [(name, lock_key("sync", self.schema, name)) for name in names]
-        session = self._session
-        conn = await session.guard("take the sync lock", "", session.connect)
-        try:
-            await session.guard("take the sync lock", "", lambda: session.take(conn, keys, seconds))
+        async with self._session.hold(keys, seconds):
             yield
-        finally:
-            # Released before the close returns: a backend that ends after its client has
-            # gone can still hold the locks a moment, and a run right after would find them
-            # taken. (Should this fail, the session's end releases them all the same.)
-            with contextlib.suppress(Exception):
-                await conn.execute("SELECT pg_advisory_unlock_all()")
-            with contextlib.suppress(Exception):
-                await conn.close()
 
     # -- webhook deliveries -----------------------------------------------------------------
 
@@ -427,7 +367,7 @@ class PostgresStore:
     ) -> T:
         import psycopg
 
-        check_name(resource, "a resource name")
+        check_resource(resource)
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> T:
             try:
@@ -438,9 +378,36 @@ class PostgresStore:
 
         return await self.run(op, resource, run)
 
+    async def _key(self, conn: psycopg.AsyncConnection[Any], resource: str) -> KeyType | None:
+        """The type of the resource's ids, as ensured or as its table has it; None: none."""
+        key = self._keys.get(resource) or await key_type(self, conn, resource)
+        if key is not None:
+            self._keys[resource] = key
+        return key
+
+    async def _one(
+        self, op: str, resource: str, id: str | int, column: LiteralString
+    ) -> tuple[Any, ...] | None:
+        """The named columns of one row (by id, converted for its table's key), or None."""
+        check_resource(resource)
+        text = check_id(id)
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...] | None:
+            key = await self._key(conn, resource)
+            if key is None:
+                return None
+            cur = await conn.execute(
+                self.sql("SELECT " + column + " FROM {s}.{t} WHERE id = %s", t=resource),
+                (store_id(text, key, resource),),
+            )
+            found: tuple[Any, ...] | None = await cur.fetchone()
+            return found
+
+        return await self.run(op, resource, run)
+
     async def checkpoint(self, resource: str) -> dict[str, Any] | None:
         """The resource's saved checkpoint, or None."""
-        check_name(resource, "a resource name")
+        check_resource(resource)
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> dict[str, Any] | None:
             cur = await conn.execute(
@@ -454,25 +421,13 @@ class PostgresStore:
 
     async def get(self, resource: str, id: str | int) -> dict[str, Any] | None:
         """The payload of one row as received, or None (also for a tombstone)."""
-        return await self._read(
-            "get",
-            resource,
-            "SELECT payload, payload_text FROM {s}.{t} WHERE id = %s",
-            (check_id(id),),
-            None,
-            lambda rows: (payload(*rows[0]) or None) if rows else None,
-        )
+        found = await self._one("get", resource, id, "payload, payload_text")
+        return None if found is None else (payload(*found) or None)
 
     async def is_deleted(self, resource: str, id: str | int) -> bool | None:
         """Whether the row is marked deleted; None when there is no row."""
-        return await self._read(
-            "is_deleted",
-            resource,
-            "SELECT deleted FROM {s}.{t} WHERE id = %s",
-            (check_id(id),),
-            None,
-            lambda rows: bool(rows[0][0]) if rows else None,
-        )
+        found = await self._one("is_deleted", resource, id, "deleted")
+        return None if found is None else bool(found[0])
 
     async def count(self, resource: str, *, deleted: bool = False) -> int:
         """Rows that are (deleted=True) or are not (False) marked deleted."""
@@ -499,25 +454,28 @@ class PostgresStore:
     async def checksum(self, resource: str) -> str:
         """SHA-256 over the live rows sorted by id of (id, canonical payload JSON)."""
 
-        check_name(resource, "a resource name")
+        check_resource(resource)
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> str:
-            if not await exists(conn, self.schema, resource):
+            key = await self._key(conn, resource)
+            if key is None:
                 return checksum_of(())
+            # COLLATE "C": byte order of UTF-8, the order of Python's sorted(str); an integer
+            # id sorts as its text, so that the digest does not depend on the key.
+            order: LiteralString = 'id COLLATE "C"' if key == "text" else 'id::text COLLATE "C"'
             digest = hashlib.sha256()
             # A server-side cursor: the rows stream in batches, not all at once.
             async with conn.transaction(), conn.cursor(name="drchrono_checksum") as cur:
                 cur.itersize = 2000
-                # COLLATE "C": byte order of UTF-8, the order of Python's sorted(str).
                 await cur.execute(
                     self.sql(
                         "SELECT id, payload, payload_text FROM {s}.{t}"
-                        ' WHERE NOT deleted ORDER BY id COLLATE "C"',
+                        " WHERE NOT deleted ORDER BY " + order,
                         t=resource,
                     )
                 )
                 async for id_, data, text in cur:
-                    checksum_add(digest, id_, canonical(payload(data, text)))
+                    checksum_add(digest, str(id_), canonical(payload(data, text)))
             return digest.hexdigest()
 
         return await self.run("checksum", resource, run)

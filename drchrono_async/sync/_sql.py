@@ -4,7 +4,9 @@ Identifiers (resource and column names) are checked against `NAME` before they g
 statement, and are quoted; every value is a bound parameter.
 
 Versions. Every time below is the practice's naive local time as the API writes it,
-normalised to `YYYY-MM-DDTHH:MM:SS.ffffff` so that text order is time order. A row carries:
+normalised to `YYYY-MM-DDTHH:MM:SS.ffffff` so that text order is time order (`check_version`
+refuses any other text: PostgreSQL keeps them as `timestamp`, SQLite as this text, and both
+must order them alike). A row carries:
 
 - `updated_at`: the record's own version, where it has one;
 - `observed_at`: when a listing or a GET of the API (the request's send time, by the
@@ -31,8 +33,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, TypeVar
 
 import orjson
 
@@ -47,17 +50,21 @@ __all__ = [
     "DELIVERIES",
     "NAME",
     "TOKENS",
+    "VERSIONS",
     "check_columns",
     "check_delivery",
     "check_id",
     "check_key",
     "check_name",
     "check_row",
+    "check_time",
+    "check_version",
     "checksum_add",
     "checksum_of",
     "deleted_version",
     "dump_checkpoint",
     "dump_payload",
+    "indexed_columns",
     "layers",
     "mark_conditions",
     "now_utc",
@@ -66,6 +73,8 @@ __all__ = [
     "upsert_condition",
     "upsert_versions",
 ]
+
+T = TypeVar("T")
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 
@@ -89,8 +98,10 @@ BASE_COLUMNS = frozenset(
         "stale_at",
     }
 )
-# Added (as text) to tables made before they existed, by `ensure_resource`.
+# Added to tables made before they existed, by `ensure_resource`.
 VERSION_COLUMNS = ("deleted_at", "observed_at", "stale_at")
+# The base columns that hold a version: timestamps in PostgreSQL, ISO text in SQLite.
+VERSIONS = ("updated_at", *VERSION_COLUMNS)
 
 COLUMN_TYPES: frozenset[str] = frozenset(
     {"text", "integer", "real", "boolean", "decimal", "date", "time", "timestamp"}
@@ -131,9 +142,16 @@ def check_columns(columns: Sequence[Column]) -> dict[str, ColumnType]:
         check_name(column.name, "a column name")
         if column.type not in COLUMN_TYPES:
             raise InvalidRequestError(f"column {column.name} has an unknown type")
+        if not isinstance(column.indexed, bool):
+            raise InvalidRequestError(f"column {column.name}: indexed must be a bool")
         if column.name not in BASE_COLUMNS:
             out[column.name] = column.type
     return out
+
+
+def indexed_columns(columns: Sequence[Column]) -> tuple[str, ...]:
+    """The names of the (checked) columns to index, base columns left out, in order."""
+    return tuple(dict.fromkeys(c.name for c in columns if c.indexed and c.name not in BASE_COLUMNS))
 
 
 def dump_payload(resource: str, payload: Mapping[str, Any]) -> bytes:
@@ -172,17 +190,41 @@ def check_id(id_: object, what: str = "id") -> str:
     return text
 
 
+def check_version(value: object, what: str = "a version") -> str | None:
+    """None, or a normalised practice-local time `YYYY-MM-DDTHH:MM:SS.ffffff` (a real date and
+    time: PostgreSQL stores it as a timestamp); `InvalidRequestError` otherwise."""
+    return None if value is None else check_time(value, what)
+
+
+def check_time(value: object, what: str) -> str:
+    """A normalised practice-local time (see `check_version`), never None."""
+    if (
+        isinstance(value, str)
+        and len(value) == 26
+        and value.isascii()
+        and value[10] == "T"
+        and value[19] == "."
+    ):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                return value
+    raise InvalidRequestError(f"{what} must be a normalised time YYYY-MM-DDTHH:MM:SS.ffffff")
+
+
 def check_row(resource: str, row: object) -> Row:
-    """`row` if it is a Row with a usable text id and text-or-None versions."""
+    """`row` if it is a Row with a usable text id and normalised-or-None versions."""
     if not isinstance(row, Row):
         raise InvalidRequestError(f"rows of {resource} must be Row values")
     if not isinstance(row.id, str) or not _id_ok(row.id):
         raise InvalidRequestError(
             f"a row of {resource} has no id of printable text (1 to {MAX_ID_CHARS} chars)"
         )
-    for version in (row.updated_at, row.observed_at):
-        if version is not None and not isinstance(version, str):
-            raise InvalidRequestError(f"a row of {resource} has a version that is not text")
+    check_version(row.updated_at, f"a version of a row of {resource}")
+    check_version(row.observed_at, f"a version of a row of {resource}")
     return row
 
 
@@ -207,17 +249,19 @@ def unique(ids: Sequence[str], resource: str) -> list[str]:
     return list(out)
 
 
-def layers(rows: Sequence[Row]) -> list[list[Row]]:
-    """Rows split so that no id repeats within a part; parts applied in order = rows in order.
+def layers(rows: Sequence[T], id_of: Callable[[T], str] = attrgetter("id")) -> list[list[T]]:
+    """Rows (or anything `id_of` gives an id of) split so that no id repeats within a part;
+    parts applied in order = rows in order.
 
     A set-based `INSERT ... SELECT ... ON CONFLICT` cannot touch one row twice; a page that
     repeats an id (a record updated while being paged) goes in several statements instead.
     """
     seen: dict[str, int] = {}
-    out: list[list[Row]] = [[]]
+    out: list[list[T]] = [[]]
     for row in rows:
-        n = seen.get(row.id, 0)
-        seen[row.id] = n + 1
+        key = id_of(row)
+        n = seen.get(key, 0)
+        seen[key] = n + 1
         if n == len(out):
             out.append([])
         out[n].append(row)

@@ -32,26 +32,25 @@ from .._checks import check_choice, check_number
 from ..errors import DrChronoError, InvalidRequestError, StoreError, StoreTimeoutError
 from ..oauth import FileTokenStore, TokenStore
 from ..oauth._cipher import CipherChoice
+from ._layout import check_children, check_key_type, store_id
 from ._locks import check_wait, file_lock
 from ._sql import (
-    BASE_COLUMNS,
     CHECKPOINTS,
     DELIVERIES,
-    TOKENS,
-    VERSION_COLUMNS,
     canonical,
     check_columns,
     check_delivery,
     check_id,
     check_key,
-    check_row,
+    check_time,
     checksum_of,
     dump_checkpoint,
+    indexed_columns,
     now_utc,
     unique,
 )
+from ._sqlite_schema import create_bookkeeping, ensure, key_type
 from ._sqlite_sql import (
-    SQL_TYPES,
     Table,
     check_limit,
     check_resource,
@@ -61,8 +60,8 @@ from ._sqlite_sql import (
     table_for,
     transaction,
 )
-from ._sqlite_sql import params as row_params
-from ._store import Column, ColumnType, Row, WriteResult
+from ._sqlite_write import Children, backfill, write_page, write_stale
+from ._store import ChildTable, Column, ColumnType, KeyType, Row, WriteResult
 
 __all__ = ["SQLiteStore"]
 
@@ -72,11 +71,14 @@ T = TypeVar("T")
 class SQLiteStore:
     """A `SyncStore` in a SQLite file: one table per resource, plus checkpoints and tokens.
 
-    Each resource's table has `id` (TEXT PRIMARY KEY), `payload` (the record's JSON as text),
-    `updated_at`, `deleted` (0/1), `synced_at` (UTC ISO time of the write) and one column per
-    scalar field. Bookkeeping tables start with `_` (`_checkpoints`, `_tokens`), which no
-    resource name can. The file is created readable by its owner only: it holds patient data
-    and the OAuth token.
+    Each resource's table has `id` (`INTEGER PRIMARY KEY` for `key="integer"`, else `TEXT`),
+    `payload` (the record's JSON as text), `updated_at`, `deleted` (0/1), `synced_at` (UTC ISO
+    time of the write), the version columns `deleted_at`, `observed_at`, `stale_at` (ISO text,
+    declared `DATETIME`), one column per scalar field, an index per `indexed` column, a view of
+    its live rows `<resource>__live` and its child tables `<resource>__<child>` (see
+    `_sqlite_schema`, `_children`). Bookkeeping tables start with `_` (`_checkpoints`,
+    `_tokens`, `_schema`...), which no resource name can. The file is created readable by its
+    owner only: it holds patient data and the OAuth token.
 
         async with SQLiteStore("practice.db") as store:
             ...
@@ -101,10 +103,12 @@ class SQLiteStore:
         # Touched by the worker thread only (every job runs there, one at a time).
         self._conn: sqlite3.Connection | None = None
         self._tables: dict[str, Table] = {}
-        self._exists: set[str] = set()
-        # Resource -> the columns ensured in this session (read on the event loop: a write's
+        self._children: dict[str, Children] = {}
+        # Resource -> its ids' type, as ensured or as found by a read.
+        self._keys: dict[str, KeyType] = {}
+        # Resource -> what was ensured in this session (read on the event loop: a write's
         # `ensure_resource` then costs no trip to the worker thread).
-        self._ensured: dict[str, dict[str, ColumnType]] = {}
+        self._ensured: dict[str, tuple[object, ...]] = {}
         # The refresh lock: a flock beside the database, as FileTokenStore takes it.
         self._token_lock: AbstractAsyncContextManager[None] | FileTokenStore
         if isinstance(self.path, Path):
@@ -158,18 +162,7 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             with transaction(conn):
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {q(CHECKPOINTS)} (resource TEXT PRIMARY KEY,"
-                    " checkpoint TEXT NOT NULL, updated_at TEXT NOT NULL)"
-                )
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {q(TOKENS)} (key TEXT PRIMARY KEY,"
-                    " token TEXT NOT NULL, updated_at TEXT NOT NULL)"
-                )
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {q(DELIVERIES)} (id TEXT PRIMARY KEY,"
-                    " handled_at TEXT NOT NULL)"
-                )
+                create_bookkeeping(conn)
         except BaseException:
             conn.close()
             raise
@@ -178,7 +171,8 @@ class SQLiteStore:
     def _close_sync(self) -> None:
         conn, self._conn = self._conn, None
         self._tables.clear()
-        self._exists.clear()
+        self._children.clear()
+        self._keys.clear()
         if conn is not None:
             conn.close()
 
@@ -214,46 +208,53 @@ class SQLiteStore:
     # -- schema ------------------------------------------------------------------------------
 
     async def ensure_resource(
-        self, resource: str, columns: Sequence[Column], *, key: str = "text", children: Any = ()
+        self,
+        resource: str,
+        columns: Sequence[Column],
+        *,
+        key: KeyType = "text",
+        children: Sequence[ChildTable] = (),
     ) -> None:
-        """Create the resource's table if missing; add the columns it lacks (never drops).
+        """Create the resource's table if missing, or migrate one of an older layout; add the
+        columns it lacks (never drops), the indexes, the view and the child tables.
 
         Columns named like a base column (`id`, `updated_at`, ...) are left to the payload.
         """
         check_resource(resource)
         declared = check_columns(columns)
-        if self._ensured.get(resource) == declared and self._executor is not None:
+        kind = check_key_type(key)
+        wanted = check_children(resource, children)
+        indexed = indexed_columns(columns)
+        signature = (declared, kind, indexed, wanted)
+        if self._ensured.get(resource) == signature and self._executor is not None:
             return  # this session made it so already
-        await self._call("ensure_resource", resource, self._ensure_sync, resource, declared)
-        self._ensured[resource] = declared
+        await self._call(
+            "ensure_resource",
+            resource,
+            self._ensure_sync,
+            resource,
+            declared,
+            kind,
+            indexed,
+            wanted,
+        )
+        self._ensured[resource] = signature
 
-    def _ensure_sync(self, resource: str, declared: dict[str, ColumnType]) -> None:
+    def _ensure_sync(
+        self,
+        resource: str,
+        declared: dict[str, ColumnType],
+        key: KeyType,
+        indexed: tuple[str, ...],
+        children: tuple[ChildTable, ...],
+    ) -> None:
         conn = self._db()
-        t = q(resource)
         with transaction(conn):
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY,"
-                " payload TEXT NOT NULL, updated_at TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
-                " synced_at TEXT NOT NULL, deleted_at TEXT, observed_at TEXT, stale_at TEXT)"
-            )
-            have = [
-                r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (resource,))
-            ]
-            for name in VERSION_COLUMNS:  # tables made before these columns existed
-                if name not in have:
-                    conn.execute(f"ALTER TABLE {t} ADD COLUMN {name} TEXT")
-                    have.append(name)
-            for name, type_ in declared.items():
-                if name not in have:
-                    conn.execute(f"ALTER TABLE {t} ADD COLUMN {q(name)} {SQL_TYPES[type_]}")
-                    have.append(name)
-            conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {q(resource + '__stale')} ON {t} (stale_at)"
-                " WHERE stale_at IS NOT NULL"
-            )
-        names = tuple(n for n in have if n not in BASE_COLUMNS)
-        self._tables[resource] = table_for(resource, names, declared)
-        self._exists.add(resource)
+            made = ensure(conn, resource, declared, key, indexed, children)
+            kids = backfill(conn, resource, made.children, made.created)
+        self._tables[resource] = table_for(resource, made.names, declared, key)
+        self._children[resource] = kids
+        self._keys[resource] = key
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -305,61 +306,32 @@ class SQLiteStore:
         delivery: str | None,
     ) -> WriteResult:
         table = self._table(resource, "write")
-        now = now_utc().isoformat()
-        rows_params: list[tuple[Any, ...]] = []
-        misfits = 0
-        for row in rows:
-            values, bad = row_params(resource, table, check_row(resource, row), now)
-            rows_params.append(values)
-            misfits += bad
-        conn = self._db()
-        with transaction(conn):
-            if (
-                delivery is not None
-                and not conn.execute(
-                    f"INSERT INTO {q(DELIVERIES)} (id, handled_at) VALUES (?, ?)"
-                    " ON CONFLICT (id) DO NOTHING",
-                    (delivery, now),
-                ).rowcount
-            ):
-                return WriteResult(0, len(rows), 0, duplicate=True)
-            written = conn.executemany(table.upsert, rows_params).rowcount if rows_params else 0
-            marked = 0
-            if deletes:
-                marked = conn.executemany(table.mark, [(i, now, version) for i in deletes]).rowcount
-                if version is not None:
-                    conn.executemany(
-                        table.raise_mark, [{"v": version, "now": now, "id": i} for i in deletes]
-                    )
-            if ckpt is not None:
-                conn.execute(
-                    f"INSERT INTO {q(CHECKPOINTS)} (resource, checkpoint, updated_at)"
-                    " VALUES (?, ?, ?) ON CONFLICT (resource) DO UPDATE"
-                    " SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
-                    (resource, ckpt, now),
-                )
-        return WriteResult(
-            written=written, skipped=len(rows) - written, marked_deleted=marked, misfits=misfits
+        result, children = write_page(
+            self._db(),
+            resource,
+            table,
+            self._children.get(resource, ()),
+            rows,
+            ckpt,
+            deletes,
+            version,
+            delivery,
         )
+        self._children[resource] = children  # committed: the columns it added exist
+        return result
 
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
         """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`)."""
         check_resource(resource)
-        since = check_version(at)
+        since = check_time(at, "at")
 
         def run() -> WriteResult:
             table = self._table(resource, "mark_stale")
-            now = now_utc().isoformat()
-            values, misfits = row_params(resource, table, check_row(resource, row), now)
-            conn = self._db()
-            with transaction(conn):
-                held = conn.execute(
-                    f"SELECT 1 FROM {q(resource)} WHERE id = ?", (row.id,)
-                ).fetchone()
-                conn.execute(table.stale, (*values, since))
-            return WriteResult(
-                written=0 if held else 1, skipped=0, marked_deleted=0, misfits=misfits
+            result, children = write_stale(
+                self._db(), resource, table, self._children.get(resource, ()), row, since
             )
+            self._children[resource] = children
+            return result
 
         return await self._call("mark_stale", resource, run)
 
@@ -368,7 +340,7 @@ class SQLiteStore:
         check_resource(resource)
         count = check_limit(limit)
 
-        def run(conn: sqlite3.Connection) -> list[str]:
+        def run(conn: sqlite3.Connection, key: KeyType) -> list[str]:
             cur = conn.execute(
                 f"SELECT id FROM {q(resource)} WHERE stale_at IS NOT NULL"
                 " ORDER BY stale_at, id LIMIT ?",
@@ -396,12 +368,8 @@ class SQLiteStore:
         delivery = check_delivery(delivery_id)
 
         def run() -> bool:
-            found = (
-                self._db()
-                .execute(f"SELECT 1 FROM {q(DELIVERIES)} WHERE id = ?", (delivery,))
-                .fetchone()
-            )
-            return found is not None
+            sql = f"SELECT 1 FROM {q(DELIVERIES)} WHERE id = ?"
+            return self._db().execute(sql, (delivery,)).fetchone() is not None
 
         return await self._call("delivery_handled", "", run)
 
@@ -424,19 +392,17 @@ class SQLiteStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _has(self, conn: sqlite3.Connection, resource: str) -> bool:
-        if resource in self._exists:
-            return True
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (resource,)
-        ).fetchone()
-        if found:
-            self._exists.add(resource)
-        return found is not None
+    def _key(self, conn: sqlite3.Connection, resource: str) -> KeyType | None:
+        """The type of the resource's ids, as ensured or as its table has it; None: none."""
+        key = self._keys.get(resource) or key_type(conn, resource)
+        if key is not None:
+            self._keys[resource] = key
+        return key
 
-    def _read(self, resource: str, fn: Callable[[sqlite3.Connection], T], empty: T) -> T:
+    def _read(self, resource: str, fn: Callable[[sqlite3.Connection, KeyType], T], empty: T) -> T:
         conn = self._db()
-        return fn(conn) if self._has(conn, resource) else empty
+        key = self._key(conn, resource)
+        return empty if key is None else fn(conn, key)
 
     async def checkpoint(self, resource: str) -> dict[str, Any] | None:
         """The resource's saved checkpoint, or None."""
@@ -457,9 +423,9 @@ class SQLiteStore:
         check_resource(resource)
         id = check_id(id)
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        def run(conn: sqlite3.Connection, key: KeyType) -> dict[str, Any] | None:
             found = conn.execute(
-                f"SELECT payload FROM {q(resource)} WHERE id = ?", (id,)
+                f"SELECT payload FROM {q(resource)} WHERE id = ?", (store_id(id, key, resource),)
             ).fetchone()
             payload = None if found is None else orjson.loads(found[0])
             return payload or None  # `{}`: a tombstone
@@ -471,9 +437,9 @@ class SQLiteStore:
         check_resource(resource)
         id = check_id(id)
 
-        def run(conn: sqlite3.Connection) -> bool | None:
+        def run(conn: sqlite3.Connection, key: KeyType) -> bool | None:
             found = conn.execute(
-                f"SELECT deleted FROM {q(resource)} WHERE id = ?", (id,)
+                f"SELECT deleted FROM {q(resource)} WHERE id = ?", (store_id(id, key, resource),)
             ).fetchone()
             return None if found is None else bool(found[0])
 
@@ -483,7 +449,7 @@ class SQLiteStore:
         """Rows that are (deleted=True) or are not (False) marked deleted."""
         check_resource(resource)
 
-        def run(conn: sqlite3.Connection) -> int:
+        def run(conn: sqlite3.Connection, key: KeyType) -> int:
             sql = f"SELECT count(*) FROM {q(resource)} WHERE deleted = ?"
             return int(conn.execute(sql, (int(bool(deleted)),)).fetchone()[0])
 
@@ -493,13 +459,13 @@ class SQLiteStore:
         """The ids held; `deleted=None` for all, else those with that marker."""
         check_resource(resource)
 
-        def run(conn: sqlite3.Connection) -> set[str]:
+        def run(conn: sqlite3.Connection, key: KeyType) -> set[str]:
             if deleted is None:
                 cur = conn.execute(f"SELECT id FROM {q(resource)}")
             else:
                 sql = f"SELECT id FROM {q(resource)} WHERE deleted = ?"
                 cur = conn.execute(sql, (int(bool(deleted)),))
-            return {r[0] for r in cur}
+            return {str(r[0]) for r in cur}
 
         return await self._call("ids", resource, self._read, resource, run, set())
 
@@ -507,12 +473,14 @@ class SQLiteStore:
         """SHA-256 over the live rows sorted by id of (id, canonical payload JSON)."""
         check_resource(resource)
 
-        def run(conn: sqlite3.Connection) -> str:
-            # BINARY collation compares UTF-8 bytes: the order of Python's sorted(str).
+        def run(conn: sqlite3.Connection, key: KeyType) -> str:
+            # BINARY collation compares UTF-8 bytes: the order of Python's sorted(str); an
+            # integer id sorts as its text, so that the digest does not depend on the key.
+            order = "id" if key == "text" else "CAST(id AS TEXT)"
             cur = conn.execute(
-                f"SELECT id, payload FROM {q(resource)} WHERE NOT deleted ORDER BY id"
+                f"SELECT id, payload FROM {q(resource)} WHERE NOT deleted ORDER BY {order}"
             )
-            return checksum_of((i, canonical(orjson.loads(p))) for i, p in cur)
+            return checksum_of((str(i), canonical(orjson.loads(p))) for i, p in cur)
 
         return await self._call("checksum", resource, self._read, resource, run, checksum_of(()))
 

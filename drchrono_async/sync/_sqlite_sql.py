@@ -17,16 +17,18 @@ import attrs
 from .._checks import check_int
 from ..errors import InvalidRequestError, StoreLockedError
 from ._columns import ColumnValues
+from ._layout import check_resource as check_resource_name
+from ._layout import store_id
 from ._locks import locked_message
 from ._sql import (
-    check_name,
+    check_version,
     deleted_version,
     dump_payload,
     mark_conditions,
     upsert_condition,
     upsert_versions,
 )
-from ._store import ColumnType, Row
+from ._store import ColumnType, KeyType, Row
 
 __all__ = [
     "SQL_TYPES",
@@ -47,9 +49,11 @@ SQL_TYPES: dict[str, str] = {
     "real": "REAL",
     "boolean": "INTEGER",  # 0/1
     "decimal": "TEXT",  # exact: NUMERIC affinity would turn "12.50" into a float
-    "date": "TEXT",  # ISO 8601, so text order is time order
-    "time": "TEXT",
-    "timestamp": "TEXT",
+    # ISO 8601 text, so text order is time order; declared so tools see dates and times
+    # (NUMERIC affinity leaves ISO text as it is: see `_sqlite_schema`).
+    "date": "DATE",
+    "time": "TIME",
+    "timestamp": "DATETIME",
 }
 
 
@@ -79,13 +83,16 @@ class Table:
     """What writing one resource needs: its typed columns and the statements."""
 
     values: ColumnValues
+    key: KeyType
     upsert: str
     mark: str
     raise_mark: str
     stale: str
 
 
-def table_for(resource: str, names: tuple[str, ...], declared: Mapping[str, ColumnType]) -> Table:
+def table_for(
+    resource: str, names: tuple[str, ...], declared: Mapping[str, ColumnType], key: KeyType
+) -> Table:
     """The statements of `resource`'s table, whose typed columns are `names` in order."""
     t = q(resource)
     base = ["id", "payload", "updated_at", "deleted", "synced_at", "deleted_at", "observed_at"]
@@ -104,6 +111,7 @@ def table_for(resource: str, names: tuple[str, ...], declared: Mapping[str, Colu
     _, raise_mark, raise_stale = mark_conditions("t", ":v")
     return Table(
         values=ColumnValues(resource, names, declared, CONVERT),
+        key=key,
         upsert=(
             f"INSERT INTO {t} AS t ({cols}) VALUES ({marks})"
             f" ON CONFLICT (id) DO UPDATE SET {sets} WHERE {upsert_condition('t')}"
@@ -139,16 +147,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def check_resource(resource: str) -> str:
-    check_name(resource, "a resource name")
+    check_resource_name(resource)
     if resource.startswith("sqlite_"):  # SQLite reserves these table names
         raise InvalidRequestError("a resource name must not start with sqlite_")
     return resource
-
-
-def check_version(value: object) -> str | None:
-    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
-        raise InvalidRequestError("a version is a normalised timestamp as text")
-    return value
 
 
 def check_limit(limit: object) -> int:
@@ -170,7 +172,7 @@ async def memory_lock(lock: asyncio.Lock, label: str, wait: float) -> AsyncItera
 def params(resource: str, table: Table, row: Row, now: str) -> tuple[tuple[Any, ...], int]:
     values, misfits = table.values(row.id, row.columns)
     params = (
-        row.id,
+        store_id(row.id, table.key, resource),
         dump_payload(resource, row.payload).decode(),
         row.updated_at,
         1 if row.deleted else 0,

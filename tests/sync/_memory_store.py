@@ -15,6 +15,7 @@ from typing import Any
 from drchrono_async.errors import StoreLockedError
 from drchrono_async.oauth import MemoryTokenStore, TokenStore
 from drchrono_async.sync import Column, Row, WriteResult, payload_checksum
+from drchrono_async.sync._store import ChildTable, KeyType
 
 
 def _gt(a: str | None, b: str | None) -> bool:
@@ -49,6 +50,7 @@ class MemoryStore:
         self._tokens: dict[str, MemoryTokenStore] = {}
         self.deliveries: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self.ensured: dict[str, tuple[KeyType, tuple[ChildTable, ...]]] = {}
 
     async def delivery_handled(self, delivery_id: str) -> bool:
         return delivery_id in self.deliveries
@@ -63,9 +65,17 @@ class MemoryStore:
         pass
 
     async def ensure_resource(
-        self, resource: str, columns: Sequence[Column], *, key: str = "text", children: Any = ()
+        self,
+        resource: str,
+        columns: Sequence[Column],
+        *,
+        key: KeyType = "text",
+        children: Sequence[ChildTable] = (),
     ) -> None:
+        # Rows are kept by their text id and whole payload: the key's type, the indexes and
+        # the child tables change nothing a test of the engine reads; what was asked is kept.
         self.tables.setdefault(resource, {})
+        self.ensured[resource] = (key, tuple(children))
 
     async def write(
         self,

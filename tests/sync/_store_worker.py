@@ -2,7 +2,8 @@
 
 python -m tests.sync._store_worker lock sqlite PATH           -> prints "got" or "blocked"
 python -m tests.sync._store_worker lock postgres DSN SCHEMA   -> same
-python -m tests.sync._store_worker pages PATH                 -> writes pages until killed
+python -m tests.sync._store_worker pages PATH SEED            -> writes pages until killed
+python -m tests.sync._store_worker migrate PATH STEP          -> ensures (migrates), killed at STEP
 """
 
 from __future__ import annotations
@@ -54,11 +55,32 @@ async def write_pages(path: str, seed: int) -> None:
             page += 1
 
 
+async def migrate(path: str, kill_at: int) -> None:
+    """Open a database of an older layout and ensure its tables, SIGKILLed at the `kill_at`th
+    progress call (every 20 SQLite instructions) of the work, if it gets that far."""
+    from .test_store_migration import ensure_all
+
+    steps = 0
+
+    def maybe_die() -> int:
+        nonlocal steps
+        steps += 1
+        if steps >= kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 0
+
+    async with SQLiteStore(path) as store:
+        await store._call("test", "", lambda: store._db().set_progress_handler(maybe_die, 20))
+        await ensure_all(store)
+
+
 def main(argv: list[str]) -> None:
     if argv[0] == "lock" and argv[1] == "sqlite":
         asyncio.run(try_lock(SQLiteStore(argv[2])))
     elif argv[0] == "lock":
         asyncio.run(try_lock(PostgresStore(argv[2], schema=argv[3])))
+    elif argv[0] == "migrate":
+        asyncio.run(migrate(argv[1], int(argv[2])))
     else:
         asyncio.run(write_pages(argv[1], int(argv[2])))
 

@@ -43,6 +43,20 @@ class Backend:
     new: Callable[[], SQLiteStore | PostgresStore]
     where: str  # the SQLite path, or the PostgreSQL schema
 
+    async def sql(self, query: str) -> list[tuple[Any, ...]]:
+        """The rows of `query` (no parameters), run around the store on a connection of its
+        own (PostgreSQL: with the test's schema first on the search path)."""
+        if self.kind == "sqlite":
+            import contextlib
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(self.where)) as conn, conn:
+                return conn.execute(query).fetchall()
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as conn:
+            await conn.execute(f'SET search_path TO "{self.where}"')
+            cur = await conn.execute(query.encode())
+            return await cur.fetchall() if cur.description else []
+
     async def column(self, resource: str, column: str, id: str) -> Any:
         """One stored column value, read around the store."""
         if self.kind == "sqlite":
