@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ._app import OAuthApp
 from ._auth import DEFAULT_REFRESH_MARGIN, MAX_MARGIN_SHARE, RefreshingAuth
-from ._cipher import ENV_KEYS, TokenCipher
+from ._cipher import ENV_KEYS, CipherChoice, StoreCipher, TokenCipher, resave, seal, unseal
 from ._closing import CLOSE_WAIT
 from ._redis_store import RedisTokenStore
 from ._stores import FileTokenStore, MemoryTokenStore, TokenStore, check_replaces
@@ -24,13 +24,18 @@ __all__ = [
     "DEFAULT_REFRESH_MARGIN",
     "ENV_KEYS",
     "MAX_MARGIN_SHARE",
+    "CipherChoice",
     "FileTokenStore",
     "MemoryTokenStore",
     "OAuthApp",
     "RedisTokenStore",
     "RefreshingAuth",
+    "StoreCipher",
     "Token",
     "TokenCipher",
     "TokenStore",
     "check_replaces",
+    "resave",
+    "seal",
+    "unseal",
 ]

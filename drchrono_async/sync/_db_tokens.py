@@ -14,8 +14,17 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError, TokenStoreError
-from ..oauth import FileTokenStore, Token, TokenCipher, check_replaces
-from ..oauth._cipher import CipherChoice, StoreCipher, resave, seal, unseal
+from ..oauth import (
+    CipherChoice,
+    FileTokenStore,
+    StoreCipher,
+    Token,
+    TokenCipher,
+    check_replaces,
+    resave,
+    seal,
+    unseal,
+)
 from ._pg_values import lock_key
 from ._sql import TOKENS, now_utc
 from ._sqlite_sql import q, transaction

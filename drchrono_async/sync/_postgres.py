@@ -30,8 +30,7 @@ from ..errors import (
     InvalidRequestError,
     StoreError,
 )
-from ..oauth import TokenStore
-from ..oauth._cipher import CipherChoice
+from ..oauth import CipherChoice, TokenStore
 from ._columns import ColumnValues
 from ._layout import check_children, check_key_type, check_resource, store_id
 from ._locks import POLL, check_wait

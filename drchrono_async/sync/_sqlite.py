@@ -30,8 +30,7 @@ import orjson
 
 from .._checks import check_choice, check_number
 from ..errors import DrChronoError, InvalidRequestError, StoreError, StoreTimeoutError
-from ..oauth import FileTokenStore, TokenStore
-from ..oauth._cipher import CipherChoice
+from ..oauth import CipherChoice, FileTokenStore, TokenStore
 from ._layout import check_children, check_key_type, store_id
 from ._locks import check_wait, file_lock
 from ._sql import (
