@@ -109,15 +109,40 @@ class KeyMap:
             if not isinstance(item, Mapping):
                 continue
             for key, value in item.items():
-                if key in index or key in out:
+                if key in index:
                     continue
                 type_ = _JSON_TYPES.get(type(value))
+                if key in out:
+                    if out[key] == "integer" and type_ == "real":
+                        out[key] = "real"  # the same key as 70 and as 70.5: a number
+                    continue
                 if type_ is None or not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
                     continue
-                out[key] = type_
                 if len(out) >= room:
-                    return out
+                    continue
+                out[key] = type_
         return out
+
+    def widenings(self, items: Iterable[Item]) -> set[str]:
+        """Keys of integer columns that `items` give a float: their columns become real
+        (a weight of 180 then 180.5 is one number, not a misfit)."""
+        out: set[str] = set()
+        index = self.index
+        for _, _, item in items:
+            if not isinstance(item, Mapping):
+                continue
+            for key, value in item.items():
+                found = index.get(key)
+                if found is not None and found[1] == "integer" and type(value) is float:
+                    out.add(key)
+        return out
+
+    def widened(self, keys: set[str]) -> KeyMap:
+        """This map with the columns of `keys` real instead of integer."""
+        return KeyMap(
+            (key, name, "real" if key in keys and type_ == "integer" else type_)
+            for key, name, type_ in self.entries
+        )
 
     def extended(
         self, new: Mapping[str, ColumnType]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ._children import Child, Item, KeyMap, items_of
-from ._pg_schema import load_keys, save_keys
+from ._pg_schema import load_keys, save_keys, widen_keys
 from ._pg_values import CONVERT, encode, payload
 from ._store import KeyType
 
@@ -39,12 +39,19 @@ async def grow(
     out = []
     locked = False
     for n, (child, keys) in enumerate(children):
-        new = keys.candidates(item for row in per_row for item in row[n])
-        if new:
+        items_n = [item for row in per_row for item in row[n]]
+        new = keys.candidates(items_n)
+        wider = keys.widenings(items_n)
+        if new or wider:
             if not locked:
                 await store.ddl_lock(conn)
                 locked = True
-            keys, added = (await load_keys(store, conn, child.table)).extended(new)
+            keys = await load_keys(store, conn, child.table)
+            wider = keys.widenings(items_n)  # what another writer did not widen meanwhile
+            if wider:
+                keys = keys.widened(wider)
+                await widen_keys(store, conn, child.table, keys, wider)
+            keys, added = keys.extended(new)
             await save_keys(store, conn, child.table, keys, added)
         out.append((child, keys))
     return tuple(out)

@@ -373,6 +373,26 @@ async def load_keys(store: PostgresStore, conn: Any, table: str) -> KeyMap:
     return KeyMap((str(k), str(n), t) for k, n, t in await cur.fetchall())
 
 
+async def widen_keys(
+    store: PostgresStore, conn: Any, table: str, keys: KeyMap, wider: set[str]
+) -> None:
+    """Make the integer columns of `wider` double precision (a number seen whole, then with
+    a fraction), and record it (the caller holds the DDL lock, in its transaction)."""
+    names = {key: name for key, name, _ in keys.entries}
+    for key in sorted(wider):
+        await conn.execute(
+            store.sql(
+                "ALTER TABLE {s}.{t} ALTER COLUMN {c} TYPE double precision", t=table, c=names[key]
+            )
+        )
+        await conn.execute(
+            store.sql(
+                "UPDATE {s}.{t} SET type = 'real' WHERE child = %s AND key = %s", t=CHILD_COLUMNS
+            ),
+            (table, key),
+        )
+
+
 async def save_keys(
     store: PostgresStore,
     conn: Any,

@@ -293,6 +293,16 @@ def load_keys(conn: sqlite3.Connection, table: str) -> KeyMap:
     return KeyMap((str(k), str(n), t) for k, n, t in cur)
 
 
+def widen_keys(conn: sqlite3.Connection, table: str, wider: set[str]) -> None:
+    """Record the integer columns of `wider` as real (a number seen whole, then with a
+    fraction): an INTEGER column of SQLite keeps a REAL value as it is, so no rebuild."""
+    for key in sorted(wider):
+        conn.execute(
+            f"UPDATE {q(CHILD_COLUMNS)} SET type = 'real' WHERE child = ? AND key = ?",
+            (table, key),
+        )
+
+
 def save_keys(
     conn: sqlite3.Connection,
     table: str,

@@ -20,7 +20,7 @@ import orjson
 from ._children import Child, Item, KeyMap, items_of
 from ._layout import store_id
 from ._sql import CHECKPOINTS, DELIVERIES, check_row, layers, now_utc
-from ._sqlite_schema import load_keys, save_keys
+from ._sqlite_schema import load_keys, save_keys, widen_keys
 from ._sqlite_sql import CONVERT, Table, q, transaction
 from ._sqlite_sql import params as row_params
 from ._store import Row, WriteResult
@@ -47,9 +47,16 @@ def _grow(conn: sqlite3.Connection, children: Children, items: list[list[list[It
     caller's transaction; the columns another writer added meanwhile are read first)."""
     out = []
     for n, (child, keys) in enumerate(children):
-        new = keys.candidates(item for per_row in items for item in per_row[n])
-        if new:
-            keys, added = load_keys(conn, child.table).extended(new)
+        items_n = [item for per_row in items for item in per_row[n]]
+        new = keys.candidates(items_n)
+        wider = keys.widenings(items_n)
+        if new or wider:
+            keys = load_keys(conn, child.table)
+            wider = keys.widenings(items_n)  # what another writer did not widen meanwhile
+            if wider:
+                keys = keys.widened(wider)
+                widen_keys(conn, child.table, wider)
+            keys, added = keys.extended(new)
             save_keys(conn, child.table, keys, added)
         out.append((child, keys))
     return tuple(out)

@@ -125,19 +125,26 @@ async def test_columns_are_typed_by_the_first_json_value_of_their_key(
             "taken": "text",
         }
     assert {k: v for k, v in types.items() if k in expected or k in first} == expected
-    # Later values of another type are misfits: NULL there, kept in the payload, warned of.
+    # A whole number then one with a fraction is one number: the column becomes real. Later
+    # values of another type are misfits: NULL there, kept in the payload, warned of.
     later = {"height": 70.5, "weight": 181, "fasting": "yes", "taken": 5, "later": "now"}
     with caplog.at_level(logging.WARNING, logger="drchrono_async.sync"):
         result = await store.write("appointments", [visit("2", 1, vitals=later)])
-    assert result.misfits == 3
+    assert result.misfits == 2
     got = await backend.sql(
-        "SELECT height, weight, fasting, taken, later FROM appointments__vitals"
-        " WHERE parent_id = '2'"
+        "SELECT height, weight, fasting, taken, later FROM appointments__vitals ORDER BY parent_id"
     )
-    assert got == [(None, 181.0, None, None, "now")]  # an int fits a real column
+    assert got == [(70, 180.5, True, "2024-05-01", None), (70.5, 181.0, None, None, "now")]
+    if backend.kind == "postgres":
+        assert (await columns(backend, "appointments__vitals"))["height"] == "double precision"
     text = " ".join(r.getMessage() for r in caplog.records)
-    assert "appointments__vitals 2: field height" in text
+    assert "appointments__vitals 2: field fasting" in text and "field height" not in text
     assert "yes" not in text and "70.5" not in text
+    # A new key seen whole and with a fraction in one write is real from the start.
+    mixed = [visit("3", 1, vitals={"pulse": 60}), visit("4", 1, vitals={"pulse": 61.5})]
+    assert (await store.write("appointments", mixed)).misfits == 0
+    got = await backend.sql("SELECT pulse FROM appointments__vitals WHERE pulse IS NOT NULL")
+    assert sorted(v for (v,) in got) == [60, 61.5]
 
 
 def test_keys_become_safe_names_deterministically() -> None:
