@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # crypto: TokenCipher (stored tokens encrypted with Fernet), which the token store tests use.
-EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet,crypto
+# metrics: prometheus_client, for the metrics tests' scrapes.
+EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet,crypto,metrics
 STAMP := $(VENV)/.installed
 
 .PHONY: install test soak lint typecheck demo bench clean

@@ -41,6 +41,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from . import metrics as _metrics
 from ._auth import Auth
 from ._redact import safe_path
 from ._version import __version__
@@ -57,6 +58,7 @@ from .errors import (
     QuotaExhaustedError,
     RateLimitError,
     RedirectError,
+    RequestError,
     ResponseDecodeError,
     ServerError,
     TransportError,
@@ -284,8 +286,15 @@ class Transport:
         while True:
             await self._permit(request)
             token = await self._authorize(request)
-            response = await self._send_once(request, attempt)
+            try:
+                response = await self._send_once(request, attempt)
+            except RequestError:
+                if (recorder := _metrics.active) is not None:  # metrics: a call, no answer
+                    recorder.call(request.method, 0, self.priority)
+                raise
             status = response.status_code
+            if (recorder := _metrics.active) is not None:
+                recorder.call(request.method, status, self.priority)
             if status == 401 and token is not None and not resent_after_401:
                 # Refreshed elsewhere (the old access token dies with its refresh token), or
                 # refreshable now: re-send once with the new token.
@@ -317,6 +326,8 @@ class Transport:
     async def _permit(self, request: httpx.Request) -> None:
         if self.quota is None:
             return
+        recorder = _metrics.active
+        started = self.clock.now() if recorder is not None else 0.0
         try:
             await acquire_permit(self.quota, max_wait=self.max_wait, priority=self.priority)
         except QuotaExhaustedError as exc:
@@ -334,6 +345,8 @@ class Transport:
             raise
         except Exception as exc:  # a quota of the caller's own: typed, by its type only
             raise _quota_failed(request, exc) from None
+        if recorder is not None:
+            recorder.permit_wait(self.priority, self.clock.now() - started)
 
     async def _throttled(self, request: httpx.Request, retry_after: float | None) -> float:
         """`quota.throttled`, its store's failure typed with the request's method and path."""

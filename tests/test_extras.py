@@ -86,6 +86,12 @@ def _aiohttp() -> object:
     return aiohttp_transport()
 
 
+def _metrics() -> object:
+    from drchrono_async.metrics import Metrics
+
+    return Metrics(process=False)
+
+
 CASES: list[tuple[str, str, Callable[[], Any]]] = [
     ("psycopg", "postgres", _postgres_store),
     ("psycopg_pool", "postgres", _postgres_store),  # only used on open(): named up front
@@ -98,6 +104,7 @@ CASES: list[tuple[str, str, Callable[[], Any]]] = [
     ("httpx_aiohttp", "aiohttp", _aiohttp),
     ("cryptography.fernet", "crypto", _token_cipher),
     ("cryptography.fernet", "crypto", _token_cipher_from_env),
+    ("prometheus_client", "metrics", _metrics),
 ]
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .. import metrics
 from .._checks import check_int, check_number, needs_extra
 from ..errors import InvalidRequestError, StoreError, TokenStoreError
 from ..sync import DEFAULT_RESOURCES
@@ -145,11 +146,14 @@ def build_app(config: FleetConfig) -> procrastinate.App:
         context: procrastinate.JobContext, practice: str, resource: str, attempt: int = 0
     ) -> str:
         runtime: FleetRuntime = context.additional_context["fleet"]
+        # Metrics of the job's calls and rows carry its practice (tasks it starts inherit it).
+        labelled = metrics.practice.set(practice)
         try:
             result = await runtime.sync_slice(practice, resource)
         except (FleetJobError, StoreError, TokenStoreError):  # reading the token may fail too
+            retry = None
             if attempt + 1 < _MAX_ATTEMPTS:
-                await defer_sync(
+                retry = await defer_sync(
                     app,
                     runtime.registry,
                     practice,
@@ -158,7 +162,13 @@ def build_app(config: FleetConfig) -> procrastinate.App:
                     at=time.time() + _RETRY_WAIT ** (attempt + 1),
                     attempt=attempt + 1,
                 )
+            metrics.job_failed(practice, resource, retried=retry is not None)
             raise
+        except Exception:
+            metrics.job_failed(practice, resource, retried=False)
+            raise
+        finally:
+            metrics.practice.reset(labelled)
         if result.outcome in (Outcome.YIELDED, Outcome.STOPPED):
             await defer_sync(app, runtime.registry, practice, resource, window=runtime.quota_window)
         elif result.outcome is Outcome.QUOTA:

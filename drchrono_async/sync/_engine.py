@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .. import metrics
 from .._checks import check_int, check_number
 from .._endpoints import BY_NAME, Endpoint
 from ..errors import (
@@ -191,6 +192,7 @@ class Syncer:
         self._progress = progress
         self.wait_lock = check_wait(wait_lock)
         self._stopping = False
+        self._counted: dict[str, int] = {}  # rows written this run and given to metrics
 
     def stop(self) -> None:
         """Finish each running resource's current page (its transaction), then stop the run.
@@ -251,6 +253,7 @@ class Syncer:
 
     async def _run(self) -> SyncReport:
         started = self.client.clock.now()
+        self._counted = {}
         reports = [ResourceReport(e.name) for e in self.endpoints]
         missing = await self._missing_scopes()
         gate = asyncio.Semaphore(self.concurrency)
@@ -361,6 +364,7 @@ class Syncer:
         what a failed write left stored."""
         if report.outcome is None:
             return
+        done_ago = None  # for metrics: how long ago the copy was last complete
         try:
             cp = load(endpoint.name, await self.store.checkpoint(endpoint.name))
             previous = cp.last_run.done_at if cp.last_run is not None else None
@@ -374,9 +378,13 @@ class Syncer:
                 done_at=now if report.outcome is Outcome.DONE else previous,
             )
             await self.store.write(endpoint.name, [], checkpoint=dump(cp))
+            if cp.last_run.done_at is not None:
+                done_ago = now - cp.last_run.done_at
         except DrChronoError as exc:  # the run's own outcome stands; only the record is lost
             logger.warning("sync: %s: its run could not be recorded (%s)", endpoint.name,
                            type(exc).__name__)  # fmt: skip
+        if (recorder := metrics.active) is not None:
+            recorder.run_ended(endpoint.name, report.outcome.value, done_ago)
 
     async def _refresh_stale(self, endpoint: Endpoint, report: ResourceReport) -> None:
         """GET the rows webhooks marked stale (records without a version), up to
@@ -431,6 +439,12 @@ class Syncer:
         return self.client.server_time()
 
     def _report_progress(self, report: ResourceReport) -> None:
+        if (recorder := metrics.active) is not None:
+            # Metrics count rows as pages land: the run's total so far, less what was given.
+            given = self._counted.get(report.resource, 0)
+            if report.written > given:
+                recorder.rows_written(report.resource, report.written - given)
+                self._counted[report.resource] = report.written
         if self._progress is not None:
             self._progress(report)
 
