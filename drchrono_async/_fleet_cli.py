@@ -141,6 +141,9 @@ def add_parsers(commands: Any) -> None:
         action="store_true",
         help="create the queue's tables and exit (workers also do it)",
     )
+    from ._metrics_cli import add_arguments as add_metrics
+
+    add_metrics(worker)
     worker.set_defaults(run=_run, action=_worker)
 
 
@@ -257,6 +260,7 @@ async def _remove(args: argparse.Namespace) -> int:
 async def _worker(args: argparse.Namespace) -> int:
     import logging
 
+    from ._metrics_cli import serving as serving_metrics
     from .fleet import FleetConfig, build_app, ensure_schema, run_worker
 
     # Job lines name the practice key and resource only: no token, no record content.
@@ -311,7 +315,10 @@ async def _worker(args: argparse.Namespace) -> int:
         )
         if not 0.05 <= args.poll <= 60:
             raise InvalidRequestError("--poll must be 0.05 to 60 seconds")
-        await run_worker(config, quota, concurrency=args.concurrency, oauth=oauth, poll=args.poll)
+        with serving_metrics(args, quota):
+            await run_worker(
+                config, quota, concurrency=args.concurrency, oauth=oauth, poll=args.poll
+            )
     finally:
         await redis.aclose()
         if oauth is not None:

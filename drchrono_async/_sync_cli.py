@@ -119,6 +119,9 @@ def add_parser(commands: Any) -> None:
         help="while another sync of the same store runs, wait up to SECONDS "
         f"for it (default 0: exit {EXIT_LOCKED} at once)",
     )
+    from ._metrics_cli import add_arguments as add_metrics
+
+    add_metrics(sync)
     sync.set_defaults(run=run)
 
 
@@ -153,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    from ._metrics_cli import serving as serving_metrics
     from .sync import Syncer
 
     store = open_store(args.store, schema=args.schema)
@@ -171,7 +175,7 @@ async def _main(args: argparse.Namespace) -> int:
                 verbose=_verbose_choice(args),
             )
             stop = _Signals(syncer)
-            with stop, view:
+            with stop, view, serving_metrics(args, client.quota):
                 while True:
                     plan = await syncer.plan()
                     verbose = [i for i in plan.items if i.verbose and i.calls]

@@ -8,6 +8,9 @@ count is compared with what the emulator saw or the sync reported: exactly.
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ from drchrono_async import metrics
 from drchrono_async.sync import SQLiteStore, Syncer
 from drchrono_async.testing import Emulator, VirtualClock
 
+ROOT = Path(__file__).resolve().parents[1]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -131,3 +135,39 @@ async def test_a_port_in_use_is_one_typed_error() -> None:
             taken.start()
     with pytest.raises(InvalidRequestError, match="host"):
         metrics.MetricsServer(metrics.Metrics(process=False), host="a host; rm")
+
+
+async def line_matching(stream: asyncio.StreamReader, pattern: str) -> re.Match[str]:
+    """Read lines until one matches `pattern`; fails if the stream ends first."""
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 30)).decode()
+        assert line, f"the process ended before printing {pattern!r}"
+        if found := re.search(pattern, line):
+            return found
+
+
+async def test_sync_every_serves_its_metrics_between_runs(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drchrono_async.cli", "sync", "--emulator", "--plain",
+        "--store", f"sqlite:///{tmp_path / 'e.db'}", "--resource", "doctors",
+        "--every", "1h", "--metrics-port", "0",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        port = (await line_matching(proc.stderr, r"metrics at http://127\.0\.0\.1:(\d+)/"))[1]
+        ran = await line_matching(proc.stdout, r"doctors: complete .*records=(\d+).* calls=(\d+)")
+        await line_matching(proc.stdout, r"^all ")  # the run's table has ended
+        status, text = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics")
+        health = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")
+    finally:
+        proc.send_signal(signal.SIGINT)  # between runs: it exits at once, 0
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0 and status == 200 and health == (200, "ok\n")
+    got = parse(text)
+    labels = {"practice": "default", "resource": "doctors"}
+    records, calls = int(ran[1]), int(ran[2])
+    assert value(got, "drchrono_sync_runs_total", **labels, outcome="done") == 1
+    assert value(got, "drchrono_records_written_total", **labels) == records > 0
+    assert value(got, "drchrono_calls_total", method="GET", status_class="2xx") == calls
+    assert value(got, "drchrono_quota_limit") == 500
