@@ -7,6 +7,7 @@ Subcommands:
   emulator   serve a local DrChrono emulator over HTTP until interrupted
   practices  register the practices a fleet syncs (PostgreSQL)
   worker     run a fleet worker: sync jobs from a PostgreSQL queue, one shared Redis quota
+  status     is my copy current? each resource's last sync, rows and next run (no API call)
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._fleet_cli import add_parsers as add_fleet
 
     add_fleet(commands)
+    from ._status_cli import add_parser as add_status
+
+    add_status(commands)
     return parser
 
 

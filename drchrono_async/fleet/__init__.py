@@ -5,6 +5,7 @@ on any machines, share the queue, one `RedisQuota` and the practices' tokens. Ne
 `fleet` extra: `pip install 'drchrono-async[fleet]'`.
 """
 
+from .._status import practice_status
 from ._app import FleetConfig, build_app, defer_sync, ensure_schema, recover_stalled, schedule_all
 from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry
 from ._runner import FleetRuntime, Outcome, SliceResult
@@ -21,6 +22,7 @@ __all__ = [
     "build_app",
     "defer_sync",
     "ensure_schema",
+    "practice_status",
     "recover_stalled",
     "run_worker",
     "schedule_all",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._checks import check_base_url, check_choice, check_int, needs_extra
+from .._checks import check_base_url, check_choice, check_int, check_number, needs_extra
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
@@ -309,6 +309,27 @@ class PracticeRegistry:
     async def spent(self, key: str, *, window: float) -> int:
         """The practice's calls counted in the current quota window."""
         return await self.spend(key, 0, window=window)
+
+    async def usage(self, key: str, *, window: float) -> tuple[int, float]:
+        """The practice's calls in the current quota window and the window's start (epoch
+        seconds, the database's clock), only read: for `status` (`spent` also writes)."""
+        check_practice_key(key)
+        window = check_number(window, "window", low=1, high=86_400, kind="a number of seconds")
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[int, float]:
+            cur = await conn.execute(
+                self.tokens_store.sql(
+                    "SELECT w.n * %s, coalesce((SELECT calls FROM {s}.practice_usage u"
+                    " WHERE u.key = %s AND u.window_start = w.n), 0)"
+                    " FROM (SELECT floor(extract(epoch FROM now()) / %s)::bigint AS n) w"
+                ),
+                (window, key, window),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return int(row[1]), float(row[0])
+
+        return await self.tokens_store.run("read the practice's calls", "", run)
 
     def __repr__(self) -> str:
         return f"PracticeRegistry(schema={self.schema!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._status import ResourceStatus, Status, resource_statuses, store_status
 from ._apply import StoreDedupe, apply_event
 from ._engine import DEFAULT_RESOURCES, PlanItem, Syncer, SyncPlan, not_synced, syncable
 from ._pg_values import lock_key as pg_lock_key
@@ -23,8 +24,10 @@ __all__ = [
     "PlanItem",
     "PostgresStore",
     "ResourceReport",
+    "ResourceStatus",
     "Row",
     "SQLiteStore",
+    "Status",
     "StoreDedupe",
     "SyncPlan",
     "SyncReport",
@@ -38,5 +41,7 @@ __all__ = [
     "not_synced",
     "payload_checksum",
     "pg_lock_key",
+    "resource_statuses",
+    "store_status",
     "syncable",
 ]
