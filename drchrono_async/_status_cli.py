@@ -249,7 +249,10 @@ def _rich(status: Any, *, strict: bool, max_age: float | None) -> None:
 
     table = Table(title=_title(status), caption=_quota_line(status))
     for i, head in enumerate([*_HEAD, "why"]):
-        table.add_column(head, justify="right" if i in (4, 5) else "left")
+        # The resource, its state and the counts never wrap: the words around them do.
+        table.add_column(
+            head, justify="right" if i in (4, 5) else "left", no_wrap=i in (0, 1, 4, 5)
+        )
     styles = {"done": "green", "skipped": "yellow"}
     for r in status.resources:
         # Text, never markup: no cell is read as rich's [style] syntax.
@@ -258,4 +261,4 @@ def _rich(status: Any, *, strict: bool, max_age: float | None) -> None:
         table.add_row(*cells)
     console = Console()
     console.print(table)
-    console.print(_verdict(status, strict, max_age), markup=False)
+    console.print(_verdict(status, strict, max_age), markup=False, highlight=False)
