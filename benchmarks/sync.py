@@ -245,8 +245,9 @@ async def main(args: argparse.Namespace) -> str:
         " kept only by full and reconciling listings, which look for vanished records): what"
         " is held after the sync does not grow with the records, and the peak is a few pages"
         " being decoded and written at once. With shards=1 the windows are listed one after"
-        " another; the time over the latency is the decoding of each page of 250"
-        " appointments, its write with its checkpoint, and the emulator's own work. With"
+        " another; the time over the latency is the decoding of each page (50"
+        " appointments: verbose, the default), its write with its checkpoint, and the"
+        " emulator's own work. With"
         " shards=4 the past's four shards and the future's windows are listed at once; they"
         " are not equal (no run can end before its longest window has), and the decoding and"
         " writing of all of them share one process.",
