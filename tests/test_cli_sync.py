@@ -152,7 +152,8 @@ async def test_a_backfill_reports_the_calls_it_still_needs() -> None:
             client,
             MemoryStore(),
             resources=["appointments"],
-            verbose=False,  # the estimate's own test: plain pages
+            verbose=False,  # the estimate's own test: plain pages, in date windows
+            shards=2,
             progress=lambda r: seen.append(r.calls_left),
         )
         report = await syncer.run()

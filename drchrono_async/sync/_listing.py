@@ -209,6 +209,9 @@ class Listing:
         for chain in self.listing.chains:
             if chain.done:
                 continue
+            if "date_range" not in chain.params:  # one `since` chain: no dates to go by
+                left += 1
+                continue
             first, last = chain.params["date_range"].split("/")
             start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
             if not chain.reached:

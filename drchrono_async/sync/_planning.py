@@ -1,10 +1,12 @@
 """Which listing a resource needs next, and its windows: pure functions of the checkpoint.
 
 - a listing in progress is resumed first (the engine's business, before this is asked);
-- an endpoint listed by date (`date_range`) is backfilled in windows: the past in one window
-  (the API takes any length wholly in the past), or in `shards` windows cut after a
-  one-record probe finds where the records begin, and the future in windows of the longest
-  span it accepts; afterwards it is listed incrementally with `since`;
+- an endpoint listed by date (`date_range`) whose `since` selects on updates is backfilled
+  (and reconciled) by one `since` chain from the backfill's first day: the minimum calls,
+  every date at once. With `shards > 1`, for wall time, in windows instead: the past cut in
+  `shards` windows after a one-record probe finds where the records begin, and the future
+  in windows of the longest span the endpoint accepts, listed at once. Afterwards it is
+  listed incrementally with `since`;
 - an endpoint whose `since` filters on updates: first a full listing, then `since` listings,
   and every `reconcile_every` seconds a full listing instead (a reconciliation, which finds
   the ids that vanished);
@@ -94,6 +96,10 @@ def new_listing(
         return None
     if kind == "incremental":
         params = [{**base, "since": cp.watermark}]
+    elif by_since(endpoint, settings):
+        # Everything changed since the backfill's first day, in one chain: the minimum calls
+        # (windows end on partial pages) and every date, however far ahead.
+        params = [{**base, "since": f"{settings.backfill_from.isoformat()}T00:00:00"}]
     elif windowed(endpoint):
         spans = windows(endpoint, now, tz, settings, earliest if kind == "backfill" else None)
         params = [{**base, "date_range": w} for w in spans]
@@ -103,6 +109,15 @@ def new_listing(
     extra: tuple[Any, ...] = endpoint.sync_listings or ({},)
     chains = [Chain(params={**p, **dict(more)}) for more in extra for p in params]
     return ListingState(kind=kind, chains=chains, verbose=verbose)
+
+
+def by_since(endpoint: Endpoint, settings: SyncSettings) -> bool:
+    """Whether a listing of everything (a backfill, a reconciliation) of a date-windowed
+    endpoint is one `since` chain rather than `date_range` windows: where `since` selects
+    on updates (so that it returns every record changed since the backfill's first day,
+    archived ones with `show_archived`) and one stream is asked for (`shards=1`); windows
+    stay where they buy wall time (`shards > 1`, listed at once)."""
+    return windowed(endpoint) and since_on_updates(endpoint) and settings.shards == 1
 
 
 def default_verbose(endpoint: Endpoint) -> bool:

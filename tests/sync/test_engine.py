@@ -222,11 +222,13 @@ async def test_the_plan_costs_a_run_before_it_sends_anything(store: Any) -> None
         assert len(emu.requests) == before  # planning sends nothing
         modes = {i.resource: i.mode for i in plan.items}
         assert modes == {"appointments": "backfill", "patients": "full"}
-        windows = {i.resource: i.calls for i in plan.items}["appointments"]
+        # One `since` chain: its floor is one call (windows, with shards, one each).
+        assert {i.resource: i.calls for i in plan.items}["appointments"] == 1
+        sharded = Syncer(client, store, resources=["appointments"], shards=3)
         spans = planning.windows(
-            BY_NAME["appointments"], syncer.server_now(), client.timezone, syncer.settings
+            BY_NAME["appointments"], syncer.server_now(), client.timezone, sharded.settings
         )
-        assert windows == len(spans)
+        assert (await sharded.plan()).items[0].calls == len(spans) > 3
         first = await syncer.run()
         assert first.calls >= plan.calls and plan.quota_hours == 1
         emu.clock.advance(HOUR)  # type: ignore[attr-defined]
@@ -284,15 +286,17 @@ async def test_shards_cut_the_past_from_the_earliest_record_and_lose_nothing() -
     assert min(held) > 0.15 * sum(held)  # balanced: no window holds (nearly) everything
 
 
-async def test_one_past_window_by_default_keeps_calls_near_the_minimum() -> None:
+async def test_a_backfill_by_one_since_chain_costs_exactly_the_minimum() -> None:
     emu = emulator(appointments=5000, patients=0)
+    store = MemoryStore()
     async with emu.client() as client:
-        report = await Syncer(client, MemoryStore(), resources=["appointments"]).run()
-    # Verbose by default: pages of 50.
+        report = await Syncer(client, store, resources=["appointments"]).run()
+    # Verbose by default: pages of 50; one chain, so only its last page is partial.
     minimum = -(-5000 // BY_NAME["appointments"].max_page_size_for(True))
-    # One past window and two future ones (380 days in spans of at most 190): each may end
-    # on a partial page.
-    assert minimum <= report["appointments"].calls <= minimum + 3
+    assert report["appointments"].calls == minimum
+    assert all("since" in e.query and "date_range" not in e.query for e in emu.requests)
+    # Every date at once, however far ahead (windows stopped at 380 days).
+    await assert_equal(emu, store, "appointments")
 
 
 async def test_a_fixed_token_with_stated_scopes_skips_what_it_cannot_read() -> None:
