@@ -104,12 +104,18 @@ class TransportError(RequestError):
     """The request did not complete: a connection error or a timeout.
 
     `sent` is False when the request provably never reached the server (a connect error),
-    which is the only case in which a non-idempotent request is retried.
+    which is the only case in which a non-idempotent request is retried. `reason` says what
+    failed, in words, where the cause tells: "connection refused", "DNS lookup failed",
+    "TLS handshake failed", "TLS certificate not trusted", "timed out", "connection reset",
+    "network unreachable"; "" when it does not.
     """
 
-    def __init__(self, message: str, *, method: str, path: str, sent: bool) -> None:
+    def __init__(
+        self, message: str, *, method: str, path: str, sent: bool, reason: str = ""
+    ) -> None:
         super().__init__(message, method=method, path=path)
         self.sent = sent
+        self.reason = reason
 
 
 class TimeoutError(TransportError, builtins.TimeoutError):

@@ -57,6 +57,9 @@ class Page(Generic[T]):
     results: list[T]
     next: str | None = None
     previous: str | None = None
+    # The records the whole listing holds, where the server says (DrChrono's pages do not:
+    # cursor pagination without a count; other servers and proxies may). Advisory only.
+    count: int | None = None
     # Fetches the page after this one (set by the paginator that made the page).
     _more: Callable[[Page[T]], Awaitable[Page[T] | None]] | None = attrs.field(
         default=None, eq=False, repr=False, alias="more"
@@ -224,7 +227,7 @@ class Paginator(Generic[T]):
             raw = await self._fetch(target, None)
             return self._build_records(raw, chain, seen)
 
-        return Page(results, page.next, page.previous, more=more)
+        return Page(results, page.next, page.previous, page.count, more=more)
 
     async def _build_records_after_next_request(
         self, page: Page[Any], chain: PageRequest

@@ -139,32 +139,6 @@ def test_the_backfill_eta_counts_this_hour_then_whole_hours() -> None:
     assert backfill_eta(850, 100, 500, 1200) == "~850 calls left, about 1h50m at this quota"
 
 
-async def test_a_backfill_reports_the_calls_it_still_needs() -> None:
-    from drchrono_async.sync import Syncer
-    from drchrono_async.testing import Emulator, VirtualClock
-
-    from .sync._memory_store import MemoryStore
-
-    emu = Emulator(seed=2, clock=VirtualClock(), sizes={"appointments": 5000, "patients": 0})
-    seen: list[int | None] = []
-    async with emu.client() as client:
-        syncer = Syncer(
-            client,
-            MemoryStore(),
-            resources=["appointments"],
-            verbose=False,  # the estimate's own test: plain pages, in date windows
-            shards=2,
-            progress=lambda r: seen.append(r.calls_left),
-        )
-        report = await syncer.run()
-    estimates = [s for s in seen if s is not None]
-    pages = report["appointments"].pages
-    # Midway, the estimate is within a third of what was really left.
-    middle = len(estimates) // 2
-    assert abs(estimates[middle] - (pages - middle - 1)) <= max(3, pages // 3)
-    assert report["appointments"].calls_left is None  # done: nothing left
-
-
 def test_a_second_sync_of_the_same_store_exits_75_at_once_or_after_waiting(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,9 @@ from ..pagination import Page, PageRequest, Paginator
 from . import _query
 from ._base import BaseResource, _malformed
 
+# The most records a page's `count` may claim: beyond any practice (a billion).
+MAX_COUNT = 1_000_000_000
+
 __all__ = [
     "RESOURCE_TYPES",
     "ActionsResource",
@@ -99,7 +102,10 @@ class _Gets(BaseResource[T]):
             prev is not None and not isinstance(prev, str)
         ):
             raise _malformed("GET", path, "answered a page whose next/previous is not a URL")
-        return Page(results=data["results"], next=nxt, previous=prev)
+        count = data.get("count")
+        if not (isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= MAX_COUNT):
+            count = None  # advisory: a count out of bounds is ignored, never trusted
+        return Page(results=data["results"], next=nxt, previous=prev, count=count)
 
     async def get(self, id: int | str, *, verbose: bool = False) -> T:
         """One record by id."""

@@ -20,8 +20,6 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-import attrs
-
 from .. import metrics
 from .._checks import check_int, check_number
 from .._endpoints import BY_NAME, Endpoint
@@ -34,8 +32,10 @@ from ..errors import (
 )
 from ..ratelimit import PriorityLike
 from ._apply import apply_event
+from ._failfast import FailFast
 from ._listing import Listing, Stopped, first_error
 from ._locks import check_wait
+from ._plan import PlanItem, SyncPlan, plan_item, quota_settings
 from ._planning import SyncSettings, default_verbose, new_listing, shown, windowed
 from ._refresh import refresh
 from ._report import Outcome, ResourceReport, SyncReport
@@ -193,6 +193,7 @@ class Syncer:
         self.wait_lock = check_wait(wait_lock)
         self._stopping = False
         self._counted: dict[str, int] = {}  # rows written this run and given to metrics
+        self._run_state = FailFast()
 
     def stop(self) -> None:
         """Finish each running resource's current page (its transaction), then stop the run.
@@ -220,7 +221,9 @@ class Syncer:
 
         The API does not say how many records a listing holds, so a first backfill is costed
         at one call per window (its floor); a listing in progress at one call per unfinished
-        chain; an endpoint copied before at one call per page of what the store holds.
+        chain, with an estimate from its pages so far for a backfill; an endpoint copied
+        before at one call per page of what the store holds. The quota's limit, rate and
+        burst and the syncer's `shards` go with it (`SyncPlan.quota_hours`, `.seconds`).
         """
         items = []
         for endpoint in self.endpoints:
@@ -229,16 +232,12 @@ class Syncer:
             if listing is None:
                 items.append(PlanItem(endpoint.name, "", 0))
                 continue
-            calls = sum(1 for c in listing.chains if not c.done)
-            page = endpoint.max_page_size_for(listing.verbose)
+            held = 0
             if listing.kind != "incremental" and listing.start is None:
-                # What the store holds is at least what a listing of everything returns
-                # (none, the first time: then the floor of a call a chain stands).
                 held = await self.store.count(endpoint.name)
-                calls = max(calls, -(-held // page))
-            items.append(PlanItem(endpoint.name, listing.kind, calls, listing.verbose, page))
-        quota = self.client.quota
-        return SyncPlan(tuple(items), None if quota is None else quota.snapshot().limit)
+            items.append(plan_item(endpoint, listing, held))
+        limit, rate, burst = quota_settings(self.client.quota)
+        return SyncPlan(tuple(items), limit, rate, burst, self.settings.shards)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -257,6 +256,7 @@ class Syncer:
         reports = [ResourceReport(e.name) for e in self.endpoints]
         missing = await self._missing_scopes()
         gate = asyncio.Semaphore(self.concurrency)
+        run = self._run_state = FailFast()  # see _failfast: one resource until an answer
 
         async def one(endpoint: Endpoint, report: ResourceReport) -> None:
             if missing.get(endpoint.name):
@@ -264,9 +264,14 @@ class Syncer:
                 report.reason = f"scope not granted: {', '.join(sorted(missing[endpoint.name]))}"
                 return
             async with gate:
-                if self._stopping:
+                await run.turn()
+                if self._stopping or run.halted is not None:
                     report.status, report.outcome = "incomplete", Outcome.STOPPED
                     report.reason = "stopped before it started"
+                    if run.halted is not None:
+                        report.error_type = type(run.halted)
+                        why = type(run.halted).__name__
+                        report.reason = f"not started: the run stopped ({why})"
                     return
                 await self._sync_resource(endpoint, report)
 
@@ -276,7 +281,7 @@ class Syncer:
                     group.create_task(one(endpoint, report))
         except ExceptionGroup as failed:
             raise first_error(failed) from None
-        return SyncReport(tuple(reports), self.client.clock.now() - started)
+        return SyncReport(tuple(reports), self.client.clock.now() - started, halted=run.halted)
 
     async def _missing_scopes(self) -> dict[str, set[str]]:
         """Per resource, the scopes it needs that the token was not granted ({} if unknown).
@@ -300,8 +305,15 @@ class Syncer:
         clock = self.client.clock
         started = clock.now()
         report.status = "running"
+        failure: DrChronoError | None = None
         # Counts this resource's requests, in the tasks its chains start too.
         with self.client.count_calls() as count:
+
+            def progress(r: ResourceReport) -> None:
+                r.calls = count.calls  # live, so the display's calls add up to the quota's
+                self._run_state.answered()  # a page was written: the server answers
+                self._report_progress(r)
+
             try:
                 await ensure_table(self.store, endpoint)
                 checkpoint = load(endpoint.name, await self.store.checkpoint(endpoint.name))
@@ -325,8 +337,8 @@ class Syncer:
                         listing=listing,
                         report=report,
                         settings=self.settings,
-                        stopping=lambda: self._stopping,
-                        progress=self._report_progress,
+                        stopping=lambda: self._stopping or self._run_state.halted is not None,
+                        progress=progress,
                     ).run()
                 await self._refresh_stale(endpoint, report)
                 report.status = "complete" if listing is not None else "up to date"
@@ -339,6 +351,7 @@ class Syncer:
                 report.error_type = type(exc)
                 report.reason = "403: the token's scopes or the user's permissions do not allow it"
             except DrChronoError as exc:
+                failure = exc
                 report.status = "incomplete"
                 report.error_type = type(exc)
                 report.reason = f"{type(exc).__name__}; resumes from its checkpoint"
@@ -354,7 +367,8 @@ class Syncer:
                 logger.log(level, "sync: %s stopped: %s", endpoint.name, type(exc).__name__)
             finally:
                 report.seconds = clock.now() - started
-        report.calls += count.calls
+        report.calls = count.calls
+        self._run_state.ended(calls=count.calls, error=failure)
         await self._record_run(endpoint, report)
         self._report_progress(report)
 
@@ -447,34 +461,6 @@ class Syncer:
                 self._counted[report.resource] = report.written
         if self._progress is not None:
             self._progress(report)
-
-
-@attrs.frozen
-class PlanItem:
-    """One resource's part of a plan: the listing it will make and its floor in calls."""
-
-    resource: str
-    mode: str  # "" when the resource is up to date
-    calls: int
-    verbose: bool = False  # listed with verbose=true: every key, fewer records a page
-    page_size: int = 0  # records a page holds in this listing
-
-
-@attrs.frozen
-class SyncPlan:
-    """What a run will cost at least, and in how many quota hours (`limit` per hour)."""
-
-    items: tuple[PlanItem, ...]
-    limit: int | None
-
-    @property
-    def calls(self) -> int:
-        return sum(i.calls for i in self.items)
-
-    @property
-    def quota_hours(self) -> int:
-        """Hours of quota the calls need at least (1 when there is no quota to go by)."""
-        return 1 if not self.limit else max(1, -(-self.calls // self.limit))
 
 
 def _verbose(

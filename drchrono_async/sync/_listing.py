@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._endpoints import Endpoint
 from ..errors import BadRequestError, NotFoundError, PaginationError
 from ..pagination import Page, Paginator
+from ._estimate import calls_left, observe
 from ._planning import SyncSettings, since_on_updates
 from ._refresh import Current, fetch_current
 from ._report import ResourceReport
@@ -86,9 +86,20 @@ class Listing:
         shards = self.settings.shards
         gate = asyncio.Semaphore(1 if shards == 1 else max(shards, len(self.listing.chains)))
 
+        broken = False
+
         async def chain(state: Chain) -> None:
+            nonlocal broken
             async with gate:
-                await self._run_chain(state)
+                # A sibling's failure frees the gate before the task group cancels this
+                # chain: without this look, one more request (a permit) would go out.
+                if broken:
+                    return
+                try:
+                    await self._run_chain(state)
+                except BaseException:
+                    broken = True
+                    raise
 
         pending = [c for c in self.listing.chains if not c.done]
         try:
@@ -187,40 +198,11 @@ class Listing:
         return self.client.server_time() - self.client.clock.now()
 
     def _estimate(self, page: Page[Any], state: Chain) -> None:
-        """Update the report's `calls_left` from how far into its window this chain is.
-
-        Pages come in date order, so a chain that has reached day d of a window of D days
-        in p pages needs about p * (D - d) / d more. A chain not started counts one call.
-        """
+        """Update the report's `calls_left` from what this page showed (see `_estimate`)."""
         field = self.endpoint.filter_field("date_range")
-        days = [getattr(r, field, None) for r in page.results]
-        reached = max(
-            (
-                d if not isinstance(d, dt.datetime) else d.date()
-                for d in days
-                if isinstance(d, dt.date)
-            ),
-            default=None,
-        )
-        state.pages += 1
-        if reached is not None:
-            state.reached = reached.isoformat()
-        left = 0.0
-        for chain in self.listing.chains:
-            if chain.done:
-                continue
-            if "date_range" not in chain.params:  # one `since` chain: no dates to go by
-                left += 1
-                continue
-            first, last = chain.params["date_range"].split("/")
-            start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-            if not chain.reached:
-                left += 1
-                continue
-            done = (dt.date.fromisoformat(chain.reached) - start).days + 1
-            total = (end - start).days + 1
-            left += max(1.0, chain.pages * max(0, total - done) / max(1, done))
-        self.report.calls_left = math.ceil(left)
+        dates = (getattr(r, field, None) for r in page.results)
+        observe(state, (d for d in dates if isinstance(d, dt.date)), page.count)
+        self.report.calls_left = calls_left(self.listing.chains)
 
     async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[Current, int]:
         """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it.

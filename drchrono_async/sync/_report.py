@@ -65,10 +65,27 @@ class ResourceReport:
 
 @attrs.frozen
 class SyncReport:
-    """The run: a report per resource. `complete` only when every resource is."""
+    """The run: a report per resource. `complete` only when every resource is.
+
+    `halted`: the error that stopped the whole run, when one no later call could cure
+    ended it (a refused token; a server not reached before it answered anything): the
+    resource that met it failed with it, and those not started yet did not start.
+    """
 
     resources: tuple[ResourceReport, ...]
     seconds: float
+    halted: DrChronoError | None = attrs.field(default=None, eq=False)
+
+    @property
+    def skipped(self) -> tuple[ResourceReport, ...]:
+        """The resources skipped because the token may not read them (scope, or a 403)."""
+        return tuple(r for r in self.resources if r.outcome is Outcome.SKIPPED)
+
+    @property
+    def complete_but_skipped(self) -> bool:
+        """Every resource complete or up to date, except those skipped for their scope:
+        all that this token may read is copied."""
+        return all(r.complete or r.outcome is Outcome.SKIPPED for r in self.resources)
 
     @property
     def complete(self) -> bool:
@@ -106,8 +123,11 @@ class SyncReport:
                 f"{r.deleted:>7} {r.pages:>6} {r.calls:>6} {r.seconds:>8.1f}"
                 + (f"  {r.reason}" if r.reason else "")
             )
+        state = "complete" if self.complete else "INCOMPLETE"
+        if not self.complete and self.complete_but_skipped:
+            state = f"{len(self.skipped)} skipped"
         lines.append(
-            f"{'all':<28} {'complete' if self.complete else 'INCOMPLETE':<11} "
+            f"{'all':<28} {state:<11} "
             f"{'':<11} {self.records:>8} {'':>8} {'':>7} {'':>6} {self.calls:>6} "
             f"{self.seconds:>8.1f}"
         )

@@ -36,8 +36,11 @@ class Chain:
 
     `params`: the listing's query (filters and page size). `next`: the last page's `next`
     link, from which a resumed chain continues. `restarted`: the server refused a saved link
-    once and the chain was listed again from its start. `pages` and `reached` (the latest
-    date a backfill chain's pages reached, ISO) feed the estimate of calls left.
+    once and the chain was listed again from its start. `pages`, `reached` (the latest
+    date a backfill chain's pages reached, ISO), `first` (the earliest date they showed),
+    `ordered` (False once a page went back in time: dates then tell nothing) and `count`
+    (the records the server said the listing holds, if it did) feed the estimate of calls
+    left (`_estimate`).
     """
 
     params: dict[str, Any]
@@ -46,6 +49,9 @@ class Chain:
     restarted: bool = False
     pages: int = 0
     reached: str | None = None
+    first: str | None = None
+    ordered: bool = True
+    count: int | None = None
 
 
 @attrs.define
