@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # crypto: TokenCipher (stored tokens encrypted with Fernet), which the token store tests use.
 # metrics: prometheus_client, for the metrics tests' scrapes.
-EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet,crypto,metrics
+# webhooks: fastapi and uvicorn, for examples/fastapi_webhooks.py and its test.
+EXTRAS := dev,emulator,redis,aiohttp,bench,cli,postgres,jwt,fleet,crypto,metrics,webhooks
 STAMP := $(VENV)/.installed
 
 .PHONY: install test soak lint typecheck demo bench clean

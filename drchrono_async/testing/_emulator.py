@@ -26,6 +26,7 @@ from ._log import LogEntry, RequestLog
 from ._oauth import OAuthServer, Token
 from ._practice import Practice
 from ._quota import HOUR, QuotaBook
+from ._seed import DEFAULT_SIZES
 from ._store import Table
 from ._webhooks import Webhooks
 from ._wire import EmuRequest, EmuResponse, http_date, json_response, parse_body
@@ -37,6 +38,7 @@ __all__ = ["DEFAULT_BASE_URL", "MAX_PRACTICES", "QUOTA_SCOPES", "Emulator"]
 
 DEFAULT_BASE_URL = "http://drchrono.emulator"
 MAX_PRACTICES = 1000
+MAX_SEED = 10_000_000  # records of one kind a seed makes: memory, not realism
 
 Latency = float | tuple[float, float]
 QuotaScope = Literal["application", "token"]
@@ -461,8 +463,11 @@ class Emulator:
             return json_response(400, {"error": "invalid_request"})
         params = {}
         refused = self.oauth.pkce_refusal(q)
-        if refused is None:
-            params["code"] = self._practices[int(raw)].issue_code()
+        scope = self.oauth.granted(q.get("scope"))
+        if scope is None:  # a scope DrChrono does not have
+            params["error"] = "invalid_scope"
+        elif refused is None:
+            params["code"] = self._practices[int(raw)].issue_code(scope=scope)
             self.oauth.bind_challenge(params["code"], q)
         else:  # an OAuth error goes back to the redirect URI, as django-oauth-toolkit does
             params.update(error="invalid_request", error_description=refused)
@@ -498,6 +503,7 @@ def _practice_sizes(
         practices = check_int(practices, "practices", low=1, high=MAX_PRACTICES)
     if sizes is not None and not isinstance(sizes, Mapping):
         raise InvalidRequestError("sizes must be a mapping of endpoint name to a count")
+    _check_sizes(sizes or {})
     if practice_sizes is None:
         return [dict(sizes or {}) for _ in range(practices or 1)]
     if isinstance(practice_sizes, (str, bytes, Mapping)) or not isinstance(
@@ -510,4 +516,25 @@ def _practice_sizes(
         raise InvalidRequestError(f"practice_sizes must hold 1..{MAX_PRACTICES} mappings")
     if not all(isinstance(own, Mapping) for own in practice_sizes):
         raise InvalidRequestError("practice_sizes must be a list of mappings, one per practice")
+    for own in practice_sizes:
+        _check_sizes(own)
     return [{**(sizes or {}), **own} for own in practice_sizes]
+
+
+def size_names() -> list[str]:
+    """The names `sizes` takes: the seed's kinds (exam rooms per office, staff, "other" for
+    every endpoint not named) and every endpoint."""
+    return sorted({*DEFAULT_SIZES, *BY_NAME})
+
+
+def _check_sizes(sizes: Mapping[str, int]) -> None:
+    """A name the seed does not know would be ignored without a word: refused instead."""
+    known = set(DEFAULT_SIZES) | set(BY_NAME)
+    for name, count in sizes.items():
+        if name not in known:
+            shown = name if isinstance(name, str) and len(name) <= 64 else "(a name)"
+            raise InvalidRequestError(
+                f"sizes: {shown} is not a size the seed knows; the names: "
+                + ", ".join(size_names())
+            )
+        check_int(count, f"sizes[{name}]", low=0, high=MAX_SEED)

@@ -26,6 +26,10 @@ __all__ = ["ACCESS_TOKEN_LIFETIME", "OAuthServer", "Token"]
 
 ACCESS_TOKEN_LIFETIME = 172_800.0
 CODE_LIFETIME = 60.0
+# The scopes a token gets when none are asked for; `/o/authorize?scope=...` grants exactly
+# those asked (each a known scope, bare or with `:read`/`:write`), as DrChrono does.
+ALL_SCOPES = "user patients calendar clinical billing settings labs messages tasks"
+_KNOWN = frozenset(ALL_SCOPES.split())
 
 
 @attrs.define
@@ -36,7 +40,7 @@ class Token:
     refresh: str
     user_id: int
     expires_at: float
-    scope: str = "user patients calendar clinical billing settings labs messages tasks"
+    scope: str = ALL_SCOPES
     revoked: bool = False  # the access token
     refresh_used: bool = False
     practice: int = 0  # the index of the practice whose data the token sees
@@ -50,6 +54,7 @@ class _Code:
     expires_at: float
     practice: int = 0
     challenge: tuple[str, str] | None = None  # PKCE: (code_challenge, method)
+    scope: str = ALL_SCOPES
 
 
 class OAuthServer:
@@ -82,13 +87,19 @@ class OAuthServer:
         return f"{prefix}{self._rng.getrandbits(160):040x}"
 
     def issue_token(
-        self, user_id: int, *, practice: int = 0, client_id: str | None = None
+        self,
+        user_id: int,
+        *,
+        practice: int = 0,
+        client_id: str | None = None,
+        scope: str = ALL_SCOPES,
     ) -> Token:
         token = Token(
             access=self._secret("at_"),
             refresh=self._secret("rt_"),
             user_id=user_id,
             expires_at=self.clock.now() + self.access_token_lifetime,
+            scope=scope,
             practice=practice,
             client_id=self.client_id if client_id is None else client_id,
         )
@@ -97,13 +108,34 @@ class OAuthServer:
         return token
 
     def issue_code(
-        self, user_id: int, redirect_uri: str | None = None, *, practice: int = 0
+        self,
+        user_id: int,
+        redirect_uri: str | None = None,
+        *,
+        practice: int = 0,
+        scope: str | None = None,
     ) -> str:
+        """A code whose token will have `scope` (None: every scope)."""
         code = self._secret("code_")
         self._codes[code] = _Code(
-            user_id, redirect_uri or self.redirect_uri, self.clock.now() + CODE_LIFETIME, practice
+            user_id,
+            redirect_uri or self.redirect_uri,
+            self.clock.now() + CODE_LIFETIME,
+            practice,
+            scope=ALL_SCOPES if scope is None else scope,
         )
         return code
+
+    @staticmethod
+    def granted(requested: str | None) -> str | None:
+        """The scopes an authorization asking for `requested` grants: those asked, in order
+        and once each (all when none are asked); None when one is no scope DrChrono has."""
+        if requested is None or not requested.strip():
+            return ALL_SCOPES
+        asked = list(dict.fromkeys(requested.split()))
+        if len(asked) > 64 or any(a.split(":", 1)[0] not in _KNOWN for a in asked):
+            return None
+        return " ".join(asked)
 
     def pkce_refusal(self, query: Mapping[str, str]) -> str | None:
         """Why `/o/authorize` refuses this request's PKCE parameters (an OAuth error
@@ -150,7 +182,8 @@ class OAuthServer:
                 refused = _pkce_refused(code.challenge, form.get("code_verifier"))
                 if refused is not None:
                     return json_response(400, {"error": refused})
-            return self._token_answer(self.issue_token(code.user_id, practice=code.practice))
+            token = self.issue_token(code.user_id, practice=code.practice, scope=code.scope)
+            return self._token_answer(token)
         if grant == "refresh_token":
             old = self.by_refresh.get(str(form.get("refresh_token", "")))
             if old is None or old.refresh_used:
@@ -159,7 +192,9 @@ class OAuthServer:
             old.refresh_used = True
             old.revoked = True
             del self.by_refresh[old.refresh]
-            new = self.issue_token(old.user_id, practice=old.practice, client_id=old.client_id)
+            new = self.issue_token(
+                old.user_id, practice=old.practice, client_id=old.client_id, scope=old.scope
+            )
             return self._token_answer(new)
         return json_response(400, {"error": "unsupported_grant_type"})
 

@@ -114,9 +114,10 @@ class Practice:
             self._user(user_id), practice=self.index, client_id=client_id
         )
 
-    def issue_code(self, user_id: int | None = None) -> str:
-        """An authorization code of a user of this practice, as `/o/authorize` hands it out."""
-        return self._emu.oauth.issue_code(self._user(user_id), practice=self.index)
+    def issue_code(self, user_id: int | None = None, *, scope: str | None = None) -> str:
+        """An authorization code of a user of this practice, as `/o/authorize` hands it out;
+        its token has `scope` (None: every scope)."""
+        return self._emu.oauth.issue_code(self._user(user_id), practice=self.index, scope=scope)
 
     def used(self) -> int:
         """Calls counted against `access_token`'s budget in the current window (under the
