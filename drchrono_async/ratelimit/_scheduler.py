@@ -28,6 +28,7 @@ from ._priority import Priority, PriorityLike, check_priority
 __all__ = ["Scheduler", "check_max_wait", "iso", "logger"]
 
 logger = logging.getLogger("drchrono_async.ratelimit")
+PAUSE_LOGGED = 1.0  # seconds: a wait at least this long is logged when it ends, too
 
 
 @attrs.define(eq=False)
@@ -66,6 +67,8 @@ class Scheduler:
         )
         self._kick: asyncio.Future[None] | None = None
         self._logged: Reason = Reason.NONE
+        # A pause logged as it began (its reason, and when): its end is logged too.
+        self._paused: tuple[Reason, float] | None = None
 
     # -- to be supplied by the store ----------------------------------------------------------
 
@@ -132,6 +135,7 @@ class Scheduler:
                 if d.granted:
                     if first and not queued and self._waiting() == 1:
                         self._logged = Reason.NONE  # an idle spell ends a waiting episode
+                    self._log_resumed()
                     return d
                 first = False
                 until = self.clock.now() + d.wait
@@ -229,6 +233,20 @@ class Scheduler:
             return
         self._logged = d.reason
         logger.info("rate limit: waiting until %s (%s)", iso(until), d.reason.text)
+        # The burst bucket's spacing (a tenth of a second) is no pause worth an end line.
+        if d.reason is not Reason.BURST and d.wait >= PAUSE_LOGGED and self._paused is None:
+            self._paused = (d.reason, self.clock.now())
+
+    def _log_resumed(self) -> None:
+        """A pause logged as it began ends with this permit: say so, and how long it was."""
+        if self._paused is None:
+            return
+        reason, since = self._paused
+        self._paused = None
+        self._logged = Reason.NONE  # the next pause, even for the same reason, is logged
+        logger.info(
+            "rate limit: requests resume after %.0f s (%s)", self.clock.now() - since, reason.text
+        )
 
 
 def _index(lane: collections.deque[_Waiter], w: _Waiter) -> int:

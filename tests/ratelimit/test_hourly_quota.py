@@ -174,4 +174,7 @@ async def test_logs_say_until_when_and_why_once_per_episode(
     assert lines == [
         "rate limit: waiting until 2026-01-01T00:01:40.100+00:00 (burst limit)",
         "rate limit: waiting until 2026-01-01T01:00:00.000+00:00 (window spent)",
+        # A pause's end is logged too (cron logs would otherwise go silent for an hour);
+        # the burst bucket's tenth-of-a-second spacing is not.
+        "rate limit: requests resume after 3498 s (window spent)",
     ]

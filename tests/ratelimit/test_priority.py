@@ -271,7 +271,8 @@ async def test_a_priority_change_is_logged_once(caplog: pytest.LogCaptureFixture
     lines = [r.getMessage() for r in caplog.records if r.name == "drchrono_async.ratelimit"]
     assert lines == [
         "rate limit: waiting until 2026-01-01T00:59:00.000+00:00 "
-        "(reserve held for interactive requests)"
+        "(reserve held for interactive requests)",
+        "rate limit: requests resume after 3440 s (reserve held for interactive requests)",
     ]
 
 
