@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import procrastinate
 
 __all__ = [
+    "EVERY",
+    "SYNC_TASK",
     "FleetConfig",
     "build_app",
     "defer_sync",
@@ -150,20 +152,27 @@ def build_app(config: FleetConfig) -> procrastinate.App:
         labelled = metrics.practice.set(practice)
         try:
             result = await runtime.sync_slice(practice, resource)
-        except (FleetJobError, StoreError, TokenStoreError):  # reading the token may fail too
-            retry = None
-            if attempt + 1 < _MAX_ATTEMPTS:
-                retry = await defer_sync(
-                    app,
-                    runtime.registry,
-                    practice,
-                    resource,
-                    window=runtime.quota_window,
-                    at=time.time() + _RETRY_WAIT ** (attempt + 1),
-                    attempt=attempt + 1,
-                )
+        except (FleetJobError, StoreError, TokenStoreError) as exc:  # the token's read too
+            if attempt + 1 >= _MAX_ATTEMPTS:
+                metrics.job_failed(practice, resource, retried=False)
+                raise FleetJobError(f"{exc}; no retry left ({_MAX_ATTEMPTS} runs)") from None
+            wait = _RETRY_WAIT ** (attempt + 1)
+            retry = await defer_sync(
+                app,
+                runtime.registry,
+                practice,
+                resource,
+                window=runtime.quota_window,
+                at=time.time() + wait,
+                attempt=attempt + 1,
+            )
             metrics.job_failed(practice, resource, retried=retry is not None)
-            raise
+            # One line says it all (the worker logs it without a traceback): what, and when
+            # it is tried again.
+            then = f"retry {attempt + 1} of {_MAX_ATTEMPTS - 1} in {wait:g} s"
+            if retry is None:
+                then = "the job already waiting runs it again"
+            raise FleetJobError(f"{exc}; {then}") from None
         except Exception:
             metrics.job_failed(practice, resource, retried=False)
             raise

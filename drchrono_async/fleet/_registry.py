@@ -57,7 +57,11 @@ def _check_resources(resources: Iterable[str] | None) -> tuple[str, ...] | None:
         raise InvalidRequestError("resources must name endpoints that can be synced")
     for name in names:
         if not isinstance(name, str) or name not in BY_NAME or not syncable(BY_NAME[name]):
-            raise InvalidRequestError("resources must name endpoints that can be synced")
+            shown = name if isinstance(name, str) and len(name) <= 64 and name.isprintable() else ""
+            raise InvalidRequestError(
+                "resources must name endpoints that can be synced"
+                + (f"; {shown} is not one" if shown else "")
+            )
     return names
 
 

@@ -65,6 +65,7 @@ class FleetRuntime:
     max_wait: float = 30.0
     quota_window: float = 3600.0
     oauth: Callable[[str], OAuthApp] | None = None  # base URL -> the app; None: no refresh
+    shards: int = 1  # Syncer(shards=...): windows a first backfill's past is cut into
     _running: set[Syncer] = attrs.field(factory=set, init=False)
     stopping: bool = attrs.field(default=False, init=False)
 
@@ -95,7 +96,9 @@ class FleetRuntime:
                         yielded = True
                         syncer.stop()  # the page is written; the rest waits its turn
 
-                syncer = Syncer(client, store, resources=[resource], progress=progress)
+                syncer = Syncer(
+                    client, store, resources=[resource], progress=progress, shards=self.shards
+                )
                 self._running.add(syncer)
                 if self.stopping:
                     syncer.stop()
