@@ -3,6 +3,11 @@
 Secrets never go in `ps` output by default: `--access-token` also reads
 `$DRCHRONO_ACCESS_TOKEN` when given as `-`; the OAuth app comes from `DRCHRONO_CLIENT_ID`,
 `DRCHRONO_CLIENT_SECRET` and `DRCHRONO_REDIRECT_URI`.
+
+The worker logs at INFO (each job's start and end, quota pauses, the queue drained), in text
+or JSON (`--log-format`); `-v` adds the library's DEBUG lines (each request: method, path,
+status). Its durations take the one vocabulary (`30s`, `15m`, `1h`; a bare number is
+seconds); `--every` must be a period a cron schedule repeats evenly.
 """
 
 from __future__ import annotations
@@ -14,9 +19,21 @@ import secrets
 import sys
 from typing import Any
 
+from ._cli_args import add_quota_args, check_names, duration, format_duration
+from ._cli_exit import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    epilog,
+    exit_for,
+)
+from ._cli_log import FORMATS, setup_logging
 from .errors import DrChronoError, InvalidRequestError
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "every_minutes", "wait_for_redis"]
+
+_STORE_CODES = (13, 14, 15, 16)
 
 _FAR_FUTURE = 253_402_300_799.0  # 9999-12-31: a fixed token has no expiry to go by
 
@@ -27,9 +44,14 @@ def add_parsers(commands: Any) -> None:
         "practices",
         help="register the practices a fleet of workers syncs",
         description="The practices registry, in the PostgreSQL store's registry schema.",
+        epilog=epilog(0, 1, 2, *_STORE_CODES),
     )
     verbs = practices.add_subparsers(dest="verb", metavar="VERB", required=True)
-    add = verbs.add_parser("add", help="register a practice and its token")
+    add = verbs.add_parser(
+        "add",
+        help="register a practice and its token",
+        epilog=epilog(0, 2, *_STORE_CODES),
+    )
     add.add_argument("key", help="the practice's key: [a-z][a-z0-9_]{0,31}")
     _store_args(add)
     cred = add.add_mutually_exclusive_group(required=True)
@@ -45,6 +67,11 @@ def add_parsers(commands: Any) -> None:
         help="an authorization code, exchanged with the app in $DRCHRONO_CLIENT_*",
     )
     add.add_argument("--name", help="a display name (default: the key)")
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a practice already registered under KEY (its token, name, resources...)",
+    )
     add.add_argument("--base-url", default="https://drchrono.com", help="the API's origin")
     add.add_argument(
         "--resource",
@@ -55,10 +82,18 @@ def add_parsers(commands: Any) -> None:
     )
     add.add_argument("--timezone", default="UTC", help="the practice's IANA timezone")
     add.set_defaults(run=_run, action=_add)
-    listing = verbs.add_parser("list", help="the registered practices")
+    listing = verbs.add_parser(
+        "list",
+        help="the registered practices (tab-separated, with a header)",
+        epilog=epilog(0, 2, *_STORE_CODES),
+    )
     _store_args(listing)
     listing.set_defaults(run=_run, action=_list)
-    remove = verbs.add_parser("remove", help="deactivate a practice (its data is kept)")
+    remove = verbs.add_parser(
+        "remove",
+        help="deactivate a practice (its data is kept)",
+        epilog=epilog(0, 1, 2, *_STORE_CODES),
+    )
     remove.add_argument("key")
     _store_args(remove)
     remove.set_defaults(run=_run, action=_remove)
@@ -67,7 +102,9 @@ def add_parsers(commands: Any) -> None:
         "worker",
         help="run a fleet worker: sync jobs from the PostgreSQL queue",
         description="Run sync jobs from the queue in PostgreSQL, taking permits from the "
-        "shared Redis quota. Run as many as you like, on any machines.",
+        "shared Redis quota. Run as many as you like, on any machines. Durations: 30s, 15m, "
+        "1h, 1d (a bare number is seconds).",
+        epilog=epilog(0, 2, *_STORE_CODES, 130),
     )
     _store_args(worker)
     worker.add_argument("--redis", help="redis://... of the shared quota (not with --migrate)")
@@ -76,37 +113,44 @@ def add_parsers(commands: Any) -> None:
         default=None,
         help="the quota's Redis key (default drchrono:quota:<client id>)",
     )
-    worker.add_argument("--quota-limit", type=int, default=500, help="calls per hour")
+    add_quota_args(worker, redis=False)
     worker.add_argument(
         "--quota-window",
-        type=float,
-        default=3600.0,
-        metavar="SECONDS",
-        help="the quota's window: 3600 (shorter only against an emulator "
-        "run with the same --quota-window)",
+        type=duration(low=1, high=86_400),
+        default="1h",
+        metavar="DURATION",
+        help="the quota's window: 1h (shorter only against an emulator run with the same "
+        "--quota-window)",
     )
     worker.add_argument(
         "--quota-reserve",
         type=float,
         default=0.1,
         metavar="FRACTION",
-        help="share of each window held for interactive callers (default 0.1)",
+        help="share of each window held for interactive callers",
     )
     worker.add_argument(
         "--quota-release",
-        type=float,
+        type=duration(high=86_400),
         default=None,
-        metavar="SECONDS",
-        help="seconds before the window's end at which background work may "
-        "spend the reserve (default: the window's last 60th, 60 s of an hour)",
+        metavar="DURATION",
+        help="before the window's end, when background work may spend the reserve "
+        "(default: the window's last 60th, 1m of an hour)",
     )
-    worker.add_argument("--concurrency", type=int, default=4, help="jobs at once (default 4)")
+    worker.add_argument("--concurrency", type=int, default=4, help="jobs at once")
     worker.add_argument(
         "--every",
-        type=int,
-        default=15,
-        help="minutes between scheduled syncs of everything (default 15; 0: "
-        "none, only the pass queued when a worker starts)",
+        type=duration(zero=True, low=1),
+        default="15m",
+        metavar="DURATION",
+        help="between scheduled syncs of everything: a period a cron schedule repeats "
+        "evenly (1m to 30m dividing an hour, or 1h to 1d dividing a day); 0: none, only "
+        "the pass queued when a worker starts",
+    )
+    worker.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="exit 0 once the queue holds no sync job (with --every 0: after one pass)",
     )
     worker.add_argument(
         "--slice-pages",
@@ -115,26 +159,47 @@ def add_parsers(commands: Any) -> None:
         help="pages a job writes before yielding to other practices",
     )
     worker.add_argument(
-        "--max-wait",
-        type=float,
-        default=30.0,
-        help="seconds to wait for a permit before deferring to the reset",
+        "--shards",
+        type=int,
+        default=1,
+        help="windows a first backfill's past is cut into, listed at once (see sync --help)",
     )
-    worker.add_argument("--heartbeat", type=float, default=10.0, help="seconds")
+    worker.add_argument(
+        "--max-wait",
+        type=duration(low=0.001, high=86_400),
+        default="30s",
+        metavar="DURATION",
+        help="wait for a permit before deferring the job to the quota's reset",
+    )
+    worker.add_argument(
+        "--heartbeat",
+        type=duration(low=0.001, high=86_400),
+        default="10s",
+        metavar="DURATION",
+        help="between a worker's heartbeats",
+    )
     worker.add_argument(
         "--stalled-after",
-        type=float,
-        default=60.0,
-        help="seconds without a heartbeat before a worker counts as dead",
+        type=duration(low=0.001, high=86_400),
+        default="1m",
+        metavar="DURATION",
+        help="without a heartbeat, a worker counts as dead and its jobs go to others; "
+        "must exceed --heartbeat (default: 1m, with --heartbeat's 10s)",
     )
     worker.add_argument(
-        "--poll", type=float, default=1.0, help="seconds between looks for due jobs (default 1)"
+        "--poll",
+        type=duration(low=0.05, high=60),
+        default="1s",
+        metavar="DURATION",
+        help="between looks for due jobs",
     )
+    worker.add_argument("--log-format", choices=FORMATS, default="text", help="log lines as")
     worker.add_argument(
         "-v",
         "--verbose",
         action="store_true",
-        help="log each job (practice, resource, outcome) and the queue's events",
+        help="also the library's DEBUG lines (each request: method, path, status; never "
+        "a query value); jobs and quota pauses are logged at INFO without it",
     )
     worker.add_argument(
         "--migrate",
@@ -157,15 +222,63 @@ def _store_args(parser: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if not args.store.startswith(("postgresql://", "postgres://")):
         print("drchrono-async: --store must be postgresql://...", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
-        code: int = asyncio.run(args.action(args))
+        code: int = asyncio.run(_checked(args))
         return code
     except DrChronoError as exc:
-        print(f"drchrono-async {args.command}: {exc}", file=sys.stderr)
-        return 2
+        code, line = exit_for(exc)
+        print(f"drchrono-async {args.command}: {line}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+async def _checked(args: argparse.Namespace) -> int:
+    """The action, once the database answers (one line, its own exit code, if not)."""
+    from ._cli_store import check_postgres
+
+    await check_postgres(args.store)
+    code: int = await args.action(args)
+    return code
+
+
+def every_minutes(seconds: float) -> int:
+    """`--every` as the fleet's minutes, or `InvalidRequestError` saying what it takes."""
+    from .fleet._app import EVERY
+
+    minutes = seconds / 60
+    if minutes.is_integer() and int(minutes) in EVERY:
+        return int(minutes)
+    periods = ", ".join(format_duration(m * 60) for m in EVERY if m)
+    raise InvalidRequestError(
+        f"--every {format_duration(seconds)} is no period a cron schedule repeats evenly; "
+        f"one of {periods}, or 0 (no schedule). A bare number is seconds: 15 is 15s (15m "
+        "is fifteen minutes)"
+    )
+
+
+async def wait_for_redis(
+    redis: Any, *, sleep: Any = asyncio.sleep, first: float = 1.0, most: float = 60.0
+) -> None:
+    """Return once Redis answers a PING: one log line per back-off while it does not
+    (doubling from `first` to `most` seconds), never a traceback."""
+    import logging
+
+    logger = logging.getLogger("drchrono_async.fleet")
+    delay = first
+    while True:
+        try:
+            await redis.ping()
+            return
+        except Exception as exc:  # redis-py's errors (their text may quote the URL)
+            logger.warning(
+                "fleet: the quota's Redis is unreachable (%s); next try in %s",
+                type(exc).__name__,
+                format_duration(delay),
+            )
+        await sleep(delay)
+        delay = min(most, delay * 2)
 
 
 def _oauth_app(base_url: str) -> Any:
@@ -183,8 +296,13 @@ async def _add(args: argparse.Namespace) -> int:
     from .fleet import PracticeRegistry
     from .fleet._registry import check_practice
     from .oauth import FileTokenStore, Token
+    from .sync import DEFAULT_RESOURCES
 
     auth = "fixed" if args.access_token is not None else "oauth"
+    try:
+        check_names(args.resource or (), DEFAULT_RESOURCES)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
     # Every value is checked, and the registry reached, before a one-time code is spent.
     check_practice(
         args.key,
@@ -195,6 +313,15 @@ async def _add(args: argparse.Namespace) -> int:
         timezone=args.timezone,
     )
     async with PracticeRegistry(args.store, schema=args.schema) as registry:
+        # Before a one-time code is spent or a token replaced: a typo must not overwrite.
+        existing = await registry.get(args.key)
+        if existing is not None and not args.replace:
+            state = "active" if existing.active else "removed, its records kept"
+            raise CommandError(
+                f"practice {args.key} is already registered ({state}): --replace to replace "
+                "its token and settings, or another key",
+                EXIT_USAGE,
+            )
         if args.access_token is not None:
             value = args.access_token
             if value == "-":
@@ -236,6 +363,7 @@ async def _list(args: argparse.Namespace) -> int:
 
     async with PracticeRegistry(args.store, schema=args.schema) as registry:
         found = await registry.practices()
+    print("key\tstate\tname\tbase_url\tresources\tauth\tcreated")
     for p in found:
         resources = "all" if p.resources is None else ",".join(p.resources)
         state = "active" if p.active else "removed"
@@ -264,14 +392,18 @@ async def _worker(args: argparse.Namespace) -> int:
     from .fleet import FleetConfig, build_app, ensure_schema, run_worker
 
     # Job lines name the practice key and resource only: no token, no record content.
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    setup_logging(
+        args.log_format,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        loud=("procrastinate",),
     )
+    if args.verbose:
+        logging.getLogger("procrastinate").setLevel(logging.INFO)  # its DEBUG is per poll
+    logger = logging.getLogger("drchrono_async.fleet")
     config = FleetConfig(
         args.store,
         schema=args.schema,
-        every=args.every,
+        every=every_minutes(args.every),
         slice_pages=args.slice_pages,
         max_wait=args.max_wait,
         heartbeat=args.heartbeat,
@@ -293,6 +425,12 @@ async def _worker(args: argparse.Namespace) -> int:
 
     # The quota is the application's: every worker of one client id shares its key.
     client_id = os.environ.get("DRCHRONO_CLIENT_ID") or "default"
+    if not os.environ.get("DRCHRONO_CLIENT_ID") and args.quota_key is None:
+        logger.warning(
+            "fleet: $DRCHRONO_CLIENT_ID is unset: this worker's quota key is the one of client "
+            "id 'default', which workers and web backends with the client id set do not share "
+            "(set it, or --quota-key, the same everywhere)"
+        )
     # The OAuth variables are checked now, not at a practice's first job, and before Redis
     # is opened: the app made to check them is closed (jobs make their own, per origin).
     oauth = None
@@ -309,21 +447,34 @@ async def _worker(args: argparse.Namespace) -> int:
             key=args.quota_key,
             client_id=client_id,
             limit=args.quota_limit,
+            rate=args.rate,
+            burst=args.burst,
             window=args.quota_window,
             reserve=args.quota_reserve,
             reserve_release=args.quota_release,
         )
-        if not 0.05 <= args.poll <= 60:
-            raise InvalidRequestError("--poll must be 0.05 to 60 seconds")
+        await wait_for_redis(redis)
+        logger.info(
+            "fleet: worker started (concurrency %d, every %s, quota %d/h)",
+            args.concurrency,
+            format_duration(args.every) if args.every else "0: one pass",
+            args.quota_limit,
+        )
         with serving_metrics(args, quota):
             await run_worker(
-                config, quota, concurrency=args.concurrency, oauth=oauth, poll=args.poll
+                config,
+                quota,
+                concurrency=args.concurrency,
+                oauth=oauth,
+                poll=args.poll,
+                exit_when_done=args.exit_when_done,
+                shards=args.shards,
             )
     finally:
         await redis.aclose()
         if oauth is not None:
             await oauth.aclose()
-    return 0
+    return EXIT_OK
 
 
 class _OAuthApps:

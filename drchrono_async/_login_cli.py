@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 # Only the standard library and the errors at import: `drchrono-async --help` builds this
 # parser and must stay fast (httpx and the rest load when the command runs).
+from ._cli_args import duration, format_duration
+from ._cli_exit import epilog
 from .errors import DrChronoError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ def add_parser(commands: Any) -> None:
         "the address pasted), check its state, exchange the code and save the token "
         "(encrypted when $DRCHRONO_TOKEN_KEYS is set). The app's credentials come from "
         "$DRCHRONO_CLIENT_ID, $DRCHRONO_CLIENT_SECRET and $DRCHRONO_REDIRECT_URI.",
+        epilog=epilog(0, 2, 130),
     )
     where = login_cmd.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -90,22 +93,12 @@ def add_parser(commands: Any) -> None:
     )
     login_cmd.add_argument(
         "--timeout",
-        type=_timeout,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"how long to wait for the redirect (default {DEFAULT_TIMEOUT:g})",
+        type=duration(low=1, high=_MAX_TIMEOUT),
+        default=format_duration(DEFAULT_TIMEOUT),
+        metavar="DURATION",
+        help="how long to wait for the redirect",
     )
     login_cmd.set_defaults(run=run)
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 1 <= value <= _MAX_TIMEOUT:
-        raise argparse.ArgumentTypeError(f"seconds, from 1 to {_MAX_TIMEOUT:g}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

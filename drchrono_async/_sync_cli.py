@@ -8,6 +8,11 @@ token from the store's own token table (or `--token-file`).
 SIGINT or SIGTERM lets every resource finish the page it is writing (one transaction), then
 exits 0; a second signal stops at once. `kill -9` loses nothing either: the database holds
 whole pages with their checkpoints, and the next run resumes from them.
+
+Every failure ends in one line and an exit code of its kind (`_cli_exit`): a refused token
+after one call, an unreachable server after the first resource's retries, and each store
+setup mistake (missing directory, read-only, locked, PostgreSQL's three) before anything
+is sent.
 """
 
 from __future__ import annotations
@@ -16,22 +21,33 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .errors import DrChronoError, InvalidRequestError, StoreLockedError
+from . import _cli_exit as ex
+from ._cli_args import add_quota_args, check_names, duration
+from ._cli_exit import EXIT_LOCKED, CommandError, epilog, exit_for
+from ._cli_log import FORMATS, emit, setup_logging
+from ._cli_store import check_postgres, check_sqlite, open_store, sqlite_path
+from ._sync_views import backfill_eta
+from .errors import AuthenticationError, DrChronoError, InvalidRequestError
 
-__all__ = ["EXIT_LOCKED", "add_parser", "backfill_eta", "open_store", "parse_every"]
+__all__ = [
+    "EXIT_LOCKED",
+    "CommandError",
+    "add_parser",
+    "add_quota_args",
+    "backfill_eta",
+    "open_checked",
+    "open_store",
+    "parse_every",
+]
 
-# Another sync holds the store's lock (sysexits' EX_TEMPFAIL: try again later).
-EXIT_LOCKED = 75
-
-_EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+# `--every`: a bare number is seconds, as in every duration flag (see _cli_args).
+parse_every = duration(low=1)
+_CODES = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 75, 130)
 
 
 def add_parser(commands: Any) -> None:
@@ -40,18 +56,16 @@ def add_parser(commands: Any) -> None:
         "sync",
         help="copy a practice into SQLite or PostgreSQL and keep it current",
         description="Backfill, then sync incrementally, every endpoint listable without a "
-        "per-patient fan-out (or those given with --resource).",
+        "per-patient fan-out (or those given with --resource). Durations: 30s, 15m, 1h, 1d "
+        "(a bare number is seconds).",
+        epilog=epilog(*_CODES),
     )
     sync.add_argument(
         "--store",
         default="sqlite:///drchrono.db",
-        help="sqlite:///PATH or postgresql://... (default sqlite:///drchrono.db)",
+        help="sqlite:///PATH or postgresql://...",
     )
-    sync.add_argument(
-        "--schema",
-        default="drchrono",
-        help="with a postgresql:// store: its schema (default drchrono)",
-    )
+    sync.add_argument("--schema", default="drchrono", help="with a postgresql:// store: its schema")
     cred = sync.add_mutually_exclusive_group()
     cred.add_argument("--access-token", help="a fixed token (default: $DRCHRONO_ACCESS_TOKEN)")
     cred.add_argument(
@@ -73,17 +87,14 @@ def add_parser(commands: Any) -> None:
         "others are skipped and reported, not mistaken for empty)",
     )
     sync.add_argument("--token-file", help="with --oauth: a JSON token file (mode 0600)")
-    sync.add_argument(
-        "--base-url",
-        default="https://drchrono.com",
-        help="the API's origin (default https://drchrono.com)",
-    )
+    sync.add_argument("--base-url", default="https://drchrono.com", help="the API's origin")
     sync.add_argument(
         "--resource",
         action="append",
         default=None,
         metavar="NAME",
-        help="an endpoint to sync, e.g. appointments (repeatable)",
+        help="an endpoint to sync, e.g. appointments (repeatable; default: every one a "
+        "sync copies)",
     )
     sync.add_argument(
         "--verbose",
@@ -106,115 +117,228 @@ def add_parser(commands: Any) -> None:
         type=parse_every,
         default=None,
         metavar="DURATION",
-        help="keep running, one sync every DURATION (e.g. 1h, 30m)",
+        help="keep running, one sync every DURATION, e.g. 1h or 15m (default: once)",
+    )
+    sync.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 5 when a resource was skipped for its scope (default: reported, exit 0)",
     )
     sync.add_argument("--seed", type=int, default=1, help="with --emulator: the practice's seed")
     sync.add_argument("--timezone", default="UTC", help="the practice's IANA timezone")
-    sync.add_argument("--plain", action="store_true", help="log lines instead of a live display")
+    sync.add_argument(
+        "--plain",
+        action="store_true",
+        help="log lines instead of a live display (the default when not on a terminal)",
+    )
+    sync.add_argument("--log-format", choices=FORMATS, default="text", help="log lines as")
+    sync.add_argument(
+        "--progress-every",
+        type=duration(zero=True, low=1),
+        default="30s",
+        metavar="DURATION",
+        help="with plain lines: a progress line at most this often while pages arrive (0: none)",
+    )
     sync.add_argument(
         "--wait-lock",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="while another sync of the same store runs, wait up to SECONDS "
+        type=duration(),
+        default="0s",
+        metavar="DURATION",
+        help="while another sync of the same store runs, wait up to DURATION "
         f"for it (default 0: exit {EXIT_LOCKED} at once)",
     )
+    add_quota_args(sync, redis=True)
+    sync.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="cut a first backfill's past into N windows listed at once (a one-record probe "
+        "finds where records begin; each window costs at least a call): for wall time, "
+        "when the quota is not the limit",
+    )
+
     from ._metrics_cli import add_arguments as add_metrics
 
     add_metrics(sync)
     sync.set_defaults(run=run)
 
 
-def parse_every(text: str) -> float:
-    """`90s`, `30m`, `1h`, `1d` or plain seconds, as seconds (at least 1)."""
-    match = _EVERY.match(text)
-    if not match or float(match.group(1)) * _UNITS[match.group(2)] < 1:
-        raise argparse.ArgumentTypeError("a duration like 90s, 30m, 1h or 1d")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def open_store(url: str, *, schema: str = "drchrono") -> Any:
-    """A `SyncStore` for `sqlite:///path` or `postgresql://...` (not yet opened)."""
-    from .sync import PostgresStore, SQLiteStore
-
-    if url.startswith("sqlite:///"):
-        return SQLiteStore(url[len("sqlite:///") :])
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url, schema=schema)
-    raise InvalidRequestError("--store must be sqlite:///PATH or postgresql://...")
-
-
 def run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format)
     try:
         return asyncio.run(_main(args))
-    except StoreLockedError as exc:
-        print(f"drchrono-async sync: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
     except DrChronoError as exc:
-        print(f"drchrono-async sync: {exc}", file=sys.stderr)
-        return 2
+        code, line = exit_for(exc)
+        print(f"drchrono-async sync: {line}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set
+        return ex.EXIT_INTERRUPTED
+
+
+async def open_checked(url: str, schema: str) -> Any:
+    """The store, opened, after the pre-checks of its kind (see `_cli_store`)."""
+    store = open_store(url, schema=schema)
+    if url.startswith("sqlite:///"):
+        check_sqlite(sqlite_path(url))
+    else:
+        await check_postgres(url)
+    await store.open()
+    return store
 
 
 async def _main(args: argparse.Namespace) -> int:
     from ._metrics_cli import serving as serving_metrics
-    from .sync import Syncer
+    from .sync import DEFAULT_RESOURCES, Syncer
 
-    store = open_store(args.store, schema=args.schema)
-    await store.open()
+    if args.resource is not None:
+        try:
+            check_names(args.resource, DEFAULT_RESOURCES)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+    verbose = _verbose_choice(args)
+    store = await open_checked(args.store, args.schema)
     try:
         async with _client(args, store) as client:
-            live = not args.plain and sys.stdout.isatty() and _has_rich()
-            view = _LiveView(client) if live else _PlainView()
+            from ._sync_views import LiveView, PlainView, QuotaLine
+
+            quota = QuotaLine(client)
+            tty = sys.stdout.isatty() and args.log_format == "text"
+            view: Any
+            if tty and not args.plain and _has_rich():
+                view = LiveView(quota)
+            else:
+                view = PlainView(quota, args.log_format, every=args.progress_every)
             syncer = Syncer(
                 client,
                 store,
                 resources=args.resource,
-                progress=view.update,
                 granted_scopes=args.scopes,
                 wait_lock=args.wait_lock,
-                verbose=_verbose_choice(args),
+                verbose=verbose,
+                shards=args.shards,
+                progress=view.update,
             )
-            stop = _Signals(syncer)
-            with stop, view, serving_metrics(args, client.quota):
-                while True:
-                    plan = await syncer.plan()
-                    verbose = [i for i in plan.items if i.verbose and i.calls]
-                    if verbose:
-                        print(
-                            "plan: verbose listings (all keys, smaller pages): "
-                            + ", ".join(f"{i.resource} {i.calls} calls" for i in verbose),
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    print(
-                        f"plan: at least {plan.calls} calls, {plan.quota_hours} quota hour(s)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    report = await syncer.run()
-                    view.done(report)
-                    _not_copied()
-                    if args.every is None or stop.requested:
-                        break
-                    if await stop.wait(args.every):
-                        break
-            return 0 if report.complete or stop.requested else 1
+            redraw = view.progress if isinstance(view, LiveView) else None
+            with serving_metrics(args, client.quota):
+                return await _loop(args, syncer, view, quota, redraw)
     finally:
         await store.aclose()
+
+
+async def _loop(args: argparse.Namespace, syncer: Any, view: Any, quota: Any, redraw: Any) -> int:
+    stop = _Signals(syncer)
+    refresher = asyncio.create_task(_refresh(quota, redraw))
+    code = ex.EXIT_OK
+    try:
+        with stop, view:
+            while True:
+                _plan_line(args.log_format, await syncer.plan())
+                report = await syncer.run()
+                view.done(report)
+                _not_copied(args.log_format)
+                code = _exit_code(report, strict=args.strict)
+                if report.halted is not None:
+                    _, line = exit_for(report.halted)
+                    print(f"drchrono-async sync: {line}", file=sys.stderr, flush=True)
+                    # A refused token needs a person; a server away may come back.
+                    if args.every is None or isinstance(report.halted, AuthenticationError):
+                        return code
+                if args.every is None or stop.requested:
+                    break
+                emit(args.log_format, f"next sync in {args.every:g} s", event="wait")
+                if await stop.wait(args.every):
+                    break
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+    return ex.EXIT_OK if stop.requested else code
+
+
+def _exit_code(report: Any, *, strict: bool) -> int:
+    if report.halted is not None:
+        return exit_for(report.halted)[0]
+    if report.complete:
+        return ex.EXIT_OK
+    if report.complete_but_skipped:  # only skipped for scope: reported, not a failure
+        return ex.EXIT_SKIPPED if strict else ex.EXIT_OK
+    return ex.EXIT_INCOMPLETE
+
+
+async def _refresh(quota: Any, redraw: Any) -> None:
+    """Read the application's shared quota from Redis every few seconds (a `RedisQuota`)."""
+    while quota.shared:
+        await quota.refresh()
+        if redraw is not None:
+            redraw()
+        await asyncio.sleep(5)
+
+
+def _plan_line(fmt: str, plan: Any) -> None:
+    verbose = [i for i in plan.items if i.verbose and i.calls]
+    if verbose:
+        emit(
+            fmt,
+            "plan: verbose listings (all keys, smaller pages): "
+            + ", ".join(f"{i.resource} {i.calls} calls" for i in verbose),
+            event="plan-verbose",
+        )
+    first = [i.resource for i in plan.items if i.mode == "backfill" and i.estimate is None]
+    head = f"plan: at least {plan.calls} calls"
+    if plan.expected > plan.calls:
+        head = f"plan: about {plan.expected} calls (at least {plan.calls})"
+    if first:
+        head += " (a first backfill's size shows with its first pages: the API gives no count)"
+    rate = f", at least {plan.seconds:.0f} s at {plan.rate:g} calls/s" if plan.rate else ""
+    per = f" at {plan.limit}/h" if plan.limit else ""
+    emit(
+        fmt,
+        f"{head}, {plan.quota_hours} quota hour(s){per}{rate}",
+        event="plan",
+        calls=plan.calls,
+        expected=plan.expected,
+        quota_hours=plan.quota_hours,
+    )
+
+
+def _quota(args: argparse.Namespace, clock: Any) -> Any:
+    """The client's quota from --quota-limit, --rate, --burst (and --redis)."""
+    from .ratelimit import HourlyQuota, RedisQuota
+
+    knobs = {"limit": args.quota_limit, "rate": args.rate, "burst": args.burst, "clock": clock}
+    if not args.redis:
+        return HourlyQuota(**knobs)
+    try:
+        import redis.asyncio as aioredis
+    except ImportError:
+        raise InvalidRequestError("--redis needs the redis extra: pip install "
+                                  "'drchrono-async[redis]'") from None  # fmt: skip
+    client_id = os.environ.get("DRCHRONO_CLIENT_ID")
+    if not (client_id or args.quota_key):
+        raise InvalidRequestError("--redis needs $DRCHRONO_CLIENT_ID or --quota-key")
+    try:
+        redis = aioredis.Redis.from_url(args.redis)
+    except ValueError:
+        raise InvalidRequestError("--redis is not a redis:// URL") from None
+    return RedisQuota(redis, client_id=client_id, key=args.quota_key, **knobs)
 
 
 @contextlib.asynccontextmanager
 async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
     from . import DrChronoClient
     from .oauth import FileTokenStore, OAuthApp
+    from .ratelimit import SystemClock
 
     if args.emulator:
         from .testing import Emulator
 
         emulator = Emulator(seed=args.seed, timezone=args.timezone)
-        async with emulator.client(timezone=args.timezone) as client:
+        quota = _quota(args, emulator.clock)
+        async with emulator.client(timezone=args.timezone, quota=quota) as client:
             yield client
         return
+    quota = _quota(args, SystemClock())
+    options = {"base_url": args.base_url, "timezone": args.timezone, "quota": quota}
     if args.oauth:
         # The token store first: if it cannot be made, no app is left open behind it.
         tokens = FileTokenStore(args.token_file) if args.token_file else store.token_store()
@@ -224,12 +348,7 @@ async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
             _env("DRCHRONO_REDIRECT_URI"),
             base_url=args.base_url,
         )
-        async with (
-            app,
-            DrChronoClient(
-                oauth=app, token_store=tokens, base_url=args.base_url, timezone=args.timezone
-            ) as client,
-        ):
+        async with app, DrChronoClient(oauth=app, token_store=tokens, **options) as client:
             yield client
         return
     token = args.access_token or os.environ.get("DRCHRONO_ACCESS_TOKEN")
@@ -237,7 +356,7 @@ async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
         raise InvalidRequestError(
             "give --access-token, $DRCHRONO_ACCESS_TOKEN, --oauth or --emulator"
         )
-    async with DrChronoClient(token, base_url=args.base_url, timezone=args.timezone) as client:
+    async with DrChronoClient(token, **options) as client:
         yield client
 
 
@@ -289,93 +408,6 @@ class _Signals:
         return self.requested
 
 
-class _PlainView:
-    """One log line per finished resource; for logs and pipes."""
-
-    def __enter__(self) -> _PlainView:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def update(self, report: Any) -> None:
-        if report.status not in ("running", "pending"):
-            print(
-                f"{time.strftime('%H:%M:%S')} {report.resource}: {report.status} "
-                f"({report.mode or '-'}) records={report.records} pages={report.pages} "
-                f"calls={report.calls}" + (f" {report.reason}" if report.reason else ""),
-                flush=True,
-            )
-
-    def done(self, report: Any) -> None:
-        print(report.table(), flush=True)
-
-
-class _LiveView:
-    """A rich table per resource (records, pages, calls) and the quota line."""
-
-    def __init__(self, client: Any) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        self._client = client
-        self._reports: dict[str, Any] = {}
-        self._console = Console()
-        self._live = Live(console=self._console, refresh_per_second=4, transient=False)
-
-    def __enter__(self) -> _LiveView:
-        self._live.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._live.stop()
-
-    def update(self, report: Any) -> None:
-        self._reports[report.resource] = report
-        self._live.update(self._table())
-
-    def done(self, report: Any) -> None:
-        self._live.update(self._table())
-
-    def _table(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title="drchrono-async sync", caption=self._quota_line())
-        for column in ("resource", "status", "mode"):
-            table.add_column(column)
-        for column in ("records", "pages", "calls"):
-            table.add_column(column, justify="right")
-        for r in self._reports.values():
-            table.add_row(r.resource, r.status, r.mode, str(r.records), str(r.pages), str(r.calls))
-        return table
-
-    def _quota_line(self) -> str:
-        quota = self._client.quota
-        if quota is None:
-            return "no quota scheduler"
-        snap = quota.snapshot()
-        reset = max(0.0, snap.resets_at - self._client.clock.now())
-        calls = sum(r.calls for r in self._reports.values())
-        known = [r.calls_left for r in self._reports.values() if r.calls_left is not None]
-        line = (
-            f"quota {snap.used}/{snap.limit} this hour, resets in {int(reset // 60)}m"
-            f"{int(reset % 60):02d}s; {calls} calls this run"
-        )
-        if known:
-            line += "; backfill " + backfill_eta(sum(known), snap.remaining, snap.limit, reset)
-        return line
-
-
-def backfill_eta(calls_left: int, remaining: int, limit: int, reset_in: float) -> str:
-    """`~N calls left, done in about ...` at one quota hour per `limit` calls."""
-    if calls_left <= remaining or limit <= 0:
-        return f"~{calls_left} calls left, within this hour"
-    # What this hour has left goes now; the rest at `limit` an hour from the reset on.
-    seconds = reset_in + (calls_left - remaining) / limit * 3600
-    h, m = divmod(int(seconds // 60), 60)
-    return f"~{calls_left} calls left, about {h}h{m:02d}m at this quota"
-
-
 def _verbose_choice(args: argparse.Namespace) -> bool | list[str] | None:
     """`Syncer(verbose=...)` from --verbose and --no-verbose (None: the default set)."""
     from ._endpoints import BY_NAME
@@ -383,11 +415,16 @@ def _verbose_choice(args: argparse.Namespace) -> bool | list[str] | None:
 
     names = args.resource or list(DEFAULT_RESOURCES)
     asked, refused = args.verbose or [], args.no_verbose or []
-    for name in (*asked, *refused):
-        if name not in ("all", "none") and name not in names:
-            raise InvalidRequestError(
-                f"--verbose/--no-verbose: {name} is not a resource of this sync"
+    for flag, given in (("--verbose", asked), ("--no-verbose", refused)):
+        try:
+            check_names(
+                (n for n in given if n not in ("all", "none")),
+                names,
+                flag=flag,
+                what="a resource of this sync",
             )
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
     if not asked and not refused:
         return None
     if "all" in asked:
@@ -401,7 +438,7 @@ def _verbose_choice(args: argparse.Namespace) -> bool | list[str] | None:
     return sorted(chosen)
 
 
-def _not_copied() -> None:
+def _not_copied(fmt: str) -> None:
     """The endpoints no sync copies, and why (after the run's table)."""
     from ._endpoints import ENDPOINTS
     from .sync import not_synced
@@ -409,4 +446,7 @@ def _not_copied() -> None:
     for endpoint in ENDPOINTS:
         reason = not_synced(endpoint)
         if reason is not None:
-            print(f"not copied: {endpoint.name}: {reason}", flush=True)
+            if fmt == "json":
+                emit(fmt, f"not copied: {endpoint.name}", event="not-copied", reason=reason)
+            else:
+                print(f"not copied: {endpoint.name}: {reason}", flush=True)

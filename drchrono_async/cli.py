@@ -8,31 +8,42 @@ Subcommands:
   practices  register the practices a fleet syncs (PostgreSQL)
   worker     run a fleet worker: sync jobs from a PostgreSQL queue, one shared Redis quota
   status     is my copy current? each resource's last sync, rows and next run (no API call)
+
+Every duration flag takes `30s`, `15m`, `1h`, `1d`, and a bare number is seconds (see
+`_cli_args`); every `--help` shows the defaults and the command's exit codes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
 from collections.abc import Callable, Sequence
+
+from ._cli_args import Parser, VersionAction, duration
+from ._cli_exit import epilog
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one subparser per subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="drchrono-async", description="Tools around the DrChrono v4 API client."
+    parser = Parser(
+        prog="drchrono-async",
+        description="Tools around the DrChrono v4 API client. Durations: 30s, 15m, 1h, 1d "
+        "(a bare number is seconds), in every command.",
     )
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     emu = commands.add_parser(
         "emulator",
         help="serve a local DrChrono emulator over HTTP",
         description="Serve an in-memory DrChrono v4 API on loopback until Ctrl-C.",
+        epilog=epilog(0, 2),
     )
-    emu.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    emu.add_argument("--host", default="127.0.0.1", help="address to bind")
     emu.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     emu.add_argument("--seed", type=int, default=0, help="seed of the practice's data")
     emu.add_argument(
@@ -47,10 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emu.add_argument(
         "--quota-window",
-        type=float,
-        default=3600.0,
-        metavar="SECONDS",
-        help="the quota's window, shortened for tests and benchmarks (default 3600)",
+        type=duration(low=1, high=86_400),
+        default="1h",
+        metavar="DURATION",
+        help="the quota's window, shortened for tests and benchmarks",
     )
     emu.add_argument(
         "--practices",
@@ -58,13 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="practices to host, each seeded on its own with its own token (default 1)",
     )
-    emu.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    emu.add_argument(
+        "--latency",
+        type=duration(high=60),
+        default="0s",
+        metavar="DURATION",
+        help="added to every answer, e.g. 0.05s",
+    )
     emu.add_argument(
         "--size",
         action="append",
         default=[],
         metavar="ENDPOINT=N",
-        help="records to seed for an endpoint, e.g. --size appointments=100000 (repeatable)",
+        help="records to seed for an endpoint, e.g. --size appointments=100000 (repeatable; "
+        "default: the seed's own sizes)",
     )
     emu.set_defaults(run=_run_emulator)
 
@@ -74,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backfill an in-process emulator's practice into demo.db, let the "
         "practice change, sync again with a handful of calls, and compare every resource "
         "(rows and checksums) with the emulator. No credentials needed.",
+        epilog=epilog(0, 1, 2),
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the practice's data")
     demo.add_argument(
@@ -114,8 +133,9 @@ def _parse_sizes(items: Sequence[str]) -> dict[str, int]:
     sizes = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise SystemExit(f"drchrono-async emulator: --size wants ENDPOINT=N, not {item!r}")
+        if not sep or not value.strip().isdigit() or len(value.strip()) > 9:
+            shown = item if len(item) <= 80 and item.isprintable() else "(unreadable)"
+            raise SystemExit(f"drchrono-async emulator: --size wants ENDPOINT=N, not {shown!r}")
         sizes[name.strip()] = int(value)
     return sizes
 
@@ -161,6 +181,16 @@ def _run_emulator(args: argparse.Namespace) -> int:
         asyncio.run(serve())
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
+    except OSError as exc:  # binding: the port in use, an address not of this machine
+        why = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges"}.get(
+            exc.errno or 0, f"cannot be bound ({type(exc).__name__})"
+        )
+        print(
+            f"drchrono-async emulator: {args.host}:{args.port} {why} (give another --port, or "
+            "0 for any free one)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -169,7 +169,7 @@ def test_verbose_is_chosen_per_resource(tmp_path: Path, capsys: pytest.CaptureFi
     base += ["--resource", "doctors"]
     assert main([*base, "--no-verbose", "patients"]) == 0
     out = capsys.readouterr()
-    assert "verbose listings" not in out.err  # nothing listed verbosely
+    assert "verbose listings" not in out.out  # nothing listed verbosely
     assert "not copied: mu_2015_report:" in out.out  # the endpoints no sync copies, and why
 
     async def payload() -> dict[str, object]:
@@ -182,6 +182,6 @@ def test_verbose_is_chosen_per_resource(tmp_path: Path, capsys: pytest.CaptureFi
     assert "primary_insurance" not in asyncio.run(payload())
     # Asked for verbose now: the copy made without it is listed again, with every key.
     assert main([*base, "--verbose", "patients"]) == 0
-    assert "verbose listings (all keys, smaller pages): patients" in capsys.readouterr().err
+    assert "verbose listings (all keys, smaller pages): patients" in capsys.readouterr().out
     assert "primary_insurance" in asyncio.run(payload())
     assert main([*base, "--verbose", "nope"]) == 2

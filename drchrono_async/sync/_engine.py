@@ -262,6 +262,7 @@ class Syncer:
             if missing.get(endpoint.name):
                 report.status, report.outcome = "skipped", Outcome.SKIPPED
                 report.reason = f"scope not granted: {', '.join(sorted(missing[endpoint.name]))}"
+                self._report_progress(report)  # a view shows it as it shows the others
                 return
             async with gate:
                 await run.turn()

@@ -86,12 +86,37 @@ async def test_add_from_env_list_and_remove(
     assert "no practice nobody" in capsys.readouterr().err
     assert await cli("practices", "list", *s) == 0
     listed = capsys.readouterr()
-    rows = [line.split("\t") for line in listed.out.splitlines()]
+    header, *rows = [line.split("\t") for line in listed.out.splitlines()]
+    assert header == ["key", "state", "name", "base_url", "resources", "auth", "created"]
     assert [r[:6] for r in rows] == [
         ["acme", "active", "Acme Clinic", "http://127.0.0.1:9", "patients,appointments", "fixed"],
         ["beta", "removed", "beta", "https://drchrono.com", "all", "fixed"],
     ]
     assert SECRET not in listed.out + listed.err
+
+
+async def test_add_refuses_a_registered_key_unless_replace(
+    registry: PracticeRegistry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = store(registry.schema)
+    monkeypatch.setenv("DRCHRONO_ACCESS_TOKEN", SECRET)
+    assert await cli("practices", "add", "acme", *s, "--access-token", "-") == 0
+    monkeypatch.setenv("DRCHRONO_ACCESS_TOKEN", "at_other_0123456789")
+    assert await cli("practices", "add", "acme", *s, "--access-token", "-", "--name", "X") == 2
+    err = capsys.readouterr().err
+    assert "practice acme is already registered (active): --replace" in err
+    token = await registry.token_store("acme").load()
+    assert token is not None and token.access_token == SECRET  # untouched
+    args = ("practices", "add", "acme", *s, "--access-token", "-", "--name", "X", "--replace")
+    assert await cli(*args) == 0
+    acme = await registry.get("acme")
+    assert acme is not None and acme.name == "X"
+    # A bad resource name is named, with the nearest ones.
+    assert await cli("practices", "add", "beta", *s, "--access-token", "-", "--resource",
+                     "apointments") == 2  # fmt: skip
+    assert "--resource apointments: not an endpoint a sync copies; did you mean appointments" in (
+        capsys.readouterr().err
+    )
 
 
 async def test_add_from_a_token_file(
@@ -151,8 +176,13 @@ async def test_bad_input_exits_2(fleet_schema: str, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err.startswith("drchrono-async practices: ")
     assert await cli("worker", *s) == 2
     assert "worker needs --redis" in capsys.readouterr().err
-    assert await cli("worker", *s, "--redis", REDIS_URL, "--poll", "0") == 2
-    assert "--poll must be 0.05 to 60 seconds" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse's usage error: exit 2
+        await cli("worker", *s, "--redis", REDIS_URL, "--poll", "0")
+    assert refused.value.code == 2
+    assert "--poll: a duration like 30s, 15m, 1h or 1d" in capsys.readouterr().err
+    # A bare number is seconds in every command: 15 s is no cron period, refused with a hint.
+    assert await cli("worker", *s, "--redis", REDIS_URL, "--every", "15") == 2
+    assert "--every 15s is no period a cron schedule repeats evenly" in capsys.readouterr().err
     async with PracticeRegistry(POSTGRES_DSN, schema=fleet_schema) as registry:
         assert await registry.practices() == []  # nothing was registered
 

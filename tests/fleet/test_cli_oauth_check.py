@@ -57,9 +57,9 @@ async def test_the_app_made_to_check_the_variables_is_closed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     oauth_env(monkeypatch)
-    # A bad --poll stops the worker right after the check, before any job or connection.
-    assert await worker("--poll", "0") == 2
-    assert "--poll must be" in capsys.readouterr().err
+    # A bad reserve stops the worker right after the check, before any job or connection.
+    assert await worker("--quota-reserve", "5") == 2
+    assert "reserve, as a fraction of the limit, must be" in capsys.readouterr().err
     assert apps["made"], "the variables were not checked at start"
     assert all(any(app is c for c in apps["closed"]) for app in apps["made"])
     assert all(app._http.is_closed for app in apps["made"])
