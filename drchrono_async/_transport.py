@@ -19,16 +19,12 @@ never a header value, a token, a query value or a body.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import copy
 import email.utils
-import errno
 import logging
 import math
 import re
-import socket
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -47,6 +43,7 @@ from tenacity import (
 
 from . import metrics as _metrics
 from ._auth import Auth
+from ._failures import failure_reason
 from ._redact import safe_path
 from ._version import __version__
 from .errors import (
@@ -552,31 +549,6 @@ class Transport:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def failure_reason(exc: BaseException) -> str:
-    """What a transport failure was, in words, from the types along its causes (never
-    their text, which may quote what the server sent); "" when no type tells."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # httpx -> httpcore -> OSError: a short chain; a cycle ends here
-        if seen is None:
-            break
-        if isinstance(seen, (httpx.TimeoutException, builtins.TimeoutError)):
-            return "timed out"
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return "TLS certificate not trusted"
-        if isinstance(seen, ssl.SSLError):
-            return "TLS handshake failed"
-        if isinstance(seen, socket.gaierror):
-            return "DNS lookup failed"
-        if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(seen, ConnectionResetError):
-            return "connection reset"
-        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return "network unreachable"
-        seen = seen.__cause__ or seen.__context__
-    return ""
 
 
 class _UnexpectedTransportError(TransportError):

@@ -86,3 +86,26 @@ async def test_the_other_resources_wait_for_the_first_answer_then_run_at_once() 
         report = await syncer.run()
     assert report.complete and report.halted is None
     assert order[0] == "doctors"  # the first page written is the leader's
+
+
+def test_a_transport_failure_is_named_from_its_causes_types() -> None:
+    import errno
+    import ssl
+
+    import httpx
+
+    from drchrono_async._failures import failure_reason
+
+    def failed(cause: BaseException) -> httpx.ConnectError:
+        outer = httpx.ConnectError("text the reason never repeats")
+        outer.__cause__ = cause
+        return outer
+
+    assert failure_reason(failed(ssl.SSLCertVerificationError("x"))) == (
+        "TLS certificate not trusted"
+    )
+    assert failure_reason(failed(ssl.SSLError("x"))) == "TLS handshake failed"
+    assert failure_reason(failed(socket.gaierror(-2, "x"))) == "DNS lookup failed"
+    assert failure_reason(failed(OSError(errno.EHOSTUNREACH, "x"))) == "network unreachable"
+    assert failure_reason(httpx.ConnectTimeout("x")) == "timed out"
+    assert failure_reason(failed(ValueError("x"))) == ""
