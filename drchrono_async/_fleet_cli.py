@@ -251,10 +251,12 @@ def every_minutes(seconds: float) -> int:
     if minutes.is_integer() and int(minutes) in EVERY:
         return int(minutes)
     periods = ", ".join(format_duration(m * 60) for m in EVERY if m)
+    hint = ""
+    if float(seconds).is_integer() and int(seconds) in EVERY:  # minutes, as --every once took
+        hint = f"; a bare number is seconds: did you mean {int(seconds)}m?"
     raise InvalidRequestError(
-        f"--every {format_duration(seconds)} is no period a cron schedule repeats evenly; "
-        f"one of {periods}, or 0 (no schedule). A bare number is seconds: 15 is 15s (15m "
-        "is fifteen minutes)"
+        f"--every {format_duration(seconds)} is no period a cron schedule repeats evenly: one "
+        f"of {periods}, or 0 (no schedule){hint}"
     )
 
 

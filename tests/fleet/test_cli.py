@@ -182,7 +182,9 @@ async def test_bad_input_exits_2(fleet_schema: str, capsys: pytest.CaptureFixtur
     assert "--poll: a duration like 30s, 15m, 1h or 1d" in capsys.readouterr().err
     # A bare number is seconds in every command: 15 s is no cron period, refused with a hint.
     assert await cli("worker", *s, "--redis", REDIS_URL, "--every", "15") == 2
-    assert "--every 15s is no period a cron schedule repeats evenly" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--every 15s is no period a cron schedule repeats evenly" in err
+    assert err.rstrip().endswith("a bare number is seconds: did you mean 15m?")
     async with PracticeRegistry(POSTGRES_DSN, schema=fleet_schema) as registry:
         assert await registry.practices() == []  # nothing was registered
 
