@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.number} calls ({max(1, args.number // 20)} for a client with its own pool). "
             f"httpx {httpx.__version__}, Python {platform.python_version()} on "
             f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the "
-            f"start, {dt.date.today().isoformat()}.",
+            f"start, {dt.date.today().isoformat()}. Quota: none (no request is sent).",
             "",
             "A view is what a web handler makes per request (`with_options(max_wait=0)`); the "
             "second row also touches one resource, as the handler then does. A client with a "

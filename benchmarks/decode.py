@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{PAGE_SIZE} appointments with every documented field, nested vitals and custom fields "
         f"({len(body) / 1000:.0f} kB). Median of {args.rounds} rounds of {args.number} pages. "
         f"Python {platform.python_version()} on {platform.machine()}, "
-        f"{dt.date.today().isoformat()}.\n\n"
+        f"{dt.date.today().isoformat()}. Quota: none (no request is sent).\n\n"
         f"Command: `{command}`\n\n{result}\n\n"
         "The converter rows build records with the converter's per-field hooks taken from "
         "cattrs dispatch; the `make_dict_structure_fn` row uses the same hooks in cattrs' own "

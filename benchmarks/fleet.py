@@ -622,7 +622,10 @@ def main(argv: list[str] | None = None) -> int:
             " fair share of each such window (the window's fleet calls water-filled over what each"
             " practice still had to fetch); 1.00 is exactly fair. Python"
             f" {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs (load"
-            f" average {load:.1f} at the end), {today}; {took:.0f} s in all.",
+            f" average {load:.1f} at the end), {today}; {took:.0f} s in all. Quota: the workers'"
+            f" and the probe's `RedisQuota` on one key, {s.limit} per {s.window:g}-s window,"
+            f" reserve {s.reserve:.0%} released {s.release:g} s before its end, burst 10 and rate"
+            " 10 a second (the defaults).",
             "",
             f"Command: `{command}`",
             "",

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             f"of {args.rounds} interleaved rounds of {args.number} calls{redis_note}. "
             f"PyJWT {jwt.__version__}, Python {platform.python_version()} on "
             f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the "
-            f"start, {dt.date.today().isoformat()}.",
+            f"start, {dt.date.today().isoformat()}. Quota: none (no request is sent).",
             "",
             "The verifier's own work (parsing the query, comparing every claim, the iat window, "
             "the context) comes on top of PyJWT's decode; it is a few tens of microseconds per "

@@ -305,7 +305,8 @@ def write_results(
             "the calls the server counted in each full hour (an outsider's included) over the "
             "limit; the delay runs from each reset (the server's :00) to the first call counted "
             f"after it. Python {platform.python_version()} on {platform.machine()}, "
-            f"{time.strftime('%Y-%m-%d')}.",
+            f"{time.strftime('%Y-%m-%d')}. Quota: the client's `HourlyQuota(limit={LIMIT})` "
+            "with its defaults, burst 10 and rate 10 a second, reserve 10%.",
             "",
             f"Command: `{command}`",
             "",

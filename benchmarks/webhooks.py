@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                 "The senders are httpx clients in the same process, whose own CPU (about 0.6 "
                 "ms a request) bounds the rate on 2 cores: read the p99 and the ratios. "
                 f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-                f"{dt.date.today().isoformat()}.\n\n"
+                f"{dt.date.today().isoformat()}. Quota: none (`apply_event` without a client "
+                "sends no request).\n\n"
                 f"Command: `python benchmarks/webhooks.py --postgres DSN`\n\n{pg}\n",
                 PG_START,
                 PG_END,
@@ -351,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds} interleaved rounds of {args.number} deliveries. "
         f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs "
         f"(load average {load:.1f} at the start: a shared machine, so absolute times vary "
-        f"between runs; the rows of one run are comparable), {dt.date.today().isoformat()}.\n\n"
+        f"between runs; the rows of one run are comparable), {dt.date.today().isoformat()}. "
+        "Quota: none (no request is sent).\n\n"
         f"Command: `{command}`\n\n{result}\n\n{summary} "
         "Most of it is `parse_delivery`: decoding the body and reading the object into a "
         "typed `Appointment`; the rest is the ASGI plumbing, the dedupe and the answer. A "
