@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 from typing import Any
 
-from drchrono_async.testing import Emulator, VirtualClock
+import pytest
+
+from drchrono_async import DrChronoClient, OAuthApp
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -21,13 +22,22 @@ def _oauth_block() -> str:
     return found.group(1)
 
 
-async def test_the_oauth_example_closes_its_app_and_client(capsys: Any) -> None:
-    emulator = Emulator(seed=5, clock=VirtualClock())
-    namespace: dict[str, Any] = {"emulator": emulator}
-    code = compile(_oauth_block(), "README.md#oauth", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    result = eval(code, namespace)
-    if result is not None:
-        await result
-    assert f"signed in as user {emulator.current_user_id}" in capsys.readouterr().out
-    assert namespace["app"]._http.is_closed  # the app's own HTTP client, closed
-    assert namespace["signed_in"]._transport.closed
+def test_the_oauth_example_closes_its_app_and_client(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    made: list[Any] = []
+    for cls in (OAuthApp, DrChronoClient):
+        original = cls.__init__
+
+        def init(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> None:
+            __original(self, *args, **kwargs)
+            made.append(self)
+
+        monkeypatch.setattr(cls, "__init__", init)
+    exec(compile(_oauth_block(), "README.md#oauth", "exec"), {"__name__": "__readme__"})
+    assert "signed in as user" in capsys.readouterr().out
+    apps = [m for m in made if isinstance(m, OAuthApp)]
+    clients = [m for m in made if isinstance(m, DrChronoClient)]
+    assert apps and clients
+    assert all(app._http.is_closed for app in apps)  # the app's own HTTP client, closed
+    assert all(client._transport.closed for client in clients)
