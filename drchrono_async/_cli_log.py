@@ -19,6 +19,7 @@ __all__ = ["FORMATS", "JsonFormatter", "TextFormatter", "emit", "setup_logging"]
 
 FORMATS = ("text", "json")
 _CLI = logging.getLogger("drchrono_async.cli")
+_HANDLER = "drchrono-async-cli"
 
 
 class TextFormatter(logging.Formatter):
@@ -57,9 +58,11 @@ def setup_logging(fmt: str, *, level: int = logging.INFO, loud: tuple[str, ...] 
     `loud`, e.g. procrastinate's for the worker) at `level`, the rest at WARNING."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.set_name(_HANDLER)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in list(root.handlers):  # a command run again in one process: ours only
+        if old.get_name() == _HANDLER:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     for name in ("drchrono_async", *loud):

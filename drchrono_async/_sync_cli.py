@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from . import _cli_exit as ex
-from ._cli_args import add_quota_args, check_names, duration
+from ._cli_args import add_quota_args, check_names, duration, format_duration
 from ._cli_exit import EXIT_LOCKED, CommandError, epilog, exit_for
 from ._cli_log import FORMATS, emit, setup_logging
 from ._cli_store import check_postgres, check_sqlite, open_store, sqlite_path
@@ -289,7 +289,9 @@ def _plan_line(fmt: str, plan: Any) -> None:
         head = f"plan: about {plan.expected} calls (at least {plan.calls})"
     if first:
         head += " (a first backfill's size shows with its first pages: the API gives no count)"
-    rate = f", at least {plan.seconds:.0f} s at {plan.rate:g} calls/s" if plan.rate else ""
+    rate = ""
+    if plan.rate and plan.seconds >= 1:  # the spacing's floor, when it is worth saying
+        rate = f", at least {format_duration(round(plan.seconds))} at {plan.rate:g} calls/s"
     per = f" at {plan.limit}/h" if plan.limit else ""
     emit(
         fmt,
@@ -298,6 +300,11 @@ def _plan_line(fmt: str, plan: Any) -> None:
         calls=plan.calls,
         expected=plan.expected,
         quota_hours=plan.quota_hours,
+        limit=plan.limit,
+        rate=plan.rate,
+        burst=plan.burst,
+        shards=plan.shards,
+        seconds=round(plan.seconds, 1),
     )
 
 

@@ -46,13 +46,15 @@ async def test_json_logs_carry_the_plan_with_the_quota_knobs(tmp_path: Path) -> 
     code, out, err = await cli(
         "sync", "--emulator", "--log-format", "json", "--store", f"sqlite:///{tmp_path}/j.db",
         "--resource", "doctors", "--resource", "appointments", "--no-verbose", "appointments",
-        "--quota-limit", "2000", "--rate", "50", "--burst", "20", "--shards", "2",
+        "--quota-limit", "2000", "--rate", "40", "--burst", "2", "--shards", "2",
     )  # fmt: skip
     assert code == 0 and out == ""
     records = [json.loads(line) for line in err.splitlines()]  # every line is JSON
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
     plan = next(r for r in records if r.get("event") == "plan")
-    assert "at 2000/h" in plan["message"] and "at 50 calls/s" in plan["message"]
+    assert "at 2000/h" in plan["message"]
+    assert (plan["limit"], plan["rate"], plan["burst"], plan["shards"]) == (2000, 40, 2, 2)
+    assert plan["seconds"] == round((plan["expected"] - 2) / 40, 1)
     done = {r["resource"]: r for r in records if r.get("event") == "resource"}
     assert done["appointments"]["status"] == "complete" and done["appointments"]["calls"] > 2
     run = next(r for r in records if r.get("event") == "run")
