@@ -226,6 +226,7 @@ class Syncer:
         burst and the syncer's `shards` go with it (`SyncPlan.quota_hours`, `.seconds`).
         """
         items = []
+        today = dt.datetime.fromtimestamp(self.server_now(), self.client.timezone).date()
         for endpoint in self.endpoints:
             cp = load(endpoint.name, await self.store.checkpoint(endpoint.name))
             listing = cp.listing or self._next_listing(endpoint, cp)
@@ -235,7 +236,7 @@ class Syncer:
             held = 0
             if listing.kind != "incremental" and listing.start is None:
                 held = await self.store.count(endpoint.name)
-            items.append(plan_item(endpoint, listing, held))
+            items.append(plan_item(endpoint, listing, held, today))
         limit, rate, burst = quota_settings(self.client.quota)
         return SyncPlan(tuple(items), limit, rate, burst, self.settings.shards)
 

@@ -202,7 +202,8 @@ class Listing:
         field = self.endpoint.filter_field("date_range")
         dates = (getattr(r, field, None) for r in page.results)
         observe(state, (d for d in dates if isinstance(d, dt.date)), page.count)
-        self.report.calls_left = calls_left(self.listing.chains)
+        today = dt.datetime.fromtimestamp(self.client.server_time(), self.client.timezone)
+        self.report.calls_left = calls_left(self.listing.chains, today.date())
 
     async def _confirm_vanished(self, ids: Sequence[str]) -> tuple[Current, int]:
         """Ids held but not listed: a GET each; 404 marks deleted, an answer refreshes it.

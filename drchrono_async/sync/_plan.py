@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import attrs
@@ -69,8 +70,9 @@ class SyncPlan:
         return max(0.0, self.expected - (self.burst or 0.0)) / self.rate
 
 
-def plan_item(endpoint: Endpoint, listing: ListingState, held: int) -> PlanItem:
-    """The plan of one listing; `held`: the live rows the store holds of the endpoint."""
+def plan_item(endpoint: Endpoint, listing: ListingState, held: int, today: dt.date) -> PlanItem:
+    """The plan of one listing; `held`: the live rows the store holds of the endpoint;
+    `today`: the practice's date on the server's clock."""
     calls = sum(1 for c in listing.chains if not c.done)
     page = endpoint.max_page_size_for(listing.verbose)
     estimate = None
@@ -79,7 +81,7 @@ def plan_item(endpoint: Endpoint, listing: ListingState, held: int) -> PlanItem:
         # first time: then the floor of a call a chain stands).
         calls = max(calls, -(-held // page))
     elif listing.kind == "backfill" and any(c.pages for c in listing.chains):
-        estimate = calls_left(listing.chains)
+        estimate = calls_left(listing.chains, today)
     return PlanItem(endpoint.name, listing.kind, calls, listing.verbose, page, estimate)
 
 

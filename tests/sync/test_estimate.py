@@ -17,45 +17,73 @@ from drchrono_async.testing import Emulator, VirtualClock
 
 from ._memory_store import MemoryStore
 
+TODAY = dt.date(2026, 1, 1)
+
 
 async def test_a_backfill_estimate_is_near_what_is_left_from_its_first_page() -> None:
-    # Records from 2025 on, in a window from 2010-01-01: counted from the window's start the
-    # first pages looked like 95% of the way (the estimate said 4 calls when 100 were left).
-    # Windows not started count their floor, a call each: the future's are left out here
-    # (backfill_ahead=0) so that the past's estimate is what is measured.
+    # Records from 2025 on, listed from 2010-01-01: counted from the listing's start the first
+    # pages looked like 95% of the way (the estimate said 4 calls when 100 were left). Records
+    # dated after today (booked ahead) count their floor, one call, until the pages reach
+    # them: the estimate is measured against the pages of the records up to today, plus one.
     emu = Emulator(seed=2, clock=VirtualClock(), sizes={"appointments": 5000, "patients": 0})
+    seen: list[tuple[int, int | None]] = []
+    async with emu.client() as client:
+        today = dt.datetime.fromtimestamp(client.clock.now(), client.timezone).date()
+        syncer = Syncer(
+            client,
+            MemoryStore(),
+            resources=["appointments"],  # one since chain, verbose as by default: 50 a page
+            progress=lambda r: seen.append((r.pages, r.calls_left)),
+        )
+        report = await syncer.run()
+    dated = [r["scheduled_time"][:10] for r in emu.practice(0).records("appointments")]
+    past_pages = -(-sum(1 for d in dated if d < today.isoformat()) // 50)
+    assert report["appointments"].pages > past_pages > 60
+    estimates = {done: left for done, left in seen if left is not None}
+    for done in (1, past_pages // 4, past_pages // 2, past_pages * 3 // 4):
+        left = past_pages - done + 1
+        assert abs(estimates[done] - left) <= max(3, left // 3), (done, estimates[done], left)
+    assert report["appointments"].calls_left is None  # done: nothing left
+
+
+async def test_windows_are_estimated_from_their_first_record() -> None:
+    emu = Emulator(seed=2, clock=VirtualClock(), sizes={"appointments": 3000, "patients": 0})
     seen: list[tuple[int, int | None]] = []
     async with emu.client() as client:
         syncer = Syncer(
             client,
             MemoryStore(),
-            resources=["appointments"],  # verbose, as by default: 50 a page, 80+ pages
-            backfill_ahead=0,
+            resources=["appointments"],
+            shards=2,  # date_range windows, listed at once
             progress=lambda r: seen.append((r.pages, r.calls_left)),
         )
         report = await syncer.run()
     pages = report["appointments"].pages
-    assert pages > 60
-    estimates = {done: left for done, left in seen if left is not None}
-    for done in (1, pages // 4, pages // 2):
-        left = pages - done
-        assert abs(estimates[done] - left) <= max(3, left // 3), (done, estimates[done], left)
-    assert report["appointments"].calls_left is None  # done: nothing left
+    middle = dict(seen)[pages // 2]
+    assert middle is not None and abs(middle - pages // 2) <= max(3, pages // 6)
 
 
 def test_a_count_from_the_server_is_used_as_given() -> None:
     chain = Chain(params={"page_size": 50, "date_range": "2010-01-01/2025-12-31"})
     observe(chain, [dt.date(2020, 1, 1)], 1_000)
-    assert calls_left([chain]) == 19  # 20 pages of 50, one fetched
+    assert calls_left([chain], TODAY) == 19  # 20 pages of 50, one fetched
 
 
 def test_pages_out_of_date_order_give_no_estimate() -> None:
     chain = Chain(params={"page_size": 50, "date_range": "2010-01-01/2025-12-31"})
     observe(chain, [dt.date(2024, 1, 1), dt.date(2024, 6, 1)], None)
-    assert calls_left([chain]) is not None
+    assert calls_left([chain], TODAY) is not None
     observe(chain, [dt.date(2012, 3, 1)], None)  # back in time: dates tell nothing
-    assert calls_left([chain]) is None
-    assert calls_left([Chain(params={})]) == 1  # not started: its floor
+    assert calls_left([chain], TODAY) is None
+    assert calls_left([Chain(params={})], TODAY) == 1  # not started: its floor
+
+
+def test_a_since_chain_is_stretched_to_today_then_floored() -> None:
+    chain = Chain(params={"page_size": 50, "since": "2010-01-01T00:00:00"})
+    observe(chain, [dt.date(2025, 1, 1), dt.date(2025, 4, 1)], None)
+    assert calls_left([chain], dt.date(2025, 7, 1)) == 1  # half of the way in 1 page: 1 more
+    observe(chain, [dt.date(2025, 7, 2)], None)  # past today: booked ahead, the floor
+    assert calls_left([chain], dt.date(2025, 7, 1)) == 1
 
 
 async def test_a_page_count_is_read_and_bounded() -> None:
