@@ -308,13 +308,14 @@ def _plan_line(fmt: str, plan: Any) -> None:
     )
 
 
-def _quota(args: argparse.Namespace, clock: Any) -> Any:
-    """The client's quota from --quota-limit, --rate, --burst (and --redis)."""
+def _quota(args: argparse.Namespace, clock: Any) -> tuple[Any, Any]:
+    """The client's quota from --quota-limit, --rate, --burst (and --redis), and the Redis
+    client to close after it (None without --redis)."""
     from .ratelimit import HourlyQuota, RedisQuota
 
     knobs = {"limit": args.quota_limit, "rate": args.rate, "burst": args.burst, "clock": clock}
     if not args.redis:
-        return HourlyQuota(**knobs)
+        return HourlyQuota(**knobs), None
     try:
         import redis.asyncio as aioredis
     except ImportError:
@@ -327,24 +328,42 @@ def _quota(args: argparse.Namespace, clock: Any) -> Any:
         redis = aioredis.Redis.from_url(args.redis)
     except ValueError:
         raise InvalidRequestError("--redis is not a redis:// URL") from None
-    return RedisQuota(redis, client_id=client_id, key=args.quota_key, **knobs)
+    # (A bad knob raises before any connection is made: nothing is left open.)
+    return RedisQuota(redis, client_id=client_id, key=args.quota_key, **knobs), redis
 
 
 @contextlib.asynccontextmanager
 async def _client(args: argparse.Namespace, store: Any) -> AsyncIterator[Any]:
-    from . import DrChronoClient
-    from .oauth import FileTokenStore, OAuthApp
+    """The API client (and its quota's Redis connection, closed after it)."""
     from .ratelimit import SystemClock
 
+    clock: Any = SystemClock()
+    emulator = None
     if args.emulator:
         from .testing import Emulator
 
         emulator = Emulator(seed=args.seed, timezone=args.timezone)
-        quota = _quota(args, emulator.clock)
+        clock = emulator.clock
+    quota, redis = _quota(args, clock)
+    try:
+        async with _open_client(args, store, quota, emulator) as client:
+            yield client
+    finally:
+        if redis is not None:
+            await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _open_client(
+    args: argparse.Namespace, store: Any, quota: Any, emulator: Any
+) -> AsyncIterator[Any]:
+    from . import DrChronoClient
+    from .oauth import FileTokenStore, OAuthApp
+
+    if emulator is not None:
         async with emulator.client(timezone=args.timezone, quota=quota) as client:
             yield client
         return
-    quota = _quota(args, SystemClock())
     options = {"base_url": args.base_url, "timezone": args.timezone, "quota": quota}
     if args.oauth:
         # The token store first: if it cannot be made, no app is left open behind it.

@@ -88,3 +88,23 @@ async def test_the_quota_line_shows_the_applications_shared_count(
     await line.refresh()  # read from Redis, not this process's last call
     assert "quota 14/500 this hour" in line.line({"patients": mine})
     assert "; 2 calls this run" in line.line({"patients": mine})
+
+
+async def test_sync_with_redis_shares_the_applications_quota(
+    tmp_path: Path,
+    redis_client: aioredis.Redis,  # noqa: F811
+    redis_key: str,  # noqa: F811
+) -> None:
+    from .ratelimit.conftest import REDIS_URL
+
+    key = f"{redis_key}:app"
+    code, out, err = await cli(
+        "sync", "--emulator", "--plain", "--store", f"sqlite:///{tmp_path}/r.db",
+        "--resource", "doctors", "--redis", REDIS_URL, "--quota-key", key,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Traceback" not in err and "doctors: complete" in out
+    assert await redis_client.exists(key)  # the permits were taken from the shared hash
+    code, _, err = await cli("sync", "--emulator", "--redis", REDIS_URL, "--store",
+                             f"sqlite:///{tmp_path}/r.db")  # fmt: skip
+    assert code == 2 and "--redis needs $DRCHRONO_CLIENT_ID or --quota-key" in err
