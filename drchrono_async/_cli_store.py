@@ -72,8 +72,9 @@ def open_store(url: str, *, schema: str = "drchrono") -> Any:
     raise InvalidRequestError("--store must be sqlite:///PATH or postgresql://...")
 
 
-def check_sqlite(path: str, *, busy_wait: float = BUSY_WAIT) -> None:
-    """Refuse, with the exit code of its kind, a SQLite file that cannot be written."""
+def check_sqlite(path: str, *, busy_wait: float = BUSY_WAIT, file: bool = True) -> None:
+    """Refuse, with the exit code of its kind, a SQLite file that cannot be written (with
+    `file=False`, only a directory that cannot hold one: the demo decides about the file)."""
     if path == ":memory:":
         return
     db = Path(path)
@@ -83,7 +84,7 @@ def check_sqlite(path: str, *, busy_wait: float = BUSY_WAIT) -> None:
             f"the store's directory {folder} does not exist (create it, or give another --store)",
             EXIT_STORE_NO_DIRECTORY,
         )
-    if db.exists() and not os.access(db, os.R_OK | os.W_OK):
+    if file and db.exists() and not os.access(db, os.R_OK | os.W_OK):
         raise CommandError(f"the store {db} is read-only", EXIT_STORE_READ_ONLY)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CommandError(
@@ -91,7 +92,7 @@ def check_sqlite(path: str, *, busy_wait: float = BUSY_WAIT) -> None:
             "its -wal and -shm files there)",
             EXIT_STORE_READ_ONLY,
         )
-    if db.exists():
+    if file and db.exists():
         _check_not_busy(db, busy_wait)
 
 

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backfill an in-process emulator's practice into demo.db, let the "
         "practice change, sync again with a handful of calls, and compare every resource "
         "(rows and checksums) with the emulator. No credentials needed.",
-        epilog=epilog(0, 1, 2),
+        epilog=epilog(0, 1, 2, 10, 11),
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the practice's data")
     demo.add_argument(
@@ -195,14 +195,18 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from ._cli_exit import exit_for
+    from ._cli_store import check_sqlite
     from ._demo import demo
     from .errors import DrChronoError
 
     try:
+        check_sqlite(args.db, file=False)  # a missing or read-only directory: one line
         equal = asyncio.run(demo(seed=args.seed, path=args.db, overwrite=args.overwrite))
     except DrChronoError as exc:
-        print(f"drchrono-async demo: {exc}", file=sys.stderr)
-        return 2
+        code, line = exit_for(exc)
+        print(f"drchrono-async demo: {line}", file=sys.stderr)
+        return code
     return 0 if equal else 1
 
 

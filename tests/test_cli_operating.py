@@ -116,6 +116,8 @@ async def test_each_store_mistake_is_one_line_and_an_exit_code_of_its_own(tmp_pa
 
     code, line = await sync(f"sqlite:///{tmp_path}/missing/p.db")
     assert code == 10 and "directory" in line and "does not exist" in line
+    code, _, err = await cli("demo", "--db", f"{tmp_path}/missing/demo.db")  # was a traceback
+    assert code == 10 and one_line(err).startswith("drchrono-async demo: the store's directory")
 
     ro = tmp_path / "ro"
     ro.mkdir()
