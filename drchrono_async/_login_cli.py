@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 # Only the standard library and the errors at import: `drchrono-async --help` builds this
 # parser and must stay fast (httpx and the rest load when the command runs).
 from ._cli_args import duration, format_duration
-from ._cli_exit import epilog
+from ._cli_exit import epilog, exit_for
 from .errors import DrChronoError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def add_parser(commands: Any) -> None:
         "the address pasted), check its state, exchange the code and save the token "
         "(encrypted when $DRCHRONO_TOKEN_KEYS is set). The app's credentials come from "
         "$DRCHRONO_CLIENT_ID, $DRCHRONO_CLIENT_SECRET and $DRCHRONO_REDIRECT_URI.",
-        epilog=epilog(0, 2, 130),
+        epilog=epilog(0, 2, 10, 11, 12, 13, 14, 15, 16, 130),
     )
     where = login_cmd.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -105,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_main(args))
     except DrChronoError as exc:
-        print(f"drchrono-async login: {exc}", file=sys.stderr)
-        return 2
+        code, line = exit_for(exc)
+        print(f"drchrono-async login: {line}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("drchrono-async login: interrupted; nothing saved", file=sys.stderr)
         return 130
@@ -149,10 +150,11 @@ async def _token_store(args: argparse.Namespace) -> AsyncIterator[TokenStore]:
         finally:
             await redis.aclose()
         return
-    from ._sync_cli import open_store
+    from ._sync_cli import open_checked
 
-    store = open_store(url, schema=args.schema)
-    await store.open()
+    # The store's setup mistakes (a missing directory, a database not there...) are one line
+    # and their exit code, before the browser is sent anywhere.
+    store = await open_checked(url, args.schema)
     try:
         yield store.token_store(args.key or "default")
     finally:

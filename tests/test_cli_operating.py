@@ -118,6 +118,12 @@ async def test_each_store_mistake_is_one_line_and_an_exit_code_of_its_own(tmp_pa
     assert code == 10 and "directory" in line and "does not exist" in line
     code, _, err = await cli("demo", "--db", f"{tmp_path}/missing/demo.db")  # was a traceback
     assert code == 10 and one_line(err).startswith("drchrono-async demo: the store's directory")
+    app = {"DRCHRONO_CLIENT_ID": "cid", "DRCHRONO_CLIENT_SECRET": "secret"}
+    app["DRCHRONO_REDIRECT_URI"] = "http://localhost:8000/cb"
+    code, _, err = await cli(
+        "login", "--paste", "--store", f"sqlite:///{tmp_path}/missing/t.db", **app
+    )  # was a traceback, before the browser was sent anywhere
+    assert code == 10 and one_line(err).startswith("drchrono-async login: the store's directory")
 
     ro = tmp_path / "ro"
     ro.mkdir()
