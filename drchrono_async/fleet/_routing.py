@@ -450,7 +450,15 @@ class Routing:
                         {"now": now, "wait": wait, "reason": reason, "id": kept_one.delivery_id},
                     )
 
-        await self._run("retry the unrouted deliveries", run)
+        # A connection of its own, not the pool's: the pass holds it (and its row locks)
+        # while each attempt takes pooled ones to route; concurrent passes (a worker's jobs)
+        # would otherwise hold every pooled connection and wait for one more.
+        op = "retry the unrouted deliveries"
+        conn = await self._store.connect(op)
+        try:
+            await self._store.guard(op, lambda: run(conn))
+        finally:
+            await conn.close()
         return applied, kept, expired
 
     # -- applied, for a freshness schedule ----------------------------------------------------
