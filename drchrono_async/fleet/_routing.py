@@ -11,7 +11,7 @@ names a doctor, an office or a user. Four tables in the registry schema (created
   practice's synced copy. Ids are global on the live service; one id owned by two practices
   (the same DrChrono practice registered twice, a doctor working in two) is kept for both.
 - `webhook_deliveries (delivery_id, state, token, until)`: the fleet's `DeliveryDedupe`
-  (`RegistryDedupe`), shared by every receiver on the registry. A claim is one
+  (`RegistryDedupe`, in `_hook_dedupe`), shared by every receiver on the registry. A claim is one
   `INSERT ... ON CONFLICT DO UPDATE ... WHERE` (atomic across receivers: of two at once,
   one gets the row); it holds for `claim_ttl`, after which a receiver that died mid-apply has
   lost it and a redelivery is handled. A delivery is completed only after its apply
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,6 @@ from .._checks import check_int, check_number
 from .._ids import check_object_id
 from ..errors import InvalidRequestError, WebhookError
 from ..ratelimit import Clock
-from ..webhooks import DEFAULT_RETENTION, MIN_RETENTION, Claim
 
 if TYPE_CHECKING:
     import psycopg
@@ -56,13 +54,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "NOW",
     "OWNER_RESOURCES",
     "ROUTES",
-    "RegistryDedupe",
     "Route",
     "Routing",
     "Unrouted",
+    "check_delivery_id",
     "create_tables",
+    "stamp",
 ]
 
 logger = logging.getLogger("drchrono_async.fleet")
@@ -101,13 +101,13 @@ def check_delivery_id(delivery_id: object) -> str:
     return delivery_id
 
 
-def _stamp(clock: Clock | None) -> dt.datetime | None:
+def stamp(clock: Clock | None) -> dt.datetime | None:
     """The injected clock's time (None: the database's `now()`, which every receiver and
     worker shares, whatever its own clock says)."""
     return None if clock is None else dt.datetime.fromtimestamp(clock.now(), dt.UTC)
 
 
-_NOW = "coalesce(%(now)s::timestamptz, now())"
+NOW = "coalesce(%(now)s::timestamptz, now())"
 
 
 async def create_tables(store: PostgresStore, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -195,7 +195,7 @@ class Routing:
         self.backoff = (float(first), float(most))
 
     def _now(self) -> dt.datetime | None:
-        return _stamp(self.clock)
+        return stamp(self.clock)
 
     async def _run(
         self, op: str, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]
@@ -216,7 +216,7 @@ class Routing:
             cur = await conn.execute(
                 self._store.sql(
                     "INSERT INTO {s}.webhook_owners (kind, id, practice, learned_at)"
-                    " SELECT %(kind)s, i, %(practice)s, " + _NOW + " FROM unnest(%(ids)s::text[]) i"
+                    " SELECT %(kind)s, i, %(practice)s, " + NOW + " FROM unnest(%(ids)s::text[]) i"
                     " ON CONFLICT (kind, id, practice) DO NOTHING"
                 ),
                 {"kind": kind, "practice": practice, "ids": checked, "now": self._now()},
@@ -337,8 +337,8 @@ class Routing:
                 self._store.sql(
                     "INSERT INTO {s}.webhook_unrouted"
                     " (delivery_id, event, body, received_at, attempts, next_try, reason)"
-                    " SELECT %(id)s, %(event)s, %(body)s, " + _NOW + ", 0,"
-                    " " + _NOW + " + make_interval(secs => %(wait)s), %(reason)s"
+                    " SELECT %(id)s, %(event)s, %(body)s, " + NOW + ", 0,"
+                    " " + NOW + " + make_interval(secs => %(wait)s), %(reason)s"
                     " WHERE (SELECT count(*) FROM {s}.webhook_unrouted) < %(most)s"
                     " ON CONFLICT (delivery_id) DO NOTHING RETURNING 1"
                 ),
@@ -408,9 +408,9 @@ class Routing:
                 cur = await conn.execute(
                     self._store.sql(
                         "SELECT delivery_id, event, body, received_at, attempts, next_try,"
-                        " reason, received_at < " + _NOW + " - make_interval(secs => %(age)s)"
+                        " reason, received_at < " + NOW + " - make_interval(secs => %(age)s)"
                         " FROM {s}.webhook_unrouted WHERE %(all)s OR next_try <= "
-                        + _NOW
+                        + NOW
                         + " ORDER BY next_try, delivery_id LIMIT %(limit)s"
                         " FOR UPDATE SKIP LOCKED"
                     ),
@@ -444,7 +444,7 @@ class Routing:
                     await conn.execute(
                         self._store.sql(
                             "UPDATE {s}.webhook_unrouted SET attempts = attempts + 1,"
-                            " next_try = " + _NOW + " + make_interval(secs => %(wait)s),"
+                            " next_try = " + NOW + " + make_interval(secs => %(wait)s),"
                             " reason = %(reason)s WHERE delivery_id = %(id)s"
                         ),
                         {"now": now, "wait": wait, "reason": reason, "id": kept_one.delivery_id},
@@ -470,7 +470,7 @@ class Routing:
             await conn.execute(
                 self._store.sql(
                     "INSERT INTO {s}.webhook_applied (practice, resource, last_at)"
-                    " VALUES (%(p)s, %(r)s, " + _NOW + ") ON CONFLICT (practice, resource)"
+                    " VALUES (%(p)s, %(r)s, " + NOW + ") ON CONFLICT (practice, resource)"
                     " DO UPDATE SET last_at = greatest(webhook_applied.last_at, excluded.last_at)"
                 ),
                 {"p": practice, "r": resource, "now": self._now()},
@@ -493,136 +493,3 @@ class Routing:
 
         found: dt.datetime | None = await self._run("read the last applied delivery", run)
         return found
-
-
-class RegistryDedupe:
-    """The fleet's `webhooks.DeliveryDedupe`, in the registry's `webhook_deliveries` table.
-
-    `claim`: `Claim.NEW` for one claimant of a delivery id at a time, across every receiver
-    on the registry; a claim not completed nor released within `claim_ttl` seconds (its
-    receiver died mid-apply) lapses and the next claim takes it. `complete`: remembered as
-    handled for `retention` seconds (at least 8 hours: redeliveries come up to 7 hours after
-    the event). `release`: forgets this claimant's claim only (a lapsed one taken over by
-    another is theirs). Times are the database's (every receiver agrees), or `clock`'s.
-    Database failures raise `StoreError` (the receiver answers 503: DrChrono redelivers).
-    """
-
-    def __init__(
-        self,
-        registry: PracticeRegistry,
-        *,
-        retention: float = DEFAULT_RETENTION,
-        claim_ttl: float = 300.0,
-        clock: Clock | None = None,
-    ) -> None:
-        self.retention = check_number(
-            retention,
-            "retention",
-            low=MIN_RETENTION,
-            high=366 * 86_400,
-            kind="a number of seconds",
-            tail=" (8 hours, since redeliveries come up to 7 hours after the event, to a year)",
-        )
-        self.claim_ttl = check_number(
-            claim_ttl, "claim_ttl", low=1, high=self.retention, kind="a number of seconds"
-        )
-        self._store = registry.tokens_store
-        self._clock = clock
-        self._tokens: dict[str, str] = {}  # delivery id -> this claimant's token, while claimed
-        self._purged_at: float | None = None
-
-    async def claim(self, delivery_id: str) -> Claim:
-        check_delivery_id(delivery_id)
-        token = secrets.token_hex(16)
-        now = _stamp(self._clock)
-
-        async def run(conn: psycopg.AsyncConnection[Any]) -> Claim:
-            for _ in range(2):
-                cur = await conn.execute(
-                    self._store.sql(
-                        "INSERT INTO {s}.webhook_deliveries AS d (delivery_id, state, token, until)"
-                        " VALUES (%(id)s, 'claimed', %(token)s, "
-                        + _NOW
-                        + " + make_interval(secs => %(ttl)s))"
-                        " ON CONFLICT (delivery_id) DO UPDATE SET state = 'claimed',"
-                        " token = excluded.token, until = excluded.until"
-                        " WHERE d.until <= " + _NOW + " RETURNING d.token"
-                    ),
-                    {"id": delivery_id, "token": token, "ttl": self.claim_ttl, "now": now},
-                )
-                if await cur.fetchone() is not None:
-                    return Claim.NEW
-                cur = await conn.execute(
-                    self._store.sql(
-                        "SELECT state FROM {s}.webhook_deliveries WHERE delivery_id = %s"
-                    ),
-                    (delivery_id,),
-                )
-                row = await cur.fetchone()
-                if row is not None:
-                    return Claim.HANDLED if row[0] == "done" else Claim.BUSY
-                # Released between the two statements: claim again, once.
-            return Claim.BUSY
-
-        claim: Claim = await self._store.run("claim the delivery", "", run)
-        if claim is Claim.NEW:
-            self._tokens[delivery_id] = token
-        return claim
-
-    async def complete(self, delivery_id: str) -> None:
-        check_delivery_id(delivery_id)
-        self._tokens.pop(delivery_id, None)
-        now = _stamp(self._clock)
-
-        async def run(conn: psycopg.AsyncConnection[Any]) -> None:
-            await conn.execute(
-                self._store.sql(
-                    "INSERT INTO {s}.webhook_deliveries (delivery_id, state, token, until)"
-                    " VALUES (%(id)s, 'done', NULL, " + _NOW + " + make_interval(secs => %(keep)s))"
-                    " ON CONFLICT (delivery_id) DO UPDATE SET state = 'done', token = NULL,"
-                    " until = excluded.until"
-                ),
-                {"id": delivery_id, "keep": self.retention, "now": now},
-            )
-            await self._purge(conn, now)
-
-        await self._store.run("complete the delivery", "", run)
-
-    async def _purge(self, conn: psycopg.AsyncConnection[Any], now: dt.datetime | None) -> None:
-        """Forget handled deliveries past their retention, a bounded batch at most every
-        ten minutes per receiver (the table stays at about a retention's deliveries)."""
-        import time
-
-        at = self._clock.now() if self._clock is not None else time.monotonic()
-        if self._purged_at is not None and at - self._purged_at < 600:
-            return
-        self._purged_at = at
-        await conn.execute(
-            self._store.sql(
-                "DELETE FROM {s}.webhook_deliveries WHERE delivery_id IN (SELECT delivery_id"
-                " FROM {s}.webhook_deliveries WHERE state = 'done' AND until < "
-                + _NOW
-                + " LIMIT 10000)"
-            ),
-            {"now": now},
-        )
-
-    async def release(self, delivery_id: str) -> None:
-        check_delivery_id(delivery_id)
-        token = self._tokens.pop(delivery_id, None)
-        if token is None:
-            return
-
-        async def run(conn: psycopg.AsyncConnection[Any]) -> None:
-            await conn.execute(
-                self._store.sql(
-                    "DELETE FROM {s}.webhook_deliveries WHERE delivery_id = %s"
-                    " AND state = 'claimed' AND token = %s"
-                ),
-                (delivery_id, token),
-            )
-
-        await self._store.run("release the delivery", "", run)
-
-    def __repr__(self) -> str:
-        return f"RegistryDedupe(retention={self.retention:.0f}, claim_ttl={self.claim_ttl:.0f})"

@@ -54,8 +54,9 @@ from ..webhooks import (
     WebhookReceiver,
     build_event,
 )
+from ._hook_dedupe import RegistryDedupe
 from ._registry import PracticeRegistry
-from ._routing import OWNER_RESOURCES, RegistryDedupe, Routing, Unrouted
+from ._routing import OWNER_RESOURCES, Routing, Unrouted
 
 if TYPE_CHECKING:
     from .._converter import DrChronoConverter

@@ -15,7 +15,7 @@ import psycopg
 
 from drchrono_async._endpoints import BY_NAME
 from drchrono_async.fleet import FleetWebhooks, PracticeRegistry, webhook_app
-from drchrono_async.fleet._routing import RegistryDedupe
+from drchrono_async.fleet._hook_dedupe import RegistryDedupe
 from drchrono_async.oauth import Token
 from drchrono_async.testing import Emulator, VirtualClock
 from drchrono_async.webhooks import Claim
@@ -169,3 +169,19 @@ async def test_when_the_kept_deliveries_are_full_a_delivery_is_refused_not_dropp
         assert (await client.post("/hooks", content=body, headers=headers)).status_code == 200
     assert [k.delivery_id for k in await app.routing.unrouted()] == ["u-1", "u-2"]
     await app.aclose()
+
+
+async def test_handled_ids_past_their_retention_and_lapsed_claims_are_purged(
+    registry: PracticeRegistry,
+) -> None:
+    clock = VirtualClock(start=1_900_000_000.0)
+    dedupe = RegistryDedupe(registry, claim_ttl=300, clock=clock)
+    await dedupe.complete("old")
+    await RegistryDedupe(registry, clock=clock).claim("lapsed")  # its receiver died
+    clock.advance(dedupe.retention + 1)
+    await dedupe.complete("new")  # ten minutes past the last purge: purges
+    async with await psycopg.AsyncConnection.connect(POSTGRES_DSN) as conn:
+        cur = await conn.execute(
+            f'SELECT delivery_id FROM "{registry.schema}".webhook_deliveries ORDER BY 1'
+        )
+        assert await cur.fetchall() == [("new",)]

@@ -13,13 +13,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client import generate_latest
 
+from drchrono_async import metrics
 from drchrono_async._endpoints import BY_NAME
 from drchrono_async.fleet import FleetRuntime, FleetWebhooks, PracticeRegistry, webhook_app
 from drchrono_async.fleet._routing import Routing
 from drchrono_async.oauth import Token
 from drchrono_async.ratelimit import RedisQuota
 from drchrono_async.testing import Emulator, VirtualClock
+from tests.test_metrics import parse, value
 
 SECRET = "whsec-FLEETSECRET-0b1c2d3e"
 SIZES = {name: 0 for name in BY_NAME} | {
@@ -219,6 +222,20 @@ async def test_an_id_two_practices_own_is_narrowed_or_kept_never_written_to_both
 async def test_a_removed_practices_deliveries_are_kept_not_applied_until_it_returns(
     registry: PracticeRegistry,
 ) -> None:
+    recorder = metrics.Metrics(process=False)
+    metrics.install(recorder)
+    try:
+        await removed_and_back(registry)
+    finally:
+        metrics.install(None)
+    got = parse(generate_latest(recorder.registry).decode())
+    hooks = "drchrono_webhook_deliveries_total"
+    assert value(got, hooks, practice="(none)", outcome="unrouted") == 1
+    assert value(got, hooks, practice="south", outcome="late") == 1
+    assert value(got, hooks, practice="south", outcome="applied") == 0
+
+
+async def removed_and_back(registry: PracticeRegistry) -> None:
     async with fleet(registry) as (emu, url, app):
         routing = app.routing
         appointment = emu.practice(1).records("appointments")[0]
