@@ -122,14 +122,16 @@ class Deliveries:
         await self._apply(route.practice, event)
         self._count(route.practice, "applied")
 
-    async def _apply(self, key: str, event: WebhookEvent) -> None:
+    async def _apply(self, key: str, event: WebhookEvent, received_at: float | None = None) -> None:
         from zoneinfo import ZoneInfo
 
         practice = await self.registry.get(key)
         if practice is None or not practice.active:  # removed since it was routed
             raise WebhookError(f"practice {key} is not active")
         async with self._lease(key) as store:
-            await apply_event(store, event, timezone=ZoneInfo(practice.timezone))
+            await apply_event(
+                store, event, timezone=ZoneInfo(practice.timezone), received_at=received_at
+            )
         logger.debug("fleet: %s delivery %s applied to %s", event.event, event.delivery_id, key)
         assert event.resource is not None
         try:
@@ -188,7 +190,8 @@ class Deliveries:
             route = await self.routing.route(event.resource, obj if isinstance(obj, dict) else {})
             if route.practice is None:
                 return route.reason or "unknown"
-            await self._apply(route.practice, event)
+            # Ordered by its arrival, not by this later apply (a delete without a version).
+            await self._apply(route.practice, event, kept.received_at.timestamp())
         except Exception as exc:  # kept for the next try; the class name only
             logger.warning(
                 "fleet: retrying unrouted %s delivery %s failed: %s",

@@ -6,12 +6,14 @@ emulator (two practices, one application's hooks) sends the deliveries into the 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from prometheus_client import generate_latest
 
@@ -24,6 +26,8 @@ from drchrono_async.ratelimit import RedisQuota
 from drchrono_async.testing import Emulator, VirtualClock
 from tests.test_metrics import parse, value
 
+from .conftest import POSTGRES_DSN
+
 SECRET = "whsec-FLEETSECRET-0b1c2d3e"
 SIZES = {name: 0 for name in BY_NAME} | {
     "doctors": 2,
@@ -33,7 +37,13 @@ SIZES = {name: 0 for name in BY_NAME} | {
     "appointments": 4,
     "allergies": 2,
 }
-EVENTS = ["APPOINTMENT_MODIFY", "PATIENT_MODIFY", "PATIENT_ALLERGY_MODIFY", "CLINICAL_NOTE_LOCK"]
+EVENTS = [
+    "APPOINTMENT_MODIFY",
+    "PATIENT_MODIFY",
+    "PATIENT_DELETE",
+    "PATIENT_ALLERGY_MODIFY",
+    "CLINICAL_NOTE_LOCK",
+]
 OWNERS = ("doctors", "offices", "users")
 
 
@@ -252,3 +262,27 @@ async def removed_and_back(registry: PracticeRegistry) -> None:
         got = await row(registry, "south", "appointments", appointment["id"])
         assert got is not None and got["notes"] == "while away"
         assert app.deliveries.counts["late"] == 1
+
+
+async def test_a_kept_delete_applied_later_is_versioned_by_its_arrival(
+    registry: PracticeRegistry,
+) -> None:
+    clock = VirtualClock(start=1_700_000_000.0)  # 2023-11-14 22:13:20 UTC
+    async with fleet(registry, clock=clock) as (emu, _, app):
+        patient = emu.practice(1).records("patients")[0]
+        gone = {"id": patient["id"], "doctor": patient["doctor"]}  # no version of its own
+        emu.webhooks.emit("PATIENT_DELETE", gone, practice=1)
+        assert [e.status for e in await emu.webhooks.deliver_due()] == [200]
+        clock.advance(3600)
+        await app.routing.learn("south", "doctor", [str(patient["doctor"])])
+        assert await app.retry_unrouted(everything=True) == (1, 0, 0)
+        async with registry.data_store("south") as store:
+            assert await store.is_deleted("patients", patient["id"]) is True
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN) as conn:
+            cur = await conn.execute(
+                f'SELECT deleted_at FROM "{registry.schema}_p_south".patients WHERE id = %s',
+                (patient["id"],),
+            )
+            # The delete's version is when it arrived, not when it was applied an hour on
+            # (a listing made in that hour that showed the patient would otherwise lose).
+            assert await cur.fetchone() == (dt.datetime(2023, 11, 14, 22, 13, 20),)
