@@ -71,8 +71,8 @@ async def fleet(
             await app.aclose()
 
 
-async def learn(runtime: FleetRuntime, key: str) -> None:
-    for resource in OWNERS:
+async def learn(runtime: FleetRuntime, key: str, *resources: str) -> None:
+    for resource in resources or OWNERS:
         await runtime.sync_slice(key, resource)
 
 
@@ -95,7 +95,7 @@ async def test_deliveries_go_to_the_practice_that_owns_their_doctor(
 ) -> None:
     runtime = FleetRuntime(registry, quota_factory())
     async with fleet(registry) as (emu, _, app):
-        await learn(runtime, "north")
+        await learn(runtime, "north", "doctors")
         await learn(runtime, "south")
         routing = Routing(registry)
         south_doctor = str(emu.practice(1).records("doctors")[0]["id"])
@@ -143,7 +143,7 @@ async def test_a_delivery_of_an_unknown_practice_is_kept_then_applied_once_learn
 ) -> None:
     runtime = FleetRuntime(registry, quota_factory())
     async with fleet(registry) as (emu, _, app):
-        await learn(runtime, "north")  # south's owners are not known yet
+        await learn(runtime, "north", "doctors")  # south's owners are not known yet
         appointment = emu.practice(1).records("appointments")[0]
         caplog.set_level(logging.INFO, "drchrono_async")
         await patch(emu, 1, "appointments", appointment["id"], {"notes": "Zebulonia's visit"})
