@@ -83,6 +83,7 @@ class Listener:
             server = Server(config)
             sock = self.sock
             task = asyncio.create_task(server.serve(sockets=[sock]), name="webhooks")
+            task.add_done_callback(lambda done: _ended(done, server))
             host, port = sock.getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
             print(f"webhooks at http://{shown}:{port}/", file=sys.stderr, flush=True)
@@ -91,6 +92,19 @@ class Listener:
             finally:
                 server.should_exit = True
                 await task
+
+
+def _ended(task: asyncio.Task[None], server: Any) -> None:
+    """Say so when the receiver stops before the worker asked it to (never silently)."""
+    if server.should_exit or task.cancelled():
+        return
+    import logging
+
+    failed = task.exception()
+    logging.getLogger("drchrono_async.fleet").error(
+        "fleet: the webhook receiver stopped (%s); the worker goes on without it",
+        type(failed).__name__ if failed is not None else "it returned",
+    )
 
 
 def listening(args: argparse.Namespace) -> Listener:
