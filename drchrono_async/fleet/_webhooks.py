@@ -161,11 +161,21 @@ class Deliveries:
             if not self._leases[key]:
                 del self._leases[key]
 
-    async def retry(self, *, everything: bool = False, limit: int = 100) -> tuple[int, int, int]:
-        """Try the kept deliveries again (see `Routing.retry`): (applied, kept, given up)."""
-        applied, kept, expired = await self.routing.retry(
-            self._attempt, everything=everything, limit=limit
-        )
+    async def retry(
+        self, *, everything: bool = False, limit: int = 100, passes: int = 50
+    ) -> tuple[int, int, int]:
+        """Try the kept deliveries again (see `Routing.retry`): (applied, kept, given up).
+
+        Passes of `limit` rows follow each other while a whole pass was applied or given
+        up (a backlog drains at once, `passes` at most); one that kept any stops there."""
+        applied = kept = expired = 0
+        for _ in range(check_int(passes, "passes", low=1, high=10_000)):
+            done, still, lost = await self.routing.retry(
+                self._attempt, everything=everything, limit=limit
+            )
+            applied, kept, expired = applied + done, kept + still, expired + lost
+            if still or done + lost < limit:
+                break
         for _ in range(expired):
             self._count("", "expired")
         if applied or expired:

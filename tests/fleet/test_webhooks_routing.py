@@ -286,3 +286,19 @@ async def test_a_kept_delete_applied_later_is_versioned_by_its_arrival(
             # The delete's version is when it arrived, not when it was applied an hour on
             # (a listing made in that hour that showed the patient would otherwise lose).
             assert await cur.fetchone() == (dt.datetime(2023, 11, 14, 22, 13, 20),)
+
+
+async def test_a_backlog_of_kept_deliveries_drains_in_one_retry(registry: PracticeRegistry) -> None:
+    async with fleet(registry) as (emu, _, app):
+        appointments = emu.practice(1).records("appointments")[:3]
+        for n, appointment in enumerate(appointments):
+            await patch(emu, 1, "appointments", appointment["id"], {"notes": f"b{n}"})
+        assert [e.status for e in await emu.webhooks.deliver_due()] == [200, 200, 200]
+        assert len(await app.routing.unrouted()) == 3
+        await app.routing.learn("south", "doctor", [str(a["doctor"]) for a in appointments])
+        # Passes of two: the second pass follows a whole one applied; the third ends it.
+        assert await app.deliveries.retry(everything=True, limit=2) == (3, 0, 0)
+        assert await app.routing.unrouted() == []
+        for n, appointment in enumerate(appointments):
+            got = await row(registry, "south", "appointments", appointment["id"])
+            assert got is not None and got["notes"] == f"b{n}"
