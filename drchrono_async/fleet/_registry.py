@@ -189,9 +189,10 @@ class PracticeRegistry:
         """The practice's token: the registry schema's `_tokens` under the practice key."""
         return self.tokens_store.token_store(f"practice:{check_practice_key(key)}")
 
-    def data_store(self, key: str) -> PostgresStore:
-        """An unopened `PostgresStore` on the practice's own schema."""
-        return PostgresStore(self._dsn, schema=self.practice_schema(key))
+    def data_store(self, key: str, *, pool_size: int = 4) -> PostgresStore:
+        """An unopened `PostgresStore` on the practice's own schema (at most `pool_size`
+        connections)."""
+        return PostgresStore(self._dsn, schema=self.practice_schema(key), pool_size=pool_size)
 
     async def add(
         self,

@@ -77,7 +77,7 @@ class Deliveries:
         routing: Routing,
         *,
         converter: DrChronoConverter | None = None,
-        max_stores: int = 16,
+        max_stores: int = 8,
     ) -> None:
         self.routing = routing
         self.registry = routing.registry
@@ -147,7 +147,8 @@ class Deliveries:
             async with self._opening:
                 store = self._stores.get(key)
                 if store is None:
-                    store = self.registry.data_store(key)
+                    # Two connections a practice: a receiver holds several stores open.
+                    store = self.registry.data_store(key, pool_size=2)
                     await store.open()
                     self._stores[key] = store
                 self._stores.move_to_end(key)
@@ -321,7 +322,7 @@ def webhook_app(
     retry_every: float = 60.0,
     max_unrouted: int = 100_000,
     max_age: float = 7 * 86_400.0,
-    max_stores: int = 16,
+    max_stores: int = 8,
     clock: Clock | None = None,
     converter: DrChronoConverter | None = None,
 ) -> FleetWebhooks:
@@ -339,7 +340,8 @@ def webhook_app(
         max_unrouted: kept deliveries at most; past it a delivery is answered 500 (and
             redelivered by DrChrono), never dropped.
         max_age: seconds a kept delivery is retried before it is given up (logged, counted).
-        max_stores: practices' stores held open at once.
+        max_stores: practices' stores held open at once (each holds one connection idle,
+            two at most; the least recently used idle one is closed past it).
         clock: for tests: the time of the dedupe and the kept deliveries (default: the
             database's).
         converter: the record converter (default: the lenient one).

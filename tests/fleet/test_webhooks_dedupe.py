@@ -185,3 +185,27 @@ async def test_handled_ids_past_their_retention_and_lapsed_claims_are_purged(
             f'SELECT delivery_id FROM "{registry.schema}".webhook_deliveries ORDER BY 1'
         )
         assert await cur.fetchall() == [("new",)]
+
+
+async def test_a_receiver_holds_at_most_max_stores_practices_open(
+    registry: PracticeRegistry,
+) -> None:
+    emu = await practices(registry)
+    app = webhook_app(registry, SECRET, max_stores=1)
+    order = [(0, "north"), (1, "south"), (0, "north")]
+    async with posting(app) as client:
+        for n, (index, _) in enumerate(order):
+            appointment = emu.practice(index).records("appointments")[n] | {"notes": f"s{n}"}
+            headers, body = delivery("APPOINTMENT_MODIFY", appointment, f"s-{n}")
+            assert (await client.post("/hooks", content=body, headers=headers)).status_code == 200
+            # The other practice's store was closed (its connections given back).
+            assert list(app.deliveries._stores) == [order[n][1]]
+    assert app.deliveries.counts["applied"] == 3
+    for n, (index, key) in enumerate(order):
+        async with registry.data_store(key) as store:
+            got = await store.get(
+                "appointments", emu.practice(index).records("appointments")[n]["id"]
+            )
+            assert got is not None and got["notes"] == f"s{n}"
+    await app.aclose()
+    assert list(app.deliveries._stores) == []
