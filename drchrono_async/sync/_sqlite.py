@@ -51,6 +51,7 @@ from ._sql import (
 from ._sqlite_schema import create_bookkeeping, ensure, key_type
 from ._sqlite_sql import (
     Table,
+    Tally,
     check_limit,
     check_resource,
     check_version,
@@ -101,6 +102,7 @@ class SQLiteStore:
         self._executor: ThreadPoolExecutor | None = None
         # Touched by the worker thread only (every job runs there, one at a time).
         self._conn: sqlite3.Connection | None = None
+        self._tally = Tally()  # the connection's count of rows upserted unchanged
         self._tables: dict[str, Table] = {}
         self._children: dict[str, Children] = {}
         # Resource -> its ids' type, as ensured or as found by a read.
@@ -158,6 +160,7 @@ class SQLiteStore:
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
         try:
+            self._tally = Tally.on(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             with transaction(conn):
@@ -315,6 +318,7 @@ class SQLiteStore:
             deletes,
             version,
             delivery,
+            self._tally,
         )
         self._children[resource] = children  # committed: the columns it added exist
         return result
