@@ -12,10 +12,12 @@ Use (a sync variant returns the sample it measured, in seconds; lower is better)
     import _bench
 
     machine = _bench.Machine.start(quota="none (no request is sent)", command=_bench.command())
+    cpu = _bench.TIMERS["cpu"]
     samples = _bench.interleave(
-        {"json.loads": lambda: _bench.timed(lambda: json.loads(body), number=20)},
-        rounds=15,
+        {"json.loads": lambda: _bench.timed(lambda: json.loads(body), 4, cpu)},
+        rounds=75,
         warmup=1,
+        clock="cpu",
     )
     machine.stop()
     print(machine.header(samples.method()))
@@ -26,13 +28,18 @@ The API:
 
 - `schedule(names, rounds, order="rotate", seed=0)`: the (round, name) pairs in the order they
   run; `order="shuffle"` shuffles each round with a seeded generator instead of rotating.
-- `interleave(variants, rounds, warmup=0, order="rotate", seed=0)` and `ainterleave(...)`
+- `interleave(variants, rounds, warmup=0, order="rotate", seed=0, progress=None,
+  clock="wall")` and `ainterleave(...)`
   (async variants: `Callable[[], Awaitable[float]]`): run each variant once per round, in the
   schedule's order, and return `Samples`. Warm-up rounds run the same way and are dropped.
   A variant that measures more than one number records the rest itself (a closure) and
   returns the one the ratios are about.
-- `timed(fn, number=1, timer=time.perf_counter)` / `atimed(...)`: seconds per call of `number`
-  calls of `fn`; the timer is injectable (tests pass a fake one).
+- `timed(fn, number=1, timer=time.perf_counter, collect=True)` / `atimed(...)`: seconds per
+  call of `number` calls of `fn`, after a `gc.collect()` (outside the timing) unless
+  `collect=False`; the timer is injectable (tests pass a fake one). `TIMERS["cpu"]`
+  (`time.process_time`) suits variants that only compute: on a busy machine the time spent
+  waiting for a CPU is then not counted; `TIMERS["wall"]` for anything that waits on I/O.
+  Pass `clock="cpu"` to `interleave` so that `method()` says which was used.
 - `Samples`: `samples[name]` (every round, in round order), `orders` (each round's order),
   `best(name)` (the lowest), `median(name)`, `ratio(name, baseline, by="best" | "median" |
   "paired")` (paired: the median of the round-by-round ratios), `table(baseline, ...)` (a
@@ -50,6 +57,7 @@ The API:
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import platform
 import random
@@ -64,7 +72,20 @@ from typing import Literal
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 Order = Literal["rotate", "shuffle"]
 By = Literal["best", "median", "paired"]
+Clock = Literal["wall", "cpu"]
 Timer = Callable[[], float]
+
+# The timers a benchmark may sample with, and how its header names them. CPU time suits work
+# that only computes (no I/O): on a busy machine, the time spent waiting for a CPU another
+# process holds is not the variant's, and wall time counts it at random.
+TIMERS: dict[Clock, Timer] = {"wall": time.perf_counter, "cpu": time.process_time}
+CLOCK_NOTES: dict[Clock, str] = {
+    "wall": "wall-clock time (`time.perf_counter`)",
+    "cpu": (
+        "CPU time of this process (`time.process_time`): time spent waiting while another "
+        "process held the CPU is not counted"
+    ),
+}
 
 
 # -- scheduling and timing ---------------------------------------------------------------------
@@ -98,8 +119,20 @@ def schedule(
             yield r, name
 
 
-def timed(fn: Callable[[], object], number: int = 1, timer: Timer = time.perf_counter) -> float:
-    """Seconds per call, over `number` calls of `fn` one after another."""
+def timed(
+    fn: Callable[[], object],
+    number: int = 1,
+    timer: Timer = time.perf_counter,
+    *,
+    collect: bool = True,
+) -> float:
+    """Seconds per call, over `number` calls of `fn` one after another.
+
+    `collect`: a full garbage collection first, outside the timing, so that one variant's
+    garbage is not collected on the next one's time.
+    """
+    if collect:
+        gc.collect()
     started = timer()
     for _ in range(number):
         fn()
@@ -107,9 +140,15 @@ def timed(fn: Callable[[], object], number: int = 1, timer: Timer = time.perf_co
 
 
 async def atimed(
-    fn: Callable[[], Awaitable[object]], number: int = 1, timer: Timer = time.perf_counter
+    fn: Callable[[], Awaitable[object]],
+    number: int = 1,
+    timer: Timer = time.perf_counter,
+    *,
+    collect: bool = True,
 ) -> float:
     """Seconds per call, over `number` awaited calls of `fn` one after another."""
+    if collect:
+        gc.collect()
     started = timer()
     for _ in range(number):
         await fn()
@@ -126,6 +165,7 @@ class Samples:
     order: Order
     samples: dict[str, list[float]] = field(default_factory=dict)
     orders: list[list[str]] = field(default_factory=list)  # each kept round's order
+    clock: Clock = "wall"  # what the samples measure, for `method()`
 
     def best(self, name: str) -> float:
         return min(self.samples[name])
@@ -154,9 +194,9 @@ class Samples:
         dropped = f"; {self.warmup} warm-up round{plural} first, dropped" if self.warmup else ""
         return (
             f"Method: {self.rounds} rounds, the variants interleaved round by round ({how})"
-            f"{dropped}; best is a variant's fastest round, median its middle round. Absolute "
-            "times move with the machine's load; the ratios compare variants that saw the same "
-            "load."
+            f"{dropped}; best is a variant's fastest round, median its middle round. Times are "
+            f"{CLOCK_NOTES[self.clock]}. Absolute times move with the machine's load; the "
+            "ratios compare variants that saw the same load."
         )
 
     def table(
@@ -198,13 +238,13 @@ class Samples:
 
 
 def _collect(
-    names: list[str], rounds: int, warmup: int, order: Order, seed: int
+    names: list[str], rounds: int, warmup: int, order: Order, seed: int, clock: Clock
 ) -> tuple[Samples, Iterator[tuple[int, str]]]:
     if not names:
         raise ValueError("no variants")
     if rounds < 1 or warmup < 0:
         raise ValueError("rounds must be >= 1 and warmup >= 0")
-    out = Samples(names, rounds, warmup, order, {n: [] for n in names})
+    out = Samples(names, rounds, warmup, order, {n: [] for n in names}, clock=clock)
     return out, schedule(names, warmup + rounds, order=order, seed=seed)
 
 
@@ -225,9 +265,13 @@ def interleave(
     order: Order = "rotate",
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    clock: Clock = "wall",
 ) -> Samples:
-    """Run each variant once per round, interleaved; each call returns its sample."""
-    out, plan = _collect(list(variants), rounds, warmup, order, seed)
+    """Run each variant once per round, interleaved; each call returns its sample.
+
+    `clock` only says what the samples measure (the variants time themselves).
+    """
+    out, plan = _collect(list(variants), rounds, warmup, order, seed, clock)
     for r, name in plan:
         sample = variants[name]()
         _record(out, r, name, sample)
@@ -244,9 +288,10 @@ async def ainterleave(
     order: Order = "rotate",
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    clock: Clock = "wall",
 ) -> Samples:
     """`interleave` for async variants: each is awaited alone, one after another."""
-    out, plan = _collect(list(variants), rounds, warmup, order, seed)
+    out, plan = _collect(list(variants), rounds, warmup, order, seed, clock)
     for r, name in plan:
         sample = await variants[name]()
         _record(out, r, name, sample)

@@ -71,7 +71,7 @@ def old_with_options(client: DrChronoClient, **options: Any) -> DrChronoClient:
 # -- measuring --------------------------------------------------------------------------------
 
 
-def measure(rounds: int, number: int) -> tuple[list[str], _bench.Samples]:
+def measure(rounds: int, number: int, clock: _bench.Clock) -> tuple[list[str], _bench.Samples]:
     """Each case's old and new, interleaved round by round; the cases' names, the samples."""
     made: list[DrChronoClient] = []
 
@@ -108,11 +108,12 @@ def measure(rounds: int, number: int) -> tuple[list[str], _bench.Samples]:
             max(1, number // 20),
         ),
     ]
+    timer = _bench.TIMERS[clock]
     variants: dict[str, Callable[[], float]] = {}
     for name, old, new, n in cases:
-        variants[f"{name}, old"] = lambda old=old, n=n: _bench.timed(old, number=n)
-        variants[f"{name}, new"] = lambda new=new, n=n: _bench.timed(new, number=n)
-    samples = _bench.interleave(variants, rounds, warmup=1)
+        variants[f"{name}, old"] = lambda old=old, n=n: _bench.timed(old, n, timer)
+        variants[f"{name}, new"] = lambda new=new, n=n: _bench.timed(new, n, timer)
+    samples = _bench.interleave(variants, rounds, warmup=1, clock=clock)
 
     async def close() -> None:
         for client in made:
@@ -143,12 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--number", type=int, default=400)
+    parser.add_argument("--clock", choices=sorted(_bench.TIMERS), default="cpu")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
     machine = _bench.Machine.start(
         quota="none (no request is sent)", command=_bench.command("client_options.py", argv)
     )
-    names, samples = measure(args.rounds, args.number)
+    names, samples = measure(args.rounds, args.number, args.clock)
     machine.stop()
     result = table(names, samples)
     header = machine.header(samples.method())
@@ -163,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Eager resources (every one of the table's {len(ENDPOINTS)} built in `__init__` "
             "and again for each view, the old code kept in the benchmark) against resources "
             f"built on first access. A round is {args.number} calls of one variant "
-            f"({max(1, args.number // 20)} for a client with its own pool); the old and the new "
-            f"of every case are variants of the same rounds. httpx {httpx.__version__}.",
+            f"({max(1, args.number // 20)} for a client with its own pool), after a "
+            "`gc.collect()`; the old and the new of every case are variants of the same "
+            f"rounds. httpx {httpx.__version__}.",
             "",
             header,
             "",
