@@ -59,7 +59,11 @@ def test_a_load_step_halfway_leaves_the_interleaved_ratios_exact() -> None:
     # a costs 1, b costs 3 per call; 8 rounds of 2 calls each, then the machine halves.
     m = FakeMachine(step=4 * (2 + 6))
     variants = {
-        name: (lambda name=name, cost=cost: _bench.timed(lambda: m.work(name, cost), 2, m.timer))
+        name: (
+            lambda name=name, cost=cost: _bench.timed(
+                lambda: m.work(name, cost), 2, m.timer, collect=False
+            )
+        )
         for name, cost in (("a", 1.0), ("b", 3.0))
     }
     samples = _bench.interleave(variants, rounds=8, warmup=0)
@@ -71,7 +75,10 @@ def test_a_load_step_halfway_leaves_the_interleaved_ratios_exact() -> None:
     # The same work back to back (all of a, then all of b) reads the step as b's own cost.
     m2 = FakeMachine(step=4 * (2 + 6))
     back_to_back = {
-        n: [_bench.timed(lambda n=n, c=c: m2.work(n, c), 2, m2.timer) for _ in range(8)]
+        n: [
+            _bench.timed(lambda n=n, c=c: m2.work(n, c), 2, m2.timer, collect=False)
+            for _ in range(8)
+        ]
         for n, c in (("a", 1.0), ("b", 3.0))
     }
     a, b = (statistics.median(back_to_back[n]) for n in "ab")
