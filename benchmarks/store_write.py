@@ -6,7 +6,7 @@ Each store writes N rows (default 10,000) in pages of 250, one `write()` (one tr
 its checkpoint) per page, into an empty table. The baseline is the same driver inserting the
 same rows into the same table layout, one transaction per page, with no upsert rule, no
 checks and no checkpoint: `executemany(INSERT)` for sqlite3, `COPY` for psycopg. The goal is
-a ratio (baseline rows/s over write() rows/s) of at most 1.5.
+a ratio (baseline rows/s over write() rows/s) of at most 1.5, by median.
 
 Child tables: the same rows with `vitals` (one object of 4 keys) and `status_transitions`
 (two objects) in their payloads, written with and without those child tables, first into an
@@ -53,7 +53,9 @@ from drchrono_async.sync import Column, PostgresStore, Row, SQLiteStore  # noqa:
 from drchrono_async.sync._store import ChildTable  # noqa: E402
 
 PAGE = 250
-GOAL = 1.5  # write() over the plain bulk insert, by best: at most this
+# write() over the plain bulk insert, by median: at most this. By median, not best: the best
+# of a few rounds is one round, and on a busy disk one lucky round of either side moves it.
+GOAL = 1.5
 COLUMNS = [
     Column("patient", "integer"),
     Column("doctor", "integer"),
@@ -418,7 +420,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument(
-        "--rounds", "--repeat", dest="rounds", type=int, default=3, help="interleaved rounds"
+        "--rounds", "--repeat", dest="rounds", type=int, default=7, help="interleaved rounds"
     )
     parser.add_argument("--drivers", action="store_true", help="also compare psycopg/asyncpg")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
@@ -459,7 +461,7 @@ async def main(argv: list[str] | None = None) -> int:
         ("Postgres", "PostgresStore (psycopg 3)"),
     ):
         w, p = f"{store} write()", f"{store} plain"
-        worst = max(worst, plain.ratio(w, p, "best"))
+        worst = max(worst, plain.ratio(w, p, "median"))
         writes.append(
             f"| {label} | {n / plain.best(w):,.0f} / {n / plain.median(w):,.0f} "
             f"| {n / plain.best(p):,.0f} / {n / plain.median(p):,.0f} "
@@ -532,7 +534,7 @@ async def main(argv: list[str] | None = None) -> int:
     print(text)
     ok = worst <= GOAL
     verdict = (
-        f"write() at most {GOAL}x the plain bulk insert, by best: "
+        f"write() at most {GOAL}x the plain bulk insert, by median: "
         f"{'met' if ok else 'NOT met'} (worst {worst:.2f}x)"
     )
     print(verdict)

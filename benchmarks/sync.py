@@ -271,7 +271,8 @@ async def main(args: argparse.Namespace) -> str:
         "",
         "### Peak memory",
         "",
-        "Python allocations (`tracemalloc`): counts, not times; load does not move them.",
+        "Python allocations (`tracemalloc`), not times: load moves them only through how"
+        " many pages are in flight at once.",
         "",
         *await memory([10_000, 100_000]),
         "",
