@@ -1,8 +1,10 @@
 """Building a client and a `with_options` view: the eager resources of 0.x against lazy ones.
 
-Run: `python benchmarks/client_options.py` (from the repository root). Prints a table of
-each variant's median time per call and the ratio old / new, then rewrites its own section
-of `benchmarks/RESULTS.md` (between the `client-options` markers).
+Run: `python benchmarks/client_options.py` (from the repository root). Every variant (old and
+new of each case) runs once per round, interleaved (`_bench.interleave`, the order rotated
+each round). Prints a table of each variant's best and median time per call and the ratio
+old / new by both, with the machine's load, then rewrites its own section of
+`benchmarks/RESULTS.md` (between the `client-options` markers).
 
 The old code path is kept here, side by side: a client that builds every resource of the
 table in `__init__`, and a `with_options` that copies the client (its resources included)
@@ -16,13 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import datetime as dt
-import os
-import platform
-import re
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,15 +26,16 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # runnable as `python benchmarks/client_options.py`
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "benchmarks"):  # runnable as `python benchmarks/client_options.py`
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import _bench  # noqa: E402
 
 from drchrono_async import DrChronoClient  # noqa: E402
 from drchrono_async._endpoints import ENDPOINTS  # noqa: E402
 from drchrono_async.resources import ResourceContext, build_resources  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-START, END = "<!-- client-options:start -->", "<!-- client-options:end -->"
 BASE = "https://drchrono.test"
 
 
@@ -74,15 +71,8 @@ def old_with_options(client: DrChronoClient, **options: Any) -> DrChronoClient:
 # -- measuring --------------------------------------------------------------------------------
 
 
-def _per_call(fn: Callable[[], object], number: int) -> float:
-    started = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - started) / number
-
-
-def measure(rounds: int, number: int) -> list[tuple[str, float, float]]:
-    """(what, old seconds per call, new seconds per call), medians of interleaved rounds."""
+def measure(rounds: int, number: int, clock: _bench.Clock) -> tuple[list[str], _bench.Samples]:
+    """Each case's old and new, interleaved round by round; the cases' names, the samples."""
     made: list[DrChronoClient] = []
 
     def own_pool(factory: Callable[[], DrChronoClient]) -> Callable[[], object]:
@@ -118,11 +108,12 @@ def measure(rounds: int, number: int) -> list[tuple[str, float, float]]:
             max(1, number // 20),
         ),
     ]
-    samples: dict[str, tuple[list[float], list[float]]] = {c[0]: ([], []) for c in cases}
-    for _ in range(rounds):
-        for name, old, new, n in cases:  # interleaved: drift hits both alike
-            samples[name][0].append(_per_call(old, n))
-            samples[name][1].append(_per_call(new, n))
+    timer = _bench.TIMERS[clock]
+    variants: dict[str, Callable[[], float]] = {}
+    for name, old, new, n in cases:
+        variants[f"{name}, old"] = lambda old=old, n=n: _bench.timed(old, n, timer)
+        variants[f"{name}, new"] = lambda new=new, n=n: _bench.timed(new, n, timer)
+    samples = _bench.interleave(variants, rounds, warmup=1, clock=clock)
 
     async def close() -> None:
         for client in made:
@@ -130,41 +121,40 @@ def measure(rounds: int, number: int) -> list[tuple[str, float, float]]:
         await shared.aclose()
 
     asyncio.run(close())
-    return [
-        (name, statistics.median(old), statistics.median(new))
-        for name, (old, new) in samples.items()
-    ]
+    return [c[0] for c in cases], samples
 
 
-def table(rows: list[tuple[str, float, float]]) -> str:
+def table(names: list[str], samples: _bench.Samples) -> str:
     lines = [
-        "| what | old, eager (us) | new, lazy (us) | old / new |",
-        "|---|---:|---:|---:|",
+        "| what | old, eager: best / median (us) | new, lazy: best / median (us) "
+        "| old / new (best) | old / new (median) |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for name, old, new in rows:
-        lines.append(f"| {name} | {old * 1e6:.1f} | {new * 1e6:.1f} | {old / new:.1f} |")
+    for name in names:
+        old, new = f"{name}, old", f"{name}, new"
+        lines.append(
+            f"| {name} | {samples.best(old) * 1e6:.1f} / {samples.median(old) * 1e6:.1f} "
+            f"| {samples.best(new) * 1e6:.1f} / {samples.median(new) * 1e6:.1f} "
+            f"| {samples.ratio(old, new, 'best'):.1f} | {samples.ratio(old, new, 'median'):.1f} |"
+        )
     return "\n".join(lines)
-
-
-def write_results(text: str) -> None:
-    section = f"{START}\n{text}\n{END}"
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        new = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, old, flags=re.S)
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--number", type=int, default=400)
+    parser.add_argument("--clock", choices=sorted(_bench.TIMERS), default="cpu")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    rows = measure(args.rounds, args.number)
-    result = table(rows)
+    machine = _bench.Machine.start(
+        quota="none (no request is sent)", command=_bench.command("client_options.py", argv)
+    )
+    names, samples = measure(args.rounds, args.number, args.clock)
+    machine.stop()
+    result = table(names, samples)
+    header = machine.header(samples.method())
+    print(header + "\n")
     print(result)
     if args.no_write:
         return 0
@@ -174,11 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Eager resources (every one of the table's {len(ENDPOINTS)} built in `__init__` "
             "and again for each view, the old code kept in the benchmark) against resources "
-            f"built on first access. Median of {args.rounds} interleaved rounds of "
-            f"{args.number} calls ({max(1, args.number // 20)} for a client with its own pool). "
-            f"httpx {httpx.__version__}, Python {platform.python_version()} on "
-            f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the "
-            f"start, {dt.date.today().isoformat()}. Quota: none (no request is sent).",
+            f"built on first access. A round is {args.number} calls of one variant "
+            f"({max(1, args.number // 20)} for a client with its own pool), after a "
+            "`gc.collect()`; the old and the new of every case are variants of the same "
+            f"rounds. httpx {httpx.__version__}.",
+            "",
+            header,
             "",
             "A view is what a web handler makes per request (`with_options(max_wait=0)`); the "
             "second row also touches one resource, as the handler then does. A client with a "
@@ -186,13 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             "the resources are a smaller share of it. The old `with_options` is timed without "
             "its argument checks (the new one with them): that favours the old.",
             "",
-            f"Command: `python benchmarks/client_options.py --rounds {args.rounds} "
-            f"--number {args.number}`",
-            "",
             result,
         ]
     )
-    write_results(text)
+    _bench.write_section("client-options", text)
     return 0
 
 

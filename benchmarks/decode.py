@@ -1,8 +1,11 @@
 """Decode a page of 250 appointments: JSON parsing alone, and parsing plus typed records.
 
 Run: `python benchmarks/decode.py` (from the repository root, with the `bench` extra installed).
-Prints a table with each variant's median time and its ratio to `json.loads` alone, then
-rewrites its own section of `benchmarks/RESULTS.md` (between the `decode` markers).
+The variants run interleaved round by round (`_bench.interleave`: the order rotated each
+round), so drift of a shared machine's load hits them alike. Prints each variant's best and
+median time per page, their ratios to `json.loads` alone and the client's path against
+pydantic, with the machine's load; then rewrites its own section of `benchmarks/RESULTS.md`
+(between the `decode` markers).
 
 pydantic v2 and msgspec are reference points on equivalent models: they are benchmark-only
 dependencies. Their models ignore unknown keys and keep nothing like `raw`, so they do less
@@ -13,12 +16,8 @@ work than the converter.
 import argparse
 import datetime as dt
 import json
-import platform
 import random
-import re
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,17 +25,17 @@ from typing import Any
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # runnable as `python benchmarks/decode.py` without installing
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "benchmarks"):  # runnable as `python benchmarks/decode.py`
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
+import _bench  # noqa: E402
 import cattrs  # noqa: E402
 from cattrs.gen import make_dict_structure_fn, override  # noqa: E402
 
 from drchrono_async._converter import converter  # noqa: E402
 from drchrono_async.records import Appointment, api_fields  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-START, END = "<!-- decode:start -->", "<!-- decode:end -->"
 PAGE_SIZE = 250
 STATUSES = ["", "Arrived", "Checked In", "In Room", "Complete", "Confirmed", "No Show"]
 
@@ -262,18 +261,6 @@ def msgspec_decoder() -> Callable[[bytes], Any]:
 # -- measuring ------------------------------------------------------------------------------
 
 
-def median_ms(fn: Callable[[], Any], *, rounds: int, number: int) -> float:
-    """Median over `rounds` of the mean time of `number` calls, in milliseconds."""
-    fn()  # warm up: generated code, caches
-    samples = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - t0) / number * 1000)
-    return statistics.median(samples)
-
-
 BODY = page_bytes()
 
 
@@ -344,56 +331,55 @@ def check(body: bytes) -> None:
     assert not records[0].extra
 
 
-def table(rows: list[tuple[str, float]]) -> str:
-    base = rows[0][1]
-    lines = ["| variant | ms per page | x json.loads |", "|---|---:|---:|"]
-    lines += [f"| {label} | {ms:.2f} | {ms / base:.2f} |" for label, ms in rows]
-    return "\n".join(lines)
-
-
-def write_results(text: str) -> None:
-    section = f"{START}\n{text}\n{END}"
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        new = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, old, flags=re.S)
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new, encoding="utf-8")
+CLIENT = "orjson.loads + converter (the client's path)"
+PYDANTIC = "pydantic v2 model_validate_json"
+QUOTA = "none (no request is sent)."
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--number", type=int, default=20)
+    # Many short rounds: on a busy machine the best and the median of many settle where
+    # those of a few long ones wander (each round is a handful of milliseconds).
+    parser.add_argument("--rounds", type=int, default=75)
+    parser.add_argument("--number", type=int, default=4, help="pages decoded per round")
+    parser.add_argument("--clock", choices=sorted(_bench.TIMERS), default="cpu")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
 
     body = BODY
     check(body)
-    rows = [
-        (label, median_ms(fn, rounds=args.rounds, number=args.number))
-        for label, fn in variants(body)
-    ]
-    result = table(rows)
-    print(f"A page of {PAGE_SIZE} appointments, {len(body) / 1000:.0f} kB\n")
-    print(result)
-    command = "python benchmarks/decode.py" + "".join(
-        f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+    machine = _bench.Machine.start(quota=QUOTA, command=_bench.command("decode.py", argv))
+    timer = _bench.TIMERS[args.clock]
+    samples = _bench.interleave(
+        {label: lambda fn=fn: _bench.timed(fn, args.number, timer) for label, fn in variants(body)},
+        rounds=args.rounds,
+        warmup=1,  # generated code, caches
+        clock=args.clock,
     )
+    machine.stop()
+    result = samples.table("json.loads", unit="ms per page", scale=1e3)
+    against = [samples.summary(CLIENT, "json.loads")]
+    if PYDANTIC in samples.samples:
+        against.append(samples.summary(CLIENT, PYDANTIC))
+    header = machine.header(samples.method())
+    print(f"A page of {PAGE_SIZE} appointments, {len(body) / 1000:.0f} kB\n")
+    print(header + "\n")
+    print(result + "\n")
+    print("\n".join(against))
     section = (
         "## Decoding a page of appointments\n\n"
         f"{PAGE_SIZE} appointments with every documented field, nested vitals and custom fields "
-        f"({len(body) / 1000:.0f} kB). Median of {args.rounds} rounds of {args.number} pages. "
-        f"Python {platform.python_version()} on {platform.machine()}, "
-        f"{dt.date.today().isoformat()}. Quota: none (no request is sent).\n\n"
-        f"Command: `{command}`\n\n{result}\n\n"
+        f"({len(body) / 1000:.0f} kB); a round is {args.number} pages decoded one after "
+        "another by one variant, after a `gc.collect()`, and its sample the time per page.\n\n"
+        f"{header}\n\n{result}\n\n" + "\n".join(f"- {line}" for line in against) + "\n\n"
         "The converter rows build records with the converter's per-field hooks taken from "
         "cattrs dispatch; the `make_dict_structure_fn` row uses the same hooks in cattrs' own "
         "generated function (a call per field and the attrs `__init__`), which is why the "
-        "converter generates its own. pydantic and msgspec keep no `raw`/`extra`."
+        "converter generates its own. pydantic and msgspec keep no `raw`/`extra`. Paired by "
+        "round is the median of the ratios of the two variants' samples in the same round."
     )
     if not args.no_write:
-        write_results(section)
+        _bench.write_section("decode", section)
     return 0
 
 

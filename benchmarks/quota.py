@@ -15,7 +15,9 @@ Then the priority lanes: a background sync (20 coroutines of continuous demand o
 with the same load in one FIFO lane (everything interactive, as before lanes) and with the
 sync alone. It reports the permit waits (p50/p99) of each lane and the utilisation.
 
-Then rewrites its own section of `benchmarks/RESULTS.md` (between the `quota` markers).
+Every figure is a count in virtual time, the same under any load: nothing here is timed, so
+nothing is interleaved; the section states the quota settings and the machine's load all the
+same. Then rewrites its own section of `benchmarks/RESULTS.md` (between the `quota` markers).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import platform
 import random
 import statistics
 import sys
@@ -34,15 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # runnable as `python benchmarks/quota.py` without installing
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "benchmarks"):  # runnable as `python benchmarks/quota.py`
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import _bench  # noqa: E402
 
 from drchrono_async import DrChronoClient  # noqa: E402
 from drchrono_async.ratelimit import HourlyQuota, Priority  # noqa: E402
 from drchrono_async.testing import Emulator, VirtualClock  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-START, END = "<!-- quota:start -->", "<!-- quota:end -->"
 HOUR = 3600.0
 LIMIT = 500
 T0 = 1_767_225_600.0 + 1234.5  # 2026-01-01, starting mid-hour
@@ -291,12 +293,24 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def write_results(
-    results: list[Result], lanes: list[LanesResult], hours: int, command: str
-) -> None:
-    section = "\n".join(
+QUOTA = (
+    f"the client's `HourlyQuota(limit={LIMIT})` with its defaults, burst 10 and rate 10 a "
+    "second, reserve 10% released in each hour's last minute; the emulator's own quota is "
+    f"{LIMIT} per epoch hour of its clock"
+)
+METHOD = (
+    "Method: every figure but wall s is a count in virtual time (`VirtualClock`): the same on "
+    "any machine and under any load, so there are no variants to interleave and no best or "
+    "median to take; each scenario runs once. Wall s is how long this machine took to "
+    "simulate it, under the load above: not a result."
+)
+
+
+def section(
+    results: list[Result], lanes: list[LanesResult], hours: int, machine: _bench.Machine
+) -> str:
+    return "\n".join(
         [
-            START,
             f"## Quota scheduling: {hours} simulated hours",
             "",
             f"50 coroutines of continuous demand through `DrChronoClient` and `HourlyQuota` "
@@ -304,11 +318,9 @@ def write_results(
             "the body only, latency 20-150 ms unless said), in virtual time. Utilisation counts "
             "the calls the server counted in each full hour (an outsider's included) over the "
             "limit; the delay runs from each reset (the server's :00) to the first call counted "
-            f"after it. Python {platform.python_version()} on {platform.machine()}, "
-            f"{time.strftime('%Y-%m-%d')}. Quota: the client's `HourlyQuota(limit={LIMIT})` "
-            "with its defaults, burst 10 and rate 10 a second, reserve 10%.",
+            "after it.",
             "",
-            f"Command: `{command}`",
+            machine.header(METHOD),
             "",
             table(results),
             "",
@@ -322,24 +334,16 @@ def write_results(
             "background lane, as one queue without lanes would serve them.",
             "",
             lanes_table(lanes),
-            END,
         ]
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    machine = _bench.Machine.start(quota=QUOTA, command=_bench.command("quota.py", argv))
     results = []
     for sc in SCENARIOS:
         r = asyncio.run(run(sc, args.hours))
@@ -350,14 +354,11 @@ def main() -> None:
         lr = asyncio.run(run_lanes(ls, args.hours))
         print(f"{ls.name}: done in {lr.wall:.1f} s", file=sys.stderr)
         lanes.append(lr)
-    print(table(results))
-    print()
-    print(lanes_table(lanes))
+    machine.stop()
+    text = section(results, lanes, args.hours, machine)
+    print(text)
     if not args.no_write:
-        command = "python benchmarks/quota.py" + (
-            f" --hours {args.hours}" if args.hours != 24 else ""
-        )
-        write_results(results, lanes, args.hours, command)
+        _bench.write_section("quota", text)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""Run every benchmark in turn: decode, quota, paging, sync, webhooks, iframe, fleet (`make bench`).
+"""Run every benchmark in turn (`make bench`): each `benchmarks/*.py` but this and `_bench.py`.
 
 Run: `python benchmarks/run_all.py [--only NAME ...] [--no-write]`. Each benchmark runs in its
 own process with this interpreter (a fresh process per measurement: no warm caches or event
-loop carried from one to the next) and rewrites its own section of `benchmarks/RESULTS.md`.
-Every benchmark runs even when an earlier one fails; the exit status is non-zero if any did.
+loop carried from one to the next) and rewrites its own section of `benchmarks/RESULTS.md`;
+within each, the variants run interleaved round by round (`_bench.py`) and the section states
+the machine's load and the quota settings. Every benchmark runs even when an earlier one
+fails; the exit status is non-zero if any did.
 """
 
 from __future__ import annotations
@@ -16,7 +18,21 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHMARKS = ("decode", "quota", "paging", "sync", "webhooks", "iframe", "fleet")
+# The order they run in (the quick ones first); a script not named here runs after them.
+ORDER = (
+    "decode",
+    "quota",
+    "paging",
+    "sync",
+    "store_write",
+    "webhooks",
+    "iframe",
+    "client_options",
+    "fleet",
+)
+_SCRIPTS = {p.stem for p in HERE.glob("*.py")} - {"run_all", "_bench"}
+# Every script of the directory: a new one is never left out.
+BENCHMARKS = tuple(n for n in ORDER if n in _SCRIPTS) + tuple(sorted(_SCRIPTS - set(ORDER)))
 
 
 def main(argv: list[str] | None = None) -> int:

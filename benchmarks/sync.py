@@ -7,10 +7,11 @@ its own section of `benchmarks/RESULTS.md` (between the `sync` markers):
    minimum, the sum over resources (and listings) of ceil(records / max page size), with
    verbose listings (the default: pages of 50, 20 for notes) and without (goal <= 1.02x);
 2. wall time: the same backfill from an emulator process on loopback at 100 ms per request,
-   against the ideal for the concurrency used (goal: near 1x);
+   against the ideal for the concurrency used (goal: near 1x); shards=1 and shards=4 run
+   interleaved round by round (`_bench.ainterleave`), best and median reported;
 3. writes: rows per second of `SQLiteStore.write` and `PostgresStore.write` (pages of 250,
    each with its checkpoint) against the same driver's plain bulk insert of the same rows
-   (goal <= 1.5x);
+   (goal <= 1.5x), the four interleaved round by round, best and median reported;
 4. memory: the peak Python allocation of a sync of 10k and of 100k appointments (goal: flat).
 
 Writes need the PostgreSQL server of `--dsn` (default: the test server on loopback); they
@@ -21,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import math
 import os
-import platform
-import re
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,17 +45,16 @@ from drchrono_async.sync._rows import columns_for, row_from  # noqa: E402
 from drchrono_async.testing import Emulator, VirtualClock  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import _bench  # noqa: E402
 import store_write  # noqa: E402
 from paging import emulator_process  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-START, END = "<!-- sync:start -->", "<!-- sync:end -->"
 RESOURCES = ["appointments", "patients"]
 
 
 # The quota settings each table ran with (a benchmark states them, see RESULTS.md).
 QUOTA = (
-    "Quota: the calls table runs `HourlyQuota(limit=10**8)` (burst 10, rate 10 a second) in"
+    "the calls table runs `HourlyQuota(limit=10**8)` (burst 10, rate 10 a second) in"
     " virtual time, where its spacing is skipped, not slept; the wall-time and memory tables"
     " run with no client quota (`quota=None`); the emulator's own quota is 10**8 an hour: the"
     " quota is not what is measured here."
@@ -125,44 +123,64 @@ class WindowCounter(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def wall_time(appointments: int, latency: float) -> list[str]:
+async def wall_time(appointments: int, latency: float, rounds: int) -> tuple[list[str], str]:
+    """shards=1 and shards=4, interleaved round by round on one emulator process."""
     out = [
-        "| shards | windows at once | pages | seconds | ideal | x ideal |"
-        " longest window (pages x latency) | x longest |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| shards | windows at once | pages | best s | median s | ideal s "
+        "| x ideal (best / median) | longest window (pages x latency) "
+        "| x longest (best / median) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    seen: dict[int, tuple[int, int, float]] = {}  # shards -> (streams, pages, longest s)
     with emulator_process(seed=5, size=appointments, latency=latency) as (url, token):
-        for shards in (1, 4):
-            counter = WindowCounter()
-            with tempfile.TemporaryDirectory() as tmp:
-                async with (
-                    DrChronoClient(
-                        token, base_url=url, quota=None, max_concurrency=16, transport=counter
-                    ) as client,
-                    SQLiteStore(Path(tmp) / "w.db") as store,
-                ):
-                    syncer = Syncer(client, store, resources=["appointments"], shards=shards)
-                    # A first backfill's plan costs one call per window: the windows it lists.
-                    windows = (await syncer.plan()).calls
-                    started = time.perf_counter()
-                    report = await syncer.run()
-                    seconds = time.perf_counter() - started
-            assert report.complete
-            pages = report["appointments"].pages
-            # shards=1 lists one window after another; more list the past's shards and the
-            # future's windows at once. Ideal: the pages spread evenly over those streams.
-            streams = 1 if shards == 1 else windows
-            ideal = math.ceil(pages / streams) * latency
-            # The windows are not equal: the run cannot end before its longest one has.
-            longest = (pages if shards == 1 else max(counter.pages.values())) * latency
-            out.append(
-                f"| {shards} | {streams} | {pages} | {seconds:.2f} | {ideal:.2f} |"
-                f" {seconds / ideal:.2f} | {longest:.2f} | {seconds / longest:.2f} |"
-            )
-    return out
+
+        def variant(shards: int) -> Callable[[], Awaitable[float]]:
+            async def one() -> float:
+                counter = WindowCounter()
+                with tempfile.TemporaryDirectory() as tmp:
+                    async with (
+                        DrChronoClient(
+                            token, base_url=url, quota=None, max_concurrency=16, transport=counter
+                        ) as client,
+                        SQLiteStore(Path(tmp) / "w.db") as store,
+                    ):
+                        syncer = Syncer(client, store, resources=["appointments"], shards=shards)
+                        # A first backfill's plan costs one call per window: the windows it
+                        # lists.
+                        windows = (await syncer.plan()).calls
+                        started = time.perf_counter()
+                        report = await syncer.run()
+                        seconds = time.perf_counter() - started
+                assert report.complete
+                pages = report["appointments"].pages
+                # shards=1 lists one window after another; more list the past's shards and
+                # the future's windows at once.
+                streams = 1 if shards == 1 else windows
+                # The windows are not equal: the run cannot end before its longest one has.
+                longest = (pages if shards == 1 else max(counter.pages.values())) * latency
+                seen[shards] = (streams, pages, longest)
+                return seconds
+
+            return one
+
+        samples = await _bench.ainterleave(
+            {f"shards={s}": variant(s) for s in (1, 4)}, rounds, progress=_bench.stderr
+        )
+    for shards in (1, 4):
+        name = f"shards={shards}"
+        streams, pages, longest = seen[shards]
+        # Ideal: the pages spread evenly over the streams.
+        ideal = math.ceil(pages / streams) * latency
+        best, median = samples.best(name), samples.median(name)
+        out.append(
+            f"| {shards} | {streams} | {pages} | {best:.2f} | {median:.2f} | {ideal:.2f} |"
+            f" {best / ideal:.2f} / {median / ideal:.2f} | {longest:.2f} |"
+            f" {best / longest:.2f} / {median / longest:.2f} |"
+        )
+    return out, samples.method()
 
 
-async def writes(rows_total: int, dsn: str, repeat: int = 5) -> list[str]:
+async def writes(rows_total: int, dsn: str, rounds: int) -> tuple[list[str], str]:
     """`write()` of real appointment rows against the same driver's plain bulk insert.
 
     The rows are the emulator's appointments as the engine makes them (`row_from`); both
@@ -175,29 +193,34 @@ async def writes(rows_total: int, dsn: str, repeat: int = 5) -> list[str]:
     rows = [r for r in (row_from(a, endpoint) for a in records) if r is not None]
     columns = columns_for(Appointment)
     out = [
-        "| store | rows | write() rows/s | plain bulk insert rows/s | x plain |",
+        "| store | rows | write() rows/s (best / median) | plain bulk insert rows/s "
+        "(best / median) | x plain (best / median) |",
         "|---|---:|---:|---:|---:|",
     ]
-    cases = [
-        ("SQLiteStore (sqlite3)", store_write.sqlite_write, store_write.sqlite_plain, ()),
-        (
-            "PostgresStore (psycopg 3)",
-            store_write.postgres_write,
-            store_write.postgres_plain,
-            (dsn,),
-        ),
-    ]
-    for name, write, plain, head in cases:
-        # Rounds interleaved (write, plain, write, ...), the best of each: a disk or server
-        # hiccup then costs one round of one side, not a whole side.
-        ws, ps = [], []
-        for _ in range(repeat):
-            ws.append(await write(*head, rows, columns))
-            ps.append(await plain(*head, rows, columns))
-        w, p = min(ws), min(ps)
-        n = len(rows)
-        out.append(f"| {name} | {n} | {n / w:,.0f} | {n / p:,.0f} | {w / p:.2f} |")
-    return out
+    # All four interleaved round by round: a disk or server hiccup costs one round of one
+    # variant, and a slow spell of the machine hits every variant alike.
+    samples = await _bench.ainterleave(
+        {
+            "sqlite write": lambda: store_write.sqlite_write(rows, columns),
+            "sqlite plain": lambda: store_write.sqlite_plain(rows, columns),
+            "postgres write": lambda: store_write.postgres_write(dsn, rows, columns),
+            "postgres plain": lambda: store_write.postgres_plain(dsn, rows, columns),
+        },
+        rounds,
+        progress=_bench.stderr,
+    )
+    n = len(rows)
+    for name, key in (
+        ("SQLiteStore (sqlite3)", "sqlite"),
+        ("PostgresStore (psycopg 3)", "postgres"),
+    ):
+        w, p = f"{key} write", f"{key} plain"
+        out.append(
+            f"| {name} | {n} | {n / samples.best(w):,.0f} / {n / samples.median(w):,.0f} "
+            f"| {n / samples.best(p):,.0f} / {n / samples.median(p):,.0f} "
+            f"| {samples.ratio(w, p, 'best'):.2f} / {samples.ratio(w, p, 'median'):.2f} |"
+        )
+    return out, samples.method()
 
 
 async def memory(sizes: list[int]) -> list[str]:
@@ -224,28 +247,33 @@ async def memory(sizes: list[int]) -> list[str]:
     return out
 
 
-def write_results(text: str) -> None:
-    section = f"{START}\n{text}\n{END}"
-    old = RESULTS.read_text(encoding="utf-8")
-    if START in old and END in old:
-        new = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, old, flags=re.S)
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new, encoding="utf-8")
-
-
 async def main(args: argparse.Namespace) -> str:
+    wall, wall_method = await wall_time(args.wall_size, args.latency, args.rounds)
+    write, write_method = await writes(20_000, args.dsn, args.write_rounds)
     parts = [
         "### Calls against the minimum",
+        "",
+        "Counts, in virtual time: the same on any machine, under any load.",
+        "",
         *await calls_against_minimum(50_000, 10_000),
         "",
         f"### Wall time, emulator process on loopback, {args.latency * 1000:.0f} ms per request",
-        *await wall_time(args.wall_size, args.latency),
+        "",
+        wall_method,
+        "",
+        *wall,
         "",
         "### Writes: SQLite and PostgreSQL against their drivers' plain bulk insert",
-        *await writes(20_000, args.dsn),
+        "",
+        write_method,
+        "",
+        *write,
         "",
         "### Peak memory",
+        "",
+        "Python allocations (`tracemalloc`), not times: load moves them only through how"
+        " many pages are in flight at once.",
+        "",
         *await memory([10_000, 100_000]),
         "",
         "A backfill or a `since` listing keeps nothing per record (the ids of a listing are"
@@ -266,6 +294,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--wall-size", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved wall-time rounds")
+    parser.add_argument("--write-rounds", type=int, default=5, help="interleaved write rounds")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
         "--dsn",
@@ -274,12 +304,14 @@ if __name__ == "__main__":
         ),
     )
     ns = parser.parse_args()
+    machine = _bench.Machine.start(quota=QUOTA, command=_bench.command("sync.py"))
     text = asyncio.run(main(ns))
-    print(text)
-    command = "python benchmarks/sync.py" + "".join(f" {a}" for a in sys.argv[1:])
-    section = (
-        f"## The sync engine\n\nPython {platform.python_version()} on {platform.machine()},"
-        f" {dt.date.today().isoformat()}. {QUOTA} Command: `{command}`\n\n{text}"
+    machine.stop()
+    header = machine.header(
+        "Method: each table says how it was taken; the timed ones interleave their variants "
+        "round by round."
     )
+    section = f"## The sync engine\n\n{header}\n\n{text}"
+    print(section)
     if not ns.no_write:
-        write_results(section)
+        _bench.write_section("sync", section)
