@@ -49,6 +49,7 @@ __all__ = [
     "job_failed",
     "practice",
     "serve",
+    "sweep_missed",
 ]
 
 logger = logging.getLogger("drchrono_async.metrics")
@@ -143,6 +144,13 @@ class Metrics:
             ("practice", "resource"),
             registry=r,
         )
+        self._sweep_missed = prom.Counter(
+            "drchrono_sweep_missed_changes",
+            "Changes a fleet's safety sweep found that webhooks had not delivered, by practice "
+            "and resource",
+            ("practice", "resource"),
+            registry=r,
+        )
         self._quota: Quota | None = None
         self._lock = threading.Lock()  # the lag table: written on the loop, read by scrapes
         self._done: dict[tuple[str, str], float] = {}  # -> when last done, on `clock`
@@ -191,6 +199,11 @@ class Metrics:
         self._job_failures.labels(*labels).inc()
         if retried:
             self._job_retries.labels(*labels).inc()
+
+    def sweep_missed(self, key: str, resource: str, changes: int) -> None:
+        """A sweep of practice `key`'s `resource` found `changes` the webhooks missed."""
+        if changes > 0:
+            self._sweep_missed.labels(self._key(key), self._resource(resource)).inc(changes)
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -269,6 +282,12 @@ def job_failed(key: str, resource: str, *, retried: bool) -> None:
     """The fleet's hook: a job failed (a no-op while metrics are off)."""
     if (recorder := active) is not None:
         recorder.job_failed(key, resource, retried=retried)
+
+
+def sweep_missed(key: str, resource: str, changes: int) -> None:
+    """The fleet's hook: a sweep found changes webhooks missed (a no-op while metrics are off)."""
+    if (recorder := active) is not None:
+        recorder.sweep_missed(key, resource, changes)
 
 
 class MetricsServer:
