@@ -185,7 +185,8 @@ class FreshnessTargets:
 
     @classmethod
     def parse(cls, spec: str, **options: Any) -> FreshnessTargets:
-        """Targets from the CLI's form `appointments=5m,activity=30m,default=1d`.
+        """Targets from the CLI's form `appointments=5m,activity=30m,default=1d` (`on`:
+        the class defaults).
 
         Raises `InvalidRequestError` naming the entry it cannot read (an unknown resource
         with the nearest names). `options`: the other fields (`sweep=...`).
@@ -196,6 +197,8 @@ class FreshnessTargets:
             raise InvalidRequestError("--freshness must be NAME=DURATION[,NAME=DURATION...]")
         targets: dict[str, float] = {}
         default: float | None = None
+        if spec.strip() == "on":
+            return cls(**options)
         known = (*CLASSES, *CLASS_TARGETS, "default")
         for entry in spec.split(","):
             name, sep, text = entry.strip().partition("=")

@@ -171,3 +171,44 @@ def test_the_app_ticks_with_freshness_and_runs_the_naive_schedule_without() -> N
         for key, task in app.periodic_registry.periodic_tasks.items()
     }
     assert crons == {"all": "*/15 * * * *", "freshness": "* * * * * */10"}
+
+
+async def test_a_worker_by_freshness_backfills_records_and_exits_when_done(
+    registry: PracticeRegistry, redis_key: str
+) -> None:
+    from tests.ratelimit.conftest import REDIS_URL
+    from tests.test_cli_operating import cli
+
+    emu = Emulator(seed=32, sizes={"patients": 12, "doctors": 2})
+    async with emu.serve() as url:
+        token = Token(emu.access_token, "rt_unused_0123456789", emu.clock.now() + 86_400)
+        await registry.add(
+            "acme", token, base_url=url, resources=["doctors", "patients"], auth="fixed"
+        )
+        code, _, err = await cli(
+            "worker", "--store", POSTGRES_DSN, "--schema", registry.schema,
+            "--redis", REDIS_URL, "--quota-key", f"{redis_key}:quota",
+            "--freshness", "patients=5m,default=1d", "--exit-when-done", "--poll", "0.2",
+            "--heartbeat", "1s", "--stalled-after", "5s",
+        )  # fmt: skip
+    assert code == 0, err
+    assert "by freshness" in err and "freshness tick: 2 syncs planned (2 queued)" in err
+    states = await load_states(registry)
+    assert {pair for pair, s in states.items() if s.backfilled} == {
+        ("acme", "doctors"),
+        ("acme", "patients"),
+    }
+
+
+async def test_a_bad_freshness_spec_exits_2_naming_it(fleet_schema: str) -> None:
+    from tests.ratelimit.conftest import REDIS_URL
+    from tests.test_cli_operating import cli, one_line
+
+    code, _, err = await cli(
+        "worker", "--store", POSTGRES_DSN, "--schema", fleet_schema, "--redis", REDIS_URL,
+        "--freshness", "appointmentz=5m",
+    )  # fmt: skip
+    assert code == 2
+    assert "--freshness appointmentz: not a resource or class; did you mean appointments" in (
+        one_line(err)
+    )
