@@ -37,6 +37,20 @@ _UPDATE = (
     " pending_changes = %s, last_start = %s, last_end = %s, calls = %s, changes = %s,"
     " observed = %s, sweep = %s, missed = %s WHERE key = %s AND resource = %s"
 )
+_LOCK = (
+    "INSERT INTO {s}.freshness AS f (key, resource) VALUES (%s, %s)"
+    " ON CONFLICT (key, resource) DO UPDATE SET key = f.key"
+    " RETURNING key, resource, backfilled, started, pending_calls, pending_changes,"
+    " last_start, last_end, calls, changes, observed, sweep, missed"
+)
+_ADD = (
+    "INSERT INTO {s}.freshness AS f (key, resource, started, pending_calls, pending_changes)"
+    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key, resource) DO UPDATE SET"
+    " started = least(f.started, excluded.started),"
+    " pending_calls = least(f.pending_calls + excluded.pending_calls, 4611686018427387904),"
+    " pending_changes = least(f.pending_changes + excluded.pending_changes,"
+    " 4611686018427387904)"
+)
 _MAX_COUNT = 2**62  # counts are clamped: a bigint never overflows
 
 
@@ -90,19 +104,19 @@ async def record_slice(
     calls = min(max(0, int(calls)), _MAX_COUNT)
     changes = min(max(0, int(changes)), _MAX_COUNT)
 
+    if not done:
+        # One statement (a slice of a poll still going: most slices of a backfill), the
+        # same sums as `observe`'s.
+        async def add(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(store.sql(_ADD), (key, resource, started, calls, changes))
+
+        await store.run("record the slice", resource, add)
+        return 0
+
     async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[PollState, int]:
         async with conn.transaction():
-            await conn.execute(
-                store.sql(
-                    "INSERT INTO {s}.freshness (key, resource) VALUES (%s, %s)"
-                    " ON CONFLICT DO NOTHING"
-                ),
-                (key, resource),
-            )
-            cur = await conn.execute(
-                store.sql(_SELECT + " WHERE key = %s AND resource = %s FOR UPDATE"),
-                (key, resource),
-            )
+            # The row, created if new and locked until the update either way.
+            cur = await conn.execute(store.sql(_LOCK), (key, resource))
             row = await cur.fetchone()
             assert row is not None
             state, missed = observe(
@@ -111,7 +125,7 @@ async def record_slice(
                 ended=ended,
                 calls=calls,
                 changes=changes,
-                done=done,
+                done=True,
                 targets=targets,
                 webhooks=webhooks,
             )
@@ -120,10 +134,7 @@ async def record_slice(
                 min(v, _MAX_COUNT) if isinstance(v, int) and not isinstance(v, bool) else v
                 for v in values
             )
-            await conn.execute(
-                store.sql(_UPDATE),
-                (*clamped, key, resource),
-            )
+            await conn.execute(store.sql(_UPDATE), (*clamped, key, resource))
         return state, missed
 
     state, missed = await store.run("record the slice", resource, run)

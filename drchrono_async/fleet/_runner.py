@@ -9,10 +9,11 @@ slice, the next one resumes from the last whole page.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -91,6 +92,7 @@ class FleetRuntime:
         calls = 0
         yielded = False
         started = self.clock()
+        finished: ResourceReport | None = None
         store = self.registry.data_store(key)
         await store.open()
         try:
@@ -114,14 +116,13 @@ class FleetRuntime:
                 finally:
                     self._running.discard(syncer)
                 calls = report.calls
+                (finished,) = report.resources
                 snapshot = self.quota.snapshot()
         finally:
             await store.aclose()
-            if calls:
-                await self.registry.spend(key, calls, window=self.quota_window)
+            await self._account(key, calls, finished, started)
         (result,) = report.resources
         ended = result.outcome
-        await self._record(key, result, started)
         if ended in (SyncOutcome.DONE, SyncOutcome.SKIPPED):
             return SliceResult(Outcome.DONE, calls)
         if ended is SyncOutcome.QUOTA:
@@ -139,6 +140,20 @@ class FleetRuntime:
         # The error's class name only: a report never holds a value.
         cause = result.error_type.__name__ if result.error_type is not None else "unknown"
         raise FleetJobError(f"sync of {resource} for practice {key} failed: {cause}")
+
+    async def _account(
+        self, key: str, calls: int, result: ResourceReport | None, started: float
+    ) -> None:
+        # The calls counted for fairness and the slice recorded for freshness: at once (two
+        # round trips of a slice that may be a single page).
+        steps: list[Awaitable[object]] = []
+        if calls:
+            steps.append(self.registry.spend(key, calls, window=self.quota_window))
+        if result is not None:
+            steps.append(self._record(key, result, started))
+        for outcome in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _record(self, key: str, result: ResourceReport, started: float) -> None:
         # The planner's memory; a failure to record costs at most an early poll, so it is
