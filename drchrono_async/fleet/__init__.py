@@ -10,7 +10,17 @@ from ._app import FleetConfig, build_app, defer_sync, ensure_schema, recover_sta
 from ._freshness import CLASS_TARGETS, WEBHOOK_RESOURCES, FreshnessTargets
 from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry
 from ._runner import FleetRuntime, Outcome, SliceResult
-from ._scheduler import Budget, Feasibility, Late, Plan, PlannedSync, PollState, plan
+from ._scheduler import (
+    Budget,
+    Feasibility,
+    Late,
+    Plan,
+    PlannedSync,
+    PollState,
+    observe_slice,
+    period_of,
+    plan,
+)
 from ._tick import budget_of, freshness_tick, plan_fleet
 from ._worker import run_worker
 
@@ -36,6 +46,8 @@ __all__ = [
     "defer_sync",
     "ensure_schema",
     "freshness_tick",
+    "observe_slice",
+    "period_of",
     "plan",
     "plan_fleet",
     "practice_status",

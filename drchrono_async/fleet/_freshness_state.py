@@ -1,7 +1,7 @@
 """The planner's memory: one row per (practice, resource) in the registry's `freshness` table.
 
 Each slice a worker runs is recorded (`record_slice`): a poll's slices accumulate, and the
-slice that completes it folds the poll into the row (`_scheduler.observe`: when it started
+slice that completes it folds the poll into the row (`_scheduler.observe_slice`: when it started
 and ended, its calls, the changes it wrote, the sweep period). The scheduler's tick reads
 every row (`load_states`). Rows hold counts and times only, never record content.
 """
@@ -16,7 +16,7 @@ import attrs
 from .. import metrics
 from .._cli_args import format_duration
 from ._freshness import FreshnessTargets
-from ._scheduler import Pair, PollState, observe, sweep_period
+from ._scheduler import Pair, PollState, observe_slice, sweep_period
 
 if TYPE_CHECKING:
     import psycopg
@@ -106,7 +106,7 @@ async def record_slice(
 
     if not done:
         # One statement (a slice of a poll still going: most slices of a backfill), the
-        # same sums as `observe`'s.
+        # same sums as `observe_slice`'s.
         async def add(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.execute(store.sql(_ADD), (key, resource, started, calls, changes))
 
@@ -119,7 +119,7 @@ async def record_slice(
             cur = await conn.execute(store.sql(_LOCK), (key, resource))
             row = await cur.fetchone()
             assert row is not None
-            state, missed = observe(
+            state, missed = observe_slice(
                 _state(row),
                 started=started,
                 ended=ended,

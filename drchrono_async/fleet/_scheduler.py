@@ -59,7 +59,7 @@ __all__ = [
     "Plan",
     "PlannedSync",
     "PollState",
-    "observe",
+    "observe_slice",
     "period_of",
     "plan",
 ]
@@ -195,7 +195,7 @@ def period_of(state: PollState, targets: FreshnessTargets, *, webhooks: bool) ->
     return min(MAX_STRETCH * target, target + slack)
 
 
-def observe(
+def observe_slice(
     state: PollState,
     *,
     started: float,

@@ -11,8 +11,7 @@ import attrs
 import pytest
 
 from drchrono_async.errors import InvalidRequestError
-from drchrono_async.fleet import Budget, FreshnessTargets, PollState, plan
-from drchrono_async.fleet._scheduler import observe, period_of
+from drchrono_async.fleet import Budget, FreshnessTargets, PollState, observe_slice, period_of, plan
 
 NOW = 1_767_225_600.0 + 1800  # half past an hour
 HOUR = 3600.0
@@ -147,7 +146,7 @@ def test_a_webhook_covered_resource_is_only_swept() -> None:
 
 def sweep(state: PollState, changes: int, targets: FreshnessTargets) -> tuple[PollState, int]:
     start = (state.last_start or NOW) + (state.sweep or targets.sweep)
-    return observe(
+    return observe_slice(
         state,
         started=start,
         ended=start + 2,
@@ -183,7 +182,7 @@ def test_a_sweep_that_finds_changes_tightens_and_clean_sweeps_relax() -> None:
 def test_only_a_sweep_counts_missed_changes() -> None:
     targets = FreshnessTargets()
     # Webhooks off: a poll that writes rows is simply a poll.
-    state, missed = observe(
+    state, missed = observe_slice(
         polled("a", "patients", 900),
         started=NOW,
         ended=NOW + 1,
@@ -195,7 +194,7 @@ def test_only_a_sweep_counts_missed_changes() -> None:
     )
     assert missed == 0 and state.sweep is None
     # Webhooks on but a resource they do not cover (offices): not a sweep either.
-    state, missed = observe(
+    state, missed = observe_slice(
         polled("a", "offices", 900),
         started=NOW,
         ended=NOW + 1,
@@ -207,7 +206,7 @@ def test_only_a_sweep_counts_missed_changes() -> None:
     )
     assert missed == 0
     # The first sync (a backfill) writes everything: never a missed change.
-    state, missed = observe(
+    state, missed = observe_slice(
         PollState("a", "patients"),
         started=NOW,
         ended=NOW + 9,
@@ -223,7 +222,7 @@ def test_only_a_sweep_counts_missed_changes() -> None:
 def test_slices_add_up_to_one_poll() -> None:
     targets = FreshnessTargets()
     state = polled("a", "appointments", 600, calls=2.0)
-    state, _ = observe(
+    state, _ = observe_slice(
         state,
         started=NOW,
         ended=NOW + 5,
@@ -234,7 +233,7 @@ def test_slices_add_up_to_one_poll() -> None:
         webhooks=False,
     )
     assert state.started == NOW and state.pending_calls == 3
-    state, _ = observe(
+    state, _ = observe_slice(
         state,
         started=NOW + 30,
         ended=NOW + 40,
