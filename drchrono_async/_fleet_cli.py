@@ -152,7 +152,7 @@ def add_parsers(commands: Any) -> None:
         default=None,
         metavar="SPEC",
         help="poll by freshness, not by clock (--every is then not used): NAME=DURATION,... "
-        "where NAME is a resource, a class (schedule 5m, activity 15m, record 1h, reference "
+        "where NAME is a resource, a class (schedule 5m, activity 30m, record 4h, reference "
         "1d: their defaults) or default (every resource not named); 'on' for the class "
         "defaults. Syncs are queued as their targets fall due, most behind first, within the "
         "quota; targets it cannot meet are logged with the quota that would",

@@ -5,21 +5,18 @@ made on the server more than `target` ago (see `_scheduler` for exactly what the
 promises, and when it cannot). Defaults go by class of resource:
 
 - `schedule` (5m): appointments, what a front desk works from;
-- `activity` (15m): patients and the clinical and billing data that change all day (notes,
-  line items, payments, messages, tasks, lab results...);
-- `record` (1h): the slower parts of a chart (allergies, medications, problems...);
+- `activity` (30m): patients and the clinical and billing data that change all day
+  (clinical notes, line items, transactions, payments, messages, tasks, lab results);
+- `record` (4h): the rest of a chart and its paperwork (allergies, medications, problems,
+  documents, lab orders, communication logs...);
 - `reference` (1d): everything else: offices, doctors, users, fee schedules, templates,
   profiles, categories.
 
-`parse("appointments=5m,default=1d")` reads the CLI's form: comma-separated `NAME=DURATION`
-where NAME is a resource, a class (`activity=30m`) or `default` (every resource the spec does
-not name, in place of the class defaults); durations in the CLI's vocabulary (`30s`, `15m`,
-`1h`, `1d`, a bare number is seconds). A resource's own entry beats its class's, which beats
-`default`.
-
-`sweep`: with the fleet's webhooks on (`FleetConfig.webhooks`), the resources webhooks
-cover (`webhooks.EVENT_RESOURCES`) are polled only every `sweep` seconds, as a safety net
-for missed deliveries; the period tightens when a sweep finds changes the webhooks missed.
+Why these: an unchanged resource costs about one call a poll, so with these defaults a
+practice costs `12 + 8 x 2 + 24 / 4 + 23 / 24`, some 35 calls an hour (an hourly quota of 500
+for every practice serves a dozen), against about 204 for a pass over everything (~51
+calls) every 15 minutes; with webhooks on, the eight resources they cover cost a sweep
+each every 6 hours, and a practice about 16 calls an hour.
 """
 
 from __future__ import annotations
@@ -46,7 +43,7 @@ TICKS = (5, 10, 15, 20, 30, 60)  # seconds a cron's seconds column repeats evenl
 _MAX_SPEC = 4096
 
 CLASS_TARGETS: Mapping[str, float] = MappingProxyType(
-    {"schedule": 5 * MINUTE, "activity": 15 * MINUTE, "record": HOUR, "reference": DAY}
+    {"schedule": 5 * MINUTE, "activity": 30 * MINUTE, "record": 4 * HOUR, "reference": DAY}
 )
 """Each class's default target, in seconds."""
 
@@ -54,23 +51,12 @@ _SCHEDULE = ("appointments",)
 _ACTIVITY = (
     "patients",
     "clinical_notes",
-    "clinical_note_field_values",
     "line_items",
     "transactions",
     "patient_payments",
-    "patient_payment_log",
-    "patient_messages",
     "messages",
-    "prescription_messages",
-    "comm_logs",
-    "documents",
     "tasks",
-    "task_notes",
-    "lab_orders",
-    "lab_documents",
     "lab_results",
-    "lab_tests",
-    "eligibility_checks",
 )
 _RECORD = (
     "allergies",
@@ -86,6 +72,17 @@ _RECORD = (
     "patient_risk_assessments",
     "patient_communications",
     "implantable_devices",
+    "clinical_note_field_values",
+    "patient_payment_log",
+    "patient_messages",
+    "prescription_messages",
+    "comm_logs",
+    "documents",
+    "task_notes",
+    "lab_orders",
+    "lab_documents",
+    "lab_tests",
+    "eligibility_checks",
 )
 
 

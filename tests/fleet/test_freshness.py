@@ -41,8 +41,8 @@ def run(states: list[PollState], targets: FreshnessTargets, **options: object): 
 def test_class_defaults_and_the_cli_form() -> None:
     plain = FreshnessTargets()
     assert plain.target("appointments") == 300
-    assert plain.target("patients") == 900
-    assert plain.target("allergies") == 3600
+    assert plain.target("patients") == 1800
+    assert plain.target("allergies") == plain.target("documents") == 4 * 3600
     assert plain.target("offices") == plain.target("fee_schedules") == 86_400
     spec = FreshnessTargets.parse("appointments=5m,default=1d")
     # `default` replaces the class defaults of every resource the spec does not name.
@@ -92,8 +92,8 @@ def test_due_syncs_are_queued_most_behind_first() -> None:
         polled("a", "offices", 1.5 * 86_400),  # 1.5 targets old
         polled("a", "appointments", 3 * 300),  # 3 targets old: the most behind
         polled("b", "appointments", 1.2 * 300),
-        polled("b", "patients", 300),  # 1/3 of its 15m: not due
-        polled("c", "patients", 2 * 900),
+        polled("b", "patients", 300),  # 1/6 of its 30m: not due
+        polled("c", "patients", 2 * 1800),
     ]
     found = run(states, targets)
     assert [(s.practice, s.resource) for s in found.syncs] == [
@@ -103,7 +103,7 @@ def test_due_syncs_are_queued_most_behind_first() -> None:
         ("b", "appointments"),
     ]
     assert [round(s.behind, 2) for s in found.syncs] == [3.0, 2.0, 1.5, 1.2]
-    assert found.periods[("b", "patients")] == 900
+    assert found.periods[("b", "patients")] == 1800
 
 
 def test_a_sync_is_queued_a_tick_ahead_of_its_period() -> None:
@@ -167,12 +167,12 @@ def test_a_sweep_that_finds_changes_tightens_and_clean_sweeps_relax() -> None:
     state, missed = sweep(state, 1, targets)
     assert missed == 1 and state.missed == 4
     assert period_of(state, targets, webhooks=True) == 2 * HOUR
-    for _ in range(10):  # never tighter than the resource's own target (patients: 15m)
+    for _ in range(10):  # never tighter than the resource's own target (patients: 30m)
         state, _missed = sweep(state, 5, targets)
-    assert period_of(state, targets, webhooks=True) == 900
+    assert period_of(state, targets, webhooks=True) == 1800
     # Clean sweeps relax it by a tenth each, back to the configured sweep and no further.
     state, missed = sweep(state, 0, targets)
-    assert missed == 0 and period_of(state, targets, webhooks=True) == pytest.approx(990)
+    assert missed == 0 and period_of(state, targets, webhooks=True) == pytest.approx(1980)
     for _ in range(60):
         state, _missed = sweep(state, 0, targets)
     assert period_of(state, targets, webhooks=True) == 8 * HOUR
