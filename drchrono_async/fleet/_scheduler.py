@@ -232,7 +232,7 @@ def observe_slice(
     weight = CALLS_WEIGHT if state.last_start is not None else 1.0
     finished = attrs.evolve(
         finished,
-        calls=max(1.0, state.calls * (1 - weight) + total_calls * weight),
+        calls=max(0.0, state.calls * (1 - weight) + total_calls * weight),
         changes=state.changes * decay + total_changes,
         observed=state.observed * decay + interval,
     )

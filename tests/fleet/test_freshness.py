@@ -318,3 +318,25 @@ def test_a_scarce_window_is_paced_not_spent_at_its_start() -> None:
     # The window's last tick may spend what is left.
     late = run(due, targets, budget=budget(60, used=40, left=30))
     assert len(late.syncs) == 20
+
+
+def test_a_poll_that_costs_nothing_is_planned_as_free() -> None:
+    # A resource skipped for a scope the token lacks answers without a call: its polls cost
+    # nothing, and the demand comes to say so instead of one call a poll.
+    targets = FreshnessTargets()
+    state = polled("a", "line_items", 1800)
+    for i in range(20):
+        start = NOW + i * 1800
+        state, _ = observe_slice(
+            state,
+            started=start,
+            ended=start,
+            calls=0,
+            changes=0,
+            done=True,
+            targets=targets,
+            webhooks=False,
+        )
+    assert state.calls < 0.01
+    report = run([state], FreshnessTargets(risk=0)).feasibility
+    assert report.demand < 0.1
