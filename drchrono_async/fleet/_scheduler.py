@@ -28,11 +28,12 @@ Order and budget. The due syncs are ranked by how far behind they are: `age / pe
 (1: exactly at its period; 2: twice as old as it should be). Each tick spends at most the
 quota window's background permits left (the limit less the interactive reserve, never
 planned into, less what this window used) and, while any practice's first sync (its
-backfill) is pending, only `1 - backfill_share` of those; it also paces: a tick takes at
-most `PACE` ticks' even share of what is left, so a scarce window serves the most-behind
-syncs all window long rather than everything at its start. Backfills are queued whatever
-the budget (the quota meters them; the fleet's fairness priority shares slots among
-practices), since no copy exists to be fresh yet.
+backfill) is pending, only `1 - backfill_share` of those. When the targets do not fit the
+quota (see below) it also paces: a tick takes at most `PACE` ticks' even share of what is
+left, so a scarce window serves the most-behind syncs all window long rather than
+everything at its start; when they fit, whatever is due is queued at once. Backfills are
+queued whatever the budget (the quota meters them; the fleet's fairness priority shares
+slots among practices), since no copy exists to be fresh yet.
 
 Feasibility. In steady state every polled resource costs `calls / period` (its smoothed
 calls per poll); when their sum exceeds the background budget per hour, the targets cannot
@@ -297,9 +298,17 @@ def plan(
     due.sort(key=lambda s: (-s.behind, s.practice, s.resource))
 
     share = 1.0 - targets.backfill_share if backfills else 1.0
+    per_hour = 3600.0 / budget.window
+    available = max(0, budget.limit - budget.reserve) * per_hour * share
+    feasible = demand <= available
+    fraction = (1 - budget.reserve / budget.limit) * share if budget.limit else 0.0
+    needed = math.ceil(demand / per_hour / fraction) if fraction > 0 else 0
+
     left = max(0, budget.limit - budget.reserve - budget.used) * share
-    ticks_left = max(1.0, math.ceil(max(0.0, budget.resets_at - now) / targets.tick))
-    allowance = min(left, left * PACE / ticks_left)
+    allowance = left
+    if not feasible:  # scarce: spread the window's permits over its ticks
+        ticks_left = max(1.0, math.ceil(max(0.0, budget.resets_at - now) / targets.tick))
+        allowance = min(left, left * PACE / ticks_left)
     chosen: list[PlannedSync] = []
     held: list[PlannedSync] = []
     spent = 0.0
@@ -312,11 +321,6 @@ def plan(
         else:
             held.append(sync)
 
-    per_hour = 3600.0 / budget.window
-    available = max(0, budget.limit - budget.reserve) * per_hour * share
-    feasible = demand <= available
-    fraction = (1 - budget.reserve / budget.limit) * share if budget.limit else 0.0
-    needed = math.ceil(demand / per_hour / fraction) if fraction > 0 else 0
     late.sort(key=lambda x: (-(x.age / x.period), x.practice, x.resource))
     report = Feasibility(
         feasible=feasible,

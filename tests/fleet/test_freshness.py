@@ -340,3 +340,11 @@ def test_a_poll_that_costs_nothing_is_planned_as_free() -> None:
     assert state.calls < 0.01
     report = run([state], FreshnessTargets(risk=0)).feasibility
     assert report.demand < 0.1
+
+
+def test_targets_that_fit_are_not_paced() -> None:
+    targets = FreshnessTargets(risk=0, tick=60)
+    # Twenty resources due at once, 240 calls an hour in all, in a window of 500: all now.
+    due = [polled(f"p{i}", "appointments", 400) for i in range(20)]
+    found = run(due, targets, budget=budget(500, left=59 * 60))
+    assert found.feasibility.feasible and len(found.syncs) == 20 and found.held == ()
