@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..sync import PostgresStore
     from ._registry import PracticeRegistry
 
-__all__ = ["ensure_table", "load_states", "record_slice"]
+__all__ = ["ensure_table", "load_states", "queued_pairs", "record_slice"]
 
 logger = logging.getLogger("drchrono_async.fleet")
 
@@ -82,6 +82,31 @@ async def load_states(registry: PracticeRegistry) -> dict[Pair, PollState]:
         return {(r[0], r[1]): _state(r) for r in await cur.fetchall()}
 
     return await store.run("read the freshness state", "", run)
+
+
+async def queued_pairs(registry: PracticeRegistry, *, task: str) -> set[Pair]:
+    """The (practice, resource) pairs with a `task` job waiting or running (none before
+    the queue's tables exist)."""
+    store = registry.tokens_store
+
+    async def run(conn: psycopg.AsyncConnection[Any]) -> set[Pair]:
+        cur = await conn.execute(
+            "SELECT to_regclass(%s)", (f'"{registry.schema}".procrastinate_jobs',)
+        )
+        found = await cur.fetchone()
+        if found is None or found[0] is None:
+            return set()
+        cur = await conn.execute(
+            store.sql(
+                "SELECT DISTINCT args->>'practice', args->>'resource'"
+                " FROM {s}.procrastinate_jobs WHERE task_name = %s"
+                " AND status IN ('todo', 'doing')"
+            ),
+            (task,),
+        )
+        return {(r[0], r[1]) for r in await cur.fetchall() if r[0] and r[1]}
+
+    return await store.run("read the queued syncs", "", run)
 
 
 async def record_slice(

@@ -46,7 +46,7 @@ reserve and backfill share.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Literal
 
 import attrs
@@ -265,14 +265,18 @@ def plan(
     now: float,
     webhooks: bool = False,
     stale_after: float | None = None,
+    queued: Collection[Pair] = (),
 ) -> Plan:
     """Plan one tick for the (practice, resource) `pairs` to keep fresh.
 
     `states`: what is known of each (absent: never synced). A poll in progress is left
     alone (its job is queued or running) unless it began more than `stale_after` seconds
     ago (default two quota windows: a job lost for good), when it is planned again.
+    `queued`: the pairs with a sync job waiting or running now (left to it, whatever
+    their state says: a slice is recorded only when it ends).
     """
     stale = 2 * budget.window if stale_after is None else stale_after
+    waiting = frozenset(queued)
     backfills: list[PlannedSync] = []
     due: list[PlannedSync] = []
     periods: dict[Pair, float] = {}
@@ -280,7 +284,7 @@ def plan(
     demand = 0.0
     for pair in dict.fromkeys(pairs):
         state = states.get(pair) or PollState(*pair)
-        busy = state.started is not None and now - state.started < stale
+        busy = pair in waiting or (state.started is not None and now - state.started < stale)
         if not state.backfilled:
             if not busy:
                 backfills.append(PlannedSync(*pair, "backfill", 0.0, state.calls))

@@ -4,9 +4,11 @@ With `FleetConfig.freshness` set, a procrastinate periodic task runs `freshness_
 `FreshnessTargets.tick` seconds, in place of the `every` schedule's pass over everything
 (`schedule_all`, still there for `FleetConfig.every` without freshness: the naive schedule).
 procrastinate defers one tick job per tick time for the whole fleet, whatever the number of
-workers, and the tick task's lock runs one at a time. Syncs are queued with `defer_sync`:
-its queueing lock (at most one waiting job per practice and resource) and fairness priority
-hold as for the naive schedule.
+workers, and the tick task's lock runs one at a time. A (practice, resource) whose sync job
+waits or runs is left to it (a slice is recorded only when it ends, so its state alone
+would plan a twin). Syncs are queued with `defer_sync`: its queueing lock (at most one
+waiting job per practice and resource) and fairness priority hold as for the naive
+schedule.
 
 `plan_fleet` plans without queueing anything: for `status`, a benchmark, or a person asking
 what the targets cost (`Plan.feasibility`).
@@ -22,7 +24,7 @@ import attrs
 
 from ..sync import DEFAULT_RESOURCES
 from ._freshness import FreshnessTargets
-from ._freshness_state import load_states
+from ._freshness_state import load_states, queued_pairs
 from ._scheduler import Budget, Pair, Plan, plan
 
 if TYPE_CHECKING:
@@ -61,15 +63,25 @@ async def plan_fleet(
     webhooks: bool = False,
     now: float | None = None,
 ) -> Plan:
-    """The plan for the registry's active practices now (nothing is queued)."""
+    """The plan for the registry's active practices now (nothing is queued); the pairs
+    whose sync job waits or runs are left to it."""
+    from ._app import SYNC_TASK
+
     pairs: list[Pair] = [
         (practice.key, resource)
         for practice in await registry.practices(active_only=True)
         for resource in practice.sync_resources(DEFAULT_RESOURCES)
     ]
     states = await load_states(registry)
+    queued = await queued_pairs(registry, task=SYNC_TASK)
     return plan(
-        pairs, states, targets, budget, now=time.time() if now is None else now, webhooks=webhooks
+        pairs,
+        states,
+        targets,
+        budget,
+        now=time.time() if now is None else now,
+        webhooks=webhooks,
+        queued=queued,
     )
 
 

@@ -115,6 +115,14 @@ def test_a_sync_is_queued_a_tick_ahead_of_its_period() -> None:
     assert found.syncs == ()
 
 
+def test_a_pair_whose_job_waits_or_runs_is_left_to_it() -> None:
+    targets = FreshnessTargets(risk=0)
+    states = [polled("a", "appointments", 900), PollState("b", "appointments")]
+    assert len(run(states, targets).syncs) == 2
+    found = run(states, targets, queued={("a", "appointments"), ("b", "appointments")})
+    assert found.syncs == () and found.held == ()
+
+
 def test_a_poll_in_progress_is_left_to_its_job_unless_lost() -> None:
     targets = FreshnessTargets(risk=0)
     busy = attrs.evolve(polled("a", "appointments", 900), started=NOW - 60)

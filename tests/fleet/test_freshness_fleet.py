@@ -145,9 +145,9 @@ async def test_the_tick_queues_what_the_plan_says_once(
             ("b", "appointments"),
             ("b", "offices"),
         ]
-        # The next tick plans them again (their jobs have not run), but the queueing lock
-        # keeps one waiting job each.
-        await freshness_tick(app, registry, quota, targets, now=T0 + 660)
+        # The next tick leaves them to their jobs, waiting still: nothing planned twice.
+        again = await freshness_tick(app, registry, quota, targets, now=T0 + 660)
+        assert again.syncs == ()
         assert len(await jobs(registry.schema)) == 3
         # Targets a quota of 20 an hour cannot meet: a warning naming the quota that would.
         tight = FreshnessTargets({"appointments": 10}, risk=0)
