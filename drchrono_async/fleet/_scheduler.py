@@ -29,9 +29,10 @@ Order and budget. The due syncs are ranked by how far behind they are: `age / pe
 quota window's background permits left (the limit less the interactive reserve, never
 planned into, less what this window used) and, while any practice's first sync (its
 backfill) is pending, only `1 - backfill_share` of those. When the targets do not fit the
-quota (see below) it also paces: a tick takes at most `PACE` ticks' even share of what is
-left, so a scarce window serves the most-behind syncs all window long rather than
-everything at its start; when they fit, whatever is due is queued at once. Backfills are
+quota (see below) it also paces: the window's use may run at most `PACE` ticks' worth
+ahead of an even spend over the window, so a scarce window serves the most-behind syncs
+all window long rather than everything at its start; when they fit, whatever is due is
+queued at once. Backfills are
 queued whatever the budget (the quota meters them; the fleet's fairness priority shares
 slots among practices), since no copy exists to be fresh yet.
 
@@ -70,7 +71,7 @@ MAX_STRETCH = 4.0  # a quiet resource is polled at most every 4 targets
 TIGHTEN = 0.5  # a missed change halves the sweep period
 RELAX = 1.1  # each clean sweep lengthens it by a tenth
 CALLS_WEIGHT = 0.3  # the newest poll's weight in the smoothed calls per poll
-PACE = 4.0  # a tick spends at most this many ticks' even share of the window's permits
+PACE = 4.0  # a scarce window's use runs at most this many ticks ahead of an even spend
 MAX_LATE = 100  # resources named in a report at most (the count is always whole)
 
 Kind = Literal["backfill", "poll", "sweep"]
@@ -310,15 +311,20 @@ def plan(
 
     left = max(0, budget.limit - budget.reserve - budget.used) * share
     allowance = left
-    if not feasible:  # scarce: spread the window's permits over its ticks
-        ticks_left = max(1.0, math.ceil(max(0.0, budget.resets_at - now) / targets.tick))
-        allowance = min(left, left * PACE / ticks_left)
+    if not feasible:  # scarce: spend along the window, at most PACE ticks ahead of even
+        total = max(0, budget.limit - budget.reserve)
+        elapsed = min(budget.window, max(0.0, now - (budget.resets_at - budget.window)))
+        line = total * min(1.0, (elapsed + targets.tick) / budget.window)
+        ahead = total * PACE * targets.tick / budget.window
+        allowance = max(0.0, min(left, (line + ahead - budget.used) * share))
     chosen: list[PlannedSync] = []
     held: list[PlannedSync] = []
     spent = 0.0
     for sync in due:
         fits = spent + sync.calls <= allowance
-        first = not chosen and spent + sync.calls <= left  # the most behind is never starved
+        # The most behind is never starved by its own size: taken once the window is not
+        # ahead of its pace, if the permits left hold it.
+        first = not chosen and allowance > 0 and spent + sync.calls <= left
         if not held and (fits or first):
             chosen.append(sync)
             spent += sync.calls

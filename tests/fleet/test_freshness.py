@@ -320,9 +320,15 @@ def test_polls_never_plan_into_the_reserve_and_leave_backfills_their_share() -> 
 def test_a_scarce_window_is_paced_not_spent_at_its_start() -> None:
     targets = FreshnessTargets(risk=0, tick=60)
     due = [polled(f"p{i}", "appointments", 400 + i) for i in range(40)]
-    # 59 minutes left of a window with 60 permits: a tick takes 4 ticks' even share.
+    # A minute into a window of 60 permits (one a minute): by the tick's end, 2 permits
+    # of an even spend, and 4 ticks' worth ahead: 6.
     early = run(due, targets, budget=budget(60, left=59 * 60))
-    assert len(early.syncs) == 4 and early.allowance == pytest.approx(60 * 4 / 59)
+    assert len(early.syncs) == 6 and early.allowance == pytest.approx(6)
+    # Half way with 30 used: on the line, so again the tick's and 4 ticks ahead: 5.
+    half = run(due, targets, budget=budget(60, used=30, left=30 * 60))
+    assert len(half.syncs) == 5
+    # Spent ahead of the line: nothing this tick.
+    assert run(due, targets, budget=budget(60, used=45, left=30 * 60)).syncs == ()
     # The window's last tick may spend what is left.
     late = run(due, targets, budget=budget(60, used=40, left=30))
     assert len(late.syncs) == 20
