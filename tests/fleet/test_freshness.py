@@ -53,6 +53,7 @@ def test_class_defaults_and_the_cli_form() -> None:
     assert classes.target("patients") == 120  # its own entry beats its class's
     assert classes.target("appointments") == 300  # untouched: its class default
     assert classes.sweep == 3600
+    assert FreshnessTargets.parse("on", sweep=7200) == FreshnessTargets(sweep=7200)
 
 
 @pytest.mark.parametrize(
