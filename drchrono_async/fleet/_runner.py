@@ -4,7 +4,8 @@ A slice syncs one resource of one practice until it is up to date, or until it h
 `slice_pages` pages (then it yields: the job is deferred again, behind the other practices'
 jobs), or until the quota has no permit within `max_wait` (then it is deferred to when the
 quota resets). Progress is the store's checkpoint, written with each page: whatever stops a
-slice, the next one resumes from the last whole page.
+slice, the next one resumes from the last whole page. Each slice's calls and the rows it
+wrote are recorded for the freshness planner (`_freshness_state`), counts only.
 """
 
 from __future__ import annotations
