@@ -50,6 +50,7 @@ __all__ = [
     "practice",
     "serve",
     "sweep_missed",
+    "webhook_delivery",
 ]
 
 logger = logging.getLogger("drchrono_async.metrics")
@@ -68,6 +69,7 @@ MAX_LAG_SERIES = 20_000
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _LANES = ("interactive", "background")
 _OUTCOMES = frozenset({"done", "stopped", "quota", "skipped", "failed"})
+_HOOK_OUTCOMES = frozenset({"applied", "unrouted", "late", "expired", "ignored"})
 _PRACTICE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _HOST = re.compile(r"[A-Za-z0-9.:\-\[\]%]{1,253}")
 # Seconds: a burst's spacing (ms) up to a window spent (an hour).
@@ -151,6 +153,14 @@ class Metrics:
             ("practice", "resource"),
             registry=r,
         )
+        self._hooks = prom.Counter(
+            "drchrono_webhook_deliveries",
+            "Webhook deliveries of a fleet's receiver, by practice ((none): matched none) and "
+            "outcome: applied; unrouted (kept, retried); late (a kept one applied); expired "
+            "(a kept one given up); ignored (an event of no known resource)",
+            ("practice", "outcome"),
+            registry=r,
+        )
         self._quota: Quota | None = None
         self._lock = threading.Lock()  # the lag table: written on the loop, read by scrapes
         self._done: dict[tuple[str, str], float] = {}  # -> when last done, on `clock`
@@ -204,6 +214,13 @@ class Metrics:
         """A sweep of practice `key`'s `resource` found `changes` the webhooks missed."""
         if changes > 0:
             self._sweep_missed.labels(self._key(key), self._resource(resource)).inc(changes)
+
+    def webhook_delivery(self, key: str, outcome: str) -> None:
+        """A fleet receiver's delivery ended with `outcome`; `key` "" when unrouted."""
+        self._hooks.labels(
+            self._key(key) if key else "(none)",
+            outcome if outcome in _HOOK_OUTCOMES else "other",
+        ).inc()
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -288,6 +305,12 @@ def sweep_missed(key: str, resource: str, changes: int) -> None:
     """The fleet's hook: a sweep found changes webhooks missed (a no-op while metrics are off)."""
     if (recorder := active) is not None:
         recorder.sweep_missed(key, resource, changes)
+
+
+def webhook_delivery(key: str, outcome: str) -> None:
+    """The fleet receiver's hook: a delivery's outcome (a no-op while metrics are off)."""
+    if (recorder := active) is not None:
+        recorder.webhook_delivery(key, outcome)
 
 
 class MetricsServer:

@@ -22,6 +22,7 @@ from ._scheduler import (
     plan,
 )
 from ._tick import budget_of, freshness_tick, plan_fleet
+from ._webhooks import FleetWebhooks, webhook_app
 from ._worker import run_worker
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Feasibility",
     "FleetConfig",
     "FleetRuntime",
+    "FleetWebhooks",
     "FreshnessTargets",
     "Late",
     "Outcome",
@@ -54,4 +56,5 @@ __all__ = [
     "recover_stalled",
     "run_worker",
     "schedule_all",
+    "webhook_app",
 ]

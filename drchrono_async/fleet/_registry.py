@@ -23,6 +23,7 @@ from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
 from ..sync import PostgresStore, check_name, syncable
 from ._freshness_state import ensure_table as ensure_freshness_table
+from ._routing import create_tables as create_routing_tables
 
 if TYPE_CHECKING:
     import psycopg
@@ -163,6 +164,7 @@ class PracticeRegistry:
                     )
                 )
                 await ensure_freshness_table(self.tokens_store, conn)
+                await create_routing_tables(self.tokens_store, conn)
 
         await self.tokens_store.run("open the registry", "", run)
 
@@ -189,9 +191,10 @@ class PracticeRegistry:
         """The practice's token: the registry schema's `_tokens` under the practice key."""
         return self.tokens_store.token_store(f"practice:{check_practice_key(key)}")
 
-    def data_store(self, key: str) -> PostgresStore:
-        """An unopened `PostgresStore` on the practice's own schema."""
-        return PostgresStore(self._dsn, schema=self.practice_schema(key))
+    def data_store(self, key: str, *, pool_size: int = 4) -> PostgresStore:
+        """An unopened `PostgresStore` on the practice's own schema (at most `pool_size`
+        connections)."""
+        return PostgresStore(self._dsn, schema=self.practice_schema(key), pool_size=pool_size)
 
     async def add(
         self,

@@ -27,6 +27,8 @@ from ..sync import ResourceReport, Syncer
 from ._freshness import FreshnessTargets
 from ._freshness_state import record_slice
 from ._registry import Practice, PracticeRegistry
+from ._routing import OWNER_RESOURCES
+from ._webhooks import learn_owners
 
 if TYPE_CHECKING:
     from ..ratelimit import Quota
@@ -119,6 +121,8 @@ class FleetRuntime:
                 calls = report.calls
                 (finished,) = report.resources
                 snapshot = self.quota.snapshot()
+            if resource in OWNER_RESOURCES:  # the practice's doctors, offices, users: owners
+                await learn_owners(self.registry, key, resource, store)
         finally:
             await store.aclose()
             await self._account(key, calls, finished, started)

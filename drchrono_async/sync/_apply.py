@@ -52,6 +52,7 @@ async def apply_event(
     *,
     client: DrChronoClient | None = None,
     timezone: dt.tzinfo | None = None,
+    received_at: float | None = None,
 ) -> WriteResult | None:
     """Write `event`'s object into `store` (or mark its id deleted); None if nothing to write.
 
@@ -59,7 +60,9 @@ async def apply_event(
     See the module's docstring for the ordering rule. `client`: fetches the current state of
     records without a version at once (one GET); without it they wait, marked stale, for
     the next sync. `timezone`: the practice's (default: the client's, else UTC), in which
-    the API's times are written.
+    the API's times are written. `received_at`: when the delivery arrived (epoch seconds;
+    default now), the version of a delete whose object has none and the time a row is
+    marked stale: a delivery kept and applied later is ordered by its arrival.
     """
     resource = event.resource
     endpoint = BY_NAME.get(resource) if resource else None
@@ -68,7 +71,10 @@ async def apply_event(
     if timezone is not None and not isinstance(timezone, dt.tzinfo):
         raise InvalidRequestError("timezone must be a tzinfo")
     tz = timezone or (client.timezone if client is not None else dt.UTC)
-    now = client.server_time() if client is not None else time.time()
+    if received_at is not None:
+        now = check_number(received_at, "received_at", low=0, high=253_402_300_799.0)
+    else:
+        now = client.server_time() if client is not None else time.time()
     # Cheap after the first time: the store remembers what it ensured in this session.
     await ensure_table(store, endpoint)
     if event.is_delete:
