@@ -162,8 +162,9 @@ def add_parsers(commands: Any) -> None:
         type=duration(low=60, high=30 * 86_400),
         default="6h",
         metavar="DURATION",
-        help="with --freshness and the fleet's webhooks on: between safety sweeps of the "
-        "resources webhooks cover (halved while sweeps find changes webhooks missed)",
+        help="with --freshness and --webhooks: between safety sweeps of the resources "
+        "webhooks cover, which are not polled otherwise (halved while sweeps find changes "
+        "webhooks missed)",
     )
     worker.add_argument(
         "--exit-when-done",
