@@ -125,7 +125,7 @@ async def run_intervals(schema: str) -> dict[str, list[tuple[int, int]]]:
 async def test_two_workers_never_run_one_resource_at_once(
     registry: PracticeRegistry, redis_key: str
 ) -> None:
-    sizes = {f"p{i}": {"appointments": 1200, "patients": 800} for i in range(3)}
+    sizes = {f"p{i}": {"appointments": 600, "patients": 400} for i in range(3)}
     async with practices(registry, sizes) as emulators:
         await queue_everything(config_for(registry.schema))
         procs = [await start_worker(registry.schema, f"{redis_key}:quota") for _ in range(2)]
@@ -135,7 +135,7 @@ async def test_two_workers_never_run_one_resource_at_once(
             seen.update(await running_workers(registry.schema))
 
         try:
-            state = await wait_until_idle(registry.schema, every=sample)
+            state = await wait_until_idle(registry.schema, every=sample, limit=120)
         finally:
             codes = [await stop_worker(p) for p in procs]
         assert codes == [0, 0]
