@@ -7,14 +7,13 @@ fix to the deployment. Standard library and the errors only: `--help` prints the
 
 from __future__ import annotations
 
-import re
-
 from .errors import (
     AuthenticationError,
     DrChronoError,
     InvalidGrantError,
     StoreError,
     StoreLockedError,
+    StoreOpenError,
     StoreTimeoutError,
     TransportError,
 )
@@ -70,7 +69,15 @@ CODES: tuple[tuple[int, str], ...] = (
     (EXIT_INTERRUPTED, "stopped at once by a second SIGINT, or Ctrl-C during set-up"),
 )
 
-_SQLSTATE = re.compile(r"SQLSTATE (\w{5})")
+# Why a store could not be opened (`StoreOpenError.kind`, the store's own classification).
+_OPEN_CODES: dict[str, int] = {
+    "missing_directory": EXIT_STORE_NO_DIRECTORY,
+    "read_only": EXIT_STORE_READ_ONLY,
+    "locked": EXIT_STORE_BUSY,
+    "database_missing": EXIT_PG_NO_DATABASE,
+    "unreachable": EXIT_PG_UNREACHABLE,
+    "auth_failed": EXIT_PG_AUTH,
+}
 
 
 class CommandError(DrChronoError):
@@ -97,6 +104,9 @@ def exit_for(exc: DrChronoError) -> tuple[int, str]:
     """The exit code and the one line for a typed error (never a traceback)."""
     if isinstance(exc, CommandError):
         return exc.code, str(exc)
+    if isinstance(exc, StoreOpenError):
+        advice = " (create it, or give another --store)" if exc.kind == "missing_directory" else ""
+        return _OPEN_CODES.get(exc.kind, EXIT_STORE), f"{exc}{advice}"
     if isinstance(exc, StoreLockedError):
         return EXIT_LOCKED, str(exc)
     if isinstance(exc, InvalidGrantError):
@@ -110,28 +120,7 @@ def exit_for(exc: DrChronoError) -> tuple[int, str]:
         why = exc.reason or "the connection failed"
         return EXIT_UNREACHABLE, f"the API server could not be reached: {why} ({exc})"
     if isinstance(exc, StoreTimeoutError):
-        if str(exc).startswith("open: no database connection"):
-            return EXIT_PG_UNREACHABLE, f"the PostgreSQL server could not be reached ({exc})"
         return EXIT_STORE_BUSY, f"the database is busy: {exc}"
     if isinstance(exc, StoreError):
-        return _store_code(str(exc)), f"the store failed: {exc}"
+        return EXIT_STORE, f"the store failed: {exc}"
     return EXIT_USAGE, str(exc)
-
-
-def _store_code(message: str) -> int:
-    """A store error's code from what its message carries: SQLite's error name or the
-    PostgreSQL SQLSTATE (their messages are never repeated: they may quote values)."""
-    if "SQLITE_READONLY" in message:
-        return EXIT_STORE_READ_ONLY
-    if "SQLITE_CANTOPEN" in message:
-        return EXIT_STORE_NO_DIRECTORY
-    state = _SQLSTATE.search(message)
-    if state is not None:
-        code = state.group(1)
-        if code == "3D000":  # invalid_catalog_name
-            return EXIT_PG_NO_DATABASE
-        if code.startswith("28"):  # invalid_authorization_specification, invalid_password
-            return EXIT_PG_AUTH
-        if code.startswith("08"):  # connection_exception
-            return EXIT_PG_UNREACHABLE
-    return EXIT_STORE

@@ -11,13 +11,12 @@ Virtual time: the hour's burst spacing and any 429 pause are skipped, not slept.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from ._endpoints import ENDPOINTS
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, StoreOpenError
 from .sync import (
     ResourceReport,
     SQLiteStore,
@@ -75,8 +74,20 @@ def _start_afresh(db: Path, overwrite: bool) -> None:
             "(give another --db, or --overwrite to replace it)"
         )
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        stale.unlink(missing_ok=True)  # a fresh backfill every time
-    os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))  # patient data: 0600
+        try:
+            stale.unlink()  # a fresh backfill every time
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # nothing there (a missing directory: the store's open says so)
+        except PermissionError:
+            raise StoreOpenError(
+                f"the store's directory {db.parent} is read-only: {stale.name} could not be"
+                " replaced",
+                kind="read_only",
+            ) from None
+
+
+def _mark(db: Path) -> None:
+    """Mark the file the store just made (0600) as the demo's."""
     with sqlite3.connect(db) as conn:
         conn.execute(f"CREATE TABLE {MARKER} (made_at TEXT)")
     conn.close()
@@ -93,7 +104,10 @@ async def demo(
     db = Path(path)
     _start_afresh(db, overwrite)
     emulator = Emulator(seed=seed, clock=VirtualClock())
+    # The store makes the file (mode 0600: patient data), or says why it cannot
+    # (`StoreOpenError`: a missing or read-only directory...).
     async with emulator.client() as client, SQLiteStore(db) as store:
+        _mark(db)
         syncer = Syncer(client, store, progress=_progress(out))
         out(f"1. backfilling the emulator's practice (seed {seed}) into {db}")
         first = await syncer.run()

@@ -71,6 +71,10 @@ class LastRun:
     error: str | None  # the error's type name, if one ended it
     calls: int
     records: int
+    # What it did with them: rows inserted or changed, held already as they are, deleted.
+    written: int = 0
+    unchanged: int = 0
+    deleted: int = 0
 
 
 @attrs.frozen
@@ -257,7 +261,16 @@ async def resource_statuses(
         if last is not None and (finished := _time(last.finished_at)) is not None:
             outcome = last.outcome if last.outcome in _OUTCOMES else "unknown"
             error = last.error if last.error and _TYPE_NAME.fullmatch(last.error) else None
-            run = LastRun(finished, outcome, error, _count(last.calls), _count(last.records))
+            run = LastRun(
+                finished,
+                outcome,
+                error,
+                _count(last.calls),
+                _count(last.records),
+                _count(last.written),
+                _count(last.unchanged),
+                _count(last.deleted),
+            )
             state = outcome  # type: ignore[assignment]  # one of _OUTCOMES, or "unknown"
         listing = None
         if cp is not None and cp.listing is not None:

@@ -30,7 +30,7 @@ from . import _cli_exit as ex
 from ._cli_args import add_quota_args, check_names, duration, format_duration
 from ._cli_exit import EXIT_LOCKED, CommandError, epilog, exit_for
 from ._cli_log import FORMATS, emit, setup_logging
-from ._cli_store import check_postgres, check_sqlite, open_store, sqlite_path
+from ._cli_store import open_checked, open_store
 from ._sync_views import backfill_eta
 from .errors import AuthenticationError, DrChronoError, InvalidRequestError
 
@@ -173,17 +173,6 @@ def run(args: argparse.Namespace) -> int:
         return code
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set
         return ex.EXIT_INTERRUPTED
-
-
-async def open_checked(url: str, schema: str) -> Any:
-    """The store, opened, after the pre-checks of its kind (see `_cli_store`)."""
-    store = open_store(url, schema=schema)
-    if url.startswith("sqlite:///"):
-        check_sqlite(sqlite_path(url))
-    else:
-        await check_postgres(url)
-    await store.open()
-    return store
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -100,13 +100,17 @@ class PlainView:
             emit(
                 self._fmt,
                 f"{report.resource}: {report.status} ({report.mode or '-'}) records="
-                f"{report.records} pages={report.pages} calls={report.calls}"
+                f"{report.records} written={report.written} unchanged={report.unchanged} "
+                f"deleted={report.deleted} pages={report.pages} calls={report.calls}"
                 + (f" {report.reason}" if report.reason else ""),
                 event="resource",
                 resource=report.resource,
                 status=report.status,
                 mode=report.mode,
                 records=report.records,
+                written=report.written,
+                unchanged=report.unchanged,
+                deleted=report.deleted,
                 pages=report.pages,
                 calls=report.calls,
                 reason=report.reason,
@@ -136,6 +140,8 @@ class PlainView:
             running=[r.resource for r in running],
             calls=sum(r.calls for r in reports),
             records=sum(r.records for r in reports),
+            written=sum(r.written for r in reports),
+            unchanged=sum(r.unchanged for r in reports),
         )
 
     def done(self, report: Any) -> None:
@@ -147,6 +153,9 @@ class PlainView:
                 complete=report.complete,
                 skipped=[r.resource for r in report.skipped],
                 records=report.records,
+                written=report.written,
+                unchanged=report.unchanged,
+                deleted=report.deleted,
                 calls=report.calls,
                 seconds=round(report.seconds, 1),
             )
@@ -155,7 +164,8 @@ class PlainView:
 
 
 class LiveView:
-    """A rich table per resource (records, pages, calls, calls left) and the quota line."""
+    """A rich table per resource (records, rows written and unchanged, pages, calls, calls
+    left) and the quota line."""
 
     def __init__(self, quota: QuotaLine) -> None:
         from rich.console import Console
@@ -189,10 +199,10 @@ class LiveView:
         table = Table(title="drchrono-async sync", caption=self._quota.line(self._reports))
         for column in ("resource", "status", "mode"):
             table.add_column(column)
-        for column in ("records", "pages", "calls", "left"):
+        for column in ("records", "written", "unchanged", "pages", "calls", "left"):
             table.add_column(column, justify="right")
         for r in self._reports.values():
             left = "" if r.calls_left is None else f"~{r.calls_left}"
-            row = (r.resource, r.status, r.mode, str(r.records), str(r.pages), str(r.calls), left)
-            table.add_row(*row)
+            counts = (r.records, r.written, r.unchanged, r.pages, r.calls)
+            table.add_row(r.resource, r.status, r.mode, *map(str, counts), left)
         return table

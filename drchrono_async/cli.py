@@ -196,12 +196,10 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 def _run_demo(args: argparse.Namespace) -> int:
     from ._cli_exit import exit_for
-    from ._cli_store import check_sqlite
     from ._demo import demo
     from .errors import DrChronoError
 
-    try:
-        check_sqlite(args.db, file=False)  # a missing or read-only directory: one line
+    try:  # a missing or read-only directory: the store's StoreOpenError, one line
         equal = asyncio.run(demo(seed=args.seed, path=args.db, overwrite=args.overwrite))
     except DrChronoError as exc:
         code, line = exit_for(exc)

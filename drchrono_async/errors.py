@@ -14,6 +14,8 @@
     +-- RecordDecodeError (record_type, field)
     +-- StoreError: a sync store (a database) could not read or write
     |   +-- StoreTimeoutError, StoreLockedError
+    |   +-- StoreOpenError (kind): why it could not be opened -- StoreOpenTimeoutError (also a
+    |       StoreTimeoutError)
     +-- TokenStoreError: a token store could not load or save -- TokenConflictError
     +-- WebhookError -- WebhookSignatureError, WebhookPayloadError
     +-- IframeVerificationError
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "APIError",
@@ -53,6 +55,8 @@ __all__ = [
     "ServerError",
     "StoreError",
     "StoreLockedError",
+    "StoreOpenError",
+    "StoreOpenTimeoutError",
     "StoreTimeoutError",
     "TimeoutError",
     "TokenConflictError",
@@ -303,6 +307,41 @@ class StoreLockedError(StoreError):
     def __init__(self, message: str, *, resource: str = "") -> None:
         super().__init__(message)
         self.resource = resource
+
+
+# Why a store could not be opened (`StoreOpenError.kind`); a type, so not in `__all__`.
+StoreOpenKind = Literal[
+    "missing_directory",
+    "read_only",
+    "not_a_database",
+    "locked",
+    "database_missing",
+    "unreachable",
+    "auth_failed",
+]
+
+
+class StoreOpenError(StoreError):
+    """A store could not be opened, for the reason `kind` names (each is fixed differently).
+
+    SQLite: `"missing_directory"` (the file's directory does not exist), `"read_only"` (the
+    file, or its directory, where SQLite writes the -wal and -shm files, cannot be written),
+    `"not_a_database"` (the path holds something else), `"locked"` (another connection held
+    the write lock past the open's wait: a `StoreOpenTimeoutError`). PostgreSQL:
+    `"database_missing"`, `"unreachable"` (connection refused, DNS, a timeout),
+    `"auth_failed"` (the role or its password refused). A failure of none of these kinds is a
+    plain `StoreError`. Messages name a SQLite path the caller gave; never a DSN (it may
+    carry a password), nor a server's or a file's text.
+    """
+
+    def __init__(self, message: str, *, kind: StoreOpenKind) -> None:
+        super().__init__(message)
+        self.kind: StoreOpenKind = kind
+
+
+class StoreOpenTimeoutError(StoreOpenError, StoreTimeoutError):
+    """An open that waited past its stated bound: `"locked"` (SQLite: another connection's
+    write lock), `"unreachable"` (PostgreSQL: no pooled connection within `connect_timeout`)."""
 
 
 class TokenStoreError(DrChronoError):

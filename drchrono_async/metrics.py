@@ -124,7 +124,7 @@ class Metrics:
             self._wait.labels(lane)
         self._written = prom.Counter(
             "drchrono_records_written",
-            "Rows inserted or updated by sync runs, by practice and resource",
+            "Rows inserted or changed by sync runs (not those unchanged), by practice and resource",
             ("practice", "resource"),
             registry=r,
         )

@@ -130,6 +130,15 @@ async def test_each_store_mistake_is_one_line_and_an_exit_code_of_its_own(tmp_pa
     with read_only(ro):
         code, line = await sync(f"sqlite:///{ro}/p.db")
     assert code == 11 and "read-only" in line
+    made = tmp_path / "made.db"
+    sqlite3.connect(made).close()
+    with read_only(made):
+        code, line = await sync(f"sqlite:///{made}")
+    assert code == 11 and line.endswith(f"the store {made} is read-only")
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database " * 100)
+    code, line = await sync(f"sqlite:///{notes}")
+    assert code == 16 and "is not a SQLite database (SQLITE_NOTADB)" in line
 
     db = tmp_path / "busy.db"
     holder = sqlite3.connect(db, isolation_level=None)

@@ -185,3 +185,38 @@ def test_verbose_is_chosen_per_resource(tmp_path: Path, capsys: pytest.CaptureFi
     assert "verbose listings (all keys, smaller pages): patients" in capsys.readouterr().out
     assert "primary_insurance" in asyncio.run(payload())
     assert main([*base, "--verbose", "nope"]) == 2
+
+
+async def test_a_second_sync_reports_the_overlap_unchanged_not_written(tmp_path: Path) -> None:
+    """The real entry point twice against one served demo-sized practice: the second run's
+    overlap (the last 300 s before the first run began) is re-listed, and reported unchanged
+    in its table and its JSON lines, with nothing written."""
+    import json
+
+    from drchrono_async.testing import Emulator
+
+    from .test_cli_operating import cli
+
+    emu = Emulator(seed=1)  # the demo's sizes
+    args = ["sync", "--store", f"sqlite:///{tmp_path}/twice.db"]
+    args += ["--resource", "patients", "--resource", "appointments"]
+    async with emu.serve() as url:
+        # Staff edit 3 patients just before the first run: inside the second run's overlap.
+        log = await emu.activity.run(changes=3, creates=0, deletes=0, resources=["patients"])
+        edited = len(set(log.changed["patients"]))
+        token = {"DRCHRONO_ACCESS_TOKEN": emu.access_token}
+        code, out, _ = await cli(*args, "--plain", "--base-url", url, **token)
+        assert code == 0
+        table = out[out.index("resource  ") :].splitlines()
+        assert table[0].split()[3:6] == ["records", "written", "unchanged"]
+        first = {line.split()[0]: line.split() for line in table[1:]}
+        assert first["patients"][3] == first["patients"][4] != "0"  # all written
+        code, _, err = await cli(*args, "--log-format", "json", "--base-url", url, **token)
+    assert code == 0
+    lines = [json.loads(line) for line in err.splitlines()]
+    done = {r["resource"]: r for r in lines if r.get("event") == "resource"}
+    patients = done["patients"]
+    assert patients["status"] == "complete" and patients["mode"] == "incremental"
+    assert patients["written"] == 0 and patients["unchanged"] == patients["records"] >= edited
+    run = next(r for r in lines if r.get("event") == "run")
+    assert run["written"] == 0 and run["unchanged"] == sum(d["unchanged"] for d in done.values())

@@ -392,6 +392,9 @@ class Syncer:
                 calls=report.calls,
                 records=report.records,
                 done_at=now if report.outcome is Outcome.DONE else previous,
+                written=report.written,
+                unchanged=report.unchanged,
+                deleted=report.deleted,
             )
             await self.store.write(endpoint.name, [], checkpoint=dump(cp))
             if cp.last_run.done_at is not None:
@@ -411,11 +414,7 @@ class Syncer:
         ids = await self.store.stale_ids(endpoint.name, limit=self.settings.confirm_limit)
         if not ids:
             return
-        result = await refresh(self.client, self.store, endpoint, ids)
-        report.written += result.written
-        report.skipped += result.skipped
-        report.deleted += result.marked_deleted
-        report.misfits += result.misfits
+        report.add(await refresh(self.client, self.store, endpoint, ids))
 
     def _next_listing(
         self, endpoint: Endpoint, cp: Checkpoint, *, earliest: dt.date | None = None

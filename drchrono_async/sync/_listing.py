@@ -124,9 +124,7 @@ class Listing:
             delete_ids=list(found.gone),
             deleted_at=found.gone_at,
         )
-        self.report.written += result.written
-        self.report.skipped += result.skipped
-        self.report.deleted += result.marked_deleted
+        self.report.add(result)
         if left:
             self.report.left = f"{left} vanished ids to check at the next reconciliation"
 
@@ -187,10 +185,7 @@ class Listing:
         report = self.report
         report.pages += 1
         report.records += len(page.results)
-        report.written += result.written
-        report.skipped += result.skipped
-        report.deleted += result.marked_deleted
-        report.misfits += result.misfits
+        report.add(result)
         self._progress(report)
 
     def _offset(self) -> float:

@@ -24,8 +24,15 @@ from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 import attrs
 import orjson
 
-from ..errors import DrChronoError, StoreError, StoreLockedError, StoreTimeoutError
+from ..errors import (
+    DrChronoError,
+    StoreError,
+    StoreLockedError,
+    StoreOpenTimeoutError,
+    StoreTimeoutError,
+)
 from ._locks import locked_message
+from ._pg_errors import open_error
 from ._pg_values import lock_key
 
 if TYPE_CHECKING:
@@ -79,7 +86,7 @@ class PgSession:
 
         # One plain connection first: an unreachable server fails here at once, with its
         # own error, instead of after the pool's patient retries.
-        conn = await self.guard("open", "", self.connect)
+        conn = await self.guard("open", "", self.connect, connecting=True)
         try:
             await self.guard("open", "", lambda: create(conn))
         finally:
@@ -97,7 +104,7 @@ class PgSession:
             timeout=timeout,
             name=f"drchrono-{self.settings.schema}",
         )
-        await self.guard("open", "", lambda: pool.open(wait=True, timeout=timeout))
+        await self.guard("open", "", lambda: pool.open(wait=True, timeout=timeout), connecting=True)
         self.pool = pool
 
     async def close(self) -> None:
@@ -156,18 +163,32 @@ class PgSession:
         fn: Callable[[], Awaitable[T]],
         *,
         error: type[DrChronoError] = StoreError,
+        connecting: bool = False,
     ) -> T:
-        """Run `fn`, turning driver errors into `error` that names no value."""
+        """Run `fn`, turning driver errors into `error` that names no value.
+
+        `connecting`: `fn` makes a connection; for `error` StoreError, a failure of a known
+        kind (`_pg_errors`: the database missing, the server unreachable, the login refused)
+        is a `StoreOpenError` of that kind, classified here once for every caller.
+        """
         import psycopg
         from psycopg_pool import PoolTimeout
 
+        classify = connecting and error is StoreError
         try:
             return await fn()
         except PoolTimeout:
-            raise StoreTimeoutError(
-                f"{op}: no database connection within {self.settings.connect_timeout:g} s"
-            ) from None
+            wait = self.settings.connect_timeout
+            if classify:
+                raise StoreOpenTimeoutError(
+                    f"the PostgreSQL server could not be reached: {op}: no database connection"
+                    f" within {wait:g} s",
+                    kind="unreachable",
+                ) from None
+            raise StoreTimeoutError(f"{op}: no database connection within {wait:g} s") from None
         except psycopg.Error as exc:
+            if classify and (found := open_error(exc)) is not None:
+                raise found from None
             where = f" of {resource}" if resource else ""
             if exc.sqlstate == _LOCK_NOT_AVAILABLE:
                 raise StoreTimeoutError(
@@ -275,7 +296,7 @@ class PgSession:
     async def hold(self, keys: list[tuple[str, int]], wait: float) -> AsyncIterator[None]:
         """Hold the session advisory locks of `keys` ((name, key) pairs) on a connection of
         its own for the block (all or none; see `take`); a holder that dies loses them."""
-        conn = await self.guard("take the sync lock", "", self.connect)
+        conn = await self.guard("take the sync lock", "", self.connect, connecting=True)
         try:
             await self.guard("take the sync lock", "", lambda: self.take(conn, keys, wait))
             yield

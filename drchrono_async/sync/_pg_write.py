@@ -5,9 +5,11 @@ into the table (a first sync: nearly every row), the stored ones COPYed into a t
 table and merged with one `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` (the upsert
 rule). A row another writer inserts in between makes the COPY fail; the write is then redone
 whole through the upsert. Rows, delete marks, checkpoint and the rows of child tables: one
-transaction. With child tables the upserts say which rows they wrote and which of those they
-inserted (`RETURNING id, (xmax = 0)`): only the written parents' children are replaced, and
-only the updated ones' deleted first (`_pg_children`).
+transaction. Each upsert returns, for each row it wrote, whether it inserted it (`xmax = 0`)
+and whether the row was already as it is (`_sql.same_state`, against the row as a subquery
+of the statement reads it: as it was before the statement), counted in one answer row; with
+child tables, per row: only the changed parents' children are replaced, and only the
+updated ones' deleted first (`_pg_children`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ._sql import (
     layers,
     mark_conditions,
     now_utc,
+    same_state,
     unique,
     upsert_condition,
     upsert_versions,
@@ -139,14 +142,31 @@ class PageWriter:
             cols = sql.SQL(", ").join(map(sql.Identifier, [*ROW_COLUMNS, *table.names]))
             staging = n_rows and mode in ("lookup", "upsert")
             temp = await self._temp(conn, resource, table) if staging else ""
-            written = marked = 0
+            written = marked = unchanged = 0
             nested_misfits = 0
             staged = False
             # The last resort deletes the children of every written parent, inserted or not:
             # one a parent row deleted by hand left behind would fail the COPY of its rows.
             clean = mode in ("upsert", "small-clean")
-            # With children: which rows the upsert wrote, and which of them it inserted.
-            returning = sql.SQL(" RETURNING id, (xmax = 0)" if children else "")
+
+            async def upsert(source: sql.Composable, values: Sequence[Any] = ()) -> None:
+                """Upsert `source`'s rows: count them; with children, note the changed ids."""
+                nonlocal written, unchanged
+                per_row = bool(children)
+                await cur.execute(self._upsert(resource, source, table, cols, per_row), values)
+                if not per_row:
+                    found = await cur.fetchone()
+                    if found is not None:
+                        written += found[0]
+                        unchanged += found[1]
+                    return
+                for id_, inserted, same in await cur.fetchall():
+                    if same:
+                        unchanged += 1
+                    else:
+                        written += 1
+                        done[id_] = inserted
+
             async with conn.transaction(), conn.cursor() as cur:
                 if delivery is not None:
                     await cur.execute(
@@ -176,14 +196,8 @@ class PageWriter:
                             )
                             for _ in part
                         )
-                        await cur.execute(
-                            self._upsert(resource, sql.SQL("VALUES ") + listed, table, cols)
-                            + returning,
-                            [v for one in part for v in one],
-                        )
-                        written += cur.rowcount
+                        await upsert(sql.SQL("VALUES ") + listed, [v for one in part for v in one])
                         if children:
-                            done.update(await cur.fetchall())
                             nested_misfits += await self._nested(
                                 cur, kids, table, part, nested[n], done, clean
                             )
@@ -220,10 +234,7 @@ class PageWriter:
                             for values in held_rows:
                                 await sink.write_row(values)
                         source = store.sql("SELECT {c} FROM pg_temp.{n}", c=cols, n=temp)
-                        await cur.execute(self._upsert(resource, source, table, cols) + returning)
-                        written += cur.rowcount
-                        if children:
-                            done.update(await cur.fetchall())
+                        await upsert(source)
                         staged = True
                     if children:
                         nested_misfits += await self._nested(
@@ -245,9 +256,10 @@ class PageWriter:
             grown[0] = kids  # committed: the columns it added exist
             return WriteResult(
                 written=written,
-                skipped=n_rows - written,
+                skipped=n_rows - written - unchanged,
                 marked_deleted=marked,
                 misfits=misfits + nested_misfits,
+                unchanged=unchanged,
             )
 
         async def attempt(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
@@ -348,8 +360,15 @@ class PageWriter:
         return marked
 
     def _upsert(
-        self, resource: str, source: sql.Composable, table: PgTable, cols: sql.Composable
+        self,
+        resource: str,
+        source: sql.Composable,
+        table: PgTable,
+        cols: sql.Composable,
+        per_row: bool,
     ) -> sql.Composed:
+        """The upsert of `source`'s rows, as a query answering (written, unchanged) or, with
+        `per_row`, (id, inserted, unchanged) for each row it wrote."""
         from psycopg import sql
 
         plain = ["payload", "payload_text", "updated_at", "deleted", "synced_at", *table.names]
@@ -363,15 +382,32 @@ class PageWriter:
             ]
         )
         condition = sql.SQL(upsert_condition("t"))  # constants only
-        return self._store.sql(
+        # A subquery of the statement reads the statement's snapshot: `o` is the row as it was
+        # before this upsert (None for a row it inserted); one index look-up per row written.
+        # (Another writer's row committed meanwhile may be compared with its older state:
+        # the count may then say written where unchanged, never the reverse for new data.)
+        same = (
+            sql.SQL("COALESCE((SELECT ")
+            + sql.SQL(same_state("o", "t", ("payload_text",)))  # constants only
+            + self._store.sql(" FROM {s}.{t} AS o WHERE o.id = t.id), false)", t=resource)
+        )
+        upsert = self._store.sql(
             "INSERT INTO {s}.{t} AS t ({cols}) {source}"
-            " ON CONFLICT (id) DO UPDATE SET {sets} WHERE {cond}",
+            " ON CONFLICT (id) DO UPDATE SET {sets} WHERE {cond}"
+            " RETURNING t.id, (t.xmax = 0), {same}",
             t=resource,
             source=source,
             cols=cols,
             sets=sets,
             cond=condition,
+            same=same,
         )
+        if per_row:
+            return upsert
+        return sql.SQL(
+            "WITH w (id, inserted, same) AS ({upsert})"
+            " SELECT count(*) FILTER (WHERE NOT same), count(*) FILTER (WHERE same) FROM w"
+        ).format(upsert=upsert)
 
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
         """Flag `row.id` stale since `at`, inserting `row` if absent (see `SyncStore`); a row

@@ -155,8 +155,17 @@ class PostgresStore:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Connect; create the schema and the bookkeeping tables if missing."""
+        """Connect; create the schema and the bookkeeping tables if missing. A database that
+        cannot be used raises `StoreOpenError`: `kind` "database_missing", "unreachable" or
+        "auth_failed" (see `errors.StoreOpenError`)."""
         await self._session.open(self._create)
+
+    async def ping(self) -> None:
+        """Connect once and close, creating nothing (no schema, no pool): whether the
+        database can be used, failing as `open()` does (`StoreOpenError` and its kind)."""
+        conn = await self.connect("open")
+        with contextlib.suppress(Exception):
+            await conn.close()
 
     async def _create(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
@@ -212,7 +221,7 @@ class PostgresStore:
         """A configured connection of its own, outside the pool (for a lock held a while);
         the caller closes it."""
         conn: psycopg.AsyncConnection[Any] = await self._session.guard(
-            op, "", self._session.connect, error=error
+            op, "", self._session.connect, error=error, connecting=True
         )
         return conn
 

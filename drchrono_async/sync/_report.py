@@ -8,6 +8,7 @@ from typing import Literal
 import attrs
 
 from ..errors import DrChronoError
+from ._store import WriteResult
 
 __all__ = ["Mode", "Outcome", "ResourceReport", "Status", "SyncReport"]
 
@@ -39,7 +40,10 @@ class ResourceReport:
     status: Status = "pending"
     mode: Mode = ""
     records: int = 0  # records fetched
-    written: int = 0  # rows inserted or updated
+    # Rows inserted or changed: with `deleted`, what the run changed in the store (a safety
+    # sweep's `written or deleted` is what it found that webhooks had not delivered).
+    written: int = 0
+    unchanged: int = 0  # rows the store already held as they are (an overlap re-listed)
     skipped: int = 0  # rows not written: the store held a newer version
     deleted: int = 0  # rows newly marked deleted
     unkeyed: int = 0  # records without a usable id: not stored (a warning named each)
@@ -61,6 +65,14 @@ class ResourceReport:
     @property
     def complete(self) -> bool:
         return self.status in ("complete", "up to date")
+
+    def add(self, result: WriteResult) -> None:
+        """Count what one store write did."""
+        self.written += result.written
+        self.unchanged += result.unchanged
+        self.skipped += result.skipped
+        self.deleted += result.marked_deleted
+        self.misfits += result.misfits
 
 
 @attrs.frozen
@@ -101,6 +113,19 @@ class SyncReport:
         return sum(r.records for r in self.resources)
 
     @property
+    def written(self) -> int:
+        """Rows inserted or changed, all resources (see `ResourceReport.written`)."""
+        return sum(r.written for r in self.resources)
+
+    @property
+    def unchanged(self) -> int:
+        return sum(r.unchanged for r in self.resources)
+
+    @property
+    def deleted(self) -> int:
+        return sum(r.deleted for r in self.resources)
+
+    @property
     def calls_left(self) -> int | None:
         """Estimated calls the backfills still need (None when no resource says)."""
         known = [r.calls_left for r in self.resources if r.calls_left is not None]
@@ -115,12 +140,12 @@ class SyncReport:
     def table(self) -> str:
         """A plain-text table of the run, one line per resource."""
         head = f"{'resource':<28} {'status':<11} {'mode':<11} {'records':>8} {'written':>8} "
-        head += f"{'deleted':>7} {'pages':>6} {'calls':>6} {'seconds':>8}"
+        head += f"{'unchanged':>9} {'deleted':>7} {'pages':>6} {'calls':>6} {'seconds':>8}"
         lines = [head]
         for r in self.resources:
             lines.append(
                 f"{r.resource:<28} {r.status:<11} {r.mode:<11} {r.records:>8} {r.written:>8} "
-                f"{r.deleted:>7} {r.pages:>6} {r.calls:>6} {r.seconds:>8.1f}"
+                f"{r.unchanged:>9} {r.deleted:>7} {r.pages:>6} {r.calls:>6} {r.seconds:>8.1f}"
                 + (f"  {r.reason}" if r.reason else "")
             )
         state = "complete" if self.complete else "INCOMPLETE"
@@ -128,7 +153,7 @@ class SyncReport:
             state = f"{len(self.skipped)} skipped"
         lines.append(
             f"{'all':<28} {state:<11} "
-            f"{'':<11} {self.records:>8} {'':>8} {'':>7} {'':>6} {self.calls:>6} "
-            f"{self.seconds:>8.1f}"
+            f"{'':<11} {self.records:>8} {self.written:>8} {self.unchanged:>9} "
+            f"{self.deleted:>7} {'':>6} {self.calls:>6} {self.seconds:>8.1f}"
         )
         return "\n".join(lines)

@@ -26,6 +26,12 @@ The upsert rule (`upsert_condition`), stored row `t`, incoming row `e`:
   is strictly newer than the delete (so a late redelivery never brings a deleted record
   back, and a listing that shows a record again after a false delete does);
 - a delete (`mark_*`) wins over a live row unless that row's version is strictly newer.
+
+Unchanged (`same_state`): a row the rule lets through over a stored row with the same
+payload, version and delete marker leaves the data as it was: it is still written (its
+`observed_at` and `synced_at` are refreshed, which clears a stale flag and keeps a later
+false delete from winning), but counted `unchanged`, not `written`. An overlap re-listed, a
+webhook redelivering what a listing stored, a stale row whose GET shows what was held.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ __all__ = [
     "mark_conditions",
     "now_utc",
     "payload_checksum",
+    "same_state",
     "unique",
     "upsert_condition",
     "upsert_versions",
@@ -292,6 +299,22 @@ def upsert_condition(table: str) -> str:
         f" OR excluded.observed_at >= {t}.observed_at))"
         " END"
     )
+
+
+# What makes a stored row's state: `same_state` compares these (payload last: the dearest).
+STATE_COLUMNS = ("deleted", "updated_at", "payload")
+
+
+def same_state(stored: str, incoming: str, extra: Sequence[str] = ()) -> str:
+    """SQL true when row alias `incoming` leaves row alias `stored` as it was: the same
+    delete marker, version and payload (and `extra` columns: a store's other form of the
+    payload). NULL-safe, and portable (no `IS` or `IS NOT DISTINCT FROM`). False or NULL
+    when `stored` is absent (an outer join's NULLs): an inserted row is written."""
+    parts = [
+        f"({stored}.{c} = {incoming}.{c} OR ({stored}.{c} IS NULL AND {incoming}.{c} IS NULL))"
+        for c in (*STATE_COLUMNS, *extra)
+    ]
+    return f"({stored}.id IS NOT NULL AND {' AND '.join(parts)})"
 
 
 def upsert_versions(table: str) -> list[tuple[str, str]]:

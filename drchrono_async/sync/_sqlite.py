@@ -48,9 +48,11 @@ from ._sql import (
     now_utc,
     unique,
 )
-from ._sqlite_schema import create_bookkeeping, ensure, key_type
+from ._sqlite_open import connect
+from ._sqlite_schema import ensure, key_type
 from ._sqlite_sql import (
     Table,
+    Tally,
     check_limit,
     check_resource,
     check_version,
@@ -101,6 +103,7 @@ class SQLiteStore:
         self._executor: ThreadPoolExecutor | None = None
         # Touched by the worker thread only (every job runs there, one at a time).
         self._conn: sqlite3.Connection | None = None
+        self._tally = Tally()  # the connection's count of rows upserted unchanged
         self._tables: dict[str, Table] = {}
         self._children: dict[str, Children] = {}
         # Resource -> its ids' type, as ensured or as found by a read.
@@ -118,13 +121,21 @@ class SQLiteStore:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Open (creating the file mode 0600 if missing), set WAL, create bookkeeping tables."""
+    async def open(self, *, wait: float | None = None) -> None:
+        """Open (creating the file mode 0600 if missing), set WAL, create bookkeeping tables.
+
+        `wait`: how long the open waits for another connection's write lock (default
+        `busy_timeout`). A file that cannot be used raises `StoreOpenError`, its `kind`
+        saying why: `"missing_directory"`, `"read_only"` (the file or its directory),
+        `"not_a_database"`, `"locked"` (past `wait`: a `StoreOpenTimeoutError`).
+        """
         if self._executor is not None:
             return
+        if wait is not None:
+            wait = check_number(wait, "wait", low=0, high=86_400, kind="a number of seconds")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drchrono-sqlite")
         try:
-            await self._call("open", "", self._open_sync)
+            await self._call("open", "", self._open_sync, wait)
         except BaseException:
             self._executor.shutdown(wait=False)
             self._executor = None
@@ -152,19 +163,14 @@ class SQLiteStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _open_sync(self) -> None:
-        if isinstance(self.path, Path) and not self.path.exists():
-            # Created 0600 before SQLite sees it; its -wal and -shm files copy this mode.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            with transaction(conn):
-                create_bookkeeping(conn)
-        except BaseException:
-            conn.close()
-            raise
+    def _open_sync(self, wait: float | None) -> None:
+        conn = connect(
+            self.path,
+            busy_timeout=self._busy_timeout,
+            wait=self._busy_timeout if wait is None else wait,
+            synchronous=self._synchronous,
+        )
+        self._tally = Tally.on(conn)
         self._conn = conn
 
     def _close_sync(self) -> None:
@@ -315,6 +321,7 @@ class SQLiteStore:
             deletes,
             version,
             delivery,
+            self._tally,
         )
         self._children[resource] = children  # committed: the columns it added exist
         return result

@@ -25,14 +25,17 @@ from ._sql import (
     deleted_version,
     dump_payload,
     mark_conditions,
+    same_state,
     upsert_condition,
     upsert_versions,
 )
 from ._store import ColumnType, KeyType, Row
 
 __all__ = [
+    "SAME",
     "SQL_TYPES",
     "Table",
+    "Tally",
     "check_limit",
     "check_resource",
     "check_version",
@@ -73,6 +76,30 @@ CONVERT: dict[str, Callable[[Any], Any] | None] = {
 }
 
 
+# The SQL function the upsert calls, in a CASE, for each row it finds unchanged (`Tally`).
+SAME = "drchrono_same"
+
+
+class Tally:
+    """Counts the rows an upsert refreshed without a change: registered on the connection as
+    `drchrono_same(x)`, which returns `x`. The upsert's SET calls it only where `same_state`
+    holds, so one `executemany` tells written rows from unchanged ones without reading any
+    row back (`rowcount` counts both)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, value: Any) -> Any:
+        self.count += 1
+        return value
+
+    @classmethod
+    def on(cls, conn: sqlite3.Connection) -> Tally:
+        tally = cls()
+        conn.create_function(SAME, 1, tally)
+        return tally
+
+
 def q(name: str) -> str:
     """Quote an identifier already checked against NAME (so it holds no quote)."""
     return f'"{name}"'
@@ -99,10 +126,10 @@ def table_for(
     cols = ", ".join([*base, *map(q, names)])
     sets = ", ".join(
         [
-            *(
-                f"{c} = excluded.{c}"
-                for c in ["payload", "updated_at", "deleted", "synced_at", *map(q, names)]
-            ),
+            *(f"{c} = excluded.{c}" for c in ["payload", "updated_at", "deleted", *map(q, names)]),
+            # Evaluated before any assignment takes effect: `t` is the stored row as it was.
+            f"synced_at = CASE WHEN {same_state('t', 'excluded')}"
+            f" THEN {SAME}(excluded.synced_at) ELSE excluded.synced_at END",
             *(f"{c} = {expr}" for c, expr in upsert_versions("t")),
         ]
     )

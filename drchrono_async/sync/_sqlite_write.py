@@ -1,10 +1,12 @@
 """SQLiteStore's writes: a page's upsert, delete marks, stale marks, the checkpoint, and the
 rows of child tables, in one transaction.
 
-Without child tables a page is one `executemany`. With them, each row goes on its own so that
-its `changes()` says whether the upsert wrote it or the rule skipped it: the children of a
-written parent are replaced (delete, then insert: one `executemany` each per child table),
-those of a skipped one are left alone. A page that repeats an id goes in layers (`layers`),
+Without child tables a page is one `executemany`: its `rowcount` counts the rows the upsert
+wrote, and the `Tally` those of them it found unchanged. With child tables, each row goes on
+its own so that its `changes()` says whether the upsert wrote it or the rule skipped it: the
+children of a written parent are replaced (delete, then insert: one `executemany` each per
+child table), those of a skipped or unchanged one are left alone (the same payload holds
+the same children). A page that repeats an id goes in layers (`layers`),
 so that the last written version's children are the ones kept.
 """
 
@@ -21,7 +23,7 @@ from ._children import Child, Item, KeyMap, items_of
 from ._layout import store_id
 from ._sql import CHECKPOINTS, DELIVERIES, check_row, layers, now_utc
 from ._sqlite_schema import load_keys, save_keys, widen_keys
-from ._sqlite_sql import CONVERT, Table, q, transaction
+from ._sqlite_sql import CONVERT, Table, Tally, q, transaction
 from ._sqlite_sql import params as row_params
 from ._store import Row, WriteResult
 
@@ -110,8 +112,10 @@ def write_page(
     deletes: Sequence[str],
     version: str | None,
     delivery: str | None,
+    tally: Tally,
 ) -> tuple[WriteResult, Children]:
-    """`SQLiteStore.write`, on the worker thread; also returns the child tables' columns."""
+    """`SQLiteStore.write`, on the worker thread; also returns the child tables' columns.
+    `tally`: the connection's count of unchanged rows."""
     now = now_utc().isoformat()
     checked = [check_row(resource, row) for row in rows]
     rows_params: list[tuple[Any, ...]] = []
@@ -133,18 +137,22 @@ def write_page(
         ):
             return WriteResult(0, len(rows), 0, duplicate=True), children
         written = 0
+        before = tally.count
         if children:
             children = _grow(conn, children, items)
             entries = list(zip(checked, rows_params, items, strict=True))
             for layer in layers(entries, lambda entry: entry[0].id):
                 done = []
                 for row, values, per_row in layer:
-                    if conn.execute(table.upsert, values).rowcount:
+                    same = tally.count
+                    if conn.execute(table.upsert, values).rowcount and tally.count == same:
                         done.append((values[0], row.id, per_row))
                 written += len(done)
                 misfits += _replace(conn, children, done)
         elif rows_params:
             written = conn.executemany(table.upsert, rows_params).rowcount
+            written -= tally.count - before
+        unchanged = tally.count - before
         marked = 0
         if ids:
             marked = conn.executemany(table.mark, [(i, now, version) for i in ids]).rowcount
@@ -160,7 +168,11 @@ def write_page(
                 (resource, ckpt, now),
             )
     result = WriteResult(
-        written=written, skipped=len(rows) - written, marked_deleted=marked, misfits=misfits
+        written=written,
+        skipped=len(rows) - written - unchanged,
+        marked_deleted=marked,
+        misfits=misfits,
+        unchanged=unchanged,
     )
     return result, children
 

@@ -74,7 +74,9 @@ class ListingState:
 @attrs.define
 class RunRecord:
     """How the resource's last run ended, for `status` and monitoring: when (server epoch
-    seconds), its outcome (`Outcome` value), the error's type name if any, and its calls."""
+    seconds), its outcome (`Outcome` value), the error's type name if any, its calls, the
+    records it fetched and what it did with them (`ResourceReport`'s counts; 0 in a record
+    an older release wrote)."""
 
     finished_at: float
     outcome: str
@@ -83,6 +85,9 @@ class RunRecord:
     records: int = 0
     # When it last ended done (complete or up to date): the copy was current then.
     done_at: float | None = None
+    written: int = 0
+    unchanged: int = 0
+    deleted: int = 0
 
 
 @attrs.define

@@ -7,7 +7,9 @@ crash at any instant the database holds a page and the checkpoint that follows i
 
 The upsert rule: a row never replaces a stored row with an older version. Where both carry
 `updated_at`, the incoming row is written only if its `updated_at` is not older than the
-stored one; otherwise it is counted as `skipped`. Re-fetched overlap and late webhook
+stored one; otherwise it is counted as `skipped`. A row the store already held as it is (the
+same version, payload and delete marker: an overlap re-listed) is counted `unchanged`, not
+`written`, though its observation is refreshed. Re-fetched overlap and late webhook
 redeliveries therefore cannot roll data back. A deleted row carries the version of its
 delete: only a strictly newer version, or a listing made after the delete, revives it.
 (The whole rule, with records that have no version: `_sql`'s docstring.)
@@ -88,15 +90,23 @@ class Row:
 
 @attrs.frozen
 class WriteResult:
-    """What one `write()` did."""
+    """What one `write()` did.
 
-    written: int  # rows inserted or updated
+    Each row given is counted once: `written` (inserted, or its stored state changed),
+    `unchanged` (the store held it already: the same version, the same payload and the same
+    delete marker; only when it was seen is refreshed, which clears a stale flag) or
+    `skipped` (the upsert rule kept the stored row). So `written > 0 or marked_deleted > 0`
+    says the write changed what the store holds.
+    """
+
+    written: int  # rows inserted or changed
     skipped: int  # rows not written because the stored version is newer
     marked_deleted: int  # ids newly marked deleted
     # The write named a webhook delivery already handled: nothing was written.
     duplicate: bool = False
     # Column values that did not fit their column: stored NULL (the payload keeps them).
     misfits: int = 0
+    unchanged: int = 0  # rows the store already held as they are (an overlap re-listed)
 
 
 @runtime_checkable
@@ -166,7 +176,8 @@ class SyncStore(Protocol):
         The row is inserted from `row` if the store has none (live, unobserved), and in every
         case flagged stale since `at` (normalised practice-local time) until an observation
         made at or after `at` (a listing's page, a GET) is written over it. Needs
-        `ensure_resource` as `write` does.
+        `ensure_resource` as `write` does. The result's `written` is 1 when it inserted the
+        row, else 0: a held row is only flagged (its refresh says whether it changed).
         """
         ...
 

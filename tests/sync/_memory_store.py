@@ -12,6 +12,8 @@ import copy
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from drchrono_async.errors import StoreLockedError
 from drchrono_async.oauth import MemoryTokenStore, TokenStore
 from drchrono_async.sync import Column, Row, WriteResult, payload_checksum
@@ -96,12 +98,16 @@ class MemoryStore:
                 raise RuntimeError("simulated crash before commit")
             self.fail_after -= 1
         table = self.tables.setdefault(resource, {})
-        written = skipped = marked = 0
+        written = skipped = marked = unchanged = 0
         for row in rows:
             old = table.get(row.id)
             if old is not None and not _wins(row, old):
                 skipped += 1
                 continue
+            same = old is not None and (
+                (old["deleted"], old["updated_at"], orjson.dumps(old["payload"]))
+                == (row.deleted, row.updated_at, orjson.dumps(dict(row.payload)))
+            )
             deleted_version = _deleted_at(row)
             if row.deleted and old is not None and old["deleted"]:
                 held = old["deleted_at"] if old["deleted_at"] is not None else old["updated_at"]
@@ -118,7 +124,10 @@ class MemoryStore:
                 "observed_at": row.observed_at,
                 "stale_at": stale,
             }
-            written += 1
+            if same:
+                unchanged += 1
+            else:
+                written += 1
         v = deleted_at
         for rid in delete_ids:
             old = table.get(rid)
@@ -147,7 +156,7 @@ class MemoryStore:
         if checkpoint is not None:
             self.checkpoints[resource] = copy.deepcopy(dict(checkpoint))
         self.writes += 1
-        return WriteResult(written, skipped, marked)
+        return WriteResult(written, skipped, marked, unchanged=unchanged)
 
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:
         table = self.tables.setdefault(resource, {})

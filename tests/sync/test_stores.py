@@ -54,7 +54,9 @@ async def test_both_stores_satisfy_the_protocol(store: Store) -> None:
     assert isinstance(store, SyncStore)
 
 
-async def test_upsert_rule_older_is_skipped_equal_and_newer_are_written(store: Store) -> None:
+async def test_upsert_rule_older_is_skipped_equal_is_unchanged_newer_is_written(
+    store: Store,
+) -> None:
     await store.ensure_resource("appointments", COLUMNS)
     assert await store.write("appointments", [row("1", 5), row("2", 5), row("3", None)]) == (
         WriteResult(written=3, skipped=0, marked_deleted=0)
@@ -63,7 +65,7 @@ async def test_upsert_rule_older_is_skipped_equal_and_newer_are_written(store: S
         "appointments",
         [row("1", 4), row("2", 5), row("3", 1)],  # older; equal; versioned over unversioned
     )
-    assert result == WriteResult(written=2, skipped=1, marked_deleted=0)
+    assert result == WriteResult(written=1, skipped=1, marked_deleted=0, unchanged=1)
     assert (await store.get("appointments", "1")) == row("1", 5).payload
     assert (await store.get("appointments", "3")) == row("3", 1).payload
     result = await store.write("appointments", [row("1", 6), row("2", None)])
