@@ -171,6 +171,8 @@ class FleetRuntime:
                 started=started,
                 ended=self.clock(),
                 calls=result.calls,
+                # Rows re-listed as the store held them count `unchanged`, not `written`:
+                # a sweep over what webhooks already applied finds no change.
                 changes=result.written + result.deleted,
                 done=result.outcome in (SyncOutcome.DONE, SyncOutcome.SKIPPED),
                 targets=self.freshness,
