@@ -49,6 +49,7 @@ __all__ = [
     "job_failed",
     "practice",
     "serve",
+    "sweep_missed",
     "webhook_delivery",
 ]
 
@@ -145,6 +146,13 @@ class Metrics:
             ("practice", "resource"),
             registry=r,
         )
+        self._sweep_missed = prom.Counter(
+            "drchrono_sweep_missed_changes",
+            "Changes a fleet's safety sweep found that webhooks had not delivered, by practice "
+            "and resource",
+            ("practice", "resource"),
+            registry=r,
+        )
         self._hooks = prom.Counter(
             "drchrono_webhook_deliveries",
             "Webhook deliveries of a fleet's receiver, by practice ((none): matched none) and "
@@ -201,6 +209,11 @@ class Metrics:
         self._job_failures.labels(*labels).inc()
         if retried:
             self._job_retries.labels(*labels).inc()
+
+    def sweep_missed(self, key: str, resource: str, changes: int) -> None:
+        """A sweep of practice `key`'s `resource` found `changes` the webhooks missed."""
+        if changes > 0:
+            self._sweep_missed.labels(self._key(key), self._resource(resource)).inc(changes)
 
     def webhook_delivery(self, key: str, outcome: str) -> None:
         """A fleet receiver's delivery ended with `outcome`; `key` "" when unrouted."""
@@ -286,6 +299,12 @@ def job_failed(key: str, resource: str, *, retried: bool) -> None:
     """The fleet's hook: a job failed (a no-op while metrics are off)."""
     if (recorder := active) is not None:
         recorder.job_failed(key, resource, retried=retried)
+
+
+def sweep_missed(key: str, resource: str, changes: int) -> None:
+    """The fleet's hook: a sweep found changes webhooks missed (a no-op while metrics are off)."""
+    if (recorder := active) is not None:
+        recorder.sweep_missed(key, resource, changes)
 
 
 def webhook_delivery(key: str, outcome: str) -> None:

@@ -22,6 +22,7 @@ from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
 from ..sync import PostgresStore, check_name, syncable
+from ._freshness_state import ensure_table as ensure_freshness_table
 from ._routing import create_tables as create_routing_tables
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ class PracticeRegistry:
                         " PRIMARY KEY (key, window_start))"
                     )
                 )
+                await ensure_freshness_table(self.tokens_store, conn)
                 await create_routing_tables(self.tokens_store, conn)
 
         await self.tokens_store.run("open the registry", "", run)

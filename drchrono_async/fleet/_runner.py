@@ -4,23 +4,28 @@ A slice syncs one resource of one practice until it is up to date, or until it h
 `slice_pages` pages (then it yields: the job is deferred again, behind the other practices'
 jobs), or until the quota has no permit within `max_wait` (then it is deferred to when the
 quota resets). Progress is the store's checkpoint, written with each page: whatever stops a
-slice, the next one resumes from the last whole page.
+slice, the next one resumes from the last whole page. Each slice's calls and the rows it
+wrote are recorded for the freshness planner (`_freshness_state`), counts only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._client import DrChronoClient
-from ..errors import DrChronoError
+from ..errors import DrChronoError, StoreError
 from ..oauth import OAuthApp
 from ..sync import Outcome as SyncOutcome
 from ..sync import ResourceReport, Syncer
+from ._freshness import FreshnessTargets
+from ._freshness_state import record_slice
 from ._registry import Practice, PracticeRegistry
 from ._routing import OWNER_RESOURCES
 from ._webhooks import learn_owners
@@ -68,6 +73,9 @@ class FleetRuntime:
     quota_window: float = 3600.0
     oauth: Callable[[str], OAuthApp] | None = None  # base URL -> the app; None: no refresh
     shards: int = 1  # Syncer(shards=...): windows a first backfill's past is cut into
+    freshness: FreshnessTargets | None = None  # the targets slices are recorded against
+    webhooks: bool = False  # webhooks deliver changes: a webhook-covered poll is a sweep
+    clock: Callable[[], float] = time.time  # epoch seconds, for the freshness record
     _running: set[Syncer] = attrs.field(factory=set, init=False)
     stopping: bool = attrs.field(default=False, init=False)
 
@@ -86,6 +94,8 @@ class FleetRuntime:
             return SliceResult(Outcome.STOPPED, 0)
         calls = 0
         yielded = False
+        started = self.clock()
+        finished: ResourceReport | None = None
         store = self.registry.data_store(key)
         await store.open()
         try:
@@ -109,13 +119,13 @@ class FleetRuntime:
                 finally:
                     self._running.discard(syncer)
                 calls = report.calls
+                (finished,) = report.resources
                 snapshot = self.quota.snapshot()
             if resource in OWNER_RESOURCES:  # the practice's doctors, offices, users: owners
                 await learn_owners(self.registry, key, resource, store)
         finally:
             await store.aclose()
-            if calls:
-                await self.registry.spend(key, calls, window=self.quota_window)
+            await self._account(key, calls, finished, started)
         (result,) = report.resources
         ended = result.outcome
         if ended in (SyncOutcome.DONE, SyncOutcome.SKIPPED):
@@ -135,6 +145,46 @@ class FleetRuntime:
         # The error's class name only: a report never holds a value.
         cause = result.error_type.__name__ if result.error_type is not None else "unknown"
         raise FleetJobError(f"sync of {resource} for practice {key} failed: {cause}")
+
+    async def _account(
+        self, key: str, calls: int, result: ResourceReport | None, started: float
+    ) -> None:
+        # The calls counted for fairness and the slice recorded for freshness: at once (two
+        # round trips of a slice that may be a single page).
+        steps: list[Awaitable[object]] = []
+        if calls:
+            steps.append(self.registry.spend(key, calls, window=self.quota_window))
+        if result is not None:
+            steps.append(self._record(key, result, started))
+        for outcome in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _record(self, key: str, result: ResourceReport, started: float) -> None:
+        # The planner's memory; a failure to record costs at most an early poll, so it is
+        # logged, not raised (the slice's rows and checkpoint are written).
+        try:
+            await record_slice(
+                self.registry,
+                key,
+                result.resource,
+                started=started,
+                ended=self.clock(),
+                calls=result.calls,
+                # Rows re-listed as the store held them count `unchanged`, not `written`:
+                # a sweep over what webhooks already applied finds no change.
+                changes=result.written + result.deleted,
+                done=result.outcome in (SyncOutcome.DONE, SyncOutcome.SKIPPED),
+                targets=self.freshness,
+                webhooks=self.webhooks,
+            )
+        except StoreError as exc:
+            logger.warning(
+                "fleet: recording %s of practice %s for freshness failed (%s)",
+                result.resource,
+                key,
+                type(exc).__name__,
+            )
 
     async def _client(self, practice: Practice) -> DrChronoClient:
         options: dict[str, Any] = {
