@@ -45,6 +45,7 @@ from .._checks import check_int, check_number
 from .._ids import check_object_id
 from ..errors import InvalidRequestError, WebhookError
 from ..ratelimit import Clock
+from ..webhooks import check_delivery_id
 
 if TYPE_CHECKING:
     import psycopg
@@ -60,7 +61,6 @@ __all__ = [
     "Route",
     "Routing",
     "Unrouted",
-    "check_delivery_id",
     "create_tables",
     "stamp",
 ]
@@ -86,19 +86,6 @@ _CHUNK = 100  # practices' schemas per copy lookup statement
 
 Owners = dict[tuple[str, str], dict[str, bool]]  # (kind, id) -> {practice key: active}
 UNKNOWN, AMBIGUOUS, INACTIVE = "unknown", "ambiguous", "inactive"
-_MAX_DELIVERY_ID = 128
-
-
-def check_delivery_id(delivery_id: object) -> str:
-    """What the receiver lets through: 1 to 128 visible ASCII characters."""
-    if (
-        not isinstance(delivery_id, str)
-        or not 0 < len(delivery_id) <= _MAX_DELIVERY_ID
-        or not (delivery_id.isascii() and delivery_id.isprintable())
-        or " " in delivery_id
-    ):
-        raise InvalidRequestError("a delivery id is 1 to 128 visible ASCII characters")
-    return delivery_id
 
 
 def stamp(clock: Clock | None) -> dt.datetime | None:

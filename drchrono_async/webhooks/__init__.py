@@ -15,7 +15,14 @@ token itself (not an HMAC of the body); only the GET verification handshake is a
 `X-drchrono-delivery` id, so deliveries are deduplicated on that id for at least 8 hours.
 """
 
-from ._dedupe import DEFAULT_RETENTION, MIN_RETENTION, Claim, DeliveryDedupe, MemoryDedupe
+from ._dedupe import (
+    DEFAULT_RETENTION,
+    MIN_RETENTION,
+    Claim,
+    DeliveryDedupe,
+    MemoryDedupe,
+    check_delivery_id,
+)
 from ._events import DEFAULT_MAX_BODY, EVENT_RESOURCES, WebhookEvent, build_event, parse_delivery
 from ._receiver import WebhookReceiver
 from ._redis_dedupe import RedisDedupe
@@ -33,6 +40,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookReceiver",
     "build_event",
+    "check_delivery_id",
     "parse_delivery",
     "verification_response",
 ]
