@@ -107,7 +107,10 @@ class Emulator:
             redirect_uri=redirect_uri,
         )
         self.webhooks = Webhooks(
-            self.clock, random.Random(f"webhooks:{seed}"), practices=len(all_sizes)
+            self.clock,
+            random.Random(f"webhooks:{seed}"),
+            practices=len(all_sizes),
+            loss_rng=random.Random(f"webhook-loss:{seed}"),
         )
         # Practice 0 is seeded exactly as a one-practice emulator always was.
         self._practices = tuple(
