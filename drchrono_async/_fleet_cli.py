@@ -209,6 +209,9 @@ def add_parsers(commands: Any) -> None:
     from ._metrics_cli import add_arguments as add_metrics
 
     add_metrics(worker)
+    from ._webhooks_cli import add_arguments as add_webhooks
+
+    add_webhooks(worker)
     worker.set_defaults(run=_run, action=_worker)
 
 
@@ -417,6 +420,9 @@ async def _worker(args: argparse.Namespace) -> int:
         return 0
     if not args.redis:
         raise InvalidRequestError("worker needs --redis redis://... (the shared quota)")
+    from ._webhooks_cli import listening
+
+    hooks = listening(args)  # before Redis: no secret, or a port in use, is one line
     try:
         import redis.asyncio as aioredis
     except ImportError:
@@ -463,16 +469,18 @@ async def _worker(args: argparse.Namespace) -> int:
             args.quota_limit,
         )
         with serving_metrics(args, quota):
-            await run_worker(
-                config,
-                quota,
-                concurrency=args.concurrency,
-                oauth=oauth,
-                poll=args.poll,
-                exit_when_done=args.exit_when_done,
-                shards=args.shards,
-            )
+            async with hooks.serving(args.store, args.schema):
+                await run_worker(
+                    config,
+                    quota,
+                    concurrency=args.concurrency,
+                    oauth=oauth,
+                    poll=args.poll,
+                    exit_when_done=args.exit_when_done,
+                    shards=args.shards,
+                )
     finally:
+        hooks.close()
         await redis.aclose()
         if oauth is not None:
             await oauth.aclose()

@@ -49,6 +49,7 @@ __all__ = [
     "job_failed",
     "practice",
     "serve",
+    "webhook_delivery",
 ]
 
 logger = logging.getLogger("drchrono_async.metrics")
@@ -67,6 +68,7 @@ MAX_LAG_SERIES = 20_000
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _LANES = ("interactive", "background")
 _OUTCOMES = frozenset({"done", "stopped", "quota", "skipped", "failed"})
+_HOOK_OUTCOMES = frozenset({"applied", "unrouted", "late", "expired", "ignored"})
 _PRACTICE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _HOST = re.compile(r"[A-Za-z0-9.:\-\[\]%]{1,253}")
 # Seconds: a burst's spacing (ms) up to a window spent (an hour).
@@ -143,6 +145,14 @@ class Metrics:
             ("practice", "resource"),
             registry=r,
         )
+        self._hooks = prom.Counter(
+            "drchrono_webhook_deliveries",
+            "Webhook deliveries of a fleet's receiver, by practice ((none): matched none) and "
+            "outcome: applied; unrouted (kept, retried); late (a kept one applied); expired "
+            "(a kept one given up); ignored (an event of no known resource)",
+            ("practice", "outcome"),
+            registry=r,
+        )
         self._quota: Quota | None = None
         self._lock = threading.Lock()  # the lag table: written on the loop, read by scrapes
         self._done: dict[tuple[str, str], float] = {}  # -> when last done, on `clock`
@@ -191,6 +201,13 @@ class Metrics:
         self._job_failures.labels(*labels).inc()
         if retried:
             self._job_retries.labels(*labels).inc()
+
+    def webhook_delivery(self, key: str, outcome: str) -> None:
+        """A fleet receiver's delivery ended with `outcome`; `key` "" when unrouted."""
+        self._hooks.labels(
+            self._key(key) if key else "(none)",
+            outcome if outcome in _HOOK_OUTCOMES else "other",
+        ).inc()
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -269,6 +286,12 @@ def job_failed(key: str, resource: str, *, retried: bool) -> None:
     """The fleet's hook: a job failed (a no-op while metrics are off)."""
     if (recorder := active) is not None:
         recorder.job_failed(key, resource, retried=retried)
+
+
+def webhook_delivery(key: str, outcome: str) -> None:
+    """The fleet receiver's hook: a delivery's outcome (a no-op while metrics are off)."""
+    if (recorder := active) is not None:
+        recorder.webhook_delivery(key, outcome)
 
 
 class MetricsServer:

@@ -9,12 +9,14 @@ from .._status import practice_status
 from ._app import FleetConfig, build_app, defer_sync, ensure_schema, recover_stalled, schedule_all
 from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry
 from ._runner import FleetRuntime, Outcome, SliceResult
+from ._webhooks import FleetWebhooks, webhook_app
 from ._worker import run_worker
 
 __all__ = [
     "DEFAULT_SCHEMA",
     "FleetConfig",
     "FleetRuntime",
+    "FleetWebhooks",
     "Outcome",
     "Practice",
     "PracticeRegistry",
@@ -26,4 +28,5 @@ __all__ = [
     "recover_stalled",
     "run_worker",
     "schedule_all",
+    "webhook_app",
 ]

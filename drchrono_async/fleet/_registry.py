@@ -22,6 +22,7 @@ from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
 from ..sync import PostgresStore, check_name, syncable
+from ._routing import create_tables as create_routing_tables
 
 if TYPE_CHECKING:
     import psycopg
@@ -161,6 +162,7 @@ class PracticeRegistry:
                         " PRIMARY KEY (key, window_start))"
                     )
                 )
+                await create_routing_tables(self.tokens_store, conn)
 
         await self.tokens_store.run("open the registry", "", run)
 

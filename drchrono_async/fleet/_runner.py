@@ -22,6 +22,8 @@ from ..oauth import OAuthApp
 from ..sync import Outcome as SyncOutcome
 from ..sync import ResourceReport, Syncer
 from ._registry import Practice, PracticeRegistry
+from ._routing import OWNER_RESOURCES
+from ._webhooks import learn_owners
 
 if TYPE_CHECKING:
     from ..ratelimit import Quota
@@ -108,6 +110,8 @@ class FleetRuntime:
                     self._running.discard(syncer)
                 calls = report.calls
                 snapshot = self.quota.snapshot()
+            if resource in OWNER_RESOURCES:  # the practice's doctors, offices, users: owners
+                await learn_owners(self.registry, key, resource, store)
         finally:
             await store.aclose()
             if calls:
