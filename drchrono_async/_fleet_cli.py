@@ -148,6 +148,24 @@ def add_parsers(commands: Any) -> None:
         "the pass queued when a worker starts",
     )
     worker.add_argument(
+        "--freshness",
+        default=None,
+        metavar="SPEC",
+        help="poll by freshness, not by clock (--every is then not used): NAME=DURATION,... "
+        "where NAME is a resource, a class (schedule 5m, activity 15m, record 1h, reference "
+        "1d: their defaults) or default (every resource not named); 'on' for the class "
+        "defaults. Syncs are queued as their targets fall due, most behind first, within the "
+        "quota; targets it cannot meet are logged with the quota that would",
+    )
+    worker.add_argument(
+        "--sweep",
+        type=duration(low=60, high=30 * 86_400),
+        default="6h",
+        metavar="DURATION",
+        help="with --freshness and the fleet's webhooks on: between safety sweeps of the "
+        "resources webhooks cover (halved while sweeps find changes webhooks missed)",
+    )
+    worker.add_argument(
         "--exit-when-done",
         action="store_true",
         help="exit 0 once the queue holds no sync job (with --every 0: after one pass)",
@@ -394,7 +412,7 @@ async def _worker(args: argparse.Namespace) -> int:
     import logging
 
     from ._metrics_cli import serving as serving_metrics
-    from .fleet import FleetConfig, build_app, ensure_schema, run_worker
+    from .fleet import FleetConfig, FreshnessTargets, build_app, ensure_schema, run_worker
 
     # Job lines name the practice key and resource only: no token, no record content.
     setup_logging(
@@ -405,10 +423,16 @@ async def _worker(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.getLogger("procrastinate").setLevel(logging.INFO)  # its DEBUG is per poll
     logger = logging.getLogger("drchrono_async.fleet")
+    freshness = None
+    if args.freshness is not None:
+        freshness = FreshnessTargets.parse(args.freshness, sweep=args.sweep)
     config = FleetConfig(
         args.store,
         schema=args.schema,
         every=every_minutes(args.every),
+        freshness=freshness,
+        # The webhook receiver's flag, where the worker has one: its resources are swept.
+        webhooks=bool(getattr(args, "webhooks", None)),
         slice_pages=args.slice_pages,
         max_wait=args.max_wait,
         heartbeat=args.heartbeat,
@@ -462,10 +486,11 @@ async def _worker(args: argparse.Namespace) -> int:
             reserve_release=args.quota_release,
         )
         await wait_for_redis(redis)
+        schedule = format_duration(args.every) if args.every else "0: one pass"
         logger.info(
-            "fleet: worker started (concurrency %d, every %s, quota %d/h)",
+            "fleet: worker started (concurrency %d, %s, quota %d/h)",
             args.concurrency,
-            format_duration(args.every) if args.every else "0: one pass",
+            "by freshness" if freshness is not None else f"every {schedule}",
             args.quota_limit,
         )
         with serving_metrics(args, quota):

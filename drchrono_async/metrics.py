@@ -49,6 +49,7 @@ __all__ = [
     "job_failed",
     "practice",
     "serve",
+    "sweep_missed",
     "webhook_delivery",
 ]
 
@@ -153,6 +154,13 @@ class Metrics:
             ("practice", "outcome"),
             registry=r,
         )
+        self._sweep_missed = prom.Counter(
+            "drchrono_sweep_missed_changes",
+            "Changes a fleet's safety sweep found that webhooks had not delivered, by practice "
+            "and resource",
+            ("practice", "resource"),
+            registry=r,
+        )
         self._quota: Quota | None = None
         self._lock = threading.Lock()  # the lag table: written on the loop, read by scrapes
         self._done: dict[tuple[str, str], float] = {}  # -> when last done, on `clock`
@@ -208,6 +216,11 @@ class Metrics:
             self._key(key) if key else "(none)",
             outcome if outcome in _HOOK_OUTCOMES else "other",
         ).inc()
+
+    def sweep_missed(self, key: str, resource: str, changes: int) -> None:
+        """A sweep of practice `key`'s `resource` found `changes` the webhooks missed."""
+        if changes > 0:
+            self._sweep_missed.labels(self._key(key), self._resource(resource)).inc(changes)
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -292,6 +305,12 @@ def webhook_delivery(key: str, outcome: str) -> None:
     """The fleet receiver's hook: a delivery's outcome (a no-op while metrics are off)."""
     if (recorder := active) is not None:
         recorder.webhook_delivery(key, outcome)
+
+
+def sweep_missed(key: str, resource: str, changes: int) -> None:
+    """The fleet's hook: a sweep found changes webhooks missed (a no-op while metrics are off)."""
+    if (recorder := active) is not None:
+        recorder.sweep_missed(key, resource, changes)
 
 
 class MetricsServer:

@@ -7,23 +7,39 @@ on any machines, share the queue, one `RedisQuota` and the practices' tokens. Ne
 
 from .._status import practice_status
 from ._app import FleetConfig, build_app, defer_sync, ensure_schema, recover_stalled, schedule_all
+from ._freshness import CLASS_TARGETS, WEBHOOK_RESOURCES, FreshnessTargets
 from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry
 from ._runner import FleetRuntime, Outcome, SliceResult
+from ._scheduler import Budget, Feasibility, Late, Plan, PlannedSync, PollState, plan
+from ._tick import budget_of, freshness_tick, plan_fleet
 from ._webhooks import FleetWebhooks, webhook_app
 from ._worker import run_worker
 
 __all__ = [
+    "CLASS_TARGETS",
     "DEFAULT_SCHEMA",
+    "WEBHOOK_RESOURCES",
+    "Budget",
+    "Feasibility",
     "FleetConfig",
     "FleetRuntime",
     "FleetWebhooks",
+    "FreshnessTargets",
+    "Late",
     "Outcome",
+    "Plan",
+    "PlannedSync",
+    "PollState",
     "Practice",
     "PracticeRegistry",
     "SliceResult",
+    "budget_of",
     "build_app",
     "defer_sync",
     "ensure_schema",
+    "freshness_tick",
+    "plan",
+    "plan_fleet",
     "practice_status",
     "recover_stalled",
     "run_worker",

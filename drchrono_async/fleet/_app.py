@@ -28,8 +28,10 @@ from .._checks import check_int, check_number, needs_extra
 from ..errors import InvalidRequestError, StoreError, TokenStoreError
 from ..sync import DEFAULT_RESOURCES
 from ..sync import pg_lock_key as lock_key
+from ._freshness import FreshnessTargets
 from ._registry import DEFAULT_SCHEMA, PracticeRegistry
 from ._runner import FleetJobError, FleetRuntime, Outcome
+from ._tick import TICK_TASK, TickLog, freshness_tick, tick_cron, tick_options
 
 if TYPE_CHECKING:
     import procrastinate
@@ -83,6 +85,12 @@ class FleetConfig:
         heartbeat: seconds between a worker's heartbeats.
         stalled_after: seconds without a heartbeat after which a worker counts as dead and
             its running jobs are given to others.
+        freshness: poll by freshness instead of by clock: a scheduler tick every
+            `freshness.tick` seconds queues each (practice, resource) when its target calls
+            for it, within the quota (see `FreshnessTargets`); `every` is then not used.
+            None: the naive schedule of `every`.
+        webhooks: the fleet receives DrChrono's webhooks into the practices' stores, so the
+            resources they cover are only swept (every `freshness.sweep`), not polled.
     """
 
     dsn: str
@@ -92,8 +100,14 @@ class FleetConfig:
     max_wait: float = 30.0
     heartbeat: float = 10.0
     stalled_after: float = 60.0
+    freshness: FreshnessTargets | None = None
+    webhooks: bool = False
 
     def __attrs_post_init__(self) -> None:
+        if self.freshness is not None and not isinstance(self.freshness, FreshnessTargets):
+            raise InvalidRequestError("freshness must be a FreshnessTargets or None")
+        if not isinstance(self.webhooks, bool):
+            raise InvalidRequestError("webhooks must be True or False")
         every = check_int(self.every, "every", low=0, high=1440, tail=" (minutes)")
         if every not in EVERY:
             raise InvalidRequestError(
@@ -115,7 +129,8 @@ class FleetConfig:
             raise InvalidRequestError("stalled_after must exceed heartbeat")
 
     def __repr__(self) -> str:  # never the DSN: it may carry a password
-        return f"FleetConfig(schema={self.schema!r}, every={self.every})"
+        schedule = "freshness" if self.freshness is not None else f"every={self.every}"
+        return f"FleetConfig(schema={self.schema!r}, {schedule}, webhooks={self.webhooks})"
 
 
 def _connector(config: FleetConfig) -> Any:
@@ -196,8 +211,28 @@ def build_app(config: FleetConfig) -> procrastinate.App:
         return await schedule_all(app, runtime.registry, window=runtime.quota_window)
 
     task = app.task(name=SCHEDULE_TASK, pass_context=True)(schedule)
-    if config.every:  # 0: no schedule; each worker's start queues one pass over everything
+    targets = config.freshness
+    if targets is None and config.every:  # 0: no schedule; a worker's start queues a pass
         app.periodic(cron=cron_of(config.every), periodic_id="all")(task)
+
+    log = TickLog()
+
+    async def tick(context: procrastinate.JobContext, timestamp: int) -> int:
+        runtime: FleetRuntime = context.additional_context["fleet"]
+        planned = await freshness_tick(
+            app,
+            runtime.registry,
+            runtime.quota,
+            targets or FreshnessTargets(),
+            webhooks=config.webhooks,
+            window=runtime.quota_window,
+            log=log,
+        )
+        return len(planned.syncs)
+
+    ticker = app.task(name=TICK_TASK, pass_context=True, **tick_options())(tick)
+    if targets is not None:
+        app.periodic(cron=tick_cron(targets.tick), periodic_id="freshness")(ticker)
 
     return app
 

@@ -22,6 +22,7 @@ from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ..oauth import Token, TokenStore
 from ..sync import PostgresStore, check_name, syncable
+from ._freshness_state import ensure_table as ensure_freshness_table
 from ._routing import create_tables as create_routing_tables
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ class PracticeRegistry:
                     )
                 )
                 await create_routing_tables(self.tokens_store, conn)
+                await ensure_freshness_table(self.tokens_store, conn)
 
         await self.tokens_store.run("open the registry", "", run)
 

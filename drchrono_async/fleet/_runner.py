@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._client import DrChronoClient
-from ..errors import DrChronoError
+from ..errors import DrChronoError, StoreError
 from ..oauth import OAuthApp
 from ..sync import Outcome as SyncOutcome
 from ..sync import ResourceReport, Syncer
+from ._freshness import FreshnessTargets
+from ._freshness_state import record_slice
 from ._registry import Practice, PracticeRegistry
 from ._routing import OWNER_RESOURCES
 from ._webhooks import learn_owners
@@ -68,6 +71,9 @@ class FleetRuntime:
     quota_window: float = 3600.0
     oauth: Callable[[str], OAuthApp] | None = None  # base URL -> the app; None: no refresh
     shards: int = 1  # Syncer(shards=...): windows a first backfill's past is cut into
+    freshness: FreshnessTargets | None = None  # the targets slices are recorded against
+    webhooks: bool = False  # webhooks deliver changes: a webhook-covered poll is a sweep
+    clock: Callable[[], float] = time.time  # epoch seconds, for the freshness record
     _running: set[Syncer] = attrs.field(factory=set, init=False)
     stopping: bool = attrs.field(default=False, init=False)
 
@@ -86,6 +92,7 @@ class FleetRuntime:
             return SliceResult(Outcome.STOPPED, 0)
         calls = 0
         yielded = False
+        started = self.clock()
         store = self.registry.data_store(key)
         await store.open()
         try:
@@ -118,6 +125,7 @@ class FleetRuntime:
                 await self.registry.spend(key, calls, window=self.quota_window)
         (result,) = report.resources
         ended = result.outcome
+        await self._record(key, result, started)
         if ended in (SyncOutcome.DONE, SyncOutcome.SKIPPED):
             return SliceResult(Outcome.DONE, calls)
         if ended is SyncOutcome.QUOTA:
@@ -135,6 +143,30 @@ class FleetRuntime:
         # The error's class name only: a report never holds a value.
         cause = result.error_type.__name__ if result.error_type is not None else "unknown"
         raise FleetJobError(f"sync of {resource} for practice {key} failed: {cause}")
+
+    async def _record(self, key: str, result: ResourceReport, started: float) -> None:
+        # The planner's memory; a failure to record costs at most an early poll, so it is
+        # logged, not raised (the slice's rows and checkpoint are written).
+        try:
+            await record_slice(
+                self.registry,
+                key,
+                result.resource,
+                started=started,
+                ended=self.clock(),
+                calls=result.calls,
+                changes=result.written + result.deleted,
+                done=result.outcome in (SyncOutcome.DONE, SyncOutcome.SKIPPED),
+                targets=self.freshness,
+                webhooks=self.webhooks,
+            )
+        except StoreError as exc:
+            logger.warning(
+                "fleet: recording %s of practice %s for freshness failed (%s)",
+                result.resource,
+                key,
+                type(exc).__name__,
+            )
 
     async def _client(self, practice: Practice) -> DrChronoClient:
         options: dict[str, Any] = {

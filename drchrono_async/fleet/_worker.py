@@ -26,6 +26,7 @@ from ..oauth import OAuthApp
 from ._app import SYNC_TASK, FleetConfig, build_app, ensure_schema, schedule_all, stall_watch
 from ._registry import PracticeRegistry
 from ._runner import FleetRuntime
+from ._tick import freshness_tick
 
 if TYPE_CHECKING:
     from ..ratelimit import Quota
@@ -76,6 +77,8 @@ async def run_worker(
             quota_window=float(getattr(getattr(quota, "params", None), "window", 3600.0)),
             oauth=oauth,
             shards=shards,
+            freshness=config.freshness,
+            webhooks=config.webhooks,
         )
         await ensure_schema(app, config)
         try:
@@ -83,7 +86,17 @@ async def run_worker(
         except Exception as exc:  # the pool's error may quote the connection string
             raise StoreError(f"opening the job queue failed ({type(exc).__name__})") from None
         try:
-            await schedule_all(app, registry, window=runtime.quota_window)
+            if config.freshness is not None:  # the first tick now, not at the next minute
+                await freshness_tick(
+                    app,
+                    registry,
+                    quota,
+                    config.freshness,
+                    webhooks=config.webhooks,
+                    window=runtime.quota_window,
+                )
+            else:
+                await schedule_all(app, registry, window=runtime.quota_window)
             work = asyncio.create_task(
                 app.run_worker_async(
                     concurrency=concurrency,

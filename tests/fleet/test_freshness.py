@@ -1,0 +1,321 @@
+"""The freshness planner, pure: targets, order, sweeps, budget and feasibility (no I/O).
+
+Time is a number passed in: hours of a fleet's life in microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import pytest
+
+from drchrono_async.errors import InvalidRequestError
+from drchrono_async.fleet import Budget, FreshnessTargets, PollState, plan
+from drchrono_async.fleet._scheduler import observe, period_of
+
+NOW = 1_767_225_600.0 + 1800  # half past an hour
+HOUR = 3600.0
+
+
+def budget(limit: int = 10_000, *, used: int = 0, reserve: int = 0, left: float = 60) -> Budget:
+    """A one-hour window ending `left` seconds from NOW (60: one tick left, no pacing)."""
+    return Budget(limit=limit, window=HOUR, used=used, reserve=reserve, resets_at=NOW + left)
+
+
+def polled(key: str, resource: str, ago: float, **fields: object) -> PollState:
+    """A resource backfilled long ago whose last poll started `ago` seconds before NOW."""
+    return PollState(
+        key, resource, backfilled=True, last_start=NOW - ago, last_end=NOW - ago + 1, **fields
+    )  # type: ignore[arg-type]
+
+
+def run(states: list[PollState], targets: FreshnessTargets, **options: object):  # type: ignore[no-untyped-def]
+    pairs = [(s.practice, s.resource) for s in states]
+    by_pair = {(s.practice, s.resource): s for s in states}
+    return plan(pairs, by_pair, targets, options.pop("budget", budget()), now=NOW, **options)  # type: ignore[arg-type]
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+def test_class_defaults_and_the_cli_form() -> None:
+    plain = FreshnessTargets()
+    assert plain.target("appointments") == 300
+    assert plain.target("patients") == 900
+    assert plain.target("allergies") == 3600
+    assert plain.target("offices") == plain.target("fee_schedules") == 86_400
+    spec = FreshnessTargets.parse("appointments=5m,default=1d")
+    # `default` replaces the class defaults of every resource the spec does not name.
+    assert spec.target("appointments") == 300
+    assert spec.target("patients") == spec.target("offices") == 86_400
+    classes = FreshnessTargets.parse("activity=30m, patients=2m", sweep=3600)
+    assert classes.target("clinical_notes") == 1800  # its class's entry
+    assert classes.target("patients") == 120  # its own entry beats its class's
+    assert classes.target("appointments") == 300  # untouched: its class default
+    assert classes.sweep == 3600
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("appointmentz=5m", "appointmentz: not a resource or class; did you mean appointments"),
+        ("appointments=5", "appointments: a duration"),  # 5 s: below the 10 s floor
+        ("appointments=soon", "appointments: a duration"),
+        ("appointments", "NAME=DURATION"),
+        ("appointments=5m,appointments=10m", "names appointments twice"),
+        ("", "NAME=DURATION"),
+    ],
+)
+def test_a_bad_spec_is_refused_naming_the_entry(spec: str, said: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        FreshnessTargets.parse(spec)
+    assert said in str(caught.value)
+
+
+def test_settings_are_bounded() -> None:
+    with pytest.raises(InvalidRequestError, match="tick"):
+        FreshnessTargets(tick=7)
+    with pytest.raises(InvalidRequestError, match="risk"):
+        FreshnessTargets(risk=0.9)
+    with pytest.raises(InvalidRequestError, match="fax_machines is neither"):
+        FreshnessTargets({"fax_machines": 60})
+    with pytest.raises(InvalidRequestError, match="target of patients"):
+        FreshnessTargets({"patients": math.nan})
+
+
+# -- order ----------------------------------------------------------------------------------
+
+
+def test_due_syncs_are_queued_most_behind_first() -> None:
+    targets = FreshnessTargets(risk=0)
+    states = [
+        polled("a", "offices", 1.5 * 86_400),  # 1.5 targets old
+        polled("a", "appointments", 3 * 300),  # 3 targets old: the most behind
+        polled("b", "appointments", 1.2 * 300),
+        polled("b", "patients", 300),  # 1/3 of its 15m: not due
+        polled("c", "patients", 2 * 900),
+    ]
+    found = run(states, targets)
+    assert [(s.practice, s.resource) for s in found.syncs] == [
+        ("a", "appointments"),
+        ("c", "patients"),
+        ("a", "offices"),
+        ("b", "appointments"),
+    ]
+    assert [round(s.behind, 2) for s in found.syncs] == [3.0, 2.0, 1.5, 1.2]
+    assert found.periods[("b", "patients")] == 900
+
+
+def test_a_sync_is_queued_a_tick_ahead_of_its_period() -> None:
+    targets = FreshnessTargets(risk=0, tick=60)
+    # 4m30s of a 5m period, and the last poll took 1 s: within a tick (60 s) of late.
+    found = run([polled("a", "appointments", 270)], targets)
+    assert [s.resource for s in found.syncs] == ["appointments"]
+    found = run([polled("a", "appointments", 200)], targets)
+    assert found.syncs == ()
+
+
+def test_a_poll_in_progress_is_left_to_its_job_unless_lost() -> None:
+    targets = FreshnessTargets(risk=0)
+    busy = attrs.evolve(polled("a", "appointments", 900), started=NOW - 60)
+    assert run([busy], targets).syncs == ()
+    lost = attrs.evolve(busy, started=NOW - 3 * HOUR)  # past two windows: its job is gone
+    assert [s.resource for s in run([lost], targets).syncs] == ["appointments"]
+
+
+# -- webhooks and sweeps --------------------------------------------------------------------
+
+
+def test_a_webhook_covered_resource_is_only_swept() -> None:
+    targets = FreshnessTargets(risk=0, sweep=6 * HOUR)
+    states = [polled("a", "appointments", HOUR), polled("a", "offices", 2 * 86_400)]
+    # Webhooks on: appointments (covered) an hour old is not due; offices (not covered) is.
+    found = run(states, targets, webhooks=True)
+    assert [(s.resource, s.kind) for s in found.syncs] == [("offices", "poll")]
+    assert found.periods[("a", "appointments")] == 6 * HOUR
+    # Six hours on, the sweep is due.
+    swept = run([polled("a", "appointments", 6 * HOUR)], targets, webhooks=True)
+    assert [(s.resource, s.kind) for s in swept.syncs] == [("appointments", "sweep")]
+    # Webhooks off: the same resource is polled by its 5m target.
+    off = run(states, targets, webhooks=False)
+    assert [(s.resource, s.kind) for s in off.syncs] == [
+        ("appointments", "poll"),
+        ("offices", "poll"),
+    ]
+
+
+def sweep(state: PollState, changes: int, targets: FreshnessTargets) -> tuple[PollState, int]:
+    start = (state.last_start or NOW) + (state.sweep or targets.sweep)
+    return observe(
+        state,
+        started=start,
+        ended=start + 2,
+        calls=1,
+        changes=changes,
+        done=True,
+        targets=targets,
+        webhooks=True,
+    )
+
+
+def test_a_sweep_that_finds_changes_tightens_and_clean_sweeps_relax() -> None:
+    targets = FreshnessTargets(sweep=8 * HOUR)
+    state = polled("a", "patients", 0)
+    state, missed = sweep(state, 3, targets)
+    assert missed == 3 and state.missed == 3
+    assert period_of(state, targets, webhooks=True) == 4 * HOUR  # halved
+    state, missed = sweep(state, 1, targets)
+    assert missed == 1 and state.missed == 4
+    assert period_of(state, targets, webhooks=True) == 2 * HOUR
+    for _ in range(10):  # never tighter than the resource's own target (patients: 15m)
+        state, _missed = sweep(state, 5, targets)
+    assert period_of(state, targets, webhooks=True) == 900
+    # Clean sweeps relax it by a tenth each, back to the configured sweep and no further.
+    state, missed = sweep(state, 0, targets)
+    assert missed == 0 and period_of(state, targets, webhooks=True) == pytest.approx(990)
+    for _ in range(60):
+        state, _missed = sweep(state, 0, targets)
+    assert period_of(state, targets, webhooks=True) == 8 * HOUR
+    assert state.missed == 54  # the total kept
+
+
+def test_only_a_sweep_counts_missed_changes() -> None:
+    targets = FreshnessTargets()
+    # Webhooks off: a poll that writes rows is simply a poll.
+    state, missed = observe(
+        polled("a", "patients", 900),
+        started=NOW,
+        ended=NOW + 1,
+        calls=2,
+        changes=7,
+        done=True,
+        targets=targets,
+        webhooks=False,
+    )
+    assert missed == 0 and state.sweep is None
+    # Webhooks on but a resource they do not cover (offices): not a sweep either.
+    state, missed = observe(
+        polled("a", "offices", 900),
+        started=NOW,
+        ended=NOW + 1,
+        calls=1,
+        changes=1,
+        done=True,
+        targets=targets,
+        webhooks=True,
+    )
+    assert missed == 0
+    # The first sync (a backfill) writes everything: never a missed change.
+    state, missed = observe(
+        PollState("a", "patients"),
+        started=NOW,
+        ended=NOW + 9,
+        calls=40,
+        changes=4000,
+        done=True,
+        targets=targets,
+        webhooks=True,
+    )
+    assert missed == 0 and state.backfilled and state.calls == 1.0
+
+
+def test_slices_add_up_to_one_poll() -> None:
+    targets = FreshnessTargets()
+    state = polled("a", "appointments", 600, calls=2.0)
+    state, _ = observe(
+        state,
+        started=NOW,
+        ended=NOW + 5,
+        calls=3,
+        changes=40,
+        done=False,
+        targets=targets,
+        webhooks=False,
+    )
+    assert state.started == NOW and state.pending_calls == 3
+    state, _ = observe(
+        state,
+        started=NOW + 30,
+        ended=NOW + 40,
+        calls=2,
+        changes=10,
+        done=True,
+        targets=targets,
+        webhooks=False,
+    )
+    assert state.started is None and state.pending_calls == 0
+    assert state.last_start == NOW and state.last_end == NOW + 40  # the poll's first slice
+    assert state.calls == pytest.approx(2.0 * 0.7 + 5 * 0.3)
+    assert state.changes == pytest.approx(50) and state.observed == pytest.approx(600, rel=0.01)
+
+
+# -- change rate ----------------------------------------------------------------------------
+
+
+def test_quiet_stretches_a_period_within_bounds_and_risk_zero_never() -> None:
+    quiet = polled("a", "appointments", 0, observed=86_400.0, changes=0.0)
+    busy = polled("a", "appointments", 0, observed=86_400.0, changes=2000.0)
+    targets = FreshnessTargets(risk=0.05)
+    stretched = period_of(quiet, targets, webhooks=False)
+    assert 300 < stretched <= 4 * 300
+    assert stretched == pytest.approx(min(1200, 300 + math.log(1 / 0.95) * 86_400))
+    assert period_of(busy, targets, webhooks=False) == pytest.approx(300, abs=3)
+    unknown = polled("a", "appointments", 0)  # nothing observed yet: its target
+    assert period_of(unknown, targets, webhooks=False) == 300
+    assert period_of(quiet, FreshnessTargets(risk=0), webhooks=False) == 300
+
+
+# -- budget and feasibility -----------------------------------------------------------------
+
+
+def test_infeasible_targets_are_reported_with_the_quota_that_would_meet_them() -> None:
+    targets = FreshnessTargets(risk=0)
+    # Six practices' appointments at 5m, 2 calls a poll: 6 * 2 * 12 = 144 calls an hour.
+    states = [polled(f"p{i}", "appointments", 400, calls=2.0) for i in range(6)]
+    scarce = run(states, targets, budget=budget(100, reserve=10))
+    report = scarce.feasibility
+    assert not report.feasible
+    assert report.demand == pytest.approx(144)
+    assert report.budget == pytest.approx(90)  # the reserve is no budget
+    assert report.stretch == pytest.approx(1.6)
+    assert report.needed_limit == 160  # 160 less its 10% reserve: 144
+    assert report.late_count == 6 and {x.practice for x in report.late} == {
+        f"p{i}" for i in range(6)
+    }
+    assert "NOT feasible" in report.describe() and "160" in report.describe()
+    # With that quota, the same targets fit.
+    enough = run(states, targets, budget=budget(160, reserve=16)).feasibility
+    assert enough.feasible and enough.needed_limit <= 160
+
+
+def test_polls_never_plan_into_the_reserve_and_leave_backfills_their_share() -> None:
+    targets = FreshnessTargets(risk=0, backfill_share=0.25)
+    due = [polled(f"p{i}", "appointments", 400 + i) for i in range(12)]
+    new = PollState("fresh", "appointments")  # a new practice: its first sync pending
+    # 100 a window, 10 held for interactive callers, 80 used: 10 background permits left.
+    tight = budget(100, used=80, reserve=10)
+    alone = run(due, targets, budget=tight)
+    assert len(alone.syncs) == 10 and len(alone.held) == 2  # the reserve stays whole
+    shared = run([*due, new], targets, budget=tight)
+    kinds = [s.kind for s in shared.syncs]
+    assert kinds.count("backfill") == 1  # queued whatever the budget
+    assert kinds.count("poll") == 7  # 10 * (1 - 0.25), rounded down
+    assert shared.feasibility.budget == pytest.approx(90 * 0.75)
+    # The held ones are the least behind.
+    assert min(s.behind for s in shared.syncs if s.kind == "poll") >= max(
+        s.behind for s in shared.held
+    )
+    spent = run(due, targets, budget=budget(100, used=90, reserve=10))
+    assert spent.syncs == ()  # only the reserve is left: nothing planned into it
+
+
+def test_a_scarce_window_is_paced_not_spent_at_its_start() -> None:
+    targets = FreshnessTargets(risk=0, tick=60)
+    due = [polled(f"p{i}", "appointments", 400 + i) for i in range(40)]
+    # 59 minutes left of a window with 60 permits: a tick takes 4 ticks' even share.
+    early = run(due, targets, budget=budget(60, left=59 * 60))
+    assert len(early.syncs) == 4 and early.allowance == pytest.approx(60 * 4 / 59)
+    # The window's last tick may spend what is left.
+    late = run(due, targets, budget=budget(60, used=40, left=30))
+    assert len(late.syncs) == 20
