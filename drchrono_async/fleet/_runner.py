@@ -74,7 +74,7 @@ class FleetRuntime:
     freshness: FreshnessTargets | None = None  # the targets slices are recorded against
     webhooks: bool = False  # webhooks deliver changes: a webhook-covered poll is a sweep
     clock: Callable[[], float] = time.time  # epoch seconds, for the freshness record
-    # Syncer(full_every=...): None keeps the Syncer's day. A resource without `since` is
+    # Syncer(full_every=...): None keeps the Syncer's default, a day. A resource without `since` is
     # listed only when that much has passed since its last full listing, whatever the
     # schedule: a fleet whose schedule decides when to poll sets it low.
     full_every: float | None = None
@@ -109,14 +109,13 @@ class FleetRuntime:
                         yielded = True
                         syncer.stop()  # the page is written; the rest waits its turn
 
-                more = {} if self.full_every is None else {"full_every": self.full_every}
                 syncer = Syncer(
                     client,
                     store,
                     resources=[resource],
                     progress=progress,
                     shards=self.shards,
-                    **more,
+                    full_every=86_400.0 if self.full_every is None else self.full_every,
                 )
                 self._running.add(syncer)
                 if self.stopping:
