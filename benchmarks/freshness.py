@@ -38,6 +38,7 @@ import math
 import os
 import platform
 import re
+import socket
 import sys
 import time
 import uuid
@@ -55,12 +56,15 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from drchrono_async.fleet import (  # noqa: E402
     FleetConfig,
+    FreshnessTargets,
     PracticeRegistry,
     build_app,
     ensure_schema,
+    freshness_tick,
     schedule_all,
 )
 from drchrono_async.oauth import Token  # noqa: E402
+from drchrono_async.ratelimit import RedisQuota  # noqa: E402
 from drchrono_async.testing import DeliveryLog, Emulator, Simulation  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -72,9 +76,15 @@ FAR = 253_402_300_799.0
 COVERED = ("appointments", "patients", "medications")
 REFERENCE = ("offices", "doctors", "fee_schedules")
 RESOURCES = COVERED + REFERENCE
-CLASSES = {"webhook-covered": COVERED, "reference": REFERENCE}
+CLASSES = {
+    "webhook-covered (versioned)": ("appointments", "patients"),
+    "webhook-covered (marked stale)": ("medications",),
+    "reference (polled)": REFERENCE,
+}
 EVENT_RESOURCE = {"APPOINTMENT": "appointments", "PATIENT": "patients"}
 EVENT_RESOURCE["PATIENT_MEDICATION"] = "medications"
+HOOK_EVENTS = [f"{stem}_{what}" for stem in EVENT_RESOURCE for what in ("CREATE", "MODIFY")]
+SECRET = "bench-freshness-" + "5e" * 12
 # Records per practice by profile: enough pages to make a full listing cost something.
 RECORDS = {
     "small": {"appointments": 200, "patients": 80, "medications": 60},
@@ -139,6 +149,8 @@ class Result:
     added_progress: dict[str, tuple[int, int]] = field(default_factory=dict)
     added_done_after: float | None = None  # hours after it was added
     added_calls: int = 0
+    equal_on_arrival: int | None = None  # stores equal when every change had arrived
+    settled_after: float | None = None  # hours after the activity until every store was equal
     wall: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -149,6 +161,8 @@ class Result:
 async def start_worker(
     s: Settings, schema: str, key: str, *, limit: int, rate: float, extra: list[str]
 ) -> asyncio.subprocess.Process:
+    # Every job lists a resource without `since` in full: the schedule decides when to poll
+    # (the Syncer's own day between full listings is not shortened with the hour).
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -186,8 +200,11 @@ async def start_worker(
         "0.2",
         "--every",
         "0",
+        "--full-every",
+        "0",
         *extra,
         cwd=ROOT,
+        env={**os.environ, "DRCHRONO_WEBHOOK_SECRET": SECRET},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -447,18 +464,35 @@ async def measure(
     profiles = [profile(i) for i in range(n)] + ["medium"]
     sim = Simulation(emu, profiles, seed=s.seed, scale=s.scale, resources=RESOURCES)
     key = prefix + "quota"
-    extra: list[str] = []
-    if variant == "freshness":
-        extra = freshness_flags(s)
-    t0 = await align(s.hour)
-    activity = asyncio.create_task(sim.run(s.hours * HOUR))
     rate = max(10.0, 4 * s.limit / s.hour)
+    extra: list[str] = []
+    port = 0
+    targets = None
+    if variant == "freshness":
+        spec = f"default={s.real(s.target):g}s"
+        extra = ["--freshness", spec, "--sweep", f"{s.real(s.sweep):g}s"]
+        targets = FreshnessTargets.parse(spec, sweep=s.real(s.sweep))
+        port = free_port()
+        emu.webhooks.register(f"http://127.0.0.1:{port}/hooks", SECRET, HOOK_EVENTS)
     workers = [
-        await start_worker(s, schema, key, limit=s.limit, rate=rate, extra=extra)
-        for _ in range(s.workers)
+        await start_worker(
+            s,
+            schema,
+            key,
+            limit=s.limit,
+            rate=rate,
+            extra=extra + (["--webhooks", f"127.0.0.1:{port}"] if port and not i else []),
+        )
+        for i in range(s.workers)
     ]
+    if port:
+        await listening(port)
+    t0 = time.time()  # hours are counted from here (the quota's windows are the epoch's)
+    activity = asyncio.create_task(sim.run(s.hours * HOUR))
     added_at: float | None = None
     added_key = "p_added"
+    all_keys = {**{i: f"p{i:03d}" for i in range(n)}, n: added_key}
+    next_check = 0.0
     looks = 0
     tasks: list[asyncio.Task[Any]] = []
     try:
@@ -468,6 +502,10 @@ async def measure(
         ):
             if variant == "naive":
                 tasks.append(asyncio.create_task(naive_schedule(s, app, registry)))
+            else:
+                assert targets is not None
+                tasks.append(asyncio.create_task(emu.webhooks.deliver_forever(0.02)))
+                tasks.append(asyncio.create_task(tick(s, app, registry, key, rate, targets)))
             end = t0 + s.real(s.hours)
             limit = end + s.real(s.drain)
             while True:
@@ -492,8 +530,16 @@ async def measure(
                     result.added_done_after = (now - added_at) / s.hour
                 watch.take(sim.changes)
                 await watch.look(conn)
-                if activity.done() and not watch.pending and now >= end:
-                    break
+                if activity.done() and not watch.pending and now >= end and now >= next_check:
+                    # Every change arrived: are the stores equal too (a webhook's object
+                    # may lack what a sweep's listing brings)? Looked at once an hour.
+                    next_check = now + s.hour
+                    equal, _, _ = await stores_equal(s.dsn, registry, all_keys, emu)
+                    if result.equal_on_arrival is None:
+                        result.equal_on_arrival = equal
+                    if equal == len(all_keys):
+                        result.settled_after = (time.time() - end) / s.hour
+                        break
                 if now >= limit:
                     break
     finally:
@@ -520,8 +566,46 @@ async def measure(
     return sim
 
 
-def freshness_flags(s: Settings) -> list[str]:
-    raise SystemExit("the freshness variant needs the fleet's webhooks and scheduler")
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def listening(port: int) -> None:
+    """Wait until the worker's webhook receiver accepts connections."""
+    for _ in range(300):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError("the worker's webhook receiver did not start")
+
+
+async def tick(
+    s: Settings,
+    app: Any,
+    registry: PracticeRegistry,
+    key: str,
+    rate: float,
+    targets: FreshnessTargets,
+) -> None:
+    """The freshness scheduler's tick, as the workers' periodic task runs it, at its 60 s
+    scaled (a cron's tick cannot be shortened; the workers' own ticks still run too)."""
+    redis = aioredis.Redis.from_url(s.redis)
+    quota = RedisQuota(
+        redis, key=key, limit=s.limit, window=s.hour, reserve=0, rate=rate, burst=20.0
+    )
+    try:
+        while True:
+            await freshness_tick(app, registry, quota, targets, webhooks=True, window=s.hour)
+            await asyncio.sleep(max(0.2, 60.0 / s.scale))
+    finally:
+        await redis.aclose()
 
 
 async def naive_schedule(s: Settings, app: Any, registry: PracticeRegistry) -> None:
@@ -529,14 +613,6 @@ async def naive_schedule(s: Settings, app: Any, registry: PracticeRegistry) -> N
     while True:
         await asyncio.sleep(s.real(s.every))
         await schedule_all(app, registry, window=s.hour)
-
-
-async def align(window: float) -> float:
-    """Sleep to the next window boundary; returns it."""
-    now = time.time()
-    at = math.floor(now / window) * window + window
-    await asyncio.sleep(at - now)
-    return at
 
 
 async def added_done(registry: PracticeRegistry, key: str, practice: Any) -> bool:
@@ -596,7 +672,7 @@ def table(s: Settings, results: list[Result]) -> list[str]:
     lines = [
         "| variant | practices | webhooks lost | class | changes | staleness p50 / p95 / max |"
         " never arrived | calls / hour | quota left | 429s | stores equal at the end |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         for name, members in CLASSES.items():
@@ -607,9 +683,19 @@ def table(s: Settings, results: list[Result]) -> list[str]:
                 f"| {r.variant} | {r.practices} | {r.loss:.0%} | {name} | {len(values)} |"
                 f" {figures} | {never} | {r.calls_per_hour:.0f} (peak {r.peak_window}) |"
                 f" {1 - r.calls_per_hour / s.limit:.0%} | {r.throttled} |"
-                f" {r.equal} of {r.compared} |"
+                f" {settled(r)} |"
             )
     return lines
+
+
+def settled(r: Result) -> str:
+    text = f"{r.equal} of {r.compared}"
+    if r.equal_on_arrival is not None and r.equal_on_arrival != r.equal:
+        text += f" ({r.equal_on_arrival} when the last change arrived"
+        if r.settled_after is not None:
+            text += f"; all {r.settled_after:.1f} h after the activity"
+        text += ")"
+    return text
 
 
 def detail(results: list[Result]) -> list[str]:
@@ -702,9 +788,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N=3 for a few hours")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.practices, args.hours, args.drain, args.loss = "3", 2.0, 3.0, 0.0
-        args.hour = min(args.hour, 12.0)
+    if args.quick:  # a smoke run: the sweep's floor (60 s) bounds how short an hour gets
+        args.practices, args.hours, args.drain, args.loss = "3", 1.0, 3.0, 0.0
+        args.hour, args.sweep, args.target, args.every = 20.0, 3.0, 3.0, 0.5
     s = Settings(
         args.dsn,
         args.redis,
