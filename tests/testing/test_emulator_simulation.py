@@ -238,3 +238,43 @@ async def test_redelivery_delays_shorten_with_the_hour_and_deliver_forever_sends
             emu.webhooks.redelivery_after = bad  # type: ignore[assignment]
     with pytest.raises(InvalidRequestError):
         await emu.webhooks.deliver_forever(0)
+
+
+async def test_staff_work_is_never_throttled_by_the_api_quota() -> None:
+    emu = Emulator(seed=3, clock=VirtualClock(start=START), sizes=TINY, quota=2)
+    for _ in range(5):  # more than the quota, all made
+        await emu.activity.act("patients", "change")
+    assert emu.count(status=429) == 0 and emu.count(status=204) == 5
+    headers = {"Authorization": f"Bearer {emu.access_token}"}
+    async with httpx.AsyncClient(
+        transport=emu.transport, base_url=emu.base_url, headers=headers
+    ) as client:
+        statuses = [(await client.get("/api/doctors")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]  # the application's own calls still are
+
+
+async def test_deliveries_go_out_concurrency_at_a_time_in_due_order() -> None:
+    emu = emulator(1)
+    inflight = peak = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal inflight, peak
+        while (await receive()).get("more_body"):
+            pass
+        inflight += 1
+        peak = max(peak, inflight)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        inflight -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    emu.webhooks.transport = httpx.ASGITransport(app)
+    emu.webhooks.register("http://sink.test/h", "s3cret", ["PATIENT_MODIFY"])
+    ids = [emu.webhooks.emit("PATIENT_MODIFY", {"id": i})[0] for i in range(10)]
+    emu.webhooks.concurrency = 4
+    made = await emu.webhooks.deliver_due()
+    assert [e.delivery_id for e in made] == ids and {e.outcome for e in made} == {"delivered"}
+    assert peak == 4
+    with pytest.raises(InvalidRequestError):
+        emu.webhooks.concurrency = 0
