@@ -184,6 +184,15 @@ def add_parsers(commands: Any) -> None:
         help="windows a first backfill's past is cut into, listed at once (see sync --help)",
     )
     worker.add_argument(
+        "--full-every",
+        type=duration(zero=True, high=366 * 86_400),
+        default=None,
+        metavar="DURATION",
+        help="a resource without `since` (offices, doctors, medications...) is listed in full "
+        "by a job only this long after its last full listing; jobs before then skip it "
+        "(default: 1d; 0: every job lists it)",
+    )
+    worker.add_argument(
         "--max-wait",
         type=duration(low=0.001, high=86_400),
         default="30s",
@@ -504,6 +513,7 @@ async def _worker(args: argparse.Namespace) -> int:
                     poll=args.poll,
                     exit_when_done=args.exit_when_done,
                     shards=args.shards,
+                    full_every=args.full_every,
                 )
     finally:
         hooks.close()

@@ -76,6 +76,10 @@ class FleetRuntime:
     freshness: FreshnessTargets | None = None  # the targets slices are recorded against
     webhooks: bool = False  # webhooks deliver changes: a webhook-covered poll is a sweep
     clock: Callable[[], float] = time.time  # epoch seconds, for the freshness record
+    # Syncer(full_every=...): None keeps the Syncer's default, a day. A resource without `since` is
+    # listed only when that much has passed since its last full listing, whatever the
+    # schedule: a fleet whose schedule decides when to poll sets it low.
+    full_every: float | None = None
     _running: set[Syncer] = attrs.field(factory=set, init=False)
     stopping: bool = attrs.field(default=False, init=False)
 
@@ -109,7 +113,12 @@ class FleetRuntime:
                         syncer.stop()  # the page is written; the rest waits its turn
 
                 syncer = Syncer(
-                    client, store, resources=[resource], progress=progress, shards=self.shards
+                    client,
+                    store,
+                    resources=[resource],
+                    progress=progress,
+                    shards=self.shards,
+                    full_every=86_400.0 if self.full_every is None else self.full_every,
                 )
                 self._running.add(syncer)
                 if self.stopping:

@@ -47,6 +47,7 @@ async def run_worker(
     poll: float = 1.0,
     exit_when_done: bool = False,
     shards: int = 1,
+    full_every: float | None = None,
 ) -> None:
     """Run a worker until SIGINT/SIGTERM (with `signals`) or until `stop` is set.
 
@@ -62,10 +63,17 @@ async def run_worker(
         exit_when_done: return once the queue holds no sync job (the drain is logged
             either way).
         shards: `Syncer(shards=...)` of each job: windows a first backfill's past is cut in.
+        full_every: `Syncer(full_every=...)` of each job: seconds since a resource without
+            `since` was last listed in full before a job lists it again (None: the Syncer's
+            default, a day; a job before then does nothing for it).
     """
     check_int(concurrency, "concurrency", low=1, high=256)
     shards = check_int(shards, "shards", low=1, high=256)
     poll = check_number(poll, "poll", low=0.05, high=60, kind="a number of seconds")
+    if full_every is not None:
+        full_every = check_number(
+            full_every, "full_every", low=0, high=366 * 86_400, kind="a number of seconds"
+        )
     stop = stop or asyncio.Event()
     app = build_app(config)
     async with PracticeRegistry(config.dsn, schema=config.schema) as registry:
@@ -77,6 +85,7 @@ async def run_worker(
             quota_window=float(getattr(getattr(quota, "params", None), "window", 3600.0)),
             oauth=oauth,
             shards=shards,
+            full_every=full_every,
             freshness=config.freshness,
             webhooks=config.webhooks,
         )

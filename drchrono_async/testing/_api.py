@@ -577,6 +577,11 @@ class Api:
         self._notify(endpoint, "MODIFY", row)
         return EmuResponse(204, b"", None)
 
+    def stamp(self, row: Row, data: dict[str, Any]) -> None:
+        """Give `row` the values `data` as a write at the clock's now does (its `updated_at`
+        stamped); for reference data staff change outside the API (see `Activity.act`)."""
+        self._stamp(row, data)
+
     def _stamp(self, row: Row, data: dict[str, Any]) -> None:
         stamp = self.now().isoformat(timespec="seconds")
         if "updated_at" in data:

@@ -19,7 +19,7 @@ from drchrono_async.ratelimit import Clock, SystemClock
 from .._checks import check_choice, check_int, check_number
 from .._ids import MAX_INT_ID as MAX_ID
 from ..errors import InvalidRequestError
-from ._activity import Activity
+from ._activity import STAFF_CLIENT_ID, Activity
 from ._api import Api
 from ._faults import FaultContext, Faults
 from ._log import LogEntry, RequestLog
@@ -107,7 +107,10 @@ class Emulator:
             redirect_uri=redirect_uri,
         )
         self.webhooks = Webhooks(
-            self.clock, random.Random(f"webhooks:{seed}"), practices=len(all_sizes)
+            self.clock,
+            random.Random(f"webhooks:{seed}"),
+            practices=len(all_sizes),
+            loss_rng=random.Random(f"webhook-loss:{seed}"),
         )
         # Practice 0 is seeded exactly as a one-practice emulator always was.
         self._practices = tuple(
@@ -388,7 +391,9 @@ class Emulator:
         if fault == "429":
             until = self.window_resets_at()
             return self._throttled(until), token.practice
-        wait = self._quota.take(self._quota_key(token), self.clock.now())
+        # Staff work through DrChrono's own web application, which no API quota limits.
+        staff = token.client_id == STAFF_CLIENT_ID
+        wait = None if staff else self._quota.take(self._quota_key(token), self.clock.now())
         if wait is not None:
             return self._throttled(self.clock.now() + wait), token.practice
         early = self._early_fault(fault)

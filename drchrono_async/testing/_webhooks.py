@@ -11,7 +11,13 @@ What a delivery looks like, as the reference and the live service have it: a POS
 `{"receiver": <the hook, without its secret>, "object": <the record as the API serialises
 it>}`. The body is frozen when the event happens: a redelivery carries the object as it was
 then. Only a 2xx answer counts; anything else, a connection error or a timeout is retried at
-+1 h, +3 h and +7 h of the emulator's clock after the event, then given up.
++1 h, +3 h and +7 h of the emulator's clock after the event (`redelivery_after`, which a
+benchmark on a shortened hour shortens too), then given up.
+
+`loss` (0 by default) is the probability that a delivery is lost on the way: it is never
+sent, redeliveries included, and the log says so (outcome `"lost"`, attempt 0), so that a test
+or benchmark knows which changes only a sweep can bring. `deliver_forever()` delivers in the
+background, as the live service does.
 
 An emulator with several practices has one `webhooks` for the application, as the live service
 has one set of hooks per app: a hook registered with `practice=None` (the default) hears the
@@ -24,11 +30,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import random
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -37,6 +43,7 @@ import orjson
 
 from .._checks import check_int, check_number
 from ..errors import InvalidRequestError
+from ._deliveries import DeliveryLog, DeliveryLogEntry, Outcome, PendingDelivery
 
 if TYPE_CHECKING:
     from drchrono_async.ratelimit import Clock
@@ -68,16 +75,16 @@ REFERENCE_EVENTS = frozenset(
 DELETE_EVENTS = frozenset(f"{stem}_DELETE" for stem in EVENT_STEMS.values())
 EVENTS = REFERENCE_EVENTS | DELETE_EVENTS | {"PING"}
 
-REDELIVERY_AFTER = (3600.0, 3 * 3600.0, 7 * 3600.0)  # seconds after the event
+REDELIVERY_AFTER: tuple[float, ...] = (3600.0, 3 * 3600.0, 7 * 3600.0)  # after the event, s
 _MAX_HOOKS = 100
 _MAX_URL = 2048
 _MAX_SECRET = 512
 _MAX_PENDING = 100_000
-_MAX_LOG = 10_000
 _MAX_VERIFY_BODY = 64 * 1024
 _MAX_TIMEOUT = 300.0
 
-Outcome = Literal["delivered", "failed", "given_up", "dropped"]
+_MAX_REDELIVERIES = 10
+_MAX_REDELIVERY_AFTER = 7 * 86_400.0
 
 
 @attrs.frozen
@@ -100,59 +107,6 @@ class Hook:
         return {"id": self.id, "callback_url": self.url, "events": sorted(self.events)}
 
 
-@attrs.frozen
-class DeliveryLogEntry:
-    """One attempt: `status` is the answer's code, or None with `error` naming what failed
-    (`"timeout"`, `"connect"`, an exception's class name)."""
-
-    delivery_id: str
-    event: str
-    hook_id: int
-    attempt: int
-    status: int | None
-    error: str | None
-    at: float
-    outcome: Outcome
-
-
-@attrs.frozen
-class PendingDelivery:
-    """A delivery waiting for its next attempt (`attempts` made so far, next one at `due`)."""
-
-    delivery_id: str
-    event: str
-    hook_id: int
-    attempts: int
-    due: float
-    event_time: float
-
-
-class DeliveryLog:
-    """The last attempts, oldest first (bounded; older entries fall off)."""
-
-    def __init__(self, maxlen: int = _MAX_LOG) -> None:
-        self._entries: deque[DeliveryLogEntry] = deque(maxlen=maxlen)
-
-    def append(self, entry: DeliveryLogEntry) -> None:
-        self._entries.append(entry)
-
-    def __iter__(self) -> Iterator[DeliveryLogEntry]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __getitem__(self, index: int) -> DeliveryLogEntry:
-        return self._entries[index]
-
-    def of(self, delivery_id: str) -> list[DeliveryLogEntry]:
-        """Every logged attempt of one delivery."""
-        return [e for e in self._entries if e.delivery_id == delivery_id]
-
-    def __repr__(self) -> str:
-        return f"DeliveryLog({len(self._entries)} attempts)"
-
-
 @attrs.define
 class _Delivery:
     id: str
@@ -163,6 +117,7 @@ class _Delivery:
     due: float
     seq: int
     attempts: int = 0
+    record_id: str | None = None
 
 
 class Webhooks:
@@ -177,10 +132,21 @@ class Webhooks:
     """
 
     def __init__(
-        self, clock: Clock, rng: random.Random, *, timeout: float = 10.0, practices: int = 1
+        self,
+        clock: Clock,
+        rng: random.Random,
+        *,
+        timeout: float = 10.0,
+        practices: int = 1,
+        loss_rng: random.Random | None = None,
     ) -> None:
         self._clock = clock
         self._rng = rng
+        # Its own generator: setting a loss leaves delivery ids as they were.
+        self._loss_rng = loss_rng if loss_rng is not None else random.Random("webhook-loss")
+        self._loss = 0.0
+        self._redelivery = REDELIVERY_AFTER
+        self._concurrency = 1
         self._practices = practices
         self.transport: httpx.AsyncBaseTransport | None = None
         self.client: httpx.AsyncClient | None = None
@@ -201,6 +167,55 @@ class Webhooks:
         self._timeout = check_number(
             value, "timeout", low=0, low_open=True, high=_MAX_TIMEOUT, kind="a number of seconds"
         )
+
+    @property
+    def concurrency(self) -> int:
+        """Deliveries sent at once by `deliver_due` (1, the default: one after another)."""
+        return self._concurrency
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        self._concurrency = check_int(value, "concurrency", low=1, high=256)
+
+    @property
+    def loss(self) -> float:
+        """The probability (0..1) that a delivery is lost: never sent, nor redelivered."""
+        return self._loss
+
+    @loss.setter
+    def loss(self, value: float) -> None:
+        self._loss = check_number(value, "loss", low=0, high=1, kind="a probability")
+
+    @property
+    def redelivery_after(self) -> tuple[float, ...]:
+        """Seconds after the event at which a failed delivery is tried again (the live
+        service: 1 h, 3 h, 7 h), increasing; after the last, it is given up."""
+        return self._redelivery
+
+    @redelivery_after.setter
+    def redelivery_after(self, value: Iterable[float]) -> None:
+        if isinstance(value, (str, bytes)):
+            raise InvalidRequestError("redelivery_after must be a sequence of seconds")
+        try:
+            delays = tuple(value)
+        except TypeError:
+            raise InvalidRequestError("redelivery_after must be a sequence of seconds") from None
+        if len(delays) > _MAX_REDELIVERIES:
+            raise InvalidRequestError(f"redelivery_after holds at most {_MAX_REDELIVERIES} delays")
+        checked = tuple(
+            check_number(
+                d,
+                "redelivery_after",
+                low=0,
+                low_open=True,
+                high=_MAX_REDELIVERY_AFTER,
+                kind="a number of seconds",
+            )
+            for d in delays
+        )
+        if any(b <= a for a, b in itertools.pairwise(checked)):
+            raise InvalidRequestError("redelivery_after must increase")
+        self._redelivery = checked
 
     # --- hooks ----------------------------------------------------------------------------
 
@@ -287,14 +302,22 @@ class Webhooks:
             return []
         record = obj()
         now = self._clock.now()
+        raw_id = record.get("id")
+        record_id = str(raw_id) if isinstance(raw_id, (int, str)) else None
         ids = []
         for hook in hooks:
             # Serialised now: a redelivery carries the object as it was at the event.
             body = orjson.dumps({"receiver": hook.as_json(), "object": record})
-            delivery = _Delivery(self._new_id(), event, hook.id, body, now, now, self._next())
+            delivery = _Delivery(
+                self._new_id(), event, hook.id, body, now, now, self._next(), record_id=record_id
+            )
             ids.append(delivery.id)
             if len(self._queue) >= _MAX_PENDING:
                 self._log(delivery, None, "queue_full", "dropped")
+                continue
+            # Drawn only when set, so a run without loss draws exactly as before.
+            if self._loss and self._loss_rng.random() < self._loss:
+                self._log(delivery, None, None, "lost")
                 continue
             self._queue[delivery.id] = delivery
         return ids
@@ -307,6 +330,11 @@ class Webhooks:
             PendingDelivery(d.id, d.event, d.hook_id, d.attempts, d.due, d.event_time)
             for d in waiting
         )
+
+    @property
+    def lost(self) -> list[str]:
+        """Ids of deliveries lost on the way (see `loss`; as far as the log reaches)."""
+        return [e.delivery_id for e in self.log if e.outcome == "lost"]
 
     @property
     def given_up(self) -> list[str]:
@@ -333,8 +361,22 @@ class Webhooks:
                 )
                 if not due:
                     return made
-                for delivery in due:
-                    made.append(await self._attempt(client, delivery))
+                # In due order, `concurrency` at a time (the live service does not wait for
+                # one receiver's answer before the next delivery).
+                step = self._concurrency
+                for i in range(0, len(due), step):
+                    batch = [self._attempt(client, d) for d in due[i : i + step]]
+                    made.extend(await asyncio.gather(*batch))
+
+    async def deliver_forever(self, interval: float = 1.0) -> None:
+        """Deliver what is due every `interval` seconds of the emulator's clock, until
+        cancelled (run it as a task: the live service delivers in the background)."""
+        interval = check_number(
+            interval, "interval", low=0, low_open=True, high=3600, kind="a number of seconds"
+        )
+        while True:
+            await self.deliver_due()
+            await self._clock.sleep(interval)
 
     async def ping(self, hook_id: int) -> DeliveryLogEntry:
         """Send a PING to a hook at once (one attempt, never redelivered)."""
@@ -377,8 +419,8 @@ class Webhooks:
         if error is None and _ok(status):
             del self._queue[delivery.id]
             return self._log(delivery, status, None, "delivered")
-        if delivery.attempts <= len(REDELIVERY_AFTER):
-            delivery.due = delivery.event_time + REDELIVERY_AFTER[delivery.attempts - 1]
+        if delivery.attempts <= len(self._redelivery):
+            delivery.due = delivery.event_time + self._redelivery[delivery.attempts - 1]
             return self._log(delivery, status, error, "failed")
         del self._queue[delivery.id]
         return self._log(delivery, status, error, "given_up")
@@ -432,6 +474,7 @@ class Webhooks:
             error,
             self._clock.now(),
             outcome,
+            delivery.record_id,
         )
         self.log.append(entry)
         return entry
