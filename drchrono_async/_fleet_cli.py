@@ -190,7 +190,8 @@ def add_parsers(commands: Any) -> None:
         metavar="DURATION",
         help="a resource without `since` (offices, doctors, medications...) is listed in full "
         "by a job only this long after its last full listing; jobs before then skip it "
-        "(default: 1d; 0: every job lists it)",
+        "(default: 0 with --freshness, whose planner decides when a poll is due; else 1d; 0: "
+        "every job lists it)",
     )
     worker.add_argument(
         "--max-wait",

@@ -76,9 +76,10 @@ class FleetRuntime:
     freshness: FreshnessTargets | None = None  # the targets slices are recorded against
     webhooks: bool = False  # webhooks deliver changes: a webhook-covered poll is a sweep
     clock: Callable[[], float] = time.time  # epoch seconds, for the freshness record
-    # Syncer(full_every=...): None keeps the Syncer's default, a day. A resource without `since` is
-    # listed only when that much has passed since its last full listing, whatever the
-    # schedule: a fleet whose schedule decides when to poll sets it low.
+    # Syncer(full_every=...): a resource without `since` is listed only when that much has
+    # passed since its last full listing, whatever the schedule. None: 0 with `freshness`
+    # (the planner decides when a poll is due, so every poll lists), else the Syncer's
+    # default, a day.
     full_every: float | None = None
     _running: set[Syncer] = attrs.field(factory=set, init=False)
     stopping: bool = attrs.field(default=False, init=False)
@@ -118,7 +119,7 @@ class FleetRuntime:
                     resources=[resource],
                     progress=progress,
                     shards=self.shards,
-                    full_every=86_400.0 if self.full_every is None else self.full_every,
+                    full_every=self._full_every(),
                 )
                 self._running.add(syncer)
                 if self.stopping:
@@ -194,6 +195,11 @@ class FleetRuntime:
                 key,
                 type(exc).__name__,
             )
+
+    def _full_every(self) -> float:
+        if self.full_every is not None:
+            return self.full_every
+        return 0.0 if self.freshness is not None else 86_400.0
 
     async def _client(self, practice: Practice) -> DrChronoClient:
         options: dict[str, Any] = {
