@@ -8,6 +8,7 @@ except under CI=true, where they fail.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -117,3 +118,22 @@ async def queue_everything(config: FleetConfig) -> None:
     await ensure_schema(app, config)
     async with app.open_async(), PracticeRegistry(config.dsn, schema=config.schema) as reg:
         await schedule_all(app, reg, window=3600.0)
+
+
+async def printed(proc: asyncio.subprocess.Process, pattern: str, what: str) -> str:
+    """The first group of `pattern` in the worker's stderr (e.g. the address it serves at);
+    its stderr is drained from then on, so the worker never blocks on a full pipe."""
+    assert proc.stderr is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+        assert line, f"the worker ended before serving {what}"
+        if found := re.search(pattern, line):
+            break
+
+    async def drain() -> None:
+        assert proc.stderr is not None
+        while await proc.stderr.read(65_536):
+            pass
+
+    asyncio.get_running_loop().create_task(drain())
+    return found.group(1)

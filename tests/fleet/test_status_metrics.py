@@ -9,7 +9,6 @@ registry and the job queue, never from the API.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import time
 
@@ -24,27 +23,9 @@ from drchrono_async.testing import Emulator
 from tests.ratelimit.conftest import REDIS_URL
 from tests.test_metrics import get, parse, value
 
-from .conftest import POSTGRES_DSN, config_for, queue_everything, wait_until_idle
+from .conftest import POSTGRES_DSN, config_for, printed, queue_everything, wait_until_idle
 from .test_processes import ROOT, stop_worker
 from .test_worker import fixed
-
-
-async def metrics_port(proc: asyncio.subprocess.Process) -> int:
-    """The port the worker printed; its stderr is drained from then on."""
-    assert proc.stderr is not None
-    while True:
-        line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
-        assert line, "the worker ended before serving metrics"
-        if found := re.search(r"metrics at http://127\.0\.0\.1:(\d+)/metrics", line):
-            break
-
-    async def drain() -> None:
-        assert proc.stderr is not None
-        while await proc.stderr.read(65_536):
-            pass
-
-    asyncio.get_running_loop().create_task(drain())
-    return int(found.group(1))
 
 
 async def test_a_worker_serves_metrics_and_status_reads_each_practice(
@@ -66,7 +47,9 @@ async def test_a_worker_serves_metrics_and_status_reads_each_practice(
             cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            port = await metrics_port(proc)
+            port = int(
+                await printed(proc, r"metrics at http://127\.0\.0\.1:(\d+)/metrics", "metrics")
+            )
             await wait_until_idle(schema)
             code, text = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics")
             health = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")

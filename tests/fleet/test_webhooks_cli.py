@@ -5,7 +5,6 @@ secret comes from the environment; no secret, or a port in use, is one line and 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import sys
 
@@ -19,30 +18,12 @@ from drchrono_async.testing import Emulator
 from tests.ratelimit.conftest import REDIS_URL
 from tests.test_cli_operating import ROOT, _env
 
-from .conftest import POSTGRES_DSN, config_for, queue_everything, wait_until_idle
+from .conftest import POSTGRES_DSN, config_for, printed, queue_everything, wait_until_idle
 from .test_processes import stop_worker
 from .test_webhooks_routing import patch
 
 OLD, NEW = "whsec-CLI-OLD-11aa22bb", "whsec-CLI-NEW-33cc44dd"
 SIZES = {name: 0 for name in BY_NAME} | {"doctors": 1, "offices": 1, "users": 1, "patients": 3}
-
-
-async def webhooks_url(proc: asyncio.subprocess.Process) -> str:
-    """The address the worker printed; its stderr is drained from then on."""
-    assert proc.stderr is not None
-    while True:
-        line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
-        assert line, "the worker ended before serving webhooks"
-        if found := re.search(r"webhooks at (http://127\.0\.0\.1:\d+/)", line):
-            break
-
-    async def drain() -> None:
-        assert proc.stderr is not None
-        while await proc.stderr.read(65_536):
-            pass
-
-    asyncio.get_running_loop().create_task(drain())
-    return found.group(1)
 
 
 async def test_a_worker_receives_webhooks_for_the_practices_it_syncs(
@@ -63,7 +44,7 @@ async def test_a_worker_receives_webhooks_for_the_practices_it_syncs(
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            hooks = await webhooks_url(proc)
+            hooks = await printed(proc, r"webhooks at (http://127\.0\.0\.1:\d+/)", "webhooks")
             await wait_until_idle(schema)  # the doctors slice: the practice's owner learned
             hook = emu.webhooks.register(hooks + "drchrono", NEW, ["PATIENT_MODIFY"])
             assert not await emu.webhooks.verify(hook)  # the first secret answers it
