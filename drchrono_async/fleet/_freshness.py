@@ -29,7 +29,7 @@ import attrs
 
 from .._checks import check_int, check_number
 from ..errors import InvalidRequestError
-from ..sync import DEFAULT_RESOURCES
+from ..sync import DEFAULT_RESOURCES, versioned
 from ..webhooks import EVENT_RESOURCES
 
 __all__ = ["CLASSES", "CLASS_TARGETS", "DEFAULT_SWEEP", "WEBHOOK_RESOURCES", "FreshnessTargets"]
@@ -103,7 +103,11 @@ def _classes() -> Mapping[str, str]:
 CLASSES: Mapping[str, str] = _classes()
 """Every syncable resource -> its class (a key of `CLASS_TARGETS`)."""
 
-WEBHOOK_RESOURCES: frozenset[str] = frozenset(EVENT_RESOURCES.values()) & frozenset(CLASSES)
+# A webhook of a record without a version only marks its row stale (the change itself comes
+# with the next listing), so such resources are polled by their targets, webhooks or not.
+WEBHOOK_RESOURCES: frozenset[str] = frozenset(
+    name for name in EVENT_RESOURCES.values() if name in CLASSES and versioned(name)
+)
 """The resources whose changes webhooks deliver (swept, not polled, with webhooks on)."""
 
 

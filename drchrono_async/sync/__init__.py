@@ -9,7 +9,7 @@ from ._pg_values import lock_key as pg_lock_key
 from ._planning import default_verbose
 from ._postgres import PostgresStore
 from ._report import Outcome, ResourceReport, SyncReport
-from ._rows import DELETED_FIELDS, key_of
+from ._rows import DELETED_FIELDS, key_of, versioned
 from ._sql import check_name, payload_checksum
 from ._sqlite import SQLiteStore
 from ._state import Checkpoint
@@ -44,4 +44,5 @@ __all__ = [
     "resource_statuses",
     "store_status",
     "syncable",
+    "versioned",
 ]

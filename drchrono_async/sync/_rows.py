@@ -191,6 +191,16 @@ def has_version(endpoint: Endpoint) -> bool:
     return record_type is not None and "updated_at" in {f.name for f in api_fields(record_type)}
 
 
+def versioned(resource: str) -> bool:
+    """Whether the records of endpoint `resource` carry a version: a webhook's object is then
+    written as it is; without one (allergies, problems, medications) it only marks the row
+    stale, and a listing or GET brings the change."""
+    from .._endpoints import BY_NAME
+
+    endpoint = BY_NAME.get(resource)
+    return endpoint is not None and has_version(endpoint)
+
+
 def row_from(
     record: Record,
     endpoint: Endpoint,

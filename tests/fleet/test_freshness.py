@@ -11,7 +11,15 @@ import attrs
 import pytest
 
 from drchrono_async.errors import InvalidRequestError
-from drchrono_async.fleet import Budget, FreshnessTargets, PollState, observe_slice, period_of, plan
+from drchrono_async.fleet import (
+    WEBHOOK_RESOURCES,
+    Budget,
+    FreshnessTargets,
+    PollState,
+    observe_slice,
+    period_of,
+    plan,
+)
 
 NOW = 1_767_225_600.0 + 1800  # half past an hour
 HOUR = 3600.0
@@ -151,6 +159,17 @@ def test_a_webhook_covered_resource_is_only_swept() -> None:
         ("appointments", "poll"),
         ("offices", "poll"),
     ]
+
+
+def test_a_resource_whose_webhooks_only_mark_rows_stale_is_polled_by_its_target() -> None:
+    """Medications, allergies, problems and clinical notes carry no version: their webhooks
+    only mark a row stale, so webhooks or not they are polled by target, never only swept."""
+    assert {"appointments", "patients"} <= WEBHOOK_RESOURCES
+    assert not {"medications", "allergies", "problems", "clinical_notes"} & WEBHOOK_RESOURCES
+    targets = FreshnessTargets(risk=0, sweep=6 * HOUR)
+    found = run([polled("a", "medications", 5 * HOUR)], targets, webhooks=True)
+    assert [(s.resource, s.kind) for s in found.syncs] == [("medications", "poll")]
+    assert found.periods[("a", "medications")] == targets.target("medications") == 4 * HOUR
 
 
 def sweep(state: PollState, changes: int, targets: FreshnessTargets) -> tuple[PollState, int]:
