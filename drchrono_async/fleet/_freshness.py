@@ -15,8 +15,9 @@ promises, and when it cannot). Defaults go by class of resource:
 Why these: an unchanged resource costs about one call a poll, so with these defaults a
 practice costs `12 + 8 x 2 + 24 / 4 + 23 / 24`, some 35 calls an hour (an hourly quota of 500
 for every practice serves a dozen), against about 204 for a pass over everything (~51
-calls) every 15 minutes; with webhooks on, the eight resources they cover cost a sweep
-each every 6 hours, and a practice about 16 calls an hour.
+calls) every 15 minutes; with webhooks on, the four resources whose webhooks carry the
+change (appointments, patients, line items, tasks) cost a sweep each every 6 hours, and a
+practice about 18 calls an hour.
 """
 
 from __future__ import annotations
