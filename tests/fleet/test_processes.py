@@ -157,8 +157,8 @@ async def test_two_workers_never_run_one_resource_at_once(
 @pytest.mark.parametrize(
     "big",
     [
-        # 15 calls: the kill lands after 8, with both resources part-way.
-        pytest.param({"appointments": 2000, "patients": 1000}, id="3k"),
+        # 10 calls: the kill lands after 5, with both resources part-way.
+        pytest.param({"appointments": 1250, "patients": 750}, id="2k"),
         pytest.param({"appointments": 3000, "patients": 1500}, id="4.5k", marks=pytest.mark.soak),
     ],
 )
@@ -171,7 +171,7 @@ async def test_a_worker_killed_mid_job_loses_nothing(
         reached = asyncio.Event()
 
         def count(_: object) -> None:
-            if len(emu.requests) >= 8:
+            if len(emu.requests) >= 5:
                 reached.set()
 
         emu.faults.hook = count
