@@ -241,7 +241,7 @@ async def resource_statuses(
     the store holds a checkpoint of.
     """
     from .sync import DEFAULT_RESOURCES
-    from .sync._state import load
+    from .sync import load_checkpoint as load
 
     chosen = _resource_names(resources)
     out: list[ResourceStatus] = []
@@ -301,12 +301,13 @@ async def resource_statuses(
 async def _relations(dsn: str, names: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of (schema, table) exist, on one plain connection (nothing is created)."""
     from .sync import PostgresStore
-    from .sync._pg_session import PgSession
 
-    session = PgSession(PostgresStore(dsn, schema=names[0][0]).settings)
+    # Through the store's public seams: a connection of its own (no pool, nothing created)
+    # and its guard, which types a failure as the store's other operations do.
+    store = PostgresStore(dsn, schema=names[0][0])
 
     async def look() -> set[tuple[str, str]]:
-        conn = await session.connect()
+        conn = await store.connect("read the store's state")
         try:
             cur = await conn.execute(
                 "SELECT i, to_regclass(n) IS NOT NULL FROM unnest(%s::text[])"
@@ -317,7 +318,7 @@ async def _relations(dsn: str, names: Sequence[tuple[str, str]]) -> set[tuple[st
         finally:
             await conn.close()
 
-    return await session.guard("read the store's state", "", look)
+    return await store.guard("read the store's state", look)
 
 
 def _sqlite_has_state(path: Path) -> bool:

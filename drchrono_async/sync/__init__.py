@@ -13,6 +13,7 @@ from ._rows import DELETED_FIELDS, key_of, versioned
 from ._sql import check_name, payload_checksum
 from ._sqlite import SQLiteStore
 from ._state import Checkpoint
+from ._state import load as load_checkpoint
 from ._store import Column, Row, SyncStore, WriteResult
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "check_name",
     "default_verbose",
     "key_of",
+    "load_checkpoint",
     "not_synced",
     "payload_checksum",
     "pg_lock_key",
