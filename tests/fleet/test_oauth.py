@@ -49,7 +49,7 @@ async def oauth_worker(
 async def test_concurrent_jobs_refresh_an_expiring_token_once(
     registry: PracticeRegistry, quota_factory: Callable[..., RedisQuota]
 ) -> None:
-    emu = Emulator(seed=31, sizes={"appointments": 1500, "patients": 1000})
+    emu = Emulator(seed=31, sizes={"appointments": 600, "patients": 400})
     async with emu.serve() as url:
         old = Token(emu.access_token, emu.refresh_token, time.time() + 60)  # inside the margin
         await registry.add("clinic", old, base_url=url, resources=RESOURCES, auth="oauth")
