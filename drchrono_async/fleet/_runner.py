@@ -181,9 +181,10 @@ class FleetRuntime:
                 started=started,
                 ended=self.clock(),
                 calls=result.calls,
-                # Rows re-listed as the store held them count `unchanged`, not `written`:
-                # a sweep over what webhooks already applied finds no change.
-                changes=result.written + result.deleted,
+                # Rows re-listed as the store held them count `unchanged`, not `written`,
+                # and rows written at the version held (the verbose keys a webhook's object
+                # lacks) `revised`: a sweep over what webhooks applied finds no change.
+                changes=result.written - result.revised + result.deleted,
                 done=result.outcome in (SyncOutcome.DONE, SyncOutcome.SKIPPED),
                 targets=self.freshness,
                 webhooks=self.webhooks,

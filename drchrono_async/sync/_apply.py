@@ -5,7 +5,8 @@ event, so deliveries arrive out of order. The rule (`apply_event`):
 
 - a CREATE or MODIFY of a record with a version (`updated_at`) goes through the sync's upsert
   rule: it never replaces a newer row, and revives a deleted row only when it is strictly
-  newer than the delete;
+  newer than the delete. Its object is the API's plain serialisation: the verbose keys the
+  stored row holds (a listing's) are kept until a listing brings their new values;
 - a DELETE carries a version: the object's own `updated_at` where it has one, else the time
   the delivery is applied (by the API server's clock when a client is given). It wins over
   any stored state that is not strictly newer, so a late MODIFY never brings it back. (A
@@ -27,15 +28,19 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import attrs
+
 from .._checks import check_number
 from .._endpoints import BY_NAME
 from ..errors import InvalidRequestError
 from ._refresh import refresh
 from ._rows import ensure_table, has_version, key_of, local_time, normalise_timestamp, row_from
-from ._store import SyncStore, WriteResult
+from ._store import Row, SyncStore, WriteResult
 
 if TYPE_CHECKING:
     from .._client import DrChronoClient
+    from .._endpoints import Endpoint
+    from ..records import Record
     from ..webhooks import WebhookEvent
 
 __all__ = ["DEFAULT_RETENTION", "StoreDedupe", "apply_event"]
@@ -108,11 +113,38 @@ async def apply_event(
         )
         return None
     if has_version(endpoint):
+        row = await _keep_verbose(store, endpoint, event.object, row)
         return await store.write(endpoint.name, [row])
     marked = await store.mark_stale(endpoint.name, row, at=local_time(now, tz))
     if client is None or not endpoint.sync_key.gettable:
         return marked  # read by the next sync (its listing, where no route reads one record)
     return await refresh(client, store, endpoint, [row.id])
+
+
+async def _keep_verbose(store: SyncStore, endpoint: Endpoint, record: Record, row: Row) -> Row:
+    """`row` with the verbose keys its stored row holds and the object lacks.
+
+    A webhook's object is the API's plain serialisation, without the verbose keys a listing
+    stores (an appointment's vitals, a patient's insurances). Written as it is, the copy
+    would lose them until the next listing; so those the stored row holds are kept, in the
+    payload and their columns, until a listing brings their current values (it counts the
+    row `revised`, not changed). The version stays the object's own: a kept key never makes
+    a late delivery look newer than it is.
+    """
+    missing = [key for key in sorted(endpoint.verbose_keys) if key not in row.payload]
+    if not missing:
+        return row
+    stored = await store.get(endpoint.name, row.id)
+    kept = {key: stored[key] for key in missing if key in stored} if stored else {}
+    if not kept:
+        return row
+    from .. import converter  # the package's, as the receiver structures objects with
+
+    merged = converter.structure({**row.payload, **kept}, type(record))
+    whole = row_from(merged, endpoint)
+    if whole is None or whole.id != row.id:
+        return row
+    return attrs.evolve(whole, updated_at=row.updated_at, deleted=row.deleted)
 
 
 class StoreDedupe:

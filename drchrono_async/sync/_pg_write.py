@@ -34,6 +34,7 @@ from ._sql import (
     mark_conditions,
     now_utc,
     same_state,
+    same_version,
     unique,
     upsert_condition,
     upsert_versions,
@@ -142,7 +143,7 @@ class PageWriter:
             cols = sql.SQL(", ").join(map(sql.Identifier, [*ROW_COLUMNS, *table.names]))
             staging = n_rows and mode in ("lookup", "upsert")
             temp = await self._temp(conn, resource, table) if staging else ""
-            written = marked = unchanged = 0
+            written = marked = unchanged = revised = 0
             nested_misfits = 0
             staged = False
             # The last resort deletes the children of every written parent, inserted or not:
@@ -151,7 +152,7 @@ class PageWriter:
 
             async def upsert(source: sql.Composable, values: Sequence[Any] = ()) -> None:
                 """Upsert `source`'s rows: count them; with children, note the changed ids."""
-                nonlocal written, unchanged
+                nonlocal written, unchanged, revised
                 per_row = bool(children)
                 await cur.execute(self._upsert(resource, source, table, cols, per_row), values)
                 if not per_row:
@@ -159,12 +160,14 @@ class PageWriter:
                     if found is not None:
                         written += found[0]
                         unchanged += found[1]
+                        revised += found[2]
                     return
                 for id_, inserted, same in await cur.fetchall():
-                    if same:
+                    if same == 2:
                         unchanged += 1
                     else:
                         written += 1
+                        revised += same == 1
                         done[id_] = inserted
 
             async with conn.transaction(), conn.cursor() as cur:
@@ -260,6 +263,7 @@ class PageWriter:
                 marked_deleted=marked,
                 misfits=misfits + nested_misfits,
                 unchanged=unchanged,
+                revised=revised,
             )
 
         async def attempt(conn: psycopg.AsyncConnection[Any]) -> WriteResult:
@@ -367,8 +371,9 @@ class PageWriter:
         cols: sql.Composable,
         per_row: bool,
     ) -> sql.Composed:
-        """The upsert of `source`'s rows, as a query answering (written, unchanged) or, with
-        `per_row`, (id, inserted, unchanged) for each row it wrote."""
+        """The upsert of `source`'s rows, as a query answering (written, unchanged, revised)
+        or, with `per_row`, (id, inserted, state) for each row it wrote (state 2: unchanged,
+        1: revised, 0: changed or inserted)."""
         from psycopg import sql
 
         plain = ["payload", "payload_text", "updated_at", "deleted", "synced_at", *table.names]
@@ -386,10 +391,15 @@ class PageWriter:
         # before this upsert (None for a row it inserted); one index look-up per row written.
         # (Another writer's row committed meanwhile may be compared with its older state:
         # the count may then say written where unchanged, never the reverse for new data.)
+        # 2: unchanged, 1: revised (the version held, the payload not), 0: changed or new.
         same = (
-            sql.SQL("COALESCE((SELECT ")
+            sql.SQL("COALESCE((SELECT CASE WHEN ")
             + sql.SQL(same_state("o", "t", ("payload_text",)))  # constants only
-            + self._store.sql(" FROM {s}.{t} AS o WHERE o.id = t.id), false)", t=resource)
+            + sql.SQL(" THEN 2 WHEN ")
+            + sql.SQL(same_version("o", "t"))
+            + self._store.sql(
+                " THEN 1 ELSE 0 END FROM {s}.{t} AS o WHERE o.id = t.id), 0)", t=resource
+            )
         )
         upsert = self._store.sql(
             "INSERT INTO {s}.{t} AS t ({cols}) {source}"
@@ -406,7 +416,8 @@ class PageWriter:
             return upsert
         return sql.SQL(
             "WITH w (id, inserted, same) AS ({upsert})"
-            " SELECT count(*) FILTER (WHERE NOT same), count(*) FILTER (WHERE same) FROM w"
+            " SELECT count(*) FILTER (WHERE same < 2), count(*) FILTER (WHERE same = 2),"
+            " count(*) FILTER (WHERE same = 1) FROM w"
         ).format(upsert=upsert)
 
     async def mark_stale(self, resource: str, row: Row, *, at: str) -> WriteResult:

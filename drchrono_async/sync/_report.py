@@ -44,6 +44,9 @@ class ResourceReport:
     # sweep's `written or deleted` is what it found that webhooks had not delivered).
     written: int = 0
     unchanged: int = 0  # rows the store already held as they are (an overlap re-listed)
+    # Of `written`, rows written at the version the store held (only the payload differed:
+    # verbose keys a webhook's object lacked); `written - revised` changed on the server.
+    revised: int = 0
     skipped: int = 0  # rows not written: the store held a newer version
     deleted: int = 0  # rows newly marked deleted
     unkeyed: int = 0  # records without a usable id: not stored (a warning named each)
@@ -70,6 +73,7 @@ class ResourceReport:
         """Count what one store write did."""
         self.written += result.written
         self.unchanged += result.unchanged
+        self.revised += result.revised
         self.skipped += result.skipped
         self.deleted += result.marked_deleted
         self.misfits += result.misfits

@@ -32,6 +32,10 @@ payload, version and delete marker leaves the data as it was: it is still writte
 `observed_at` and `synced_at` are refreshed, which clears a stale flag and keeps a later
 false delete from winning), but counted `unchanged`, not `written`. An overlap re-listed, a
 webhook redelivering what a listing stored, a stale row whose GET shows what was held.
+Revised (`same_version`): a written row whose version and delete marker were held already,
+only its payload differing (a listing bringing the verbose keys a webhook's object lacks):
+counted `written` and also `revised`, so a safety sweep does not take it for a change the
+webhooks missed.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ __all__ = [
     "now_utc",
     "payload_checksum",
     "same_state",
+    "same_version",
     "unique",
     "upsert_condition",
     "upsert_versions",
@@ -310,9 +315,20 @@ def same_state(stored: str, incoming: str, extra: Sequence[str] = ()) -> str:
     delete marker, version and payload (and `extra` columns: a store's other form of the
     payload). NULL-safe, and portable (no `IS` or `IS NOT DISTINCT FROM`). False or NULL
     when `stored` is absent (an outer join's NULLs): an inserted row is written."""
+    return _same(stored, incoming, (*STATE_COLUMNS, *extra))
+
+
+def same_version(stored: str, incoming: str) -> str:
+    """SQL true when row alias `incoming` has the delete marker and version `stored` has,
+    whatever its payload: written over, the row is *revised*, not changed on the server
+    since it was stored (a listing bringing the verbose keys a webhook's object lacked)."""
+    return _same(stored, incoming, STATE_COLUMNS[:-1])
+
+
+def _same(stored: str, incoming: str, columns: Sequence[str]) -> str:
     parts = [
         f"({stored}.{c} = {incoming}.{c} OR ({stored}.{c} IS NULL AND {incoming}.{c} IS NULL))"
-        for c in (*STATE_COLUMNS, *extra)
+        for c in columns
     ]
     return f"({stored}.id IS NOT NULL AND {' AND '.join(parts)})"
 

@@ -26,6 +26,7 @@ from ._sql import (
     dump_payload,
     mark_conditions,
     same_state,
+    same_version,
     upsert_condition,
     upsert_versions,
 )
@@ -76,27 +77,37 @@ CONVERT: dict[str, Callable[[Any], Any] | None] = {
 }
 
 
-# The SQL function the upsert calls, in a CASE, for each row it finds unchanged (`Tally`).
+# The SQL functions the upsert calls, in a CASE, for each row it finds unchanged or only
+# revised (`Tally`).
 SAME = "drchrono_same"
+REVISED = "drchrono_revised"
 
 
 class Tally:
-    """Counts the rows an upsert refreshed without a change: registered on the connection as
-    `drchrono_same(x)`, which returns `x`. The upsert's SET calls it only where `same_state`
-    holds, so one `executemany` tells written rows from unchanged ones without reading any
-    row back (`rowcount` counts both)."""
+    """Counts the rows an upsert refreshed without a change (`count`) and those it wrote with
+    the version they had (`revised`): registered on the connection as `drchrono_same(x)` and
+    `drchrono_revised(x)`, which return `x`. The upsert's SET calls the first only where
+    `same_state` holds, the second where only `same_version` does, so one `executemany`
+    tells written rows from unchanged ones without reading any row back (`rowcount` counts
+    both)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.revised = 0
 
     def __call__(self, value: Any) -> Any:
         self.count += 1
+        return value
+
+    def revise(self, value: Any) -> Any:
+        self.revised += 1
         return value
 
     @classmethod
     def on(cls, conn: sqlite3.Connection) -> Tally:
         tally = cls()
         conn.create_function(SAME, 1, tally)
+        conn.create_function(REVISED, 1, tally.revise)
         return tally
 
 
@@ -129,7 +140,8 @@ def table_for(
             *(f"{c} = excluded.{c}" for c in ["payload", "updated_at", "deleted", *map(q, names)]),
             # Evaluated before any assignment takes effect: `t` is the stored row as it was.
             f"synced_at = CASE WHEN {same_state('t', 'excluded')}"
-            f" THEN {SAME}(excluded.synced_at) ELSE excluded.synced_at END",
+            f" THEN {SAME}(excluded.synced_at) WHEN {same_version('t', 'excluded')}"
+            f" THEN {REVISED}(excluded.synced_at) ELSE excluded.synced_at END",
             *(f"{c} = {expr}" for c, expr in upsert_versions("t")),
         ]
     )

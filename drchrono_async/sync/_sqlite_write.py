@@ -137,7 +137,7 @@ def write_page(
         ):
             return WriteResult(0, len(rows), 0, duplicate=True), children
         written = 0
-        before = tally.count
+        before, revised_before = tally.count, tally.revised
         if children:
             children = _grow(conn, children, items)
             entries = list(zip(checked, rows_params, items, strict=True))
@@ -153,6 +153,7 @@ def write_page(
             written = conn.executemany(table.upsert, rows_params).rowcount
             written -= tally.count - before
         unchanged = tally.count - before
+        revised = tally.revised - revised_before
         marked = 0
         if ids:
             marked = conn.executemany(table.mark, [(i, now, version) for i in ids]).rowcount
@@ -173,6 +174,7 @@ def write_page(
         marked_deleted=marked,
         misfits=misfits,
         unchanged=unchanged,
+        revised=revised,
     )
     return result, children
 

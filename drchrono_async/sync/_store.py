@@ -107,6 +107,9 @@ class WriteResult:
     # Column values that did not fit their column: stored NULL (the payload keeps them).
     misfits: int = 0
     unchanged: int = 0  # rows the store already held as they are (an overlap re-listed)
+    # Of `written`, rows whose version and delete marker the store held already: only the
+    # payload changed (a listing's verbose keys over a webhook's object), not the record.
+    revised: int = 0
 
 
 @runtime_checkable

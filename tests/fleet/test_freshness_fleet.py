@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from drchrono_async import metrics
+from drchrono_async._endpoints import BY_NAME
 from drchrono_async.fleet import (
     FleetRuntime,
     FreshnessTargets,
@@ -20,8 +21,10 @@ from drchrono_async.fleet import (
 from drchrono_async.fleet._freshness_state import load_states, record_slice
 from drchrono_async.oauth import Token
 from drchrono_async.ratelimit import HourlyQuota
+from drchrono_async.sync import apply_event
 from drchrono_async.testing import Emulator
 
+from ..sync.test_apply import event
 from .conftest import POSTGRES_DSN, config_for
 from .test_worker import fixed
 
@@ -84,6 +87,40 @@ async def test_a_sweep_that_finds_missed_changes_is_logged_counted_and_tightened
         "drchrono_sweep_missed_changes_total", {"practice": "north", "resource": "patients"}
     )
     assert missed == 2
+
+
+async def test_a_sweep_after_webhooks_counts_no_missed_change(registry: PracticeRegistry) -> None:
+    """The webhooks' plain objects lack the verbose keys a listing stores (an appointment's
+    `extended_updated_at` moves with every change): the sweep that brings them revises the
+    rows at the version the webhooks wrote, which is not a change they missed."""
+    emu = Emulator(seed=32, sizes={"appointments": 30})
+    targets = FreshnessTargets(sweep=8 * HOUR)
+    wall = Wall(T0)
+    verbose = BY_NAME["appointments"].verbose_keys
+    async with emu.serve() as url:
+        await registry.add("east", fixed(emu), base_url=url, resources=["appointments"])
+        runtime = FleetRuntime(
+            registry,
+            HourlyQuota(limit=10_000, burst=1000, rate=1000),
+            freshness=targets,
+            webhooks=True,
+            clock=wall,
+        )
+        assert (await runtime.sync_slice("east", "appointments")).outcome is Outcome.DONE
+        log = await emu.activity.run(changes=2, creates=0, deletes=0, resources=["appointments"])
+        changed = {str(i) for i in log.changed["appointments"]}
+        assert len(changed) == 2
+        async with registry.data_store("east") as store:
+            for n, record in enumerate(emu.records("appointments")):
+                if str(record["id"]) in changed:  # the webhook's object: no verbose key
+                    plain = {k: v for k, v in record.items() if k not in verbose}
+                    hook = event("APPOINTMENT_MODIFY", plain, f"east-{n}")
+                    result = await apply_event(store, hook)
+                    assert result is not None and result.written == 1
+        wall.now += 8 * HOUR
+        await runtime.sync_slice("east", "appointments")
+    state = (await load_states(registry))[("east", "appointments")]
+    assert state.missed == 0 and state.sweep == 8 * HOUR  # clean: not tightened
 
 
 async def test_slices_of_one_poll_are_recorded_as_one(registry: PracticeRegistry) -> None:

@@ -58,8 +58,13 @@ async def test_the_same_rows_again_are_unchanged_and_a_changed_one_is_written(
         observed = await backend.column("patients", "observed_at", again[0].id)
         assert str(observed).replace(" ", "T").startswith(ts(20)[:19])
         changed = [*again[:-1], row(again[-1].id, 5, seen=30, note="edited")]  # same version
-        assert counts(await store.write("patients", changed)) == (1, n - 1, 0)
+        result = await store.write("patients", changed)
+        assert counts(result) == (1, n - 1, 0)
+        assert result.revised == 1  # written at the version held: the payload only
         assert (await store.get("patients", changed[-1].id))["note"] == "edited"  # type: ignore[index]
+        newer = [row(changed[-1].id, 6, seen=35, note="edited")]
+        result = await store.write("patients", newer)
+        assert counts(result) == (1, 0, 0) and result.revised == 0  # a new version
         older = [row(r.id, 4, seen=40) for r in first]
         assert counts(await store.write("patients", older)) == (0, 0, n)
     # One page listing an id twice (updated while paged): the second copy holds nothing new.
@@ -102,7 +107,8 @@ async def test_an_unchanged_parent_keeps_its_children_and_a_changed_one_replaces
     assert counts(await store.write("appointments", visits)) == (12, 0, 0)
     assert counts(await store.write("appointments", visits)) == (0, 12, 0)
     edited = [*visits[:-1], row("12", 1, payload={"vitals": {"weight": 99, "height": 70}})]
-    assert counts(await store.write("appointments", edited)) == (1, 11, 0)
+    result = await store.write("appointments", edited)
+    assert counts(result) == (1, 11, 0) and result.revised == 1
     stored = await backend.sql(
         "SELECT parent_id, weight, height FROM appointments__vitals ORDER BY weight"
     )
@@ -124,6 +130,43 @@ async def test_a_webhook_redelivering_the_stored_state_is_unchanged(store: Store
     edited = {**record, "notes": "moved"}
     last = await apply_event(store, event("APPOINTMENT_MODIFY", edited, "d-3"))
     assert last is not None and counts(last) == (1, 0, 0)
+
+
+async def test_a_webhook_keeps_the_stored_verbose_keys_its_object_lacks(store: Store) -> None:
+    emu = Emulator(seed=12, sizes={"appointments": 3})
+    listed = {**emu.records("appointments")[0]}  # as a verbose listing shows it
+    listed.update(
+        updated_at="2024-05-01T09:00:00",
+        extended_updated_at="2024-05-01T09:00:00",
+        reminders=[{"type": "email", "scheduled_time": "2024-05-02T09:00:00"}],
+    )
+    plain = {k: v for k, v in listed.items() if k not in ("reminders", "extended_updated_at")}
+    plain = {k: v for k, v in plain.items() if k not in ("vitals", "custom_vitals")}
+    plain = {k: v for k, v in plain.items() if k not in ("clinical_note", "status_transitions")}
+    first = await apply_event(store, event("APPOINTMENT_MODIFY", listed, "v-1"))
+    assert first is not None and counts(first) == (1, 0, 0)
+    # A webhook's plain object, a newer version: written, the verbose keys held are kept.
+    moved = {**plain, "updated_at": "2024-05-01T10:00:00", "notes": "moved"}
+    result = await apply_event(store, event("APPOINTMENT_MODIFY", moved, "v-2"))
+    assert result is not None and counts(result) == (1, 0, 0)
+    held = await store.get("appointments", listed["id"])  # type: ignore[arg-type]
+    assert held is not None and held["notes"] == "moved"
+    assert held["reminders"] == listed["reminders"]
+    assert held["extended_updated_at"] == "2024-05-01T09:00:00"
+    # The next listing brings the verbose keys' values at that version: revised, not a
+    # change the webhooks missed.
+    relisted = {**listed, **moved, "extended_updated_at": "2024-05-01T10:00:00"}
+    result = await apply_event(store, event("APPOINTMENT_MODIFY", relisted, "v-3"))
+    assert result is not None and counts(result) == (1, 0, 0) and result.revised == 1
+    # A late plain object is ordered by its own version, not by the kept keys': a vitals
+    # change stored at 11:00 makes the row newer than a delivery of 10:30.
+    vitals = {**relisted, "extended_updated_at": "2024-05-01T11:00:00"}
+    assert (await apply_event(store, event("APPOINTMENT_MODIFY", vitals, "v-4"))) is not None
+    late = {**plain, "updated_at": "2024-05-01T10:30:00", "notes": "late"}
+    result = await apply_event(store, event("APPOINTMENT_MODIFY", late, "v-5"))
+    assert result is not None and counts(result) == (0, 0, 1)
+    held = await store.get("appointments", listed["id"])  # type: ignore[arg-type]
+    assert held is not None and held["notes"] == "moved"
 
 
 async def test_a_sync_with_nothing_new_reports_its_overlap_unchanged(backend: Backend) -> None:
