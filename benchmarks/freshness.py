@@ -58,6 +58,7 @@ from drchrono_async.fleet import (  # noqa: E402
     FleetConfig,
     FreshnessTargets,
     PracticeRegistry,
+    TickLog,
     build_app,
     ensure_schema,
     freshness_tick,
@@ -606,9 +607,12 @@ async def tick(
     quota = RedisQuota(
         redis, key=key, limit=s.limit, window=s.hour, reserve=0, rate=rate, burst=20.0
     )
+    log = TickLog()  # an infeasible plan is warned about once a (real) 15 minutes
     try:
         while True:
-            await freshness_tick(app, registry, quota, targets, webhooks=True, window=s.hour)
+            await freshness_tick(
+                app, registry, quota, targets, webhooks=True, window=s.hour, log=log
+            )
             await asyncio.sleep(max(0.2, 60.0 / s.scale))
     finally:
         await redis.aclose()

@@ -21,7 +21,7 @@ from ._scheduler import (
     period_of,
     plan,
 )
-from ._tick import budget_of, freshness_tick, plan_fleet
+from ._tick import TickLog, budget_of, freshness_tick, plan_fleet
 from ._webhooks import FleetWebhooks, webhook_app
 from ._worker import run_worker
 
@@ -43,6 +43,7 @@ __all__ = [
     "Practice",
     "PracticeRegistry",
     "SliceResult",
+    "TickLog",
     "budget_of",
     "build_app",
     "defer_sync",
