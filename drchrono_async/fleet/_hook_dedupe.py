@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .._checks import check_number
 from ..ratelimit import Clock
 from ..webhooks import DEFAULT_RETENTION, MIN_RETENTION, Claim, check_delivery_id
-from ._routing import NOW, stamp
+from ._stamp import NOW, stamp
 
 if TYPE_CHECKING:
     import psycopg

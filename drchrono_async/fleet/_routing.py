@@ -3,8 +3,9 @@
 DrChrono has one set of webhooks per application, so one receiver hears every practice's
 events; nothing in a delivery names the practice. The registry learns it: each practice's
 doctors, offices and users, as the fleet syncs them, are its *owners*, and an event's object
-names a doctor, an office or a user. Four tables in the registry schema (created by
-`PracticeRegistry.open()` through `create_tables`):
+names a doctor, an office or a user. Five tables in the registry schema (created by
+`PracticeRegistry.open()` through `create_tables`; an existing registry gains a new one
+at its next open):
 
 - `webhook_owners (kind, id, practice, learned_at)`: kind `doctor`, `office` or `user`.
   Learned after every slice of `doctors`, `offices` or `users` (`FleetRuntime`), from the
@@ -21,15 +22,22 @@ names a doctor, an office or a user. Four tables in the registry schema (created
   receiver's `max_body`) before they are answered 2xx, and retried (see `_webhooks`).
 - `webhook_applied (practice, resource, last_at)`: when a delivery was last applied to a
   practice's resource (`last_delivery`), a seam for a freshness schedule.
+- `webhook_records (resource, id, practice, learned_at)`: the routing index (`RecordIndex`,
+  in `_routing_index`): which practices hold a record, for deliveries no owner decides.
+  Learned from applied deliveries (in the statement that records the apply) and from
+  fallback lookups of the practices' copies, never from the syncs (a write per synced row,
+  for ids few deliveries name); purged `index_retention` (30 days) after last learned.
 
 The routing rule (`route`): an object's fields are read in the order of `ROUTES` (an
 appointment: its doctor, then its office); the first field whose id an active practice owns
 names the practice. If several active practices own that id, the later fields narrow the
 choice (a field owned by none of them is passed over). Where no field decides (a clinical
-note has only its appointment and patient, a delete may carry only an id) the practices'
-synced copies are asked which holds the record (a note: its appointment). Still several:
-the delivery is *ambiguous* and kept unrouted, never written into a practice that may not
-own it; none: kept as *unknown* (or *inactive*, when only removed practices own its ids).
+note has only its appointment and patient, a delete may carry only an id) the routing
+index says which practices hold the record (a note: its appointment), with one indexed read;
+only when it knows no active one are the practices' synced copies asked (one `SELECT` per
+practice schema), and what they find is learned. Still several: the delivery is *ambiguous*
+and kept unrouted, never written into a practice that may not own it; none: kept as
+*unknown* (or *inactive*, when only removed practices own its ids or hold its record).
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ from .._ids import check_object_id
 from ..errors import InvalidRequestError, WebhookError
 from ..ratelimit import Clock
 from ..webhooks import check_delivery_id
+from ._routing_index import DEFAULT_INDEX_RETENTION, LEARN, TABLES, RecordIndex, record_key
+from ._stamp import NOW, stamp
 
 if TYPE_CHECKING:
     import psycopg
@@ -80,21 +90,9 @@ ROUTES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "tasks": (("user", "assignee_user"), ("user", "created_by"), ("user", "assigned_by")),
     "clinical_notes": (),
 }
-# Where a copy is looked for when no owner decides: (table, the object's field of its key).
-_COPIES: Mapping[str, tuple[str, str]] = {"clinical_notes": ("appointments", "appointment")}
-_CHUNK = 100  # practices' schemas per copy lookup statement
 
 Owners = dict[tuple[str, str], dict[str, bool]]  # (kind, id) -> {practice key: active}
 UNKNOWN, AMBIGUOUS, INACTIVE = "unknown", "ambiguous", "inactive"
-
-
-def stamp(clock: Clock | None) -> dt.datetime | None:
-    """The injected clock's time (None: the database's `now()`, which every receiver and
-    worker shares, whatever its own clock says)."""
-    return None if clock is None else dt.datetime.fromtimestamp(clock.now(), dt.UTC)
-
-
-NOW = "coalesce(%(now)s::timestamptz, now())"
 
 
 async def create_tables(store: PostgresStore, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -114,6 +112,7 @@ async def create_tables(store: PostgresStore, conn: psycopg.AsyncConnection[Any]
         "CREATE TABLE IF NOT EXISTS {s}.webhook_applied (practice text NOT NULL,"
         " resource text NOT NULL, last_at timestamptz NOT NULL,"
         " PRIMARY KEY (practice, resource))",
+        *TABLES,
     ):
         await conn.execute(store.sql(statement))
 
@@ -158,7 +157,9 @@ def object_ids(resource: str, obj: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 class Routing:
-    """The routing tables of one registry. `clock`: for tests (default: the database's)."""
+    """The routing tables of one registry. `clock`: for tests (default: the database's);
+    `index_retention`: seconds an entry of the routing index (`index`) is kept after it was
+    last learned (1 to 366 days)."""
 
     def __init__(
         self,
@@ -168,10 +169,12 @@ class Routing:
         max_unrouted: int = 100_000,
         max_age: float = 7 * 86_400.0,
         backoff: tuple[float, float] = (60.0, 3600.0),
+        index_retention: float = DEFAULT_INDEX_RETENTION,
     ) -> None:
         self.registry = registry
         self._store = registry.tokens_store
         self.clock = clock
+        self.index = RecordIndex(self._store, clock=clock, retention=index_retention)
         self.max_unrouted = check_int(max_unrouted, "max_unrouted", low=1, high=10_000_000)
         self.max_age = check_number(
             max_age, "max_age", low=3600, high=366 * 86_400, kind="a number of seconds"
@@ -256,60 +259,15 @@ class Routing:
             if len(chosen) == 1:
                 break
         if chosen is None or len(chosen) > 1:
-            copies = await self._copies(resource, obj, chosen)
-            if copies:
-                chosen = copies
+            holders, gone = await self.index.lookup(resource, obj, chosen)
+            if holders:
+                chosen = holders
+            inactive = inactive or gone
         if chosen and len(chosen) == 1:
             return Route(next(iter(chosen)))
         if chosen:
             return Route(None, AMBIGUOUS)
         return Route(None, INACTIVE if inactive else UNKNOWN)
-
-    async def _copies(
-        self, resource: str, obj: Mapping[str, Any], among: set[str] | None
-    ) -> set[str]:
-        """The active practices (of `among`, if given) whose synced copy holds the object."""
-        from psycopg import sql
-
-        table, field = _COPIES.get(resource, (resource, "id"))
-        key = check_object_id(obj.get(field)) if obj.get(field) is not None else None
-        if key is None:
-            return set()
-
-        keys = None if among is None else sorted(among)
-
-        async def run(conn: psycopg.AsyncConnection[Any]) -> set[str]:
-            cur = await conn.execute(
-                self._store.sql(
-                    "SELECT p.key, p.schema_name, c.data_type FROM {s}.practices p"
-                    " JOIN information_schema.columns c ON c.table_schema = p.schema_name"
-                    " AND c.table_name = %s AND c.column_name = 'id'"
-                    " WHERE p.active AND (%s::text[] IS NULL OR p.key = ANY(%s::text[]))"
-                ),
-                (table, keys, keys),
-            )
-            tables = await cur.fetchall()
-            numeric = key.isdigit() and len(key) <= 18
-            found: set[str] = set()
-            for start in range(0, len(tables), _CHUNK):
-                parts: list[sql.Composable] = []
-                args: list[Any] = []
-                for practice, schema, kind in tables[start : start + _CHUNK]:
-                    if kind == "bigint" and not numeric:
-                        continue
-                    parts.append(
-                        sql.SQL("SELECT {} FROM {}.{} WHERE id = %s").format(
-                            sql.Literal(practice), sql.Identifier(schema), sql.Identifier(table)
-                        )
-                    )
-                    args.append(int(key) if kind == "bigint" else key)
-                if parts:
-                    cur = await conn.execute(sql.SQL(" UNION ALL ").join(parts), args)
-                    found.update(row[0] for row in await cur.fetchall())
-            return found
-
-        held: set[str] = await self._run("look the record up in the practices' copies", run)
-        return held
 
     # -- unrouted deliveries ------------------------------------------------------------------
 
@@ -450,17 +408,26 @@ class Routing:
 
     # -- applied, for a freshness schedule ----------------------------------------------------
 
-    async def applied(self, practice: str, resource: str) -> None:
-        """Record that a delivery of `resource` was applied to `practice` now."""
+    async def applied(
+        self, practice: str, resource: str, obj: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record that a delivery of `resource` was applied to `practice` now and, given its
+        object, teach the routing index that `practice` holds that record: one statement
+        (the index's upsert a data-modifying CTE of the apply's record)."""
+        found = record_key(resource, obj) if obj is not None else None
+        table, key = found if found is not None else (resource, "")
+        params = self.index.params(table, key, [practice] if found is not None else [])
+        params |= {"p": practice, "r": resource, "now": self._now()}
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.execute(
                 self._store.sql(
-                    "INSERT INTO {s}.webhook_applied (practice, resource, last_at)"
+                    "WITH learned AS (" + LEARN + ")"
+                    " INSERT INTO {s}.webhook_applied (practice, resource, last_at)"
                     " VALUES (%(p)s, %(r)s, " + NOW + ") ON CONFLICT (practice, resource)"
                     " DO UPDATE SET last_at = greatest(webhook_applied.last_at, excluded.last_at)"
                 ),
-                {"p": practice, "r": resource, "now": self._now()},
+                params,
             )
 
         await self._run("record the applied delivery", run)

@@ -10,7 +10,8 @@ body's bounds and checks), then:
    load balancer handle a delivery once (a copy arriving while another receiver applies it
    is answered 409 and comes again; one already applied is answered 200);
 2. the practice: `Routing.route` (see `_routing`: the doctors, offices and users each
-   practice's syncs have shown; a clinical note by its appointment's copy);
+   practice's syncs have shown; a clinical note or an id-only delete by the routing index,
+   which every applied delivery teaches, else by the practices' copies);
 3. the apply: `sync.apply_event` on the practice's schema, the sync's ordering rule (a late
    or out-of-order delivery never replaces a newer row; a delete wins over anything not
    strictly newer). Records without a version (allergies, problems, medications) are only
@@ -57,6 +58,7 @@ from ..webhooks import (
 from ._hook_dedupe import RegistryDedupe
 from ._registry import PracticeRegistry
 from ._routing import OWNER_RESOURCES, Routing, Unrouted
+from ._routing_index import DEFAULT_INDEX_RETENTION
 
 if TYPE_CHECKING:
     from .._converter import DrChronoConverter
@@ -134,8 +136,9 @@ class Deliveries:
             )
         logger.debug("fleet: %s delivery %s applied to %s", event.event, event.delivery_id, key)
         assert event.resource is not None
-        try:
-            await self.routing.applied(key, event.resource)
+        obj = event.raw.get("object")
+        try:  # with the object: teaches the routing index, in the same statement
+            await self.routing.applied(key, event.resource, obj if isinstance(obj, dict) else None)
         except Exception as exc:  # applied already: a redelivery would change nothing
             logger.warning("fleet: recording an applied delivery failed: %s", type(exc).__name__)
 
@@ -168,7 +171,12 @@ class Deliveries:
         """Try the kept deliveries again (see `Routing.retry`): (applied, kept, given up).
 
         Passes of `limit` rows follow each other while a whole pass was applied or given
-        up (a backlog drains at once, `passes` at most); one that kept any stops there."""
+        up (a backlog drains at once, `passes` at most); one that kept any stops there.
+        Also the housekeeping of the routing index: its old entries purged, hourly at most."""
+        try:
+            await self.routing.index.purge_if_due()
+        except Exception as exc:  # the next retry purges; the retries go on
+            logger.warning("fleet: purging the routing index failed: %s", type(exc).__name__)
         applied = kept = expired = 0
         for _ in range(check_int(passes, "passes", low=1, high=10_000)):
             done, still, lost = await self.routing.retry(
@@ -322,6 +330,7 @@ def webhook_app(
     retry_every: float = 60.0,
     max_unrouted: int = 100_000,
     max_age: float = 7 * 86_400.0,
+    index_retention: float = DEFAULT_INDEX_RETENTION,
     max_stores: int = 8,
     clock: Clock | None = None,
     converter: DrChronoConverter | None = None,
@@ -340,6 +349,9 @@ def webhook_app(
         max_unrouted: kept deliveries at most; past it a delivery is answered 500 (and
             redelivered by DrChrono), never dropped.
         max_age: seconds a kept delivery is retried before it is given up (logged, counted).
+        index_retention: seconds an entry of the routing index (which practices hold a
+            record, for deliveries no owner decides) is kept after it was last learned
+            (1 to 366 days).
         max_stores: practices' stores held open at once (each holds one connection idle,
             two at most; the least recently used idle one is closed past it).
         clock: for tests: the time of the dedupe and the kept deliveries (default: the
@@ -351,7 +363,13 @@ def webhook_app(
     retry_every = check_number(
         retry_every, "retry_every", low=0, high=86_400, kind="a number of seconds"
     )
-    routing = Routing(registry, clock=clock, max_unrouted=max_unrouted, max_age=max_age)
+    routing = Routing(
+        registry,
+        clock=clock,
+        max_unrouted=max_unrouted,
+        max_age=max_age,
+        index_retention=index_retention,
+    )
     deliveries = Deliveries(routing, converter=converter, max_stores=max_stores)
     dedupe = RegistryDedupe(registry, retention=retention, claim_ttl=claim_ttl, clock=clock)
     receiver = WebhookReceiver(

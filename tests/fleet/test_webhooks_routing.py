@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -53,10 +53,14 @@ def fixed(token: str) -> Token:
 
 @contextlib.asynccontextmanager
 async def fleet(
-    registry: PracticeRegistry, *, clock: VirtualClock | None = None
+    registry: PracticeRegistry,
+    *,
+    clock: VirtualClock | None = None,
+    events: Sequence[str] = tuple(EVENTS),
 ) -> AsyncIterator[tuple[Emulator, str, FleetWebhooks]]:
     """Two practices of one emulator, registered as north (0) and south (1), served over
-    HTTP for the syncs; the emulator's one hook delivers into a `webhook_app`."""
+    HTTP for the syncs; the emulator's one hook (hearing `events`) delivers into a
+    `webhook_app`."""
     emu = Emulator(seed=21, sizes=SIZES, practices=2, clock=clock or VirtualClock())
     async with emu.serve() as url:
         for key, index in (("north", 0), ("south", 1)):
@@ -64,7 +68,7 @@ async def fleet(
             await registry.add(key, token, base_url=url, auth="fixed")
         app = webhook_app(registry, [SECRET], clock=clock, retry_every=0)
         emu.webhooks.transport = httpx.ASGITransport(app)
-        emu.webhooks.register("http://fleet.test/hooks", SECRET, EVENTS)
+        emu.webhooks.register("http://fleet.test/hooks", SECRET, list(events))
         try:
             yield emu, url, app
         finally:
