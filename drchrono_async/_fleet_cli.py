@@ -147,22 +147,16 @@ def add_parsers(commands: Any) -> None:
         "evenly (1m to 30m dividing an hour, or 1h to 1d dividing a day); 0: none, only "
         "the pass queued when a worker starts",
     )
-    worker.add_argument(
-        "--freshness",
-        default=None,
-        metavar="SPEC",
-        help="poll by freshness, not by clock (--every is then not used): NAME=DURATION,... "
-        "where NAME is a resource, a class (schedule 5m, activity 30m, record 4h, reference "
-        "1d: their defaults) or default (every resource not named); 'on' for the class "
-        "defaults. Syncs are queued as their targets fall due, most behind first, within the "
-        "quota; targets it cannot meet are logged with the quota that would",
-    )
-    worker.add_argument(
-        "--sweep",
-        type=duration(low=60, high=30 * 86_400),
-        default="6h",
-        metavar="DURATION",
-        help="with --freshness and --webhooks: between safety sweeps of the resources "
+    from ._freshness_cli import add_arguments as add_freshness
+
+    add_freshness(
+        worker,
+        spec_help="poll by freshness, not by clock (--every is then not used): NAME=DURATION,"
+        "... where NAME is a resource, a class (schedule 5m, activity 30m, record 4h, "
+        "reference 1d: their defaults) or default (every resource not named); 'on' for the "
+        "class defaults. Syncs are queued as their targets fall due, most behind first, "
+        "within the quota; targets it cannot meet are logged with the quota that would",
+        sweep_help="with --freshness and --webhooks: between safety sweeps of the resources "
         "webhooks cover, which are not polled otherwise (halved while sweeps find changes "
         "webhooks missed)",
     )
@@ -422,8 +416,9 @@ async def _remove(args: argparse.Namespace) -> int:
 async def _worker(args: argparse.Namespace) -> int:
     import logging
 
+    from ._freshness_cli import targets_from
     from ._metrics_cli import serving as serving_metrics
-    from .fleet import FleetConfig, FreshnessTargets, build_app, ensure_schema, run_worker
+    from .fleet import FleetConfig, build_app, ensure_schema, run_worker
 
     # Job lines name the practice key and resource only: no token, no record content.
     setup_logging(
@@ -434,9 +429,7 @@ async def _worker(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.getLogger("procrastinate").setLevel(logging.INFO)  # its DEBUG is per poll
     logger = logging.getLogger("drchrono_async.fleet")
-    freshness = None
-    if args.freshness is not None:
-        freshness = FreshnessTargets.parse(args.freshness, sweep=args.sweep)
+    freshness = targets_from(args)
     config = FleetConfig(
         args.store,
         schema=args.schema,
@@ -497,11 +490,13 @@ async def _worker(args: argparse.Namespace) -> int:
             reserve_release=args.quota_release,
         )
         await wait_for_redis(redis)
-        schedule = format_duration(args.every) if args.every else "0: one pass"
+        schedule = f"every {format_duration(args.every)}" if args.every else "every 0: one pass"
+        if freshness is not None:
+            schedule = "by freshness" + (f", risk {freshness.risk:g}" if freshness.risk else "")
         logger.info(
             "fleet: worker started (concurrency %d, %s, quota %d/h)",
             args.concurrency,
-            "by freshness" if freshness is not None else f"every {schedule}",
+            schedule,
             args.quota_limit,
         )
         with serving_metrics(args, quota):

@@ -3,8 +3,9 @@
 Never the API, never credentials: everything comes from what the sync keeps beside the rows
 (each resource's checkpoint and `last_run`), the rows themselves (live and deleted counts),
 and for a fleet practice, the registry (calls spent this quota window) and procrastinate's
-job table (the next queued or scheduled run). A store is looked at before it is opened: a
-missing SQLite file or a schema without sync state is an error, never created.
+job table (the next queued or scheduled run); with freshness targets, the registry's
+`freshness` table and the planner (`_status_freshness`). A store is looked at before it is
+opened: a missing SQLite file or a schema without sync state is an error, never created.
 
 `resource_statuses(store)` works on any open `SyncStore`; `store_status(url)` and
 `practice_status(dsn, key)` open what they need (exported by `drchrono_async.sync` and
@@ -25,18 +26,28 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from ._checks import check_number
+from ._status_freshness import (
+    FleetFreshness,
+    ResourceFreshness,
+    fleet_json,
+    read_freshness,
+    resource_json,
+)
 from .errors import InvalidRequestError, StoreError
 
 if TYPE_CHECKING:
-    from .fleet import PracticeRegistry
+    from .fleet import FreshnessTargets, PracticeRegistry
+    from .ratelimit import Quota
     from .sync import SyncStore
 
 __all__ = [
     "JSON_VERSION",
+    "FleetFreshness",
     "LastRun",
     "ListingProgress",
     "NextRun",
     "QuotaSpent",
+    "ResourceFreshness",
     "ResourceStatus",
     "Status",
     "practice_status",
@@ -124,6 +135,7 @@ class ResourceStatus:
     backfilled: bool
     listing: ListingProgress | None  # a listing in progress (resumed by the next run)
     next_run: NextRun = NextRun()
+    freshness: ResourceFreshness | None = None  # with `practice_status(freshness=...)`
 
     def is_current(
         self, *, strict: bool = False, max_age: float | None = None, now: float = 0.0
@@ -157,6 +169,7 @@ class Status:
     practice: str | None = None
     active: bool | None = None  # the practice is active in the registry
     quota: QuotaSpent = QuotaSpent()
+    freshness: FleetFreshness | None = None  # the fleet's plan, with `freshness=...`
 
     def is_current(self, *, strict: bool = False, max_age: float | None = None) -> bool:
         """Every resource current (see `ResourceStatus.is_current`), and at least one."""
@@ -168,7 +181,7 @@ class Status:
     def to_json(self, *, strict: bool = False, max_age: float | None = None) -> dict[str, Any]:
         """The stable JSON shape (`version` 1); times are epoch seconds."""
         now = self.checked_at
-        return {
+        shown: dict[str, Any] = {
             "version": JSON_VERSION,
             "checked_at": now,
             "store": self.store,
@@ -195,10 +208,15 @@ class Status:
                     "backfilled": r.backfilled,
                     "listing": None if r.listing is None else attrs.asdict(r.listing),
                     "next_run": attrs.asdict(r.next_run),
+                    # Only with freshness asked for: without it the shape is as it was.
+                    **({} if r.freshness is None else {"freshness": resource_json(r.freshness)}),
                 }
                 for r in self.resources
             ],
         }
+        if self.freshness is not None:
+            shown["freshness"] = fleet_json(self.freshness)
+        return shown
 
 
 # -- reading a store ----------------------------------------------------------------------------
@@ -380,14 +398,25 @@ async def practice_status(
     schema: str | None = None,
     resources: Iterable[str] | None = None,
     window: float = 3600.0,
+    freshness: FreshnessTargets | None = None,
+    webhooks: bool = False,
+    quota: Quota | None = None,
 ) -> Status:
     """The status of a fleet's practice `key`: its store, the registry's count of its calls
-    this quota window (`window` seconds, the workers' `--quota-window`), and its next jobs."""
-    from .fleet import DEFAULT_SCHEMA, PracticeRegistry
-    from .fleet._registry import check_practice_key
+    this quota window (`window` seconds, the workers' `--quota-window`), and its next jobs.
+
+    With `freshness` (the workers' targets; `webhooks`: the fleet's webhooks are on, so the
+    resources they cover are swept), also each resource's freshness and the fleet's plan
+    (`Status.freshness`), against `quota`'s window: a `RedisQuota`'s shared count, else
+    its limit and reserve (default: 500 an hour, a 10% reserve, over `window`) with the
+    registry's count of the fleet's calls (see `_status_freshness`).
+    """
+    from .fleet import DEFAULT_SCHEMA, FreshnessTargets, PracticeRegistry, check_practice_key
     from .sync import DEFAULT_RESOURCES, check_name
 
     check_practice_key(key)
+    if freshness is not None and not isinstance(freshness, FreshnessTargets):
+        raise InvalidRequestError("freshness must be FreshnessTargets (or None)")
     schema = DEFAULT_SCHEMA if schema is None else check_name(schema, "the registry schema")
     window = check_number(window, "window", low=1, high=86_400, kind="a number of seconds")
     chosen = _resource_names(resources)
@@ -412,14 +441,35 @@ async def practice_status(
             )
         jobs = await _next_runs(registry, key, names) if wanted[1] in found else {}
         calls, start = await registry.usage(key, window=window)
-    rows = tuple(attrs.evolve(r, next_run=jobs.get(r.resource, NextRun("none"))) for r in rows)
+        now = time.time()
+        plan, found_by = None, dict[str, ResourceFreshness]()
+        if freshness is not None:
+            found_by, plan = await read_freshness(
+                registry,
+                key,
+                names,
+                freshness,
+                webhooks=bool(webhooks),
+                quota=quota,
+                window=window,
+                now=now,
+            )
+    rows = tuple(
+        attrs.evolve(
+            r,
+            next_run=jobs.get(r.resource, NextRun("none")),
+            freshness=found_by.get(r.resource),
+        )
+        for r in rows
+    )
     return Status(
         "postgresql",
         rows,
-        time.time(),
+        now,
         practice=key,
         active=practice.active,
         quota=QuotaSpent(True, calls, start, window),
+        freshness=plan,
     )
 
 
@@ -427,7 +477,7 @@ async def _next_runs(
     registry: PracticeRegistry, key: str, resources: Sequence[str]
 ) -> dict[str, NextRun]:
     """From procrastinate's job table: each resource's running, due or scheduled sync."""
-    from .fleet._app import SYNC_TASK
+    from .fleet import SYNC_TASK
 
     locks = {f"sync:{key}:{r}": r for r in resources}  # the lock `defer_sync` gives a job
 

@@ -39,7 +39,9 @@ def add_parser(commands: Any) -> None:
         help="is my copy current? each resource's last sync, rows and next run",
         description="Per resource: the last complete sync, the watermark, rows live and\n"
         "deleted, failing or incomplete resources and why, a listing in progress, the next\n"
-        "scheduled run and the quota spent this window (the last two for a fleet practice).",
+        "scheduled run and the quota spent this window (the last two for a fleet practice);\n"
+        "with --freshness, each resource's freshness under the fleet's targets (its period,\n"
+        "the copy's age, behind or not) and whether the targets fit the quota.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -82,6 +84,35 @@ def add_parser(commands: Any) -> None:
         metavar="DURATION",
         help="with --practice: the workers' quota window (default 3600 s)",
     )
+    from ._freshness_cli import add_arguments as add_freshness
+
+    add_freshness(
+        status,
+        spec_help="with --practice: also each resource's freshness under these targets (the "
+        "workers' --freshness: NAME=DURATION,... or 'on') and whether the fleet's targets fit "
+        "the quota (default: not shown)",
+        sweep_help="with --freshness: the workers' --sweep (default 6h)",
+    )
+    status.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="with --freshness: the fleet's webhooks are on (the workers run with --webhooks), "
+        "so the resources they cover show as swept",
+    )
+    status.add_argument(
+        "--quota-limit",
+        type=int,
+        default=500,
+        metavar="N",
+        help="with --freshness: the workers' --quota-limit, calls per window (default 500)",
+    )
+    status.add_argument(
+        "--quota-reserve",
+        type=float,
+        default=0.1,
+        metavar="FRACTION",
+        help="with --freshness: the workers' --quota-reserve (default 0.1)",
+    )
     shown = status.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print JSON (a stable shape)")
     shown.add_argument(
@@ -94,9 +125,18 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
+    from ._freshness_cli import targets_from
     from ._status import practice_status, store_status
 
     try:
+        targets = targets_from(args)
+        if targets is not None and args.practice is None:
+            print(
+                "drchrono-async status: --freshness needs --practice (the planner's state is "
+                "a fleet's)",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
         if args.practice is not None:
             if not args.store.startswith(("postgresql://", "postgres://")):
                 print(
@@ -112,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
                     schema=args.schema,
                     resources=args.resource,
                     window=args.quota_window,
+                    freshness=targets,
+                    webhooks=args.webhooks,
+                    quota=None if targets is None else _quota(args),
                 )
             )
         else:
@@ -131,6 +174,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(plain(status, **options))
     return EXIT_CURRENT if status.is_current(**options) else EXIT_NOT_CURRENT
+
+
+def _quota(args: argparse.Namespace) -> Any:
+    """The workers' quota as their flags give it (its limit, window and reserve; its count
+    is the registry's)."""
+    from .ratelimit import HourlyQuota
+
+    return HourlyQuota(args.quota_limit, window=args.quota_window, reserve=args.quota_reserve)
 
 
 def _has_rich() -> bool:
@@ -238,8 +289,77 @@ def plain(status: Any, *, strict: bool = False, max_age: float | None = None) ->
         return ("  ".join(parts) + (f"  {why}" if why else "")).rstrip()
 
     out = [_title(status), line([*_HEAD, "why"]), *(line(row) for row in rows)]
-    out += [_quota_line(status), _verdict(status, strict, max_age)]
+    out += [_quota_line(status), *_freshness_plain(status), _verdict(status, strict, max_age)]
     return "\n".join(out)
+
+
+# -- freshness (with --freshness) ---------------------------------------------------------------
+
+_FRESH_HEAD = ["resource", "kind", "target", "period", "age", "behind", "missed"]
+_KINDS = {"poll": "poll", "sweep": "sweep", "backfill": "backfill pending"}
+_SOURCES = {
+    "quota": "the shared quota's count",
+    "registry": "the registry's count of the fleet's sync calls",
+    "none": "the registry counted none this window: taken as 0",
+}
+
+
+def _span(seconds: float) -> str:
+    """A target or period: `5m`, `6h`, `1d` when whole, else as `ago` (`8m`, `3h05m`)."""
+    from ._cli_args import format_duration
+
+    whole = round(seconds)
+    return format_duration(whole) if whole % 60 == 0 and whole == seconds else ago(seconds)
+
+
+def _fresh_row(r: Any) -> list[str]:
+    f = r.freshness
+    behind = "-" if f.behind is None else ("BEHIND" if f.behind else "no")
+    return [
+        r.resource,
+        _KINDS[f.kind],
+        _span(f.target),
+        _span(f.period),
+        "-" if f.age is None else ago(f.age),
+        behind,
+        str(f.missed),
+    ]
+
+
+def _freshness_head(status: Any) -> str:
+    f = status.freshness
+    hooks = "on: covered resources are swept" if f.webhooks else "off"
+    return f"freshness: risk {f.risk:g}, sweep {_span(f.sweep)}, webhooks {hooks}"
+
+
+def _freshness_lines(status: Any) -> list[str]:
+    """The fleet's plan in two lines: the planner's verdict and the budget it assumed."""
+    f = status.freshness
+    b = f.budget
+    return [
+        f"fleet: {f.summary}",
+        f"budget: {b.limit} calls per {_span(b.window)} window, {b.reserve} reserved, "
+        f"{b.used} used ({_SOURCES[b.source]})",
+    ]
+
+
+def _freshness_plain(status: Any) -> list[str]:
+    if status.freshness is None:
+        return []
+    rows = [_fresh_row(r) for r in status.resources if r.freshness is not None]
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(_FRESH_HEAD)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(widths[i]) if i == 6 else c.ljust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+
+    return [
+        _freshness_head(status),
+        line(_FRESH_HEAD),
+        *(line(row) for row in rows),
+        *_freshness_lines(status),
+    ]
 
 
 def _rich(status: Any, *, strict: bool, max_age: float | None) -> None:
@@ -261,4 +381,15 @@ def _rich(status: Any, *, strict: bool, max_age: float | None) -> None:
         table.add_row(*cells)
     console = Console()
     console.print(table)
+    if status.freshness is not None:
+        fresh = Table(title=_freshness_head(status), caption="\n".join(_freshness_lines(status)))
+        for i, head in enumerate(_FRESH_HEAD):
+            fresh.add_column(head, justify="right" if i == 6 else "left", no_wrap=True)
+        for r in status.resources:
+            if r.freshness is not None:
+                cells = [Text(c) for c in _fresh_row(r)]
+                if r.freshness.behind:
+                    cells[5].stylize("red")
+                fresh.add_row(*cells)
+        console.print(fresh)
     console.print(_verdict(status, strict, max_age), markup=False, highlight=False)

@@ -6,9 +6,18 @@ on any machines, share the queue, one `RedisQuota` and the practices' tokens. Ne
 """
 
 from .._status import practice_status
-from ._app import FleetConfig, build_app, defer_sync, ensure_schema, recover_stalled, schedule_all
+from ._app import (
+    SYNC_TASK,
+    FleetConfig,
+    build_app,
+    defer_sync,
+    ensure_schema,
+    recover_stalled,
+    schedule_all,
+)
 from ._freshness import CLASS_TARGETS, WEBHOOK_RESOURCES, FreshnessTargets
-from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry
+from ._freshness_state import load_states
+from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry, check_practice_key
 from ._runner import FleetRuntime, Outcome, SliceResult
 from ._scheduler import (
     Budget,
@@ -28,6 +37,7 @@ from ._worker import run_worker
 __all__ = [
     "CLASS_TARGETS",
     "DEFAULT_SCHEMA",
+    "SYNC_TASK",
     "WEBHOOK_RESOURCES",
     "Budget",
     "Feasibility",
@@ -46,9 +56,11 @@ __all__ = [
     "TickLog",
     "budget_of",
     "build_app",
+    "check_practice_key",
     "defer_sync",
     "ensure_schema",
     "freshness_tick",
+    "load_states",
     "observe_slice",
     "period_of",
     "plan",

@@ -146,10 +146,18 @@ class FreshnessTargets:
         sweep: seconds between safety sweeps of a webhook-covered resource while the
             fleet's webhooks are on (the starting and the loosest period; a missed change
             halves it, down to the resource's own target).
-        risk: how far observed quiet may stretch a poll past its target: a resource is
-            polled later than its target only while its smoothed change rate says a change
-            older than the target is still unseen with probability at most `risk` (never
-            past `4 x` the target). 0: every target is a hard bound on the copy's age.
+        risk: 0 (the default): every target is a hard bound on the copy's age (each
+            resource is polled every `target` seconds, as the quota affords). Above 0, an
+            opt-in that trades lateness for calls: a quiet resource is polled every
+            `P = target + ln(1 / (1 - risk)) / rate` seconds (at most `4 x` the target),
+            `rate` its smoothed observed change rate. What `risk` bounds: if changes arrive
+            as a Poisson stream at that rate, the chance that one period holds any change
+            seen past its target (one made in its first `P - target` seconds) is `risk`. It
+            does not bound the share of changes seen late: every change made in those
+            seconds is late, by up to `P - target`, so a fraction `(P - target) / P` of the
+            changes is, whatever the rate (half of them when `P` is two targets). A quiet
+            resource has few periods holding any change, which is the bet; one that wakes
+            up is seen late until its rate catches up. At most 0.5.
         backfill_share: of the background permits left in a quota window, the fraction
             polls leave to the first syncs (backfills) of new practices while any is
             pending.
@@ -159,7 +167,7 @@ class FreshnessTargets:
     targets: Mapping[str, float] = attrs.field(factory=dict, converter=_check_overrides)
     default: float | None = None
     sweep: float = DEFAULT_SWEEP
-    risk: float = 0.05
+    risk: float = 0.0
     backfill_share: float = 0.25
     tick: int = DEFAULT_TICK
 

@@ -340,5 +340,27 @@ class PracticeRegistry:
 
         return await self.tokens_store.run("read the practice's calls", "", run)
 
+    async def window_usage(self, *, window: float) -> tuple[int | None, float]:
+        """Every practice's calls counted in the current quota window, summed (None: no
+        practice has a count for this window), and the window's start (epoch seconds, the
+        database's clock); only read. The fleet's sync calls only: the registry never sees
+        interactive callers' calls."""
+        window = check_number(window, "window", low=1, high=86_400, kind="a number of seconds")
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[int | None, float]:
+            cur = await conn.execute(
+                self.tokens_store.sql(
+                    "SELECT w.n * %s, (SELECT sum(calls) FROM {s}.practice_usage u"
+                    " WHERE u.window_start = w.n)"
+                    " FROM (SELECT floor(extract(epoch FROM now()) / %s)::bigint AS n) w"
+                ),
+                (window, window),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return (None if row[1] is None else int(row[1])), float(row[0])
+
+        return await self.tokens_store.run("read the fleet's calls", "", run)
+
     def __repr__(self) -> str:
         return f"PracticeRegistry(schema={self.schema!r})"

@@ -5,18 +5,24 @@ that started at `s` has ended, the copy holds every change made before `s`. The 
 is `now - s` for the last completed poll; a change older than the target is unseen only
 while the age exceeds the target. So:
 
-- With `risk` 0, each resource is polled every `target` seconds (queued a tick plus its
-  usual duration early): its age stays under the target whenever the quota affords it.
-- With `risk` > 0 (the default, 5%), quiet buys time: the planner keeps a smoothed count
-  of the changes each resource's polls found (`changes`) over the seconds they covered
-  (`observed`), both decaying with a half-life of a day, and estimates its change rate as
-  `(changes + 1) / observed` (the `+ 1` is a prior: a resource seen quiet for an hour is
-  not taken to never change). It then polls every `P = target + ln(1 / (1 - risk)) / rate`
-  seconds, at most `4 x target`: if changes arrived as a Poisson stream at that rate, a
-  change older than the target would be unseen with probability at most `risk`. It is a
-  bet on the past rate, not a bound: a quiet resource that wakes up is seen late by up to
-  `P - target` (at most three targets) once, after which its rate rises and its period
-  falls back toward the target.
+- With `risk` 0 (the default), each resource is polled every `target` seconds (queued a
+  tick plus its usual duration early): its age stays under the target whenever the quota
+  affords it. Every target is then a hard bound on the copy's age.
+- With `risk` > 0 (an opt-in: fewer calls for lateness), quiet buys time: the planner
+  keeps a smoothed count of the changes each resource's polls found (`changes`) over the
+  seconds they covered (`observed`), both decaying with a half-life of a day, and
+  estimates its change rate as `(changes + 1) / observed` (the `+ 1` is a prior: a
+  resource seen quiet for an hour is not taken to never change). It then polls every
+  `P = target + ln(1 / (1 - risk)) / rate` seconds, at most `4 x target`.
+  What `risk` bounds, exactly: a change is seen past its target when it is made in the
+  first `P - target` seconds of a period; if changes arrived as a Poisson stream at the
+  estimated rate, the chance that one period holds at least one such change is `risk`.
+  It is *not* the share of changes seen late: every change made in those seconds is late
+  (by up to `P - target`, at most three targets), a fraction `(P - target) / P` of the
+  changes whatever the rate, e.g. half of them when `P` is two targets. The bet is that
+  a quiet resource's periods rarely hold a change at all; it is a bet on the past rate,
+  not a bound: a quiet resource that wakes up is seen late until its rate rises and its
+  period falls back toward the target.
 - Resources whose changes webhooks deliver (with the fleet's webhooks on) are not polled
   for freshness at all: they are *swept* every `sweep` seconds as a safety net. A sweep
   that writes rows found changes the webhooks missed: it is counted (`missed`) and halves

@@ -382,3 +382,43 @@ def test_targets_that_fit_are_not_paced() -> None:
     due = [polled(f"p{i}", "appointments", 400) for i in range(20)]
     found = run(due, targets, budget=budget(500, left=59 * 60))
     assert found.feasibility.feasible and len(found.syncs) == 20 and found.held == ()
+
+
+# -- risk: an opt-in, and what it bounds ----------------------------------------------------
+
+
+def test_targets_are_hard_bounds_by_default() -> None:
+    targets = FreshnessTargets()
+    assert targets.risk == 0 and FreshnessTargets.parse("on").risk == 0
+    # Seen quiet for a day: with risk it would stretch; by default it is polled at its target.
+    quiet = polled("a", "appointments", 301, observed=86_400.0, changes=0.0)
+    assert period_of(quiet, targets, webhooks=False) == 300
+    assert period_of(quiet, FreshnessTargets(risk=0.05), webhooks=False) > 300
+    planned = run([quiet], targets)
+    assert [(s.resource, s.kind) for s in planned.syncs] == [("appointments", "poll")]
+    assert planned.periods[("a", "appointments")] == 300
+
+
+def test_risk_bounds_periods_holding_a_late_change_not_the_share_of_late_changes() -> None:
+    import random
+
+    target, risk = 300.0, 0.05
+    rate = math.log(1 / (1 - risk)) / target  # chosen so that the period is two targets
+    state = polled("a", "appointments", 0, observed=86_400.0, changes=rate * 86_400.0 - 1)
+    period = period_of(state, FreshnessTargets(risk=risk), webhooks=False)
+    assert period == pytest.approx(2 * target)
+    # Changes as a Poisson stream at that rate; a change made at `t` into a period is seen
+    # at the period's end, late when `period - t > target`.
+    rng = random.Random(7)
+    periods, holding_late, changes, late = 100_000, 0, 0, 0
+    for _ in range(periods):
+        t, any_late = rng.expovariate(rate), False
+        while t < period:
+            changes += 1
+            if period - t > target:
+                late += 1
+                any_late = True
+            t += rng.expovariate(rate)
+        holding_late += any_late
+    assert holding_late / periods == pytest.approx(risk, abs=0.003)
+    assert late / changes == pytest.approx((period - target) / period, abs=0.02)  # a half

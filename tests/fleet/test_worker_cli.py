@@ -113,3 +113,50 @@ def test_a_typed_job_failure_is_one_line_not_a_traceback() -> None:
     assert record.getMessage() == (
         "Job j1 ended (FleetJobError: sync of patients for practice acme failed: QuotaBackendError)"
     )
+
+
+def test_worker_risk_reaches_the_freshness_targets_through_its_arguments() -> None:
+    from drchrono_async._freshness_cli import targets_from
+    from drchrono_async.cli import build_parser
+
+    parser = build_parser()
+    base = ["worker", "--store", "postgresql://x", "--freshness", "appointments=5m"]
+    opted = targets_from(parser.parse_args([*base, "--risk", "0.05", "--sweep", "2h"]))
+    assert opted is not None
+    assert (opted.risk, opted.sweep, opted.target("appointments")) == (0.05, 7200, 300)
+    plain = targets_from(parser.parse_args(base))
+    assert plain is not None and plain.risk == 0  # by default every target is a hard bound
+    assert targets_from(parser.parse_args(base[:3])) is None  # no --freshness: the clock
+
+
+@pytest.mark.parametrize("command", ["worker", "status"])
+@pytest.mark.parametrize("value", ["0.6", "-0.01", "nan", "inf", "5%", "x" * 40])
+def test_a_bad_risk_is_the_command_lines_argument_error(
+    command: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drchrono_async.cli import build_parser
+
+    argv = [command, "--store", "postgresql://x", "--freshness", "on", "--risk", value]
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(argv)
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{command}: error: argument --risk: a probability from 0 to 0.5" in err
+    assert "x" * 40 not in err
+
+
+async def test_a_worker_started_with_risk_plans_with_it_and_risk_needs_freshness(
+    fleet_schema: str, redis_key: str
+) -> None:
+    common = (
+        "worker", "--store", POSTGRES_DSN, "--schema", fleet_schema, "--redis", REDIS_URL,
+        "--quota-key", f"{redis_key}:quota", "--poll", "0.2", "--heartbeat", "1s",
+        "--stalled-after", "5s",
+    )  # fmt: skip
+    code, _, err = await cli(*common, "--freshness", "on", "--risk", "0.05", "--exit-when-done")
+    assert code == 0, err
+    assert "fleet: worker started (concurrency 4, by freshness, risk 0.05, quota 500/h)" in err
+    code, _, err = await cli(*common, "--risk", "0.05")
+    assert code == 2 and err.strip().endswith(
+        "--risk needs --freshness (it tunes the targets' periods)"
+    )
