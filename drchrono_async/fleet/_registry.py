@@ -191,6 +191,12 @@ class PracticeRegistry:
         """The practice's token: the registry schema's `_tokens` under the practice key."""
         return self.tokens_store.token_store(f"practice:{check_practice_key(key)}")
 
+    def connections(self, *, pool_size: int = 8) -> PostgresStore:
+        """An unopened `PostgresStore` on the registry's schema with a pool of `pool_size`
+        connections of its own, whose `sibling(practice_schema(key))` stores share them (the
+        webhook receiver: one pool for every practice's applies)."""
+        return PostgresStore(self._dsn, schema=self.schema, pool_size=pool_size)
+
     def data_store(self, key: str, *, pool_size: int = 4) -> PostgresStore:
         """An unopened `PostgresStore` on the practice's own schema (at most `pool_size`
         connections)."""

@@ -72,19 +72,25 @@ Scope = MutableMapping[str, Any]
 
 class Deliveries:
     """Routes and applies events to the practices' schemas (the receiver's handler and the
-    retry of kept deliveries); holds an open store per recently used practice."""
+    retry of kept deliveries). Every practice's store shares one pool of `pool_size`
+    connections (`PostgresStore.sibling`): a delivery to any of hundreds of practices costs
+    no new connection; the `max_stores` most recently used practices' stores stay open
+    (what they learned of their tables: a first apply to a practice checks its tables)."""
 
     def __init__(
         self,
         routing: Routing,
         *,
         converter: DrChronoConverter | None = None,
-        max_stores: int = 8,
+        max_stores: int = 256,
+        pool_size: int = 8,
     ) -> None:
         self.routing = routing
         self.registry = routing.registry
-        self.max_stores = check_int(max_stores, "max_stores", low=1, high=1024)
+        self.max_stores = check_int(max_stores, "max_stores", low=1, high=100_000)
+        self.pool_size = check_int(pool_size, "pool_size", low=1, high=64)
         self._converter = converter
+        self._pool: PostgresStore | None = None  # owns the connections the stores share
         self._stores: collections.OrderedDict[str, PostgresStore] = collections.OrderedDict()
         self._leases: collections.Counter[str] = collections.Counter()
         self._opening = asyncio.Lock()
@@ -150,8 +156,11 @@ class Deliveries:
             async with self._opening:
                 store = self._stores.get(key)
                 if store is None:
-                    # Two connections a practice: a receiver holds several stores open.
-                    store = self.registry.data_store(key, pool_size=2)
+                    if self._pool is None:
+                        pool = self.registry.connections(pool_size=self.pool_size)
+                        await pool.open()
+                        self._pool = pool
+                    store = self._pool.sibling(self.registry.practice_schema(key))
                     await store.open()
                     self._stores[key] = store
                 self._stores.move_to_end(key)
@@ -229,11 +238,14 @@ class Deliveries:
         return None
 
     async def aclose(self) -> None:
-        """Close the practices' stores."""
+        """Close the practices' stores and their connections."""
         stores = list(self._stores.values())
         self._stores.clear()
         for store in stores:
             await store.aclose()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.aclose()
 
 
 async def learn_owners(
@@ -331,7 +343,8 @@ def webhook_app(
     max_unrouted: int = 100_000,
     max_age: float = 7 * 86_400.0,
     index_retention: float = DEFAULT_INDEX_RETENTION,
-    max_stores: int = 8,
+    max_stores: int = 256,
+    pool_size: int = 8,
     clock: Clock | None = None,
     converter: DrChronoConverter | None = None,
 ) -> FleetWebhooks:
@@ -352,8 +365,9 @@ def webhook_app(
         index_retention: seconds an entry of the routing index (which practices hold a
             record, for deliveries no owner decides) is kept after it was last learned
             (1 to 366 days).
-        max_stores: practices' stores held open at once (each holds one connection idle,
-            two at most; the least recently used idle one is closed past it).
+        max_stores: practices' stores kept open at once (they hold no connection of their
+            own: what each learned of its tables; the least recently used is closed past it).
+        pool_size: the connections every practice's applies share.
         clock: for tests: the time of the dedupe and the kept deliveries (default: the
             database's).
         converter: the record converter (default: the lenient one).
@@ -370,7 +384,9 @@ def webhook_app(
         max_age=max_age,
         index_retention=index_retention,
     )
-    deliveries = Deliveries(routing, converter=converter, max_stores=max_stores)
+    deliveries = Deliveries(
+        routing, converter=converter, max_stores=max_stores, pool_size=pool_size
+    )
     dedupe = RegistryDedupe(registry, retention=retention, claim_ttl=claim_ttl, clock=clock)
     receiver = WebhookReceiver(
         secret, deliveries.handle, dedupe=dedupe, max_body=max_body, converter=converter

@@ -77,10 +77,28 @@ class PgSession:
         self.pool: AsyncConnectionPool[Any] | None = None
         self._watchers: set[asyncio.Task[None]] = set()
         self._last_used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._owner: PgSession | None = None  # whose pool this session borrows
+
+    def borrow(self, owner: PgSession) -> None:
+        """Use `owner`'s pool instead of a pool of its own (see `PostgresStore.sibling`)."""
+        self._owner = owner
+        self._last_used = owner._last_used  # one record of idleness per connection
 
     async def open(self, create: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]) -> None:
-        """Connect (running `create` on a first, plain connection), then open the pool."""
+        """Connect (running `create` on a first, plain connection), then open the pool; a
+        borrowing session runs `create` on one of its owner's connections."""
         if self.pool is not None:
+            return
+        if self._owner is not None:
+            lent = self._owner.pool
+            if lent is None:
+                raise StoreError("open: the store whose connections it shares is not open")
+            self.pool = lent
+            try:
+                await self.run("open", "", create)
+            except BaseException:
+                self.pool = None
+                raise
             return
         from psycopg_pool import AsyncConnectionPool
 
@@ -111,7 +129,7 @@ class PgSession:
         pool, self.pool = self.pool, None
         for task in list(self._watchers):
             task.cancel()
-        if pool is not None:
+        if pool is not None and self._owner is None:  # a borrowed pool is its owner's
             with contextlib.suppress(Exception):
                 await pool.close()
 

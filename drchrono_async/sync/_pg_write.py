@@ -14,6 +14,7 @@ updated ones' deleted first (`_pg_children`).
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -87,7 +88,10 @@ class PageWriter:
         shape = (table.names, table.key)
         if found is not None and found[1] == shape:
             return found[0]
-        name = f"_in_{len(temps)}" if found is None else found[0]
+        # Named by schema and resource, not by a count of this writer's: stores sharing a
+        # pool (`PostgresStore.sibling`) share its connections, and so their temp tables.
+        digest = hashlib.blake2b(f"{self._store.schema}.{resource}".encode(), digest_size=12)
+        name = f"_in_{digest.hexdigest()}" if found is None else found[0]
         sql = self._store.sql
         # Made outside the write's transaction so that a rollback cannot undo it.
         await conn.execute(sql("DROP TABLE IF EXISTS pg_temp.{n}", n=name))

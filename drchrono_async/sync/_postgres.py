@@ -160,6 +160,30 @@ class PostgresStore:
         "auth_failed" (see `errors.StoreOpenError`)."""
         await self._session.open(self._create)
 
+    def sibling(self, schema: str) -> PostgresStore:
+        """An unopened store on `schema` of the same database that uses this store's
+        connections: its `open()` creates the schema and its bookkeeping on one of them and
+        opens no pool of its own; its `aclose()` leaves them to this store, which must stay
+        open while the sibling is used (its operations fail with `StoreError` after).
+
+        For a process writing to many schemas at once (the fleet's webhook receiver,
+        applying deliveries to hundreds of practices): one pool for all, not a pool each.
+        """
+        s = self.settings
+        other = PostgresStore(
+            s.dsn,
+            schema=schema,
+            lock_poll=s.lock_poll,
+            pool_size=s.pool_size,
+            lock_timeout=s.lock_timeout,
+            statement_timeout=s.statement_timeout,
+            slow_after=s.slow_after,
+            connect_timeout=s.connect_timeout,
+            idle_check=s.idle_check,
+        )
+        other._session.borrow(self._session)
+        return other
+
     async def ping(self) -> None:
         """Connect once and close, creating nothing (no schema, no pool): whether the
         database can be used, failing as `open()` does (`StoreOpenError` and its kind)."""
