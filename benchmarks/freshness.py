@@ -416,6 +416,9 @@ async def run(s: Settings, variant: str, n: int, loss: float = 0.0) -> Result:
             print(
                 f"  {variant} N={n}: backfilled in {time.perf_counter() - began:.0f} s", flush=True
             )
+            # The backfill's calls count in the emulator's window: the measured limit starts
+            # with a fresh window (the workers' quota key is new), or its first hour 429s.
+            await asyncio.sleep(max(0.0, emu.window_resets_at() - emu.clock.now()))
             emu.quota = s.limit
             schemas = {i: registry.practice_schema(k) for i, k in keys.items()}
             fields = {"appointments": "notes", "patients": "nick_name", "medications": "notes"}

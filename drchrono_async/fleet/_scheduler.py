@@ -30,6 +30,13 @@ while the age exceeds the target. So:
   without webhooks); each clean sweep relaxes the period by a tenth, up to `sweep`, so one
   lost delivery costs a few tighter sweeps, not a permanent poll.
 
+Spreading. Practices added together come due together, and left alone would stay in step:
+each period one burst, which the quota meters out late. So while the targets fit the quota
+and every due sync is queued, resources not due yet (at least `EARLY_AFTER` of a period
+old) are polled ahead, most behind first, as long as the window's use stays below an even
+spend of the targets' demand (`demand x elapsed / window`): the spend stays near the
+demand, and after one period the polls are spread over it.
+
 Order and budget. The due syncs are ranked by how far behind they are: `age / period`
 (1: exactly at its period; 2: twice as old as it should be). Each tick spends at most the
 quota window's background permits left (the limit less the interactive reserve, never
@@ -79,6 +86,7 @@ RELAX = 1.1  # each clean sweep lengthens it by a tenth
 CALLS_WEIGHT = 0.3  # the newest poll's weight in the smoothed calls per poll
 PACE = 4.0  # a scarce window's use runs at most this many ticks ahead of an even spend
 MAX_LATE = 100  # resources named in a report at most (the count is always whole)
+EARLY_AFTER = 0.25  # a resource is polled ahead of its period only once this far into it
 
 Kind = Literal["backfill", "poll", "sweep"]
 Pair = tuple[str, str]
@@ -286,6 +294,7 @@ def plan(
     waiting = frozenset(queued)
     backfills: list[PlannedSync] = []
     due: list[PlannedSync] = []
+    early: list[PlannedSync] = []  # not due yet: polled ahead only to spread the load
     periods: dict[Pair, float] = {}
     late: list[Late] = []
     demand = 0.0
@@ -302,10 +311,14 @@ def plan(
         age = math.inf if state.last_start is None else max(0.0, now - state.last_start)
         if age > period:
             late.append(Late(*pair, age, period))
-        if busy or age + _lead(state, period, targets.tick) < period:
+        if busy:
             continue
         kind: Kind = "sweep" if covered(state.resource, webhooks) else "poll"
-        due.append(PlannedSync(*pair, kind, min(age / period, 1e9), state.calls))
+        planned = PlannedSync(*pair, kind, min(age / period, 1e9), state.calls)
+        if age + _lead(state, period, targets.tick) >= period:
+            due.append(planned)
+        elif age >= EARLY_AFTER * period:
+            early.append(planned)
     due.sort(key=lambda s: (-s.behind, s.practice, s.resource))
 
     share = 1.0 - targets.backfill_share if backfills else 1.0
@@ -336,6 +349,22 @@ def plan(
             spent += sync.calls
         else:
             held.append(sync)
+
+    if feasible and not held and early:
+        # Spread: what is not due yet is polled ahead, most behind first, while the window's
+        # use is below an even spend of the targets' demand. Practices added together come
+        # due together, and would stay in step, each period a burst the quota meters late;
+        # this keeps the spend near the demand's even line and spreads them over a period.
+        per_window = demand / per_hour
+        elapsed = min(budget.window, max(0.0, now - (budget.resets_at - budget.window)))
+        line = per_window * min(1.0, (elapsed + targets.tick) / budget.window)
+        room = min(allowance, line - budget.used) - spent
+        early.sort(key=lambda s: (-s.behind, s.practice, s.resource))
+        for sync in early:
+            if sync.calls > room:
+                break
+            chosen.append(sync)
+            room -= sync.calls
 
     late.sort(key=lambda x: (-(x.age / x.period), x.practice, x.resource))
     report = Feasibility(

@@ -120,8 +120,28 @@ def test_a_sync_is_queued_a_tick_ahead_of_its_period() -> None:
     # 4m30s of a 5m period, and the last poll took 1 s: within a tick (60 s) of late.
     found = run([polled("a", "appointments", 270)], targets)
     assert [s.resource for s in found.syncs] == ["appointments"]
-    found = run([polled("a", "appointments", 200)], targets)
+    # Not due: queued only ahead of time to spread the load, which a window spent past
+    # the even line of the targets' demand (12 calls an hour here) never is.
+    found = run([polled("a", "appointments", 200)], targets, budget=budget(used=100))
     assert found.syncs == ()
+
+
+def test_resources_not_due_yet_are_polled_ahead_up_to_an_even_spend() -> None:
+    targets = FreshnessTargets(risk=0, tick=60)
+    # Twelve practices in step (added together): none due (a 5m target, 100 s old).
+    states = [polled(f"p{i:02d}", "appointments", 100 + i) for i in range(12)]
+    # Demand: 12 resources polled 12 times an hour, 144 calls a window; half the window is
+    # gone, so an even spend is at 144 x (1800 + 60) / 3600 = 74.4 calls; 70 used.
+    found = run(states, targets, budget=budget(used=70, left=1800))
+    assert [s.practice for s in found.syncs] == ["p11", "p10", "p09", "p08"]  # most behind
+    assert all(s.kind == "poll" and s.behind < 1 for s in found.syncs)
+    assert run(states, targets, budget=budget(used=75, left=1800)).syncs == ()
+    # A resource in the first quarter of its period is never polled ahead.
+    fresh = [polled(f"p{i:02d}", "appointments", 60) for i in range(12)]
+    assert run(fresh, targets, budget=budget(used=0, left=1800)).syncs == ()
+    # Targets the quota cannot meet: nothing ahead of time.
+    scarce = run(states, targets, budget=budget(100, used=0, left=1800))
+    assert not scarce.feasibility.feasible and scarce.syncs == ()
 
 
 def test_a_pair_whose_job_waits_or_runs_is_left_to_it() -> None:
