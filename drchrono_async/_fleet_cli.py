@@ -271,7 +271,7 @@ async def _checked(args: argparse.Namespace) -> int:
 
 def every_minutes(seconds: float) -> int:
     """`--every` as the fleet's minutes, or `InvalidRequestError` saying what it takes."""
-    from .fleet._app import EVERY
+    from .fleet import EVERY_MINUTES as EVERY
 
     minutes = seconds / 60
     if minutes.is_integer() and int(minutes) in EVERY:
@@ -321,8 +321,7 @@ def _oauth_app(base_url: str) -> Any:
 
 
 async def _add(args: argparse.Namespace) -> int:
-    from .fleet import PracticeRegistry
-    from .fleet._registry import check_practice
+    from .fleet import PracticeRegistry, check_practice
     from .oauth import FileTokenStore, Token
     from .sync import DEFAULT_RESOURCES
 

@@ -7,6 +7,9 @@ on any machines, share the queue, one `RedisQuota` and the practices' tokens. Ne
 
 from .._status import practice_status
 from ._app import (
+    EVERY as EVERY_MINUTES,
+)
+from ._app import (
     SYNC_TASK,
     FleetConfig,
     build_app,
@@ -17,7 +20,13 @@ from ._app import (
 )
 from ._freshness import CLASS_TARGETS, WEBHOOK_RESOURCES, FreshnessTargets
 from ._freshness_state import load_states
-from ._registry import DEFAULT_SCHEMA, Practice, PracticeRegistry, check_practice_key
+from ._registry import (
+    DEFAULT_SCHEMA,
+    Practice,
+    PracticeRegistry,
+    check_practice,
+    check_practice_key,
+)
 from ._runner import FleetRuntime, Outcome, SliceResult
 from ._scheduler import (
     Budget,
@@ -37,6 +46,7 @@ from ._worker import run_worker
 __all__ = [
     "CLASS_TARGETS",
     "DEFAULT_SCHEMA",
+    "EVERY_MINUTES",
     "SYNC_TASK",
     "WEBHOOK_RESOURCES",
     "Budget",
@@ -56,6 +66,7 @@ __all__ = [
     "TickLog",
     "budget_of",
     "build_app",
+    "check_practice",
     "check_practice_key",
     "defer_sync",
     "ensure_schema",
