@@ -377,7 +377,7 @@ async def store_status(
         path = Path(url[len("sqlite:///") :])
         if not await asyncio.to_thread(_sqlite_has_state, path):
             raise StoreError(_NO_STATE)
-        store: Any = SQLiteStore(path)
+        store: Any = SQLiteStore(path, read_only=True)  # reads only: a file it may not write
         kind = "sqlite"
     elif url.startswith(("postgresql://", "postgres://")):
         store = PostgresStore(url, schema=schema)  # checks the schema name and the DSN

@@ -141,3 +141,21 @@ async def test_resource_statuses_reads_any_open_store_and_names_a_bad_resource(
         ("doctors", "failed"),
         ("lab_results", "never"),
     ]
+
+
+async def test_status_reads_a_file_it_may_not_write(synced: Path) -> None:
+    from tests.sync.test_store_open import immutable
+
+    synced.with_name(synced.name + "-wal").unlink(missing_ok=True)
+    synced.with_name(synced.name + "-shm").unlink(missing_ok=True)
+    before = content(synced)
+    with immutable(synced):  # a backup, a read-only mount: even root cannot write it
+        code, out, err = await status("--store", f"sqlite:///{synced}", "--json")
+    assert code == 1 and err == "", err  # doctors failed: not current, but read
+    by = {r["resource"]: r for r in json.loads(out)["resources"]}
+    assert by["patients"]["rows"] == {"live": 200, "deleted": 0}
+    assert content(synced) == before
+
+
+def content(path: Path) -> bytes:
+    return path.read_bytes()

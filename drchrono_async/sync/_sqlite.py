@@ -48,7 +48,7 @@ from ._sql import (
     now_utc,
     unique,
 )
-from ._sqlite_open import connect
+from ._sqlite_open import connect, connect_read_only
 from ._sqlite_schema import ensure, key_type
 from ._sqlite_sql import (
     Table,
@@ -81,6 +81,10 @@ class SQLiteStore:
     `_tokens`, `_schema`...), which no resource name can. The file is created readable by its
     owner only: it holds patient data and the OAuth token.
 
+    `read_only=True` opens an existing file for reading only (`mode=ro`: a backup, a copy on
+    a read-only mount, `status` of a file the process may not write): nothing is created or
+    migrated, and a write fails with `StoreError`.
+
         async with SQLiteStore("practice.db") as store:
             ...
 
@@ -93,8 +97,12 @@ class SQLiteStore:
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout: float = 30.0,
+        read_only: bool = False,
     ) -> None:
         self._synchronous = check_choice(synchronous, "synchronous", ("FULL", "NORMAL"))
+        if not isinstance(read_only, bool):
+            raise InvalidRequestError("read_only must be True or False")
+        self.read_only = read_only
         # A day: past it a writer that holds the file is stuck, not busy.
         self._busy_timeout = check_number(
             busy_timeout, "busy_timeout", low=0, high=86_400, kind="a number of seconds"
@@ -164,6 +172,11 @@ class SQLiteStore:
         await self.aclose()
 
     def _open_sync(self, wait: float | None) -> None:
+        if self.read_only:
+            conn = connect_read_only(self.path, busy_timeout=self._busy_timeout)
+            self._tally = Tally.on(conn)
+            self._conn = conn
+            return
         conn = connect(
             self.path,
             busy_timeout=self._busy_timeout,

@@ -21,7 +21,7 @@ from ..errors import StoreError, StoreOpenError, StoreOpenTimeoutError
 from ._sqlite_schema import create_bookkeeping
 from ._sqlite_sql import transaction
 
-__all__ = ["connect"]
+__all__ = ["connect", "connect_read_only"]
 
 _MISSING = {errno.ENOENT, errno.ENOTDIR}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -58,6 +58,30 @@ def connect(
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def connect_read_only(path: Path | str, *, busy_timeout: float) -> sqlite3.Connection:
+    """A connection that reads `path` and can write nothing (`mode=ro`): for a file the
+    process may not write (a backup, a copy mounted read-only). It creates nothing: a
+    missing file is `StoreOpenError` "missing_directory" or a plain `StoreError`, a file
+    that is no database "not_a_database"; a write through it fails with `StoreError`."""
+    if not isinstance(path, Path):
+        raise StoreError("open: a read-only store needs a file")
+    if not path.is_file():
+        if not _folder(path).is_dir():
+            raise _missing(path)
+        raise StoreError(f"open: the store {path} does not exist")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _from_sqlite(path, exc, 0.0) from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database?
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _from_sqlite(path, exc, 0.0) from None
     return conn
 
 

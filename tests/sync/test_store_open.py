@@ -196,3 +196,30 @@ def test_open_errors_are_store_errors() -> None:
     assert issubclass(StoreOpenError, StoreError)
     assert issubclass(StoreOpenTimeoutError, StoreOpenError)
     assert issubclass(StoreOpenTimeoutError, StoreTimeoutError)
+
+
+async def test_a_read_only_store_reads_and_writes_nothing(tmp_path: Path) -> None:
+    from drchrono_async.sync import Row
+
+    path = tmp_path / "copy.db"
+    async with SQLiteStore(path) as store:
+        await store.ensure_resource("patients", [], key="integer")
+        await store.write("patients", [Row("1", None, {"id": 1}, {})])
+    before = path.read_bytes()
+    async with SQLiteStore(path, read_only=True) as reader:
+        assert await reader.count("patients") == 1
+        assert await reader.get("patients", "1") == {"id": 1}
+        with pytest.raises(StoreError):  # the table's check, or else the write, refused
+            await reader.ensure_resource("patients", [], key="integer")
+            await reader.write("patients", [Row("2", None, {"id": 2}, {})])
+        assert await reader.count("patients") == 1
+    assert path.read_bytes() == before
+    # Nothing is created: a missing file is an error, not a new database.
+    with pytest.raises(StoreError, match="does not exist"):
+        await SQLiteStore(tmp_path / "none.db", read_only=True).open()
+    assert not (tmp_path / "none.db").exists()
+    error = await open_error_of(SQLiteStore(tmp_path / "no" / "x.db", read_only=True))
+    assert error.kind == "missing_directory"
+    (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
+    error = await open_error_of(SQLiteStore(tmp_path / "junk.db", read_only=True))
+    assert error.kind == "not_a_database"
