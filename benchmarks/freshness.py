@@ -479,7 +479,8 @@ async def measure(
     if variant == "freshness":
         spec = f"default={s.real(s.target):g}s"
         extra = ["--freshness", spec, "--sweep", f"{s.real(s.sweep):g}s"]
-        targets = FreshnessTargets.parse(spec, sweep=s.real(s.sweep))
+        # Its own tick runs every scaled minute (a second or so): a 5-s tick, the least.
+        targets = FreshnessTargets.parse(spec, sweep=s.real(s.sweep), tick=5)
         port = free_port()
         emu.webhooks.register(f"http://127.0.0.1:{port}/hooks", SECRET, HOOK_EVENTS)
     workers = [
@@ -558,6 +559,7 @@ async def measure(
             await activity
         await stop(workers)
     window_calls: dict[int, int] = defaultdict(int)
+    by_path: dict[str, int] = defaultdict(int)
     for e in emu.requests:
         if e.time < t0 or e.practice is None:
             continue
@@ -568,8 +570,12 @@ async def measure(
         if e.path.startswith("/api/") and e.status not in (None, 401, 429):
             if e.practice < n:
                 window_calls[math.floor((e.time - t0) / s.hour)] += 1
+                if os.environ.get("BENCH_DEBUG") and e.time < t0 + s.real(s.hours):
+                    by_path[e.path.split("/")[2] + ("?since" if "since" in e.query else "")] += 1
             elif e.practice == n:
                 result.added_calls += 1
+    if by_path:
+        print(f"  calls in the measured hours by path: {dict(by_path)}", flush=True)
     measured = [window_calls.get(w, 0) for w in range(int(s.hours))]
     result.calls_per_hour = sum(measured) / max(1, len(measured))
     result.peak_window = max(measured, default=0)

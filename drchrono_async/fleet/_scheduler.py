@@ -87,6 +87,7 @@ CALLS_WEIGHT = 0.3  # the newest poll's weight in the smoothed calls per poll
 PACE = 4.0  # a scarce window's use runs at most this many ticks ahead of an even spend
 MAX_LATE = 100  # resources named in a report at most (the count is always whole)
 EARLY_AFTER = 0.25  # a resource is polled ahead of its period only once this far into it
+LEAD_SHARE = 0.1  # a due sync is queued at most this share of its period early
 
 Kind = Literal["backfill", "poll", "sweep"]
 Pair = tuple[str, str]
@@ -264,11 +265,13 @@ def observe_slice(
 
 
 def _lead(state: PollState, period: float, tick: float) -> float:
-    # Queued early by a tick (it may wait that long to be seen) and its usual duration.
+    # Queued early by a tick (it may wait that long to be seen) and its usual duration, at
+    # most a tenth of its period: the last sync may have been the backfill (minutes or
+    # hours), and a lead of half a period would poll every resource twice as often.
     took = 0.0
     if state.last_start is not None and state.last_end is not None:
         took = max(0.0, state.last_end - state.last_start)
-    return min(period / 2, tick + took)
+    return min(period * LEAD_SHARE, tick + took)
 
 
 def plan(

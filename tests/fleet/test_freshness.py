@@ -126,6 +126,18 @@ def test_a_sync_is_queued_a_tick_ahead_of_its_period() -> None:
     assert found.syncs == ()
 
 
+def test_a_long_last_sync_queues_the_next_at_most_a_tenth_of_a_period_early() -> None:
+    targets = FreshnessTargets({"offices": 6 * HOUR}, risk=0, tick=60)
+    # The last sync was a two-hour backfill: its length says nothing of a poll's.
+    backfill = PollState(
+        "a", "offices", backfilled=True, last_start=NOW - 4.5 * HOUR, last_end=NOW - 2.5 * HOUR
+    )
+    held = budget(used=10_000 - 1)  # no room to poll ahead of time
+    assert run([backfill], targets, budget=held).syncs == ()
+    due = attrs.evolve(backfill, last_start=NOW - 5.5 * HOUR)  # within 36 minutes
+    assert [s.resource for s in run([due], targets, budget=held).syncs] == ["offices"]
+
+
 def test_resources_not_due_yet_are_polled_ahead_up_to_an_even_spend() -> None:
     targets = FreshnessTargets(risk=0, tick=60)
     # Twelve practices in step (added together): none due (a 5m target, 100 s old).
